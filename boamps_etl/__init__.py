@@ -1,0 +1,44 @@
+"""boamps-etl: convert CodeCarbon emissions CSVs into schema-valid BoAmps reports.
+
+>>> import boamps_etl as be
+>>> frame = be.read_csv("emissions.csv")                       # doctest: +SKIP
+>>> result = be.convert(frame, context="boamps.yaml")           # doctest: +SKIP
+>>> be.to_frame(result.valid)                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Heavy modules (pandas, jsonschema) load on first use, so `import boamps_etl` and the
+# command line start fast.
+_EXPORTS = {
+    "read_csv": "api", "convert": "api", "validate": "api", "to_frame": "api",
+    "from_frame": "api", "write": "api", "mapping_table": "api", "table_from_frame": "api",
+    "ConversionResult": "pipeline", "ConvertedReport": "pipeline",
+    "load_mapping": "mapping", "Mapping": "mapping", "load_context": "context",
+    "Context": "context", "flatten": "flatten", "unflatten": "flatten",
+    "read_codecarbon_csv": "io.readers", "CsvTable": "io.readers",
+    "Issue": "errors", "Location": "errors", "BoampsEtlError": "errors",
+    "InputError": "errors", "MappingError": "errors", "ContextError": "errors",
+    "OutputError": "errors", "Report": "models",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'boamps_etl' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"boamps_etl.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

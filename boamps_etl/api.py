@@ -1,0 +1,213 @@
+"""The public library API; the command line only calls these functions.
+
+>>> import boamps_etl as be
+>>> result = be.convert("emissions.csv", context="boamps.yaml")  # doctest: +SKIP
+>>> result.valid[0].document["measures"][0]["powerConsumption"]   # doctest: +SKIP
+>>> be.to_frame(result)                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
+from .context import Context, load_context
+from .errors import InputError, Issue, Location
+from .flatten import flatten, unflatten
+from .io.readers import ROW_COLUMN, CsvTable, read_codecarbon_csv
+from .io.writers import Format, write_reports
+from .mapping import Mapping as FieldMapping
+from .mapping import load_mapping
+from .pipeline import ConversionResult, ConvertedReport, convert_table
+from .validate import validate_report
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PathLike = str | os.PathLike[str]
+ContextLike = PathLike | Mapping[str, Any] | Context
+Reports = ConversionResult | Iterable[ConvertedReport] | Iterable[Mapping[str, Any]]
+
+
+def read_csv(path: PathLike, *, numeric: bool = True) -> pd.DataFrame:
+    """Read a CodeCarbon CSV (any version, ``.csv`` or ``.csv.gz``) into a DataFrame.
+
+    Args:
+        path: the CSV file.
+        numeric: parse the numeric CodeCarbon columns as floats (for analysis); with
+            ``False`` every cell stays the text CodeCarbon wrote.
+
+    The ``__row__`` column holds each row's spreadsheet row number (header = 1). Rows that
+    do not fit the header are left out (``convert`` reports them).
+
+    Raises:
+        InputError: the file is empty, binary, or not a CodeCarbon CSV.
+    """
+    import pandas as pd
+
+    table = read_codecarbon_csv(path)
+    frame = table.frame
+    if numeric:
+        for col in table.columns:
+            if col not in TEXT_COLUMNS and col in frame.columns:
+                converted = pd.to_numeric(frame[col].replace("", None), errors="coerce")
+                if converted.notna().sum() >= frame[col].replace("", None).notna().sum():
+                    frame[col] = converted
+    return frame
+
+
+def _as_context(context: ContextLike | Sequence[ContextLike] | None,
+                sets: Iterable[str]) -> Context:
+    items: list[ContextLike]
+    if context is None:
+        items = []
+    elif isinstance(context, str | os.PathLike | Mapping | Context):
+        items = [context]
+    else:
+        items = list(context)
+    layers = []
+    for item in items:
+        if isinstance(item, Context):
+            layers.extend(item.layers)
+        elif isinstance(item, Mapping):
+            layers.extend(load_context(data=[item]).layers)
+        else:
+            layers.extend(load_context([item]).layers)
+    layers.extend(load_context(sets=sets).layers)
+    return Context(layers)
+
+
+def _as_mapping(mapping: PathLike | FieldMapping | None) -> FieldMapping:
+    return mapping if isinstance(mapping, FieldMapping) else load_mapping(mapping)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return str(value.isoformat())
+    text = str(value)
+    return "" if text in ("nan", "NaT", "<NA>") else text
+
+
+def table_from_frame(frame: pd.DataFrame, name: str = "<dataframe>") -> CsvTable:
+    """Wrap a DataFrame of CodeCarbon rows (text or numbers) as a readable table."""
+    import pandas as pd
+
+    columns = [str(c) for c in frame.columns if str(c) != ROW_COLUMN]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(f"is not CodeCarbon data: missing column(s) {', '.join(missing)}",
+                         Location(name))
+    text = pd.DataFrame({c: [_cell_text(v).strip() for v in frame[c].tolist()]
+                         for c in columns}, dtype=object)
+    if ROW_COLUMN in frame.columns:
+        text[ROW_COLUMN] = [int(v) for v in frame[ROW_COLUMN].tolist()]
+    else:
+        text[ROW_COLUMN] = list(range(2, len(frame) + 2))
+    return CsvTable(name, text, columns, file_kind(columns), [], len(frame))
+
+
+def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
+            context: ContextLike | Sequence[ContextLike] | None = None,
+            sets: Iterable[str] = (),
+            mapping: PathLike | FieldMapping | None = None,
+            per_row: bool = False,
+            allow_incomplete: bool = False) -> ConversionResult:
+    """Convert CodeCarbon CSVs (paths) or a DataFrame into validated BoAmps reports.
+
+    Args:
+        source: a CSV path, several paths, or a DataFrame (e.g. from :func:`read_csv`).
+        context: context file path(s) or dict(s) with what CodeCarbon cannot know (task,
+            algorithms, dataset, publisher...); later ones override earlier ones.
+        sets: ``PATH=VALUE`` strings (``task.taskStage=inference``) that win over all.
+        mapping: a mapping file (extends the built-in one) or a loaded mapping.
+        per_row: one report per row instead of one per run_id.
+        allow_incomplete: mark reports that only miss required fields as ``draft``
+            (their status stays 'incomplete'; :meth:`ConversionResult.writable` keeps them).
+
+    Returns:
+        A :class:`ConversionResult`: reports with status and located issues, plus the
+        problems (misaligned rows...) that produced no report.
+
+    Raises:
+        InputError, MappingError, ContextError: a file cannot be used at all.
+
+    >>> result = convert("tests/fixtures/codecarbon/v3.2.1.csv",
+    ...                  sets=["task.taskStage=training"])  # doctest: +SKIP
+    """
+    the_mapping = _as_mapping(mapping)
+    the_context = _as_context(context, sets)
+    result = ConversionResult()
+    if hasattr(source, "columns") and hasattr(source, "iloc"):
+        tables = [table_from_frame(source)]  # type: ignore[arg-type]
+    else:
+        paths = [source] if isinstance(source, str | os.PathLike) else list(source)  # type: ignore[arg-type]
+        tables = [read_codecarbon_csv(p) for p in paths]
+    for table in tables:
+        part = convert_table(table, the_mapping, the_context, per_row=per_row,
+                             allow_incomplete=allow_incomplete)
+        if table.records == 0:
+            part.issues.append(Issue("no-rows", "has a header but no data rows: 0 reports",
+                                     Location(table.name), "warning"))
+        result.extend(part)
+    return result
+
+
+def validate(report: Mapping[str, Any] | ConvertedReport | Any) -> list[Issue]:
+    """Validate a report (dict, :class:`ConvertedReport` or pydantic ``Report``) against the
+    official BoAmps schemas and the extension schema; an empty list means valid."""
+    if isinstance(report, ConvertedReport):
+        doc: Any = report.document
+    elif hasattr(report, "to_dict"):
+        doc = report.to_dict()
+    else:
+        doc = report
+    return validate_report(doc)
+
+
+def _documents(reports: Reports) -> list[dict[str, Any]]:
+    out = []
+    for item in reports:
+        if isinstance(item, ConvertedReport):
+            out.append(item.document)
+        elif hasattr(item, "to_dict"):
+            out.append(item.to_dict())
+        else:
+            out.append(dict(item))
+    return out
+
+
+def to_frame(reports: Reports) -> pd.DataFrame:
+    """One flat row per report, columns named like the BoAmps flattener
+    (``measures_0_powerConsumption``)."""
+    import pandas as pd
+
+    return pd.DataFrame([flatten(d) for d in _documents(reports)])
+
+
+def from_frame(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Reports back from a flat DataFrame (inverse of :func:`to_frame`)."""
+    return [unflatten(row) for row in frame.to_dict(orient="records")]
+
+
+def write(reports: Reports, out: PathLike, format: Format = "json", *,
+          force: bool = False) -> list[Path]:
+    """Write reports as JSON files (``out`` is a folder), JSON Lines or CSV (a file);
+    ``'-'`` writes to stdout. Atomic; existing outputs are kept unless ``force``.
+
+    Raises:
+        OutputError: a target exists or cannot be written (nothing is written then).
+    """
+    return write_reports(_documents(reports), out, format, force=force)
+
+
+def mapping_table(mapping: PathLike | FieldMapping | None = None) -> list[dict[str, str]]:
+    """The effective field table of a mapping (BoAmps path, source, transform, unit)."""
+    return _as_mapping(mapping).table()

@@ -1,0 +1,366 @@
+"""Rows + mapping + context -> validated BoAmps reports.
+
+Steps for one CSV: choose the rows that stand for a run (the last row of each run_id: CodeCarbon
+writes cumulative flush rows; every row of a task file; every row with ``per_row``), map them
+column by column, assemble one report per row, merge the user's context over it, put keys
+in the schema's order, and validate. Each report carries its status:
+
+* ``valid``: passes the official and the extension schema;
+* ``incomplete``: only required fields are missing (those CodeCarbon cannot know); written
+  as a ``draft`` when ``allow_incomplete`` is set, else counted as invalid;
+* ``invalid``: a value is wrong (type, enum, bound) or a cell could not be read.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from .context import Context, merge_into
+from .errors import Issue, Location
+from .io.readers import ROW_COLUMN, CsvTable
+from .mapping import Mapping, apply_mapping, clean_columns, issue_for, problems_by_row
+from .schema import child_keys, split_path
+from .transforms import Context as TransformContext
+from .transforms import clean
+from .validate import validate_report
+
+Status = Literal["valid", "incomplete", "invalid"]
+SECTION_ORDER = ("header", "task", "measures", "system", "software", "infrastructure",
+                 "environment", "quality")
+
+
+@dataclass
+class ConvertedReport:
+    """One BoAmps report and where it came from.
+
+    Attributes:
+        document: the report as plain JSON data (camelCase keys).
+        source: the CSV it was made from.
+        rows: the spreadsheet rows it stands for (all rows of its run_id; the last one
+            holds the values).
+        run_id: CodeCarbon's run_id, when the row had one.
+        status: 'valid', 'incomplete' or 'invalid'.
+        issues: schema errors and warnings, located by file, row and field.
+    """
+
+    document: dict[str, Any]
+    source: str
+    rows: tuple[int, ...]
+    run_id: str | None
+    status: Status
+    issues: list[Issue] = field(default_factory=list)
+    columns: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def row(self) -> int:
+        """The spreadsheet row whose values the report holds."""
+        return self.rows[-1]
+
+    @property
+    def report_id(self) -> str | None:
+        value = self.document.get("header", {}).get("reportId")
+        return value if isinstance(value, str) else None
+
+    @property
+    def report(self) -> Any:
+        """The report as a pydantic :class:`boamps_etl.models.Report`."""
+        from .models import Report
+
+        return Report.model_validate(self.document)
+
+
+@dataclass
+class ConversionResult:
+    """Everything one conversion produced: reports, and problems that produced none."""
+
+    reports: list[ConvertedReport] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+
+    @property
+    def valid(self) -> list[ConvertedReport]:
+        return [r for r in self.reports if r.status == "valid"]
+
+    @property
+    def invalid(self) -> list[ConvertedReport]:
+        return [r for r in self.reports if r.status != "valid"]
+
+    def writable(self, allow_incomplete: bool = False) -> list[ConvertedReport]:
+        """Reports to write: valid ones, and incomplete drafts when allowed."""
+        ok = ("valid", "incomplete") if allow_incomplete else ("valid",)
+        return [r for r in self.reports if r.status in ok]
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        return [r.document for r in self.reports]
+
+    @property
+    def errors(self) -> list[Issue]:
+        """Every error: reading problems and the problems of reports not valid."""
+        out = [i for i in self.issues if i.severity == "error"]
+        for r in self.reports:
+            out.extend(i for i in r.issues if i.severity == "error")
+        return out
+
+    @property
+    def warnings(self) -> list[Issue]:
+        out = [i for i in self.issues if i.severity == "warning"]
+        for r in self.reports:
+            out.extend(i for i in r.issues if i.severity == "warning")
+        return out
+
+    def extend(self, other: ConversionResult) -> None:
+        self.reports.extend(other.reports)
+        self.issues.extend(other.issues)
+        self.files.extend(other.files)
+        self.rows_read += other.rows_read
+
+    def __iter__(self) -> Iterator[ConvertedReport]:
+        return iter(self.reports)
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+
+# --------------------------------------------------------------------------- row selection
+
+
+def select_rows(table: CsvTable, per_row: bool = False) -> list[tuple[int, tuple[int, ...]]]:
+    """Indexes of the rows that become reports, each with the spreadsheet rows it stands for.
+
+    Rows sharing a run_id are cumulative flushes of one run: the last one holds the totals.
+    Rows without a usable run_id ('None', empty, V1 files) stand alone. Task files give one
+    report per task row.
+    """
+    frame = table.frame
+    rows = frame[ROW_COLUMN].tolist()
+    n = len(rows)
+    if per_row or table.kind == "task" or "run_id" not in frame.columns:
+        return [(i, (rows[i],)) for i in range(n)]
+    run_ids = [clean(v) for v in frame["run_id"].tolist()]
+    groups: dict[str, list[int]] = {}
+    for i, run_id in enumerate(run_ids):
+        if run_id is not None:
+            groups.setdefault(run_id, []).append(i)
+    out = []
+    for i, run_id in enumerate(run_ids):
+        if run_id is None:
+            out.append((i, (rows[i],)))
+        elif groups[run_id][-1] == i:
+            out.append((i, tuple(rows[j] for j in groups[run_id])))
+    return out
+
+
+def normalise_tracker(columns: dict[str, list[str | None]]) -> None:
+    """BoAmps_Carbon tracker CSVs wrap values as ``Power(kW=0.0425)``: power cells are kW
+    (converted to W by exact decimal scaling), energy cells are kWh."""
+    from decimal import Decimal
+
+    from .transforms import _WRAPPED
+
+    for name, cells in columns.items():
+        if not (name.endswith("_power") or name.endswith("_energy")):
+            continue
+        factor = Decimal(1000) if name.endswith("_power") else None
+        for i, cell in enumerate(cells):
+            if cell is None:
+                continue
+            match = _WRAPPED.match(cell)
+            if match:
+                inner = match.group(1).strip()
+                if factor is not None:
+                    try:
+                        cells[i] = str(Decimal(inner) * factor)
+                    except ArithmeticError:
+                        cells[i] = inner
+                else:
+                    cells[i] = inner
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+@cache
+def _parsed(target: str) -> tuple[str | int, ...]:
+    return tuple(split_path(target))
+
+
+def _set(doc: dict[str, Any], parts: Sequence[str | int], value: Any) -> None:
+    node: Any = doc
+    for i, part in enumerate(parts[:-1]):
+        nxt = parts[i + 1]
+        if isinstance(part, int):
+            while len(node) <= part:
+                node.append({})
+            if isinstance(nxt, int):
+                if not isinstance(node[part], list):
+                    node[part] = []
+            node = node[part]
+            continue
+        default: Any = [] if isinstance(nxt, int) else {}
+        node = node.setdefault(part, default)
+    last = parts[-1]
+    if isinstance(last, int):
+        while len(node) <= last:
+            node.append(None)
+    node[last] = value
+
+
+def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
+             i: int) -> dict[str, Any]:
+    """Build the mapped part of report ``i`` from the column-wise rule values."""
+    doc: dict[str, Any] = {}
+    keyed: dict[str, dict[str, dict[str, Any]]] = {}
+    keyed_sourced: dict[tuple[str, str], bool] = {}
+    for target, rule in mapping.rules.items():
+        if rule.is_entry:
+            continue
+        value = values[target][i]
+        if value is None:
+            continue
+        parts = _parsed(target)
+        key_pos = next((j for j, p in enumerate(parts) if isinstance(p, str)
+                        and p.startswith("[")), None)
+        if key_pos is None:
+            _set(doc, parts, value)
+            continue
+        list_path = ".".join(str(p) for p in parts[:key_pos])
+        key = str(parts[key_pos])[1:]
+        entry = keyed.setdefault(list_path, {}).setdefault(key, {})
+        _set(entry, parts[key_pos + 1:], value)
+        if not rule.has_const:
+            keyed_sourced[(list_path, key)] = True
+    for list_path, items in keyed.items():
+        kept = []
+        for key, item in items.items():
+            mask = entries.get(f"{list_path}[{key}]")
+            if (mask is None or mask[i]) and keyed_sourced.get((list_path, key)):
+                kept.append(item)
+        if kept:
+            _set(doc, _parsed(list_path), kept)
+    return doc
+
+
+@cache
+def _key_order(path: str) -> dict[str, int]:
+    return {k: n for n, k in enumerate(child_keys(path))}
+
+
+def ordered(doc: Any, path: str = "") -> Any:
+    """A copy of ``doc`` with keys in the schemas' order (official first, then extension;
+    unknown keys last, in their own order): stable, readable output."""
+    if isinstance(doc, dict):
+        order = _key_order(path) if path else {k: n for n, k in enumerate(SECTION_ORDER)}
+        keys = sorted(doc, key=lambda k: order.get(k, len(order)))
+        return {k: ordered(doc[k], f"{path}.{k}" if path else k) for k in keys}
+    if isinstance(doc, list):
+        return [ordered(item, path + "[0]") for item in doc]
+    return doc
+
+
+def _status(issues: list[Issue]) -> Status:
+    errors = [i for i in issues if i.severity == "error"]
+    if not errors:
+        return "valid"
+    if all(i.code == "missing-field" for i in errors):
+        return "incomplete"
+    return "invalid"
+
+
+MISSING_HINT = ("CodeCarbon cannot know these: add them to a context file (--context; "
+                "'boamps-etl init-context' writes a template) or with --set PATH=VALUE, "
+                "or pass --allow-incomplete to write drafts")
+
+
+def _required_leaves(path: str) -> list[str]:
+    """A missing object stands for its required fields: 'task' -> task.taskStage, ..."""
+    from .schema import field_spec
+
+    spec = field_spec(path)
+    if spec is None or spec.type != "object" or not isinstance(spec.node, dict):
+        return [path]
+    required = spec.node.get("required") or []
+    return [f"{path}.{k}" for k in required] or [path]
+
+
+def _summarise_missing(issues: list[Issue], where: Location) -> list[Issue]:
+    """One line naming every missing field of a report, instead of one per field."""
+    missing = [i for i in issues if i.code == "missing-field"]
+    expanded: list[str] = []
+    for i in missing:
+        expanded.extend(_required_leaves(str(i.where.json_path)))
+    if len(expanded) > 1:
+        fields = ", ".join(expanded)
+        summary = Issue("missing-field", f"missing required fields {fields}", where, "error",
+                        MISSING_HINT)
+        return [summary, *[i for i in issues if i.code != "missing-field"]]
+    if len(missing) <= 1:
+        return [Issue(i.code, i.message if i.where.json_path is None else
+                      f"missing required field {i.where.json_path}", where, i.severity,
+                      MISSING_HINT) for i in missing] + [i for i in issues if i not in missing]
+    fields = ", ".join(str(i.where.json_path) for i in missing)
+    summary = Issue("missing-field", f"missing required fields {fields}", where, "error",
+                    MISSING_HINT)
+    return [summary, *[i for i in issues if i.code != "missing-field"]]
+
+
+def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = None, *,
+                  per_row: bool = False, allow_incomplete: bool = False) -> ConversionResult:
+    """Convert one read CSV into reports (see the module docs for the steps)."""
+    result = ConversionResult(issues=list(table.issues), files=[table.name],
+                              rows_read=table.records)
+    selected = select_rows(table, per_row)
+    if not selected:
+        return result
+    frame = table.frame
+    indexes = [i for i, _ in selected]
+    sub = frame.iloc[indexes]
+    needed = set(mapping.columns())
+    if context is not None:
+        needed.update(context.match_columns)
+    needed.update(("run_id", "task_name", "project_name", "experiment_id"))
+    columns = clean_columns(sub, [c for c in table.columns if c in needed])
+    if table.kind == "tracker":
+        normalise_tracker(columns)  # type: ignore[arg-type]
+    n = len(indexes)
+    content = [[None if v is None else str(v) for v in sub[c].tolist()] for c in table.columns]
+    ctx = TransformContext(table.kind, per_row, {}, (), [rows[-1] for _, rows in selected],
+                           content)
+    applied = apply_mapping(mapping, columns, n, ctx)
+    problems = problems_by_row(applied)
+    run_ids = columns.get("run_id", [None] * n)
+    match_cols = context.match_columns if context is not None else []
+    row_values_cols = {c: columns.get(c, [None] * n) for c in match_cols}
+    for i, (_, rows) in enumerate(selected):
+        where = Location(table.name, rows[-1])
+        doc = assemble(mapping, applied.values, applied.entries, i)
+        if context is not None and not context.is_empty():
+            row_view = {c: cells[i] for c, cells in row_values_cols.items()}
+            for layer in context.values_for(row_view):
+                merge_into(doc, layer)
+        issues: list[Issue] = [issue_for(p, target, table.name, rows[-1])
+                               for target, p in problems.get(i, [])]
+        doc = ordered(doc)
+        if not issues:
+            issues = _summarise_missing(validate_report(doc, where), where)
+        status: Status = "invalid" if any(i.code == "bad-value" for i in issues) else _status(
+            issues)
+        if status == "incomplete" and allow_incomplete:
+            doc.setdefault("header", {})["reportStatus"] = "draft"
+            doc = ordered(doc)
+            issues = [Issue(i.code, i.message, i.where, "warning", i.hint) for i in issues]
+        result.reports.append(ConvertedReport(doc, table.name, rows, run_ids[i], status, issues,
+                                              {"project_name": columns.get("project_name",
+                                                                           [None] * n)[i],
+                                               "task_name": columns.get("task_name",
+                                                                        [None] * n)[i]}))
+    return result
+
+
+def deep_copy(doc: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(doc)
