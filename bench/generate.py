@@ -41,7 +41,6 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
-from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,16 +78,58 @@ def _to_end(cols: Sequence[str], names: Sequence[str]) -> list[str]:
 
 _CLOUD = ("cloud_provider", "cloud_region")
 _GPU = ("gpu_count", "gpu_model")
-_UTIL = ("cpu_utilization_percent", "gpu_utilization_percent", "ram_utilization_percent",
-         "ram_used_gb")
+_UTIL = (
+    "cpu_utilization_percent",
+    "gpu_utilization_percent",
+    "ram_utilization_percent",
+    "ram_used_gb",
+)
 
-_V1 = ("timestamp,experiment_id,project_name,duration,emissions,energy_consumed,country_name,"
-       "country_iso_code,region,on_cloud,cloud_provider,cloud_region").split(",")
-_V2_0 = ("timestamp,project_name,run_id,duration,emissions,emissions_rate,cpu_power,gpu_power,"
-         "ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,country_name,"
-         "country_iso_code,region,cloud_provider,cloud_region,os,python_version,cpu_count,"
-         "cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,"
-         "on_cloud").split(",")
+_V1 = [
+    "timestamp",
+    "experiment_id",
+    "project_name",
+    "duration",
+    "emissions",
+    "energy_consumed",
+    "country_name",
+    "country_iso_code",
+    "region",
+    "on_cloud",
+    "cloud_provider",
+    "cloud_region",
+]
+_V2_0 = [
+    "timestamp",
+    "project_name",
+    "run_id",
+    "duration",
+    "emissions",
+    "emissions_rate",
+    "cpu_power",
+    "gpu_power",
+    "ram_power",
+    "cpu_energy",
+    "gpu_energy",
+    "ram_energy",
+    "energy_consumed",
+    "country_name",
+    "country_iso_code",
+    "region",
+    "cloud_provider",
+    "cloud_region",
+    "os",
+    "python_version",
+    "cpu_count",
+    "cpu_model",
+    "gpu_count",
+    "gpu_model",
+    "longitude",
+    "latitude",
+    "ram_total_size",
+    "tracking_mode",
+    "on_cloud",
+]
 _V2_2 = _insert_after(_V2_0, "python_version", ["codecarbon_version"])
 _V2_2_3 = [*_V2_2, "pue"]
 _V2_7 = _insert_after(_V2_2_3, "run_id", ["experiment_id"])
@@ -132,8 +173,9 @@ def header_for(variant: str) -> list[str]:
     try:
         return list(HEADERS[variant])
     except KeyError:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")\
-            from None
+        raise ValueError(
+            f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- vocabularies
@@ -144,10 +186,37 @@ _VERSIONS: dict[str, tuple[str, ...]] = {
     "v2.0": (),
     "v2.0-sorted": (),
     "v2.2": ("2.2.0", "2.2.1", "2.2.2"),
-    "v2.2.3": ("2.2.3", "2.2.5", "2.2.7", "2.3.0", "2.3.1", "2.3.2", "2.3.4", "2.3.5",
-               "2.4.2", "2.5.0", "2.5.1", "2.6.0"),
-    "v2.7": ("2.7.0", "2.7.1", "2.7.2", "2.7.4", "2.8.1", "2.8.2", "2.8.3", "2.8.4", "3.0.0",
-             "3.0.1", "3.0.2", "3.0.4", "3.0.5", "3.0.6", "3.0.7"),
+    "v2.2.3": (
+        "2.2.3",
+        "2.2.5",
+        "2.2.7",
+        "2.3.0",
+        "2.3.1",
+        "2.3.2",
+        "2.3.4",
+        "2.3.5",
+        "2.4.2",
+        "2.5.0",
+        "2.5.1",
+        "2.6.0",
+    ),
+    "v2.7": (
+        "2.7.0",
+        "2.7.1",
+        "2.7.2",
+        "2.7.4",
+        "2.8.1",
+        "2.8.2",
+        "2.8.3",
+        "2.8.4",
+        "3.0.0",
+        "3.0.1",
+        "3.0.2",
+        "3.0.4",
+        "3.0.5",
+        "3.0.6",
+        "3.0.7",
+    ),
     "v3.0.8": ("3.0.8", "3.1.0", "3.1.1", "3.2.0"),
     "v3.2.1": ("3.2.1", "3.2.2", "3.2.3", "3.2.6", "3.2.7", "3.2.8"),
     "d-3.1.1": ("3.1.1", "3.2.0"),
@@ -222,18 +291,31 @@ _DC_GPUS = tuple(g for g in _GPUS if g[3] == "dc")
 _CONSUMER_GPUS = tuple(g for g in _GPUS if g[3] == "consumer")
 
 _OS: dict[str, tuple[str, ...]] = {
-    "server": ("Linux-5.15.0-116-generic-x86_64-with-glibc2.35",
-               "Linux-5.4.0-182-generic-x86_64-with-glibc2.31",
-               "Linux-6.8.0-45-generic-x86_64-with-glibc2.39",
-               "Linux-4.18.0-513.24.1.el8_9.x86_64-x86_64-with-glibc2.28"),
-    "desktop": ("Linux-6.5.0-41-generic-x86_64-with-glibc2.35", "Windows-10-10.0.19045-SP0",
-                "Windows-11-10.0.22631-SP0"),
-    "laptop": ("Windows-10-10.0.19045-SP0", "Windows-11-10.0.26100-SP0",
-               "Linux-6.11.0-13-generic-x86_64-with-glibc2.40"),
-    "mac": ("macOS-14.2.1-arm64-arm-64bit", "macOS-13.6.3-arm64-arm-64bit",
-            "macOS-15.1-arm64-arm-64bit"),
-    "aws": ("Linux-6.8.0-1015-aws-x86_64-with-glibc2.39",
-            "Linux-5.10.220-209.869.amzn2.x86_64-x86_64-with-glibc2.26"),
+    "server": (
+        "Linux-5.15.0-116-generic-x86_64-with-glibc2.35",
+        "Linux-5.4.0-182-generic-x86_64-with-glibc2.31",
+        "Linux-6.8.0-45-generic-x86_64-with-glibc2.39",
+        "Linux-4.18.0-513.24.1.el8_9.x86_64-x86_64-with-glibc2.28",
+    ),
+    "desktop": (
+        "Linux-6.5.0-41-generic-x86_64-with-glibc2.35",
+        "Windows-10-10.0.19045-SP0",
+        "Windows-11-10.0.22631-SP0",
+    ),
+    "laptop": (
+        "Windows-10-10.0.19045-SP0",
+        "Windows-11-10.0.26100-SP0",
+        "Linux-6.11.0-13-generic-x86_64-with-glibc2.40",
+    ),
+    "mac": (
+        "macOS-14.2.1-arm64-arm-64bit",
+        "macOS-13.6.3-arm64-arm-64bit",
+        "macOS-15.1-arm64-arm-64bit",
+    ),
+    "aws": (
+        "Linux-6.8.0-1015-aws-x86_64-with-glibc2.39",
+        "Linux-5.10.220-209.869.amzn2.x86_64-x86_64-with-glibc2.26",
+    ),
     "gcp": ("Linux-5.15.0-1054-gcp-x86_64-with-glibc2.31", "Linux-6.1.85+-x86_64-with-glibc2.35"),
     "azure": ("Linux-5.15.0-1064-azure-x86_64-with-glibc2.35",),
 }
@@ -275,8 +357,16 @@ _CLOUD_REGIONS: tuple[tuple[str, str, str, str, str, float], ...] = (
     ("azure", "canadacentral", "Canada", "CAN", "Toronto", 0.0339),
 )
 
-_PROJECTS = ("codecarbon", "codecarbon", "llama2_emissions", "bert-finetune", "resnet50-train",
-             "inference-bench", "xgboost_evaluation", "my_project")
+_PROJECTS = (
+    "codecarbon",
+    "codecarbon",
+    "llama2_emissions",
+    "bert-finetune",
+    "resnet50-train",
+    "inference-bench",
+    "xgboost_evaluation",
+    "my_project",
+)
 _TASKS = ("load_data", "preprocess", "train", "evaluate", "predict", "save_model")
 
 _KWH_PER_WS = 1.0 / 3.6e6  # 1 W x 1 s = 1/3.6e6 kWh
@@ -298,8 +388,14 @@ def _uuid4(rng: random.Random) -> str:
 
 def _ram_gb(rng: random.Random, kind: str) -> float:
     """Total RAM as CodeCarbon reports it: bytes / 1024**3, so rarely a round number."""
-    gib = rng.choice({"server": (64, 128, 256, 512, 1024), "desktop": (16, 32, 64),
-                      "laptop": (8, 16, 32), "mac": (8, 16, 32)}[kind])
+    gib = rng.choice(
+        {
+            "server": (64, 128, 256, 512, 1024),
+            "desktop": (16, 32, 64),
+            "laptop": (8, 16, 32),
+            "mac": (8, 16, 32),
+        }[kind]
+    )
     return (gib * 1024 * 1024 - rng.randrange(150_000, 1_500_000)) / (1024 * 1024)
 
 
@@ -337,14 +433,30 @@ def _machine(rng: random.Random, *, gpu: bool, cloud: bool, count: Any) -> dict[
         m["_gpu_w"] = 0.0
     if cloud:
         provider, cregion, cname, iso, region, intensity = rng.choice(_CLOUD_REGIONS)
-        m.update(on_cloud="Y", cloud_provider=provider, cloud_region=cregion,
-                 country_name=cname, country_iso_code=iso, region=region,
-                 longitude="", latitude="", os=rng.choice(_OS[provider]))
+        m.update(
+            on_cloud="Y",
+            cloud_provider=provider,
+            cloud_region=cregion,
+            country_name=cname,
+            country_iso_code=iso,
+            region=region,
+            longitude="",
+            latitude="",
+            os=rng.choice(_OS[provider]),
+        )
     else:
         cname, iso, region, lon, lat, intensity = rng.choice(_COUNTRIES)
-        m.update(on_cloud="N", cloud_provider="", cloud_region="", country_name=cname,
-                 country_iso_code=iso, region=region, longitude=lon, latitude=lat,
-                 os=rng.choice(_OS[kind]))
+        m.update(
+            on_cloud="N",
+            cloud_provider="",
+            cloud_region="",
+            country_name=cname,
+            country_iso_code=iso,
+            region=region,
+            longitude=lon,
+            latitude=lat,
+            os=rng.choice(_OS[kind]),
+        )
     m["_intensity"] = intensity
     return m
 
@@ -364,9 +476,20 @@ def _cell(value: Any) -> str:
 
 
 # Columns that change from row to row, in the order _Template.fill() computes them.
-_DYNAMIC = ("timestamp", "duration", "emissions", "emissions_rate", "cpu_energy",
-            "gpu_energy", "ram_energy", "energy_consumed", "cpu_utilization_percent",
-            "gpu_utilization_percent", "ram_utilization_percent", "ram_used_gb")
+_DYNAMIC = (
+    "timestamp",
+    "duration",
+    "emissions",
+    "emissions_rate",
+    "cpu_energy",
+    "gpu_energy",
+    "ram_energy",
+    "energy_consumed",
+    "cpu_utilization_percent",
+    "gpu_utilization_percent",
+    "ram_utilization_percent",
+    "ram_used_gb",
+)
 # utilisation means rounded to 0.1 %, pre-rendered once
 _PERMILLE = [i / 10 for i in range(1001)]
 _PERMILLE_STR = [repr(x) for x in _PERMILLE]
@@ -380,8 +503,18 @@ class _Template:
     go through ``repr`` (the bulk of the writing time).
     """
 
-    __slots__ = ("cells", "cpu_w", "gpu_w", "intensity", "pairs", "ram_total", "ram_w",
-                 "run_id_pos", "task_pos", "util")
+    __slots__ = (
+        "cells",
+        "cpu_w",
+        "gpu_w",
+        "intensity",
+        "pairs",
+        "ram_total",
+        "ram_w",
+        "run_id_pos",
+        "task_pos",
+        "util",
+    )
 
     def __init__(self, m: dict[str, Any], version: str, header: list[str]) -> None:
         v = _vtuple(version) if version else (2, 0, 0)
@@ -452,13 +585,22 @@ def iter_rows(
         raise ValueError("pool_size must be >= 1")
     if not (0.0 <= gpu_share <= 1.0 and 0.0 <= cloud_share <= 1.0):
         raise ValueError("gpu_share and cloud_share must lie in [0, 1]")
-    return _rows(variant, header, rows, seed, gpu_share, cloud_share, flush, float_counts,
-                 pool_size)
+    return _rows(
+        variant, header, rows, seed, gpu_share, cloud_share, flush, float_counts, pool_size
+    )
 
 
-def _rows(variant: str, header: list[str], rows: int, seed: int, gpu_share: float,
-          cloud_share: float, flush: int, float_counts: bool,
-          pool_size: int) -> Iterator[list[Any]]:
+def _rows(
+    variant: str,
+    header: list[str],
+    rows: int,
+    seed: int,
+    gpu_share: float,
+    cloud_share: float,
+    flush: int,
+    float_counts: bool,
+    pool_size: int,
+) -> Iterator[list[Any]]:
     if variant.endswith("-cpu"):
         gpu_share = 0.0
     if variant.startswith("d-"):
@@ -508,8 +650,11 @@ def _rows(variant: str, header: list[str], rows: int, seed: int, gpu_share: floa
         if fixed is not None:
             t = fixed
         else:
-            version = (versions[min(len(versions) - 1, run * len(versions) // n_runs)]
-                       if variant == "mixed" else file_version)
+            version = (
+                versions[min(len(versions) - 1, run * len(versions) // n_runs)]
+                if variant == "mixed"
+                else file_version
+            )
             t = template(rand() < gpu_share, rand() < cloud_share, version)
         cells, pairs = t.cells, t.pairs
         cpu_w, gpu_w, ram_w, intensity = t.cpu_w, t.gpu_w, t.ram_w, t.intensity
@@ -532,11 +677,22 @@ def _rows(variant: str, header: list[str], rows: int, seed: int, gpu_share: floa
                 util: tuple[Any, ...] = (
                     _PERMILLE_STR[int(rand() * 1001)],
                     _PERMILLE_STR[int(rand() * 1001)] if gpu_w else _ZERO,
-                    _PERMILLE_STR[r], t.ram_total * _PERMILLE[r] / 100)
+                    _PERMILLE_STR[r],
+                    t.ram_total * _PERMILLE[r] / 100,
+                )
             else:
                 util = ("", "", "", "")
-            vals = (last_ts, d, emissions, emissions * rate_factor / d, cpu_e,
-                    gpu_e if gpu_w else _ZERO, ram_e, energy, *util)
+            vals = (
+                last_ts,
+                d,
+                emissions,
+                emissions * rate_factor / d,
+                cpu_e,
+                gpu_e if gpu_w else _ZERO,
+                ram_e,
+                energy,
+                *util,
+            )
             row = cells[:]
             for i, v in pairs:
                 row[i] = vals[v]
@@ -544,8 +700,9 @@ def _rows(variant: str, header: list[str], rows: int, seed: int, gpu_share: floa
                 row[t.run_id_pos] = run_id
             if task:
                 i = written
-                row[t.task_pos] = (_TASKS[i % ntask] if i < ntask
-                                   else f"{_TASKS[i % ntask]}_{i // ntask}")
+                row[t.task_pos] = (
+                    _TASKS[i % ntask] if i < ntask else f"{_TASKS[i % ntask]}_{i // ntask}"
+                )
             yield row
         elapsed = start + total
         written += k
@@ -587,8 +744,15 @@ def write_csv(
         True
     """
     header = header_for(variant)
-    it = iter_rows(variant, rows, seed=seed, gpu_share=gpu_share, cloud_share=cloud_share,
-                   flush=flush, float_counts=float_counts)
+    it = iter_rows(
+        variant,
+        rows,
+        seed=seed,
+        gpu_share=gpu_share,
+        cloud_share=cloud_share,
+        flush=flush,
+        float_counts=float_counts,
+    )
     if crlf is None:
         crlf = variant == "v1"
     terminator = "\r\n" if crlf else "\n"
@@ -602,9 +766,9 @@ def write_csv(
             n += len(chunk)
         return n
 
-    if hasattr(out, "write"):
-        return _write(out)  # type: ignore[arg-type]
-    with open(out, "w", newline="", encoding="utf-8") as f:  # type: ignore[arg-type]
+    if not isinstance(out, str | Path):
+        return _write(out)
+    with open(out, "w", newline="", encoding="utf-8") as f:
         return _write(f)
 
 
@@ -622,34 +786,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     p = argparse.ArgumentParser(
         prog="python bench/generate.py",
-        description="Write a synthetic CodeCarbon emissions.csv of any header variant.")
+        description="Write a synthetic CodeCarbon emissions.csv of any header variant.",
+    )
     p.add_argument("--rows", type=int, default=1000, help="data rows (default 1000)")
-    p.add_argument("--variant", default="v3.2.1", choices=VARIANTS,
-                   help="header variant (default v3.2.1)")
+    p.add_argument(
+        "--variant", default="v3.2.1", choices=VARIANTS, help="header variant (default v3.2.1)"
+    )
     p.add_argument("--out", required=True, help="output file, or - for stdout")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--gpu-share", type=_share, default=0.3, help="share of GPU runs")
     p.add_argument("--cloud-share", type=_share, default=0.2, help="share of cloud runs")
-    p.add_argument("--flush", type=int, default=1,
-                   help="cumulative rows per run_id (default 1)")
-    p.add_argument("--float-counts", action="store_true",
-                   help="write cpu_count/gpu_count as floats (8.0)")
+    p.add_argument("--flush", type=int, default=1, help="cumulative rows per run_id (default 1)")
+    p.add_argument(
+        "--float-counts", action="store_true", help="write cpu_count/gpu_count as floats (8.0)"
+    )
     p.add_argument("--crlf", action="store_true", default=None, help="CRLF line endings")
     a = p.parse_args(argv)
     if a.rows < 0 or a.flush < 1:
         p.error("--rows must be >= 0 and --flush >= 1")
     t0 = time.perf_counter()
-    kwargs: dict[str, Any] = dict(seed=a.seed, gpu_share=a.gpu_share,
-                                  cloud_share=a.cloud_share, flush=a.flush,
-                                  float_counts=a.float_counts, crlf=a.crlf)
+    kwargs: dict[str, Any] = dict(
+        seed=a.seed,
+        gpu_share=a.gpu_share,
+        cloud_share=a.cloud_share,
+        flush=a.flush,
+        float_counts=a.float_counts,
+        crlf=a.crlf,
+    )
     if a.out == "-":
         sys.stdout.reconfigure(newline="")  # type: ignore[union-attr]
         n = write_csv(sys.stdout, a.rows, a.variant, **kwargs)
     else:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         n = write_csv(a.out, a.rows, a.variant, **kwargs)
-    print(f"{n} rows ({a.variant}) -> {a.out} in {time.perf_counter() - t0:.2f} s",
-          file=sys.stderr)
+    print(f"{n} rows ({a.variant}) -> {a.out} in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
     return 0
 
 

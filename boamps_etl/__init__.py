@@ -29,6 +29,13 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
+# `validate` and `flatten` are also module names: bind the functions explicitly, after the
+# modules are loaded, so `boamps_etl.validate` is always the function.
+from .api import validate as validate  # noqa: E402
+from .flatten import flatten as flatten  # noqa: E402
+from .flatten import unflatten as unflatten  # noqa: E402
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

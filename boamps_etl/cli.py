@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(EXIT_OK)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+    except Exception as exc:
         click.echo(f"internal error: {type(exc).__name__}: {exc} "
                    "(please report it; --debug shows the traceback)", err=True)
         if State.debug or "--debug" in (argv or sys.argv):

@@ -243,11 +243,7 @@ def _parse_rule(target: str, raw: Any, file: str, line: int | None) -> Rule:
         leaf = target.rsplit(".", 1)[-1]
         from .schema import child_keys
         parent = target.rsplit(".", 1)[0] if "." in target else ""
-        parent_clean = parent.split("[")[0] if parent.endswith("]") else parent
-        try:
-            options = child_keys(parent_clean if parent_clean else "")
-        except Exception:
-            options = []
+        options = child_keys(parent)
         hint = suggest(leaf, options)
         raise MappingError(f"unknown BoAmps target path '{target}'" + (f"; {hint}" if hint
                            else ""), where,

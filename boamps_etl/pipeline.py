@@ -197,9 +197,8 @@ def _set(doc: dict[str, Any], parts: Sequence[str | int], value: Any) -> None:
         if isinstance(part, int):
             while len(node) <= part:
                 node.append({})
-            if isinstance(nxt, int):
-                if not isinstance(node[part], list):
-                    node[part] = []
+            if isinstance(nxt, int) and not isinstance(node[part], list):
+                node[part] = []
             node = node[part]
             continue
         default: Any = [] if isinstance(nxt, int) else {}
@@ -272,7 +271,7 @@ def _status(issues: list[Issue]) -> Status:
     return "invalid"
 
 
-MISSING_HINT = ("CodeCarbon cannot know these: add them to a context file (--context; "
+MISSING_HINT = ("the CSV does not provide these: add them to a context file (--context; "
                 "'boamps-etl init-context' writes a template) or with --set PATH=VALUE, "
                 "or pass --allow-incomplete to write drafts")
 

@@ -150,7 +150,8 @@ def field_spec(path: str | list[str | int]) -> FieldSpec | None:
             official, extension = _items(official), _items(extension)
             continue
         parent_official = _deref(official) if official else None
-        required = required and bool(parent_official and part in parent_official.get("required", []))
+        required = required and bool(parent_official
+                                     and part in parent_official.get("required", []))
         official, extension = _child(official, part), _child(extension, part)
         if official is None and extension is None:
             return None

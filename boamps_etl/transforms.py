@@ -211,7 +211,7 @@ def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
 
 
 @transform("start_datetime", (2, 2),
-           "timestamp minus duration (s), rounded to the second, as YYYY-MM-DD HH:MM:SS: "
+           "timestamp minus duration (s), to the nearest second, as YYYY-MM-DD HH:MM:SS: "
            "CodeCarbon writes its timestamp when the measurement ends")
 def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
     out: list[Any] = []

@@ -9,6 +9,7 @@ job with nothing written.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -95,10 +96,8 @@ def atomic_write(path: Path, data: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
