@@ -210,38 +210,75 @@ def _set(doc: dict[str, Any], parts: Sequence[str | int], value: Any) -> None:
     node[last] = value
 
 
-def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
-             i: int) -> dict[str, Any]:
-    """Build the mapped part of report ``i`` from the column-wise rule values."""
-    doc: dict[str, Any] = {}
-    keyed: dict[str, dict[str, dict[str, Any]]] = {}
-    keyed_sourced: dict[tuple[str, str], bool] = {}
+@dataclass(frozen=True)
+class _Plan:
+    """Where each rule's value goes, worked out once per mapping instead of once per row."""
+
+    plain: tuple[tuple[str, tuple[str | int, ...]], ...]
+    keyed: tuple[tuple[str, str, str, tuple[str | int, ...], bool], ...]
+    lists: tuple[tuple[str, tuple[str | int, ...], tuple[tuple[str, str], ...]], ...]
+
+
+_PLANS: dict[int, tuple[Mapping, _Plan]] = {}
+
+
+def _plan(mapping: Mapping) -> _Plan:
+    cached = _PLANS.get(id(mapping))
+    if cached is not None and cached[0] is mapping:
+        return cached[1]
+    plain = []
+    keyed = []
+    lists: dict[str, list[str]] = {}
     for target, rule in mapping.rules.items():
         if rule.is_entry:
-            continue
-        value = values[target][i]
-        if value is None:
             continue
         parts = _parsed(target)
         key_pos = next((j for j, p in enumerate(parts) if isinstance(p, str)
                         and p.startswith("[")), None)
         if key_pos is None:
-            _set(doc, parts, value)
+            plain.append((target, parts))
             continue
         list_path = ".".join(str(p) for p in parts[:key_pos])
         key = str(parts[key_pos])[1:]
-        entry = keyed.setdefault(list_path, {}).setdefault(key, {})
-        _set(entry, parts[key_pos + 1:], value)
-        if not rule.has_const:
-            keyed_sourced[(list_path, key)] = True
-    for list_path, items in keyed.items():
+        keyed.append((target, list_path, key, parts[key_pos + 1:], not rule.has_const))
+        keys = lists.setdefault(list_path, [])
+        if key not in keys:
+            keys.append(key)
+    plan = _Plan(tuple(plain), tuple(keyed), tuple(
+        (lp, _parsed(lp), tuple((k, f"{lp}[{k}]") for k in keys)) for lp, keys in lists.items()))
+    _PLANS[id(mapping)] = (mapping, plan)
+    return plan
+
+
+def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
+             i: int) -> dict[str, Any]:
+    """Build the mapped part of report ``i`` from the column-wise rule values."""
+    plan = _plan(mapping)
+    doc: dict[str, Any] = {}
+    for target, parts in plan.plain:
+        value = values[target][i]
+        if value is not None:
+            _set(doc, parts, value)
+    if not plan.keyed:
+        return doc
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+    sourced: set[tuple[str, str]] = set()
+    for target, list_path, key, sub, is_sourced in plan.keyed:
+        value = values[target][i]
+        if value is None:
+            continue
+        entry = items.setdefault((list_path, key), {})
+        _set(entry, sub, value)
+        if is_sourced:
+            sourced.add((list_path, key))
+    for list_path, parts, keys in plan.lists:
         kept = []
-        for key, item in items.items():
-            mask = entries.get(f"{list_path}[{key}]")
-            if (mask is None or mask[i]) and keyed_sourced.get((list_path, key)):
-                kept.append(item)
+        for key, entry_target in keys:
+            mask = entries.get(entry_target)
+            if (list_path, key) in sourced and (mask is None or mask[i]):
+                kept.append(items[(list_path, key)])
         if kept:
-            _set(doc, _parsed(list_path), kept)
+            _set(doc, parts, kept)
     return doc
 
 
@@ -327,7 +364,11 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
     if table.kind == "tracker":
         normalise_tracker(columns)  # type: ignore[arg-type]
     n = len(indexes)
-    content = [[None if v is None else str(v) for v in sub[c].tolist()] for c in table.columns]
+    run_id_cells = columns.get("run_id")
+    # Derived report ids hash the whole row: only build those cells when some row needs one.
+    content = [[None if v is None else str(v) for v in sub[c].tolist()] for c in table.columns] \
+        if per_row or table.kind == "task" or run_id_cells is None or None in run_id_cells \
+        else []
     ctx = TransformContext(table.kind, per_row, {}, (), [rows[-1] for _, rows in selected],
                            content)
     applied = apply_mapping(mapping, columns, n, ctx)
