@@ -76,13 +76,15 @@ def _as_context(context: ContextLike | Sequence[ContextLike] | None,
         elif isinstance(item, Mapping):
             layers.extend(load_context(data=[item]).layers)
         else:
-            layers.extend(load_context([item]).layers)
+            layers.extend(load_context([Path(item)]).layers)
     layers.extend(load_context(sets=sets).layers)
     return Context(layers)
 
 
 def _as_mapping(mapping: PathLike | FieldMapping | None) -> FieldMapping:
-    return mapping if isinstance(mapping, FieldMapping) else load_mapping(mapping)
+    if isinstance(mapping, FieldMapping):
+        return mapping
+    return load_mapping(None if mapping is None else Path(mapping))
 
 
 def _cell_text(value: Any) -> str:
@@ -146,9 +148,9 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
     the_context = _as_context(context, sets)
     result = ConversionResult()
     if hasattr(source, "columns") and hasattr(source, "iloc"):
-        tables = [table_from_frame(source)]  # type: ignore[arg-type]
+        tables = [table_from_frame(source)]
     else:
-        paths = [source] if isinstance(source, str | os.PathLike) else list(source)  # type: ignore[arg-type]
+        paths = [source] if isinstance(source, str | os.PathLike) else list(source)
         tables = [read_codecarbon_csv(p) for p in paths]
     for table in tables:
         part = convert_table(table, the_mapping, the_context, per_row=per_row,
@@ -205,7 +207,8 @@ def write(reports: Reports, out: PathLike, format: Format = "json", *,
     Raises:
         OutputError: a target exists or cannot be written (nothing is written then).
     """
-    return write_reports(_documents(reports), out, format, force=force)
+    target = out if isinstance(out, str) else Path(out)
+    return write_reports(_documents(reports), target, format, force=force)
 
 
 def mapping_table(mapping: PathLike | FieldMapping | None = None) -> list[dict[str, str]]:

@@ -132,9 +132,9 @@ def check_values(data: Any, path: list[str | int], name: str, lines: Lines,
                                "give it a value or delete the line")
         if not _type_ok(value, spec.type):
             word = _TYPE_WORDS.get(spec.type or "", spec.type or "?")
-            hint = "quote it in YAML, e.g. '3.10'" if spec.type == "string" else None
+            fix = "quote it in YAML, e.g. '3.10'" if spec.type == "string" else None
             raise ContextError(f"{_text(child_path)} must be {word}, got {value!r}", kwhere,
-                               hint)
+                               fix)
         if spec.type == "object":
             check_values(value, child_path, name, lines, (*line_path, key))
         elif spec.type == "array":

@@ -115,7 +115,7 @@ class Rule:
     const: Any = None
     default: Any = None
     transform: str | None = None
-    args: Mapping[str, Any] = field(default_factory=dict)
+    args: MappingABC[str, Any] = field(default_factory=dict)
     when: tuple[Condition, ...] = ()
     unit: str | None = None
     source_unit: str | None = None

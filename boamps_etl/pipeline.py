@@ -147,7 +147,7 @@ def select_rows(table: CsvTable, per_row: bool = False) -> list[tuple[int, tuple
     for i, run_id in enumerate(run_ids):
         if run_id is not None:
             groups.setdefault(run_id, []).append(i)
-    out = []
+    out: list[tuple[int, tuple[int, ...]]] = []
     for i, run_id in enumerate(run_ids):
         if run_id is None:
             out.append((i, (rows[i],)))

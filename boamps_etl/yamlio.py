@@ -127,4 +127,4 @@ def line_of(lines: Lines, path: tuple[str | int, ...]) -> tuple[int | None, int 
         if path in lines:
             return lines[path]
         path = path[:-1]
-    return lines.get((), (None, None))  # type: ignore[return-value]
+    return lines.get((), (None, None))

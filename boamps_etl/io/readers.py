@@ -293,7 +293,7 @@ def read_codecarbon_csv(source: Source, *, name: str | None = None) -> CsvTable:
             "row does not fit the header", "the last line is cut off (truncated file?)"),
             old.where, old.severity, "delete the partial line or restore the file"))
     segments.append((header, good, rows))
-    frames = []
+    frames: list[Any] = []
     columns: list[str] = []
     for seg_header, seg_rows, seg_numbers in segments:
         cols = seg_header
