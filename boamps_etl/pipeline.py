@@ -282,20 +282,39 @@ def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, 
     return doc
 
 
+class _Order(dict[str, int]):
+    """Position of each known key; unknown keys sort last, in their own order."""
+
+    def __missing__(self, key: str) -> int:
+        return 1 << 20
+
+
 @cache
-def _key_order(path: str) -> dict[str, int]:
-    return {k: n for n, k in enumerate(child_keys(path))}
+def _key_order(path: str) -> _Order:
+    keys = child_keys(path) if path else list(SECTION_ORDER)
+    return _Order({k: n for n, k in enumerate(keys)})
+
+
+@cache
+def _child_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
 
 
 def ordered(doc: Any, path: str = "") -> Any:
     """A copy of ``doc`` with keys in the schemas' order (official first, then extension;
-    unknown keys last, in their own order): stable, readable output."""
+    unknown keys last, in their own order): stable, readable output. Containers are new;
+    scalars are shared."""
     if isinstance(doc, dict):
-        order = _key_order(path) if path else {k: n for n, k in enumerate(SECTION_ORDER)}
-        keys = sorted(doc, key=lambda k: order.get(k, len(order)))
-        return {k: ordered(doc[k], f"{path}.{k}" if path else k) for k in keys}
+        order = _key_order(path)
+        out = {}
+        for key in sorted(doc, key=order.__getitem__):
+            value = doc[key]
+            out[key] = ordered(value, _child_path(path, key)) if isinstance(
+                value, dict | list) else value
+        return out
     if isinstance(doc, list):
-        return [ordered(item, path + "[0]") for item in doc]
+        item_path = path + "[0]"
+        return [ordered(v, item_path) if isinstance(v, dict | list) else v for v in doc]
     return doc
 
 
