@@ -24,6 +24,7 @@ _EXPORTS = {
     "Issue": "errors", "Location": "errors", "BoampsEtlError": "errors",
     "InputError": "errors", "MappingError": "errors", "ContextError": "errors",
     "OutputError": "errors", "Report": "models",
+    "convert_tree": "batch", "explain": "batch", "BatchResult": "batch",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -213,3 +213,13 @@ def main(argv: list[str] | None = None) -> None:
         if State.debug or "--debug" in (argv or sys.argv):
             traceback.print_exc()
         sys.exit(EXIT_INPUT)
+
+
+def _register_commands() -> None:
+    # Commands living in their own modules (still thin wrappers over library functions).
+    from . import cli_batch
+
+    cli_batch.register(cli)
+
+
+_register_commands()

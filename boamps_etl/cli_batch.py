@@ -1,0 +1,186 @@
+"""The ``batch`` command: a thin wrapper over :func:`boamps_etl.batch.convert_tree` and
+:func:`boamps_etl.batch.explain`. ``cli.py`` adds it with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+
+if TYPE_CHECKING:
+    from .batch import BatchProgress, BatchResult, Explanation
+
+BATCH_EXIT_CODES_HELP = """\b
+Exit codes:
+  0  every report written and valid (duplicates and non-CodeCarbon files are fine)
+  1  some report invalid or incomplete, or some file could not be converted
+     (the rest is written; manifest.csv lists each problem)
+  2  usage error: a ROOT is missing, --out is not writable, a --context/--mapping is broken"""
+
+
+class _Progress:
+    """Progress on stderr: a live line on a terminal, a plain line every 10 s otherwise."""
+
+    INTERVAL_TTY = 0.1
+    INTERVAL_PLAIN = 10.0
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.last = time.monotonic()
+        self.width = 0
+
+    def line(self, p: BatchProgress) -> str:
+        rate = p.files_done / p.elapsed if p.elapsed > 0 else 0.0
+        total = max(p.files_total, 1)
+        filled = int(20 * p.files_done / total)
+        bar = f"[{'#' * filled}{'.' * (20 - filled)}] " if self.tty else ""
+        return (f"{bar}{p.files_done}/{p.files_total} files, {p.rows} rows, "
+                f"{p.reports} reports, {rate:.1f} files/s")
+
+    def __call__(self, p: BatchProgress) -> None:
+        now = time.monotonic()
+        done = p.files_done == p.files_total
+        interval = self.INTERVAL_TTY if self.tty else self.INTERVAL_PLAIN
+        if not done and now - self.last < interval:
+            return
+        if not self.tty and (p.files_done == 0 or done):
+            return  # the end summary says it all
+        self.last = now
+        text = self.line(p)
+        if self.tty:
+            pad = " " * max(0, self.width - len(text))
+            self.stream.write(f"\r{text}{pad}")
+            self.width = len(text)
+        else:
+            self.stream.write(f"progress: {text}\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def _summary(result: BatchResult) -> str:
+    c = result.counts
+    unchanged = f" ({result.unchanged} unchanged)" if result.unchanged else ""
+    incomplete = f", {c['incomplete']} incomplete" + (
+        " (drafts)" if result.allow_incomplete else "")
+    return (f"{result.files} file(s){unchanged}, {result.rows} row(s), {result.runs} run(s): "
+            f"{result.reports} report(s), {c['valid']} valid{incomplete}, "
+            f"{c['invalid']} invalid; {c['duplicate']} duplicate(s), {c['skipped']} skipped, "
+            f"{c['error']} error(s); {len(result.written)} file(s) written in "
+            f"{result.elapsed:.1f} s; manifest: {result.out / 'manifest.csv'}")
+
+
+def _show_explanation(e: Explanation) -> None:
+    import yaml
+
+    click.echo(f"source:  {e.source}  (ROOT {e.root})")
+    click.echo("context, in the order applied (later ones override earlier ones):")
+    step = 0
+    for path in e.context_files:
+        step += 1
+        click.echo(f"  {step}. {path}")
+    for assignment in e.sets:
+        step += 1
+        click.echo(f"  {step}. --set {assignment}")
+    if not step:
+        click.echo("  (none)")
+    chosen = e.mapping_file if e.mapping_file is not None else "built-in mapping"
+    click.echo(f"mapping: {chosen}")
+    for path in e.mapping_files:
+        click.echo(f"  {path}")
+    click.echo("merged context:")
+    text = yaml.safe_dump(e.context, sort_keys=False, allow_unicode=True) if e.context else "{}\n"
+    click.echo("".join(f"  {line}\n" for line in text.splitlines()), nl=False)
+    for m in e.matches:
+        click.echo(f"match ({m['file']}): when {m['when']}: {m['values']}")
+    if e.error is not None:
+        click.echo(f"error: {e.error}", err=True)
+
+
+def register(cli: click.Group) -> None:
+    """Add the ``batch`` command to ``cli`` (a second call does nothing)."""
+    if "batch" in cli.commands:
+        return
+
+    @cli.command("batch", epilog=BATCH_EXIT_CODES_HELP)
+    @click.argument("roots", metavar="ROOT...", nargs=-1, required=True,
+                    type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.option("-o", "--out", required=True,
+                  type=click.Path(file_okay=False, path_type=Path),
+                  help="Output folder: mirrors the ROOT tree; manifest.csv goes here.")
+    @click.option("-c", "--context", "contexts", multiple=True,
+                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Context file applied under every boamps.yaml found; repeatable.")
+    @click.option("-m", "--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Mapping for folders with no boamps-mapping.yaml above them.")
+    @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]), default="json",
+                  show_default=True,
+                  help="json: a file per report; jsonl/csv: a file per folder, plus all.<fmt>.")
+    @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
+                  help="Worker processes (0: one per CPU); outputs are the same for any N.")
+    @click.option("--glob", "globs", multiple=True, metavar="PATTERN",
+                  help="File pattern replacing the defaults (emissions*.csv, "
+                       "emissions*.csv.bak, emissions*.csv_*.bak, *.csv.gz); repeatable.")
+    @click.option("--force", is_flag=True, help="Convert everything again, even up-to-date "
+                                                "sources.")
+    @click.option("--fail-fast", is_flag=True,
+                  help="Stop after the first folder with an invalid report or an error.")
+    @click.option("-q", "--quiet", is_flag=True,
+                  help="No progress and no summary; errors are still listed.")
+    @click.option("--explain", "explain_path", metavar="PATH",
+                  type=click.Path(exists=True, path_type=Path),
+                  help="Show which context and mapping files apply to PATH, and the merged "
+                       "context; converts nothing.")
+    @click.option("--allow-incomplete", is_flag=True,
+                  help="Write reports that only lack fields CodeCarbon cannot know, as drafts.")
+    @click.option("--per-row", is_flag=True,
+                  help="One report per CSV row instead of one per run_id.")
+    @click.option("-s", "--set", "sets", multiple=True, metavar="PATH=VALUE",
+                  help="Set a BoAmps field for every report, e.g. --set task.taskStage="
+                       "inference; wins over all context files.")
+    def batch_cmd(roots: tuple[Path, ...], out: Path, contexts: tuple[Path, ...],
+                  mapping: Path | None, fmt: str, jobs: int, globs: tuple[str, ...],
+                  force: bool, fail_fast: bool, quiet: bool, explain_path: Path | None,
+                  allow_incomplete: bool, per_row: bool, sets: tuple[str, ...]) -> None:
+        """Convert every CodeCarbon CSV under ROOT folders, mirroring the tree under --out.
+
+        A boamps.yaml (.yml, .json) in a folder is the context of every CSV below it (nearer
+        files override farther ones; --context files come first, --set last); the nearest
+        boamps-mapping.yaml is the mapping. A re-run converts only what changed; --force
+        converts everything. manifest.csv lists every report and every problem.
+        """
+        # Imported here, not at the top: cli.py imports this module to register the command.
+        from . import batch
+        from .cli import EXIT_INVALID, EXIT_OK, _run, print_issues
+
+        if explain_path is not None:
+            explanation = _run(batch.explain, explain_path, roots=list(roots),
+                               contexts=list(contexts), mapping=mapping, sets=sets)
+            _show_explanation(explanation)
+            sys.exit(EXIT_INVALID if explanation.error is not None else EXIT_OK)
+        progress = None if quiet else _Progress(sys.stderr)
+        kwargs: dict[str, Any] = {
+            "contexts": list(contexts), "mapping": mapping, "sets": sets, "fmt": fmt,
+            "jobs": jobs, "globs": list(globs) or None, "force": force,
+            "fail_fast": fail_fast, "allow_incomplete": allow_incomplete,
+            "per_row": per_row, "progress": progress,
+        }
+        try:
+            result: BatchResult = _run(batch.convert_tree, list(roots), out, **kwargs)
+        finally:
+            if progress is not None:
+                progress.clear()
+        print_issues(list(dict.fromkeys(result.issues)))  # a broken context: one line
+        if result.stopped:
+            click.echo("stopped at the first failing folder (--fail-fast)", err=True)
+        if not quiet:
+            click.echo(_summary(result), err=True)
+        sys.exit(EXIT_OK if result.ok else EXIT_INVALID)
