@@ -81,7 +81,7 @@ ALL_OUTPUT = "all"                # + .jsonl / .csv: the whole batch
 STATE_VERSION = 1
 STATUSES: tuple[str, ...] = ("valid", "incomplete", "invalid", "duplicate", "skipped", "error")
 MANIFEST_COLUMNS: tuple[str, ...] = ("source", "rows", "run_id", "report_id", "status",
-                                     "output", "messages", "sha256")
+                                     "level", "output", "messages", "sha256")
 
 # Reader messages meaning "there is nothing to convert here" rather than "this is broken".
 _NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds only blank space")
@@ -118,6 +118,7 @@ class ManifestEntry:
     sha256: str | None = None
     duplicate_of: str | None = None
     base_status: str = "error"  # the status before duplicates were looked for
+    level: str = ""  # completeness level of a written report (boamps_etl.levels)
 
     @property
     def messages(self) -> str:
@@ -141,6 +142,7 @@ class ManifestEntry:
         """The manifest line as text cells (``''`` for nothing)."""
         return {"source": self.source, "rows": self.row_text(), "run_id": self.run_id or "",
                 "report_id": self.report_id or "", "status": self.status,
+                "level": self.level if self.status in ("valid", "incomplete") else "",
                 "output": self.output or "", "messages": self.messages,
                 "sha256": self.sha256 or ""}
 
@@ -148,14 +150,15 @@ class ManifestEntry:
         return {"source": self.source, "rows": list(self.rows), "run_id": self.run_id,
                 "report_id": self.report_id, "status": self.status, "output": self.output,
                 "issues": [_issue_to_state(i) for i in self.issues], "sha256": self.sha256,
-                "duplicate_of": self.duplicate_of, "base_status": self.base_status}
+                "duplicate_of": self.duplicate_of, "base_status": self.base_status,
+                "level": self.level}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> ManifestEntry:
         return cls(data["source"], tuple(data["rows"]), data["run_id"], data["report_id"],
                    data["status"], data["output"],
                    [_issue_from_state(i) for i in data["issues"]], data["sha256"],
-                   data["duplicate_of"], data["base_status"])
+                   data["duplicate_of"], data["base_status"], data.get("level", ""))
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,14 @@ class BatchResult:
     elapsed: float
     allow_incomplete: bool = False
     stopped: bool = False
+
+    def level_counts(self) -> dict[str, int]:
+        """Reports per completeness level (valid and incomplete reports; see levels.py)."""
+        out = {"gold": 0, "silver": 0, "bronze": 0, "none": 0}
+        for e in self.entries:
+            if e.status in ("valid", "incomplete"):
+                out[e.level or "none"] = out.get(e.level or "none", 0) + 1
+        return out
 
     @property
     def counts(self) -> dict[str, int]:
@@ -606,7 +617,7 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
     for report in result.reports:
         entry = ManifestEntry(key, tuple(report.rows), report.run_id, report.report_id,
                               report.status, None, list(report.issues), sha,
-                              base_status=report.status)
+                              base_status=report.status, level=report.level)
         documents[id(entry)] = report.document
         entries.append(entry)
     warnings: list[Issue] = []

@@ -144,6 +144,11 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
         f"{result.rows_read} row(s): {counts['valid']} valid, {counts['incomplete']} incomplete"
         f"{' (written as drafts)' if allow_incomplete else ''}, {counts['invalid']} invalid; "
         f"{len(writable)} written" + (f" to {dest}" if writable else ""), err=True)
+    if result.reports:
+        from .levels import format_counts
+
+        click.echo(f"levels of the valid reports: {format_counts(result.level_counts())}",
+                   err=True)
     del written
     bad = counts["invalid"] + (0 if allow_incomplete else counts["incomplete"])
     row_errors = any(i.severity == "error" for i in result.issues)
@@ -217,9 +222,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register_commands() -> None:
     # Commands living in their own modules (still thin wrappers over library functions).
-    from . import cli_batch
+    from . import cli_batch, cli_toolbox
 
     cli_batch.register(cli)
+    cli_toolbox.register(cli)
 
 
 _register_commands()

@@ -67,6 +67,8 @@ class _Progress:
 
 
 def _summary(result: BatchResult) -> str:
+    from .levels import format_counts
+
     c = result.counts
     unchanged = f" ({result.unchanged} unchanged)" if result.unchanged else ""
     incomplete = f", {c['incomplete']} incomplete" + (
@@ -75,7 +77,8 @@ def _summary(result: BatchResult) -> str:
             f"{result.reports} report(s), {c['valid']} valid{incomplete}, "
             f"{c['invalid']} invalid; {c['duplicate']} duplicate(s), {c['skipped']} skipped, "
             f"{c['error']} error(s); {len(result.written)} file(s) written in "
-            f"{result.elapsed:.1f} s; manifest: {result.out / 'manifest.csv'}")
+            f"{result.elapsed:.1f} s; manifest: {result.out / 'manifest.csv'}\n"
+            f"levels of the valid reports: {format_counts(result.level_counts())}")
 
 
 def _show_explanation(e: Explanation) -> None:

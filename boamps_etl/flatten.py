@@ -11,9 +11,11 @@ Empty objects and lists (``"algorithms": [{}]``) are kept, as the cell text ``{}
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -74,6 +76,26 @@ def cell_text(value: Any) -> str:
     if isinstance(value, Mapping | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    r"""Flat rows as CSV text: a header with the union of columns, ``\n`` line ends, cells
+    as :func:`cell_text` writes them. A row with a carriage return in a cell is written
+    with every cell quoted: Python's csv module does not quote a lone ``\r`` when lines
+    end with ``\n``, and such a row would not read back.
+
+    >>> csv_text([{"a": 0.5, "b": "x,y"}, {"c": None}])
+    'a,b,c\n0.5,"x,y",\n,,\n'
+    """
+    columns = columns_of(rows)
+    buf = io.StringIO()
+    minimal = csv.writer(buf, lineterminator="\n")
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    minimal.writerow(columns)
+    for row in rows:
+        cells = [cell_text(row.get(c)) for c in columns]
+        (quoted if any("\r" in c for c in cells) else minimal).writerow(cells)
+    return buf.getvalue()
 
 
 @lru_cache(maxsize=4096)

@@ -133,7 +133,7 @@ def at_least(level: Level | str, target: Level | str) -> bool:
     for name in (level, target):
         if name not in LEVELS:
             raise ValueError(f"unknown level '{name}'; levels: {', '.join(LEVELS)}")
-    return LEVELS.index(level) >= LEVELS.index(target)  # type: ignore[arg-type]
+    return LEVELS.index(level) >= LEVELS.index(target)
 
 
 # --------------------------------------------------------------------------- field lookup
@@ -224,6 +224,13 @@ def assess(doc: Any, issues: list[Issue] | None = None) -> Assessment:
             return Assessment(level, [c.label for c in missing])
         level = upper
     return Assessment(level)
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    """``{'gold': 0, 'silver': 3, 'bronze': 1}`` -> ``'3 silver, 1 bronze'`` (best first)."""
+    order = [*reversed(LEVELS), "none"]
+    parts = [f"{counts[lvl]} {lvl}" for lvl in order if counts.get(lvl) and lvl != "none"]
+    return ", ".join(parts) or "none"
 
 
 def levels_markdown() -> str:

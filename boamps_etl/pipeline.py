@@ -22,6 +22,7 @@ from typing import Any, Literal
 from .context import Context, merge_into
 from .errors import Issue, Location
 from .io.readers import ROW_COLUMN, CsvTable
+from .levels import assess
 from .mapping import Mapping, apply_mapping, clean_columns, issue_for, problems_by_row
 from .schema import child_keys, split_path
 from .transforms import Context as TransformContext
@@ -54,6 +55,7 @@ class ConvertedReport:
     status: Status
     issues: list[Issue] = field(default_factory=list)
     columns: dict[str, str | None] = field(default_factory=dict)
+    level: str = "none"  # completeness: none, bronze, silver or gold (boamps_etl.levels)
 
     @property
     def row(self) -> int:
@@ -113,6 +115,13 @@ class ConversionResult:
         for r in self.reports:
             out.extend(i for i in r.issues if i.severity == "warning")
         return out
+
+    def level_counts(self) -> dict[str, int]:
+        """How many reports reach each completeness level (invalid ones count as 'none')."""
+        counts = {"gold": 0, "silver": 0, "bronze": 0, "none": 0}
+        for report in self.reports:
+            counts[report.level] = counts.get(report.level, 0) + 1
+        return counts
 
     def extend(self, other: ConversionResult) -> None:
         self.reports.extend(other.reports)
@@ -413,11 +422,13 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             doc.setdefault("header", {})["reportStatus"] = "draft"
             doc = ordered(doc)
             issues = [Issue(i.code, i.message, i.where, "warning", i.hint) for i in issues]
+        level = assess(doc, issues).level if status == "valid" else "none"
         result.reports.append(ConvertedReport(doc, table.name, rows, run_ids[i], status, issues,
                                               {"project_name": columns.get("project_name",
                                                                            [None] * n)[i],
                                                "task_name": columns.get("task_name",
-                                                                        [None] * n)[i]}))
+                                                                        [None] * n)[i]},
+                                              level))
     return result
 
 

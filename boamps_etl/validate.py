@@ -136,7 +136,7 @@ def validate_report(doc: Any, where: Location | None = None) -> list[Issue]:
         where: the location to attach (file, row); the JSON path is filled per error.
 
     >>> [str(i) for i in validate_report({"task": {}})][0]
-    'field header: required field is missing'
+    'field measures: required field is missing'
     """
     if is_valid(doc):
         return []

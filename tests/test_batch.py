@@ -499,7 +499,8 @@ def test_cli_matches_the_library(tree: Path, tmp_path: Path) -> None:
     assert result.stdout == ""
     err = result.stderr.splitlines()
     assert err[0].startswith("error: lab/exp2/emissions_broken.csv.gz: is a damaged gzip")
-    assert err[-1].startswith("7 file(s), 10 row(s), 5 run(s): 6 report(s), 6 valid, "
+    assert err[-1] == "levels of the valid reports: 6 bronze"
+    assert err[-2].startswith("7 file(s), 10 row(s), 5 run(s): 6 report(s), 6 valid, "
                               "0 incomplete, 0 invalid; 2 duplicate(s), 1 skipped, 1 error(s);")
     assert tree_bytes(out) == tree_bytes(convert_tree(tree, tmp_path / "lib").out)
     again = invoke(str(tree), "--out", str(out), "--quiet")

@@ -32,6 +32,7 @@ def test_convert_json_folder_and_parity(tmp_path: Path, context_file: Path) -> N
     result = invoke("convert", str(csv), "--context", str(context_file), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "2 report(s) from 1 file(s), 2 row(s): 2 valid" in result.stderr
+    assert result.stderr.splitlines()[-1] == "levels of the valid reports: 2 bronze"
     files = sorted(out.glob("*.json"))
     assert [f.name for f in files] == [
         "report_Test-Lab_training_text-classification_onPremise_a.json",

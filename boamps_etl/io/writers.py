@@ -10,8 +10,6 @@ job with nothing written.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
 import re
@@ -23,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Location, OutputError
-from ..flatten import columns_of, flatten
+from ..flatten import csv_text, flatten
 
 Format = Literal["json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")
@@ -85,6 +83,12 @@ def check_writable(folder: Path) -> None:
                           "choose another --out or fix its permissions")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, data: str) -> None:
     """Write text to ``path`` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +98,7 @@ def atomic_write(path: Path, data: str) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are shared
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -124,25 +129,12 @@ def render_jsonl(docs: Iterable[Mapping[str, Any]]) -> str:
 
 def render_csv(docs: Sequence[Mapping[str, Any]], extra: Sequence[Mapping[str, Any]] | None = None
                ) -> str:
-    """One flat row per report; ``extra`` adds columns per row (e.g. status, source)."""
+    """One flat row per report (BoAmps flattener column names); ``extra`` adds columns per
+    row (e.g. status, source)."""
     rows = [flatten(d) for d in docs]
     if extra is not None:
         rows = [{**e, **r} for r, e in zip(rows, extra, strict=True)]
-    columns = columns_of(rows)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return buf.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+    return csv_text(rows)
 
 
 def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Format = "json", *,

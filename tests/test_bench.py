@@ -1,0 +1,58 @@
+"""Smoke test of the benchmark script bench/run.py: boamps-etl only, no peers, no network."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "bench" / "run.py"
+
+
+def _boamps_etl() -> str | None:
+    local = Path(sys.executable).with_name("boamps-etl")
+    return str(local) if local.exists() else shutil.which("boamps-etl")
+
+
+@pytest.mark.skipif(_boamps_etl() is None, reason="the boamps-etl command is not installed")
+def test_bench_run_without_peers(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    cmd = [
+        sys.executable, str(RUN),
+        "--sizes", "1000", "--repeat", "1", "--startup-repeat", "1", "--no-peers",
+        "--boamps-etl", str(_boamps_etl()),
+        "--data-dir", str(tmp_path / "data"),
+        "--out", str(out),
+        "--quiet",
+    ]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "rows/s" in r.stdout  # the table was printed
+
+    doc = json.loads(out.read_text())
+    for key in ("date", "machine", "boamps_etl", "peers", "settings", "targets", "startup",
+                "results", "target_checks", "ok"):  # fmt: skip
+        assert key in doc, key
+    assert doc["ok"] is True
+    assert doc["peers"] == {"skipped": "--no-peers"}
+    assert {"cpu_model", "cores", "python"} <= doc["machine"].keys()
+    assert doc["startup"]["median_s"] > 0
+
+    [etl] = doc["results"]  # no peer rows
+    assert etl["tool"] == "boamps-etl"
+    assert etl["rows"] == 1000 and etl["runs"] == 1 and etl["ok"] is True
+    assert etl["rows_per_s"] > 0 and etl["wall_s"] > 0 and etl["peak_rss_mb"] > 0
+    # one report per distinct run_id: flushed runs (three rows each) give fewer reports
+    [check] = etl["checks"]
+    assert check["got"] == check["expected"] == etl["reports"]
+    assert 0 < etl["reports"] < 1000
+
+    # the generated CSV is cached under --data-dir, keyed by its parameters
+    cached = list((tmp_path / "data").glob("codecarbon_1000_*.csv"))
+    assert len(cached) == 1
+    assert json.loads(cached[0].with_suffix(".meta.json").read_text())["rows"] == 1000
