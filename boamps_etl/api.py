@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +161,93 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
                                      Location(table.name), "warning"))
         result.extend(part)
     return result
+
+
+@dataclass
+class ConvertSummary:
+    """What :func:`convert_to` did: counts, problems, files written (no reports kept)."""
+
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("valid", "incomplete", "invalid"), 0))
+    levels: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("gold", "silver", "bronze", "none"), 0))
+    issues: list[Issue] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    reports_written: int = 0
+    row_errors: int = 0  # rows that gave no report (misaligned, cut off)
+
+    @property
+    def reports(self) -> int:
+        return sum(self.counts.values())
+
+    def failed(self, allow_incomplete: bool = False) -> bool:
+        """True when some report is invalid (or incomplete, unless allowed) or a row
+        could not be read."""
+        bad = self.counts["invalid"] + (0 if allow_incomplete else self.counts["incomplete"])
+        return bool(bad or self.row_errors)
+
+
+def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: Format = "json",
+               *, context: ContextLike | Sequence[ContextLike] | None = None,
+               sets: Iterable[str] = (), mapping: PathLike | FieldMapping | None = None,
+               per_row: bool = False, allow_incomplete: bool = False, force: bool = False,
+               chunk_rows: int = 5_000) -> ConvertSummary:
+    """Convert CSVs straight to an output, streaming: memory stays bounded whatever the size.
+
+    Every input is checked first (readable, CodeCarbon's, every row's shape), so an input
+    error raises before anything is written. Rows are then converted block by block and the
+    valid reports (and incomplete drafts with ``allow_incomplete``) written; the outputs
+    appear, atomically, when all is done. Arguments are those of :func:`convert` and
+    :func:`write`.
+
+    Raises:
+        InputError, MappingError, ContextError, OutputError: nothing is written then.
+    """
+    from .io.readers import CsvSource
+    from .io.writers import StreamWriter
+
+    the_mapping = _as_mapping(mapping)
+    the_context = _as_context(context, sets)
+    paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
+    sources = []
+    for path in paths:  # every input is read through once before anything is written
+        source = CsvSource(path)
+        source.scan(group_runs=not per_row and source.kind != "task")
+        sources.append(source)
+    target = out if isinstance(out, str) else Path(out)
+    writer = StreamWriter(target, format, force=force)
+    summary = ConvertSummary()
+    ok_status = ("valid", "incomplete") if allow_incomplete else ("valid",)
+    try:
+        for source in sources:
+            summary.files.append(source.name)
+            summary.rows_read += source.records
+            skip, groups = source.selection()
+            for chunk in source.chunks(chunk_rows, skip):
+                part = convert_table(chunk, the_mapping, the_context, per_row=per_row,
+                                     allow_incomplete=allow_incomplete, groups=groups)
+                summary.issues.extend(part.issues)
+                summary.row_errors += sum(1 for i in part.issues if i.severity == "error")
+                docs = []
+                for report in part.reports:
+                    summary.counts[report.status] += 1
+                    summary.levels[report.level] = summary.levels.get(report.level, 0) + 1
+                    summary.issues.extend(report.issues)
+                    if report.status in ok_status:
+                        docs.append(report.document)
+                writer.write(docs)
+                summary.reports_written += len(docs)
+            if source.records == 0:
+                summary.issues.append(Issue("no-rows",
+                                            "has a header but no data rows: 0 reports",
+                                            Location(source.name), "warning"))
+        summary.written = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return summary
 
 
 def validate(report: Mapping[str, Any] | ConvertedReport | Any) -> list[Issue]:

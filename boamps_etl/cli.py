@@ -126,33 +126,23 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
 
     target = out or {"json": "boamps-reports", "jsonl": "boamps-reports.jsonl",
                      "csv": "boamps-reports.csv"}[fmt]
-    if target != "-":
-        from .io.writers import check_writable
-
-        _run(check_writable, Path(target) if fmt == "json" else
-             (Path(target).parent if str(Path(target).parent) else Path(".")))
-    result = _run(api.convert, list(inputs), context=list(contexts), sets=sets,
-                  mapping=mapping, per_row=per_row, allow_incomplete=allow_incomplete)
-    writable = result.writable(allow_incomplete)
-    written = _run(api.write, writable, target, fmt, force=force) if writable else []
-    print_issues([*result.issues, *(i for r in result.reports for i in r.issues)])
-    counts = {s: sum(1 for r in result.reports if r.status == s)
-              for s in ("valid", "incomplete", "invalid")}
+    summary = _run(api.convert_to, list(inputs), target, fmt, context=list(contexts),
+                   sets=sets, mapping=mapping, per_row=per_row,
+                   allow_incomplete=allow_incomplete, force=force)
+    print_issues(summary.issues)
+    counts = summary.counts
     dest = "stdout" if target == "-" else (target if fmt != "json" else f"{target}/")
+    written = summary.reports_written
     click.echo(
-        f"{len(result.reports)} report(s) from {len(result.files)} file(s), "
-        f"{result.rows_read} row(s): {counts['valid']} valid, {counts['incomplete']} incomplete"
+        f"{summary.reports} report(s) from {len(summary.files)} file(s), "
+        f"{summary.rows_read} row(s): {counts['valid']} valid, {counts['incomplete']} incomplete"
         f"{' (written as drafts)' if allow_incomplete else ''}, {counts['invalid']} invalid; "
-        f"{len(writable)} written" + (f" to {dest}" if writable else ""), err=True)
-    if result.reports:
+        f"{written} written" + (f" to {dest}" if written else ""), err=True)
+    if summary.reports:
         from .levels import format_counts
 
-        click.echo(f"levels of the valid reports: {format_counts(result.level_counts())}",
-                   err=True)
-    del written
-    bad = counts["invalid"] + (0 if allow_incomplete else counts["incomplete"])
-    row_errors = any(i.severity == "error" for i in result.issues)
-    sys.exit(EXIT_INVALID if bad or row_errors else EXIT_OK)
+        click.echo(f"levels of the valid reports: {format_counts(summary.levels)}", err=True)
+    sys.exit(EXIT_INVALID if summary.failed(allow_incomplete) else EXIT_OK)
 
 
 @cli.group("mapping")

@@ -87,15 +87,21 @@ def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
     >>> csv_text([{"a": 0.5, "b": "x,y"}, {"c": None}])
     'a,b,c\n0.5,"x,y",\n,,\n'
     """
-    columns = columns_of(rows)
     buf = io.StringIO()
-    minimal = csv.writer(buf, lineterminator="\n")
-    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    write_csv_rows(buf, columns_of(rows), rows)
+    return buf.getvalue()
+
+
+def write_csv_rows(stream: Any, columns: Sequence[str],
+                   rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write a header and flat rows to a text stream, as :func:`csv_text` does, one row at
+    a time (for outputs larger than memory)."""
+    minimal = csv.writer(stream, lineterminator="\n")
+    quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
     minimal.writerow(columns)
     for row in rows:
         cells = [cell_text(row.get(c)) for c in columns]
         (quoted if any("\r" in c for c in cells) else minimal).writerow(cells)
-    return buf.getvalue()
 
 
 @lru_cache(maxsize=4096)

@@ -139,7 +139,9 @@ class ConversionResult:
 # --------------------------------------------------------------------------- row selection
 
 
-def select_rows(table: CsvTable, per_row: bool = False) -> list[tuple[int, tuple[int, ...]]]:
+def select_rows(table: CsvTable, per_row: bool = False,
+                groups: dict[int, tuple[int, ...]] | None = None
+                ) -> list[tuple[int, tuple[int, ...]]]:
     """Indexes of the rows that become reports, each with the spreadsheet rows it stands for.
 
     Rows sharing a run_id are cumulative flushes of one run: the last one holds the totals.
@@ -149,19 +151,21 @@ def select_rows(table: CsvTable, per_row: bool = False) -> list[tuple[int, tuple
     frame = table.frame
     rows = frame[ROW_COLUMN].tolist()
     n = len(rows)
+    if groups is not None:  # chosen beforehand, over the whole file (streaming)
+        return [(i, groups.get(rows[i], (rows[i],))) for i in range(n)]
     if per_row or table.kind == "task" or "run_id" not in frame.columns:
         return [(i, (rows[i],)) for i in range(n)]
     run_ids = [clean(v) for v in frame["run_id"].tolist()]
-    groups: dict[str, list[int]] = {}
+    by_run: dict[str, list[int]] = {}
     for i, run_id in enumerate(run_ids):
         if run_id is not None:
-            groups.setdefault(run_id, []).append(i)
+            by_run.setdefault(run_id, []).append(i)
     out: list[tuple[int, tuple[int, ...]]] = []
     for i, run_id in enumerate(run_ids):
         if run_id is None:
             out.append((i, (rows[i],)))
-        elif groups[run_id][-1] == i:
-            out.append((i, tuple(rows[j] for j in groups[run_id])))
+        elif by_run[run_id][-1] == i:
+            out.append((i, tuple(rows[j] for j in by_run[run_id])))
     return out
 
 
@@ -374,11 +378,16 @@ def _summarise_missing(issues: list[Issue], where: Location) -> list[Issue]:
 
 
 def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = None, *,
-                  per_row: bool = False, allow_incomplete: bool = False) -> ConversionResult:
-    """Convert one read CSV into reports (see the module docs for the steps)."""
+                  per_row: bool = False, allow_incomplete: bool = False,
+                  groups: dict[int, tuple[int, ...]] | None = None) -> ConversionResult:
+    """Convert one read CSV into reports (see the module docs for the steps).
+
+    ``groups`` (streaming): the table holds only the rows to convert, chosen over the
+    whole file; it maps a run's last row to all the rows of that run.
+    """
     result = ConversionResult(issues=list(table.issues), files=[table.name],
                               rows_read=table.records)
-    selected = select_rows(table, per_row)
+    selected = select_rows(table, per_row, groups)
     if not selected:
         return result
     frame = table.frame

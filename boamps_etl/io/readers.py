@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..codecarbon import KNOWN_COLUMNS, REQUIRED_COLUMNS, file_kind
+from ..codecarbon import EMPTY_VALUES, KNOWN_COLUMNS, REQUIRED_COLUMNS, file_kind
 from ..errors import InputError, Issue, Location
 
 ROW_COLUMN = "__row__"
@@ -89,39 +89,6 @@ def _decompress(data: bytes, name: str) -> bytes:
     return data
 
 
-def decode(data: bytes, name: str) -> tuple[str, str, list[Issue]]:
-    """Decode CSV bytes: UTF-8 (BOM or not), UTF-16 with BOM, else Windows-1252/Latin-1."""
-    issues: list[Issue] = []
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), "utf-16", issues
-        except UnicodeDecodeError:
-            raise InputError("starts with a UTF-16 mark but is not valid UTF-16",
-                             Location(name), "save it as UTF-8") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    sample = data[:4096]
-    if b"\x00" in sample:
-        raise InputError(
-            "is binary data, not a text CSV", Location(name),
-            "expected a CodeCarbon emissions.csv in UTF-8 (UTF-16 needs its byte-order mark)",
-        )
-    try:
-        return data.decode("utf-8"), "utf-8", issues
-    except UnicodeDecodeError as exc:
-        encoding = "cp1252"
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            encoding = "latin-1"
-            text = data.decode(encoding)
-        issues.append(Issue(
-            "encoding", f"is not UTF-8 (byte {exc.start}); read as {encoding}",
-            Location(name), "warning", "save the file as UTF-8 to be sure of non-ASCII text",
-        ))
-        return text, encoding, issues
-
-
 def sniff_delimiter(header_line: str) -> str:
     """CodeCarbon writes ``,``; spreadsheets re-save with ``;`` or tabs. Pick the most used."""
     counts = {d: header_line.count(d) for d in (",", ";", "\t")}
@@ -137,19 +104,6 @@ def _first_line(text: str) -> str:
 def _is_conflict_marker(record: list[str]) -> bool:
     first = record[0].lstrip() if record else ""
     return len(record) == 1 and first.startswith(("<<<<<<<", "=======", ">>>>>>>", "|||||||"))
-
-
-def iter_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str], bool]]:
-    """Yield ``(record_number, fields, ends_with_newline)``; record 1 is the header."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
-    number = 0
-    try:
-        for record in reader:
-            number += 1
-            yield number, record, True
-    except csv.Error as exc:
-        raise InputError(f"cannot be parsed as CSV after row {number} ({exc})",
-                         Location(row=number + 1)) from None
 
 
 def _looks_like_header(fields: list[str]) -> bool:
@@ -188,6 +142,332 @@ def _check_header(raw: list[str], label: str, row: int) -> tuple[list[str], bool
     return (header[1:] if index_column else header), index_column
 
 
+_EVENT_ROW = 0
+SAMPLE_BYTES = 1 << 16
+
+
+class CsvSource:
+    """A CodeCarbon CSV opened for reading record by record, in bounded memory.
+
+    The file is read twice at most: :meth:`scan` checks the whole file (encoding, header,
+    every row's field count) and learns which rows stand for a run, before anything is
+    converted; :meth:`chunks` then yields blocks of rows as :class:`CsvTable` objects.
+    Paths are streamed from disk (gzip too); bytes and file objects are kept in memory.
+
+    Raises:
+        InputError: the file is missing, empty, binary, not CSV or not CodeCarbon's.
+    """
+
+    def __init__(self, source: Source, *, name: str | None = None):
+        self._path: Path | None = None
+        self._data: bytes | None = None
+        if isinstance(source, bytes) or hasattr(source, "read"):
+            data, default = _read_bytes(source)
+            self.name = name or default
+            self._data = _decompress(data, self.name)
+        else:
+            self._path = Path(os.fspath(source))
+            self.name = name or str(self._path)
+        self.issues: list[Issue] = []
+        self.records = 0
+        self.scanned = False
+        self._runs: dict[str, int] = {}
+        self._repeated: dict[str, list[int]] = {}
+        sample = self._sample()
+        if not sample.strip():
+            raise InputError("is empty: it holds no CodeCarbon data" if not sample else
+                             "holds only blank space: no CodeCarbon data", Location(self.name))
+        self.encoding = "utf-8"
+        if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+            self.encoding = "utf-16"
+        elif sample.startswith(b"\xef\xbb\xbf"):
+            self.encoding = "utf-8-sig"
+        elif b"\x00" in sample:
+            raise InputError(
+                "is binary data, not a text CSV", Location(self.name),
+                "expected a CodeCarbon emissions.csv in UTF-8 (UTF-16 needs its byte-order mark)")
+        try:
+            first = sample.decode(self.encoding, errors="replace")
+        except UnicodeDecodeError:  # pragma: no cover - errors="replace" never raises
+            first = ""
+        self.delimiter = sniff_delimiter(_first_line(first.lstrip("\ufeff")))
+        self.header: list[str] = []
+        self.columns: list[str] = []
+        self.kind = "codecarbon"
+        self._header_issues: list[Issue] = []
+        self._fallback: Issue | None = None
+        self._read_header()
+
+    # -- bytes ------------------------------------------------------------------------
+
+    def _binary(self) -> IO[bytes]:
+        if self._data is not None:
+            return io.BytesIO(self._data)
+        assert self._path is not None
+        try:
+            fh: IO[bytes] = open(self._path, "rb")  # noqa: SIM115 - read-only; callers close it
+        except IsADirectoryError:
+            raise InputError("is a folder, not a CSV file", Location(self._path)) from None
+        except FileNotFoundError:
+            raise InputError("no such file", Location(self._path)) from None
+        except PermissionError:
+            raise InputError("cannot be read (permission denied)",
+                             Location(self._path)) from None
+        except OSError as exc:
+            raise InputError(f"cannot be read ({exc.strerror})", Location(self._path)) from None
+        magic = fh.read(2)
+        fh.seek(0)
+        if magic == b"\x1f\x8b":
+            return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+        return fh
+
+    def _sample(self) -> bytes:
+        with self._binary() as fh:
+            try:
+                return fh.read(SAMPLE_BYTES)
+            except (OSError, EOFError) as exc:
+                raise InputError(f"is a damaged gzip file ({exc})", Location(self.name)) from None
+
+    def _text(self) -> IO[str]:
+        return io.TextIOWrapper(self._binary(), encoding=self.encoding, newline="")
+
+    # -- records ----------------------------------------------------------------------
+
+    def _read_header(self) -> None:
+        try:
+            for event in self._events(header_only=True):
+                del event
+        except UnicodeDecodeError:
+            self._fall_back_to_cp1252()
+            for event in self._events(header_only=True):
+                del event
+        self.kind = file_kind(self.columns)
+
+    def _fall_back_to_cp1252(self) -> None:
+        if self.encoding not in ("utf-8", "utf-8-sig"):
+            raise InputError(f"is not valid {self.encoding} text", Location(self.name))
+        self.encoding = "cp1252"
+        self._fallback = Issue("encoding", "is not UTF-8; read as Windows-1252 (cp1252)",
+                               Location(self.name), "warning",
+                               "save the file as UTF-8 to be sure of non-ASCII text")
+
+    def _events(self, header_only: bool = False) -> Iterator[tuple[int, list[str], list[str]]]:
+        """Yield ``(row, columns, cells)`` for each well-formed data row; collect issues
+        (misaligned rows, conflict markers...) on the first full pass."""
+        label = self.name
+        collect = not self.scanned and not header_only
+        issues = self.issues
+        with self._text() as stream:
+            reader = csv.reader(stream, delimiter=self.delimiter, strict=False)
+            number = 0
+            header_raw: list[str] | None = None
+            leading: list[Issue] = []
+            try:
+                for record in reader:
+                    number += 1
+                    if _is_conflict_marker(record):
+                        leading.append(Issue("conflict-marker",
+                                             "git merge-conflict marker line skipped",
+                                             Location(label, number), "warning",
+                                             "resolve the merge conflict in this file"))
+                        continue
+                    if record and any(f.strip() for f in record):
+                        header_raw = record
+                        break
+            except csv.Error as exc:
+                raise InputError(f"cannot be parsed as CSV ({exc})",
+                                 Location(label, number + 1)) from None
+            except (OSError, EOFError) as exc:
+                raise InputError(f"is a damaged gzip file ({exc})", Location(label)) from None
+            if header_raw is None:
+                raise InputError("is empty: it holds no CodeCarbon data", Location(label))
+            header, index_column = _check_header(header_raw, label, number)
+            if header_only:
+                self.header, self.columns = header, list(header)
+                self._header_issues = [*([self._fallback] if self._fallback else []), *leading]
+                return
+            width = len(header_raw)  # leading issues come with the header (_header_issues)
+            columns = header
+            last_number = number
+            ends_with_newline = True
+            pending_misaligned: Issue | None = None
+            try:
+                for record in reader:
+                    number += 1
+                    last_number = number
+                    if pending_misaligned is not None:
+                        issues.append(pending_misaligned)
+                        pending_misaligned = None
+                    if not record or (len(record) == 1 and not record[0].strip()):
+                        continue  # blank line
+                    if _is_conflict_marker(record):
+                        if collect:
+                            issues.append(Issue("conflict-marker",
+                                                "git merge-conflict marker line skipped",
+                                                Location(label, number), "warning",
+                                                "resolve the merge conflict in this file"))
+                        continue
+                    stripped = [f.strip() for f in record]
+                    if _looks_like_header(stripped):
+                        if [f for f in stripped if f] == columns:
+                            if collect:
+                                issues.append(Issue("repeated-header",
+                                                    "repeated header line skipped",
+                                                    Location(label, number), "warning"))
+                        else:
+                            if collect:
+                                issues.append(Issue(
+                                    "new-header", "a new header line starts here; the rows "
+                                    "below are read with it", Location(label, number),
+                                    "warning", "files appended from several CodeCarbon "
+                                    "versions; consider splitting"))
+                            columns, index_column = _check_header(record, label, number)
+                            width = len(record)
+                            for c in columns:
+                                if c not in self.columns:
+                                    self.columns.append(c)
+                        continue
+                    if collect:
+                        self.records += 1
+                    if len(record) != width:
+                        # Trailing empty fields added by spreadsheets are not data.
+                        while len(record) > width and record[-1].strip() == "":
+                            record = record[:-1]
+                            stripped = stripped[:-1]
+                    if len(record) != width:
+                        if collect:
+                            pending_misaligned = Issue(
+                                "misaligned-row",
+                                f"row does not fit the header: {len(record)} fields where the "
+                                f"header has {width}; row not converted",
+                                Location(label, number), "error",
+                                "CodeCarbon's append mode writes such rows when the header "
+                                "changed; fix or delete the row")
+                            ends_with_newline = self._ends_with_newline()
+                        continue
+                    cells = (stripped[1: len(columns) + 1] if index_column else
+                             stripped[: len(columns)])
+                    yield number, columns, cells
+            except csv.Error as exc:
+                raise InputError(f"cannot be parsed as CSV ({exc})",
+                                 Location(label, number + 1)) from None
+            except (OSError, EOFError) as exc:
+                raise InputError(f"is a damaged gzip file ({exc})", Location(label)) from None
+            if pending_misaligned is not None:
+                old = pending_misaligned
+                if not ends_with_newline and old.where.row == last_number:
+                    # Whether the final record was cut off is only known at the end.
+                    old = Issue(old.code, old.message.replace(
+                        "row does not fit the header",
+                        "the last line is cut off (truncated file?)"),
+                        old.where, old.severity, "delete the partial line or restore the file")
+                issues.append(old)
+
+    def _ends_with_newline(self) -> bool:
+        with self._binary() as fh:
+            if self._data is not None or isinstance(fh, gzip.GzipFile):
+                data = self._data if self._data is not None else fh.read()
+                return data.endswith((b"\n", b"\r"))
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) in (b"\n", b"\r")
+
+    # -- passes -----------------------------------------------------------------------
+
+    def scan(self, group_runs: bool = True) -> None:
+        """Read the whole file once: check every row, count records, and note the rows of
+        each run_id (the last one stands for the run). Falls back to Windows-1252 when the
+        file is not UTF-8."""
+        if self.scanned:
+            return
+        for attempt in range(2):
+            self.issues = list(self._header_issues)
+            self.records = 0
+            self._runs, self._repeated = {}, {}
+            try:
+                self._collect(group_runs)
+            except UnicodeDecodeError:
+                if attempt:
+                    raise InputError(f"is not valid {self.encoding} text",
+                                     Location(self.name)) from None
+                self._fall_back_to_cp1252()
+                self._read_header()
+                continue
+            break
+        self.scanned = True
+
+    def _collect(self, group_runs: bool) -> None:
+        runs, repeated = self._runs, self._repeated
+        for number, columns, cells in self._events():
+            if not group_runs:
+                continue
+            try:
+                run_id = cells[columns.index("run_id")]
+            except ValueError:
+                continue
+            if run_id in EMPTY_VALUES:
+                continue
+            previous = runs.get(run_id)
+            if previous is not None:
+                repeated.setdefault(run_id, [previous]).append(number)
+            runs[run_id] = number
+
+    def selection(self) -> tuple[set[int], dict[int, tuple[int, ...]]]:
+        """Rows superseded by a later row of the same run_id (CodeCarbon's cumulative
+        flushes: not converted), and, for runs of several rows, all their rows keyed by
+        the last one."""
+        skip = {row for rows in self._repeated.values() for row in rows[:-1]}
+        groups = {rows[-1]: tuple(rows) for rows in self._repeated.values()}
+        return skip, groups
+
+    def chunks(self, chunk_rows: int = 20_000, skip: set[int] | None = None
+               ) -> Iterator[CsvTable]:
+        """Blocks of at most ``chunk_rows`` well-formed rows (leaving out the rows in
+        ``skip``), each a :class:`CsvTable`; the file's issues come with the first block."""
+        import pandas as pd
+
+        first = True
+        block: list[tuple[int, list[str], list[str]]] = []
+
+        def table(items: list[tuple[int, list[str], list[str]]]) -> CsvTable:
+            nonlocal first
+            by_columns: dict[tuple[str, ...], list[int]] = {}
+            for pos, (_, names, _) in enumerate(items):
+                by_columns.setdefault(tuple(names), []).append(pos)
+            frames = []
+            for key, positions in by_columns.items():
+                part = pd.DataFrame([items[p][2] for p in positions], columns=list(key),
+                                    dtype=object)
+                part[ROW_COLUMN] = [items[p][0] for p in positions]
+                frames.append(part)
+            if not frames:
+                frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns})
+                frame[ROW_COLUMN] = pd.Series([], dtype=object)
+            elif len(frames) == 1:
+                frame = frames[0]
+            else:
+                frame = pd.concat(frames, ignore_index=True).sort_values(
+                    ROW_COLUMN, kind="stable", ignore_index=True)
+            frame = frame.reindex(columns=[*self.columns, ROW_COLUMN])
+            issues = self.issues if first else []
+            records = self.records if first else 0
+            first = False
+            return CsvTable(self.name, frame, list(self.columns), self.kind, list(issues),
+                            records, self.encoding)
+
+        for item in self._events():
+            if skip and item[0] in skip:
+                continue
+            block.append(item)
+            if len(block) >= chunk_rows:
+                yield table(block)
+                block = []
+        if block or first:
+            yield table(block)
+
+
 def read_codecarbon_csv(source: Source, *, name: str | None = None) -> CsvTable:
     """Read a CodeCarbon CSV (any version, plain or .gz) into a :class:`CsvTable`.
 
@@ -202,112 +482,9 @@ def read_codecarbon_csv(source: Source, *, name: str | None = None) -> CsvTable:
     >>> table = read_codecarbon_csv("tests/fixtures/codecarbon/v3.2.1.csv")  # doctest: +SKIP
     >>> table.frame[["run_id", "energy_consumed"]].head()  # doctest: +SKIP
     """
-    import pandas as pd
-
-    data, default_name = _read_bytes(source)
-    label = name or default_name
-    data = _decompress(data, label)
-    if not data.strip():
-        raise InputError("is empty: it holds no CodeCarbon data" if not data else
-                         "holds only blank space: no CodeCarbon data", Location(label))
-    text, encoding, issues = decode(data, label)
-    issues = [Issue(i.code, i.message, Location(label), i.severity, i.hint) for i in issues]
-    delimiter = sniff_delimiter(_first_line(text))
-    ends_with_newline = text.endswith(("\n", "\r"))
-
-    leading: list[Issue] = []
-    try:
-        records = iter_records(text, delimiter)
-        while True:
-            number, header_raw, _ = next(records)
-            if _is_conflict_marker(header_raw):
-                leading.append(Issue("conflict-marker", "git merge-conflict marker line skipped",
-                                     Location(label, number), "warning",
-                                     "resolve the merge conflict in this file"))
-                continue
-            if header_raw and any(f.strip() for f in header_raw):
-                break
-    except InputError as exc:
-        raise InputError(exc.message, Location(label, exc.where.row)) from None
-    except StopIteration:
-        raise InputError("is empty: it holds no CodeCarbon data", Location(label)) from None
-    issues.extend(leading)
-    header_row = number
-    header, index_column = _check_header(header_raw, label, header_row)
-    width = len(header_raw)
-    segments: list[tuple[list[str], list[list[str]], list[int]]] = []
-    good: list[list[str]] = []
-    rows: list[int] = []
-    record_count = 0
-    last_number = header_row
-    try:
-        for number, record, _ in records:
-            last_number = number
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # blank line
-            if _is_conflict_marker(record):
-                issues.append(Issue("conflict-marker", "git merge-conflict marker line skipped",
-                                    Location(label, number), "warning",
-                                    "resolve the merge conflict in this file"))
-                continue
-            stripped = [f.strip() for f in record]
-            if _looks_like_header(stripped):
-                if [f for f in stripped if f] == header:
-                    issues.append(Issue("repeated-header", "repeated header line skipped",
-                                        Location(label, number), "warning"))
-                else:
-                    issues.append(Issue(
-                        "new-header", "a new header line starts here; the rows below are read "
-                        "with it", Location(label, number), "warning",
-                        "files appended from several CodeCarbon versions; consider splitting"))
-                    segments.append((header, good, rows))
-                    header, index_column = _check_header(record, label, number)
-                    width, good, rows = len(record), [], []
-                continue
-            record_count += 1
-            if len(record) != width:
-                # Trailing empty fields added by spreadsheets are not data.
-                while len(record) > width and record[-1].strip() == "":
-                    record = record[:-1]
-                    stripped = stripped[:-1]
-            if len(record) != width:
-                issues.append(Issue(
-                    "misaligned-row",
-                    f"row does not fit the header: {len(record)} fields where the header has "
-                    f"{width}; row not converted",
-                    Location(label, number), "error",
-                    "CodeCarbon's append mode writes such rows when the header changed; "
-                    "fix or delete the row",
-                ))
-                continue
-            good.append(stripped[1: len(header) + 1] if index_column else
-                        stripped[: len(header)])
-            rows.append(number)
-    except InputError as exc:
-        raise InputError(exc.message, Location(label, exc.where.row)) from None
-    # Whether the final record was cut off is only known once the loop ends.
-    if (not ends_with_newline and issues and issues[-1].code == "misaligned-row"
-            and issues[-1].where.row == last_number):
-        old = issues.pop()
-        issues.append(Issue(old.code, old.message.replace(
-            "row does not fit the header", "the last line is cut off (truncated file?)"),
-            old.where, old.severity, "delete the partial line or restore the file"))
-    segments.append((header, good, rows))
-    frames: list[Any] = []
-    columns: list[str] = []
-    for seg_header, seg_rows, seg_numbers in segments:
-        cols = seg_header
-        for c in cols:
-            if c not in columns:
-                columns.append(c)
-        if seg_rows or not frames:
-            part = pd.DataFrame(seg_rows, columns=cols, dtype=object) if seg_rows else \
-                pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
-            part[ROW_COLUMN] = seg_numbers
-            frames.append(part)
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    frame = frame.reindex(columns=[*columns, ROW_COLUMN])
-    return CsvTable(label, frame, columns, file_kind(columns), issues, record_count, encoding)
+    src = CsvSource(source, name=name)
+    src.scan(group_runs=False)
+    return next(src.chunks(chunk_rows=1 << 62))
 
 
 def unknown_columns(columns: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Location, OutputError
-from ..flatten import csv_text, flatten
+from ..flatten import csv_text, flatten, write_csv_rows
 
 Format = Literal["json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")
@@ -188,3 +188,196 @@ def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Forma
                           "pass --force to overwrite it")
     atomic_write(out, render_jsonl(docs) if fmt == "jsonl" else render_csv(docs))
     return [out]
+
+
+class StreamWriter:
+    """Write reports block by block in bounded memory, with the same guarantees as
+    :func:`write_reports`: outputs appear only when :meth:`close` succeeds, all at once.
+
+    JSON files are staged in a hidden folder inside ``out`` and moved into place at the end;
+    JSONL goes to a temporary file renamed at the end; CSV rows are staged (their columns are
+    only known once every report is seen) and the CSV is written at the end. ``abort``
+    removes whatever was staged.
+    """
+
+    def __init__(self, out: str | Path, fmt: Format = "json", *, force: bool = False):
+        if fmt not in FORMATS:
+            raise OutputError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
+        self.fmt, self.force = fmt, force
+        self.stdout = str(out) == STDOUT
+        self.out = Path(out)
+        self.count = 0
+        self._used: dict[str, int] = {}
+        self._names: list[str] = []
+        self._stage: Path | None = None
+        self._fh: Any = None
+        self._first_json = True
+        self._created_out = fmt == "json" and not self.stdout and not self.out.exists()
+        if self.stdout:
+            if fmt == "json":
+                sys.stdout.write("[")
+            return
+        if fmt == "json":
+            if self.out.exists() and not self.out.is_dir():
+                raise OutputError("--out must be a folder for json output (one file per "
+                                  "report)", Location(self.out),
+                                  "use --format jsonl to write one file")
+            check_writable(self.out)
+            return
+        if self.out.is_dir():
+            raise OutputError(f"--out must be a file for {fmt} output, not a folder",
+                              Location(self.out))
+        check_writable(self.out.parent if str(self.out.parent) else Path("."))
+        if self.out.exists() and not force:
+            raise OutputError("output file exists already", Location(self.out),
+                              "pass --force to overwrite it")
+
+    def _open_stage(self) -> None:
+        if self._stage is not None or self._fh is not None:
+            return
+        if self.fmt == "json":
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._stage = Path(tempfile.mkdtemp(prefix=".boamps-etl-", dir=self.out))
+        else:
+            parent = self.out.parent if str(self.out.parent) else Path(".")
+            if self.stdout:  # stdout: stage in the system's temporary folder
+                fd, tmp = tempfile.mkstemp(prefix=".boamps-etl-", suffix=".part")
+            else:
+                parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".part",
+                                           dir=parent)
+            self._stage = Path(tmp)
+            self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    def write(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Add a block of reports."""
+        if not docs:
+            return
+        self.count += len(docs)
+        if self.stdout:
+            if self.fmt == "json":
+                for doc in docs:
+                    sys.stdout.write(("" if self._first_json else ",") + "\n" + dumps(doc))
+                    self._first_json = False
+            elif self.fmt == "jsonl":
+                sys.stdout.write(render_jsonl(docs))
+            if self.fmt != "csv":
+                return
+        self._open_stage()
+        if self.fmt == "json":
+            assert self._stage is not None
+            for doc in docs:
+                name = report_filename(doc)
+                n = self._used.get(name, 0) + 1
+                self._used[name] = n
+                if n > 1:
+                    name = name[: -len(".json")] + f"-{n}.json"
+                (self._stage / name).write_text(dumps(doc) + "\n", encoding="utf-8")
+                self._names.append(name)
+        elif self.fmt == "jsonl":
+            self._fh.write(render_jsonl(docs))
+        else:  # flat rows staged as JSON lines: the CSV header needs every column first
+            self._fh.writelines(json.dumps(flatten(d), ensure_ascii=False) + "\n"
+                                for d in docs)
+
+    def close(self) -> list[Path]:
+        """Put every output in place; returns the files written."""
+        if self.stdout:
+            if self.fmt == "json":
+                sys.stdout.write(("\n" if not self._first_json else "") + "]\n")
+            elif self.fmt == "csv" and self._stage is not None:
+                self._fh.close()
+                self._fh = None
+                self._write_csv_from(self._stage, sys.stdout)
+                os.unlink(self._stage)
+                self._stage = None
+            sys.stdout.flush()
+            return []
+        if self.count == 0:
+            self.abort()
+            return []
+        if self.fmt == "json":
+            assert self._stage is not None
+            targets = [self.out / n for n in self._names]
+            if not self.force:
+                existing = [t for t in targets if t.exists()]
+                if existing:
+                    self.abort()
+                    raise OutputError(
+                        f"{len(existing)} output file(s) exist already, e.g. "
+                        f"{existing[0].name}", Location(self.out),
+                        "pass --force to overwrite them")
+            mode = 0o666 & ~_umask()
+            for name, target in zip(self._names, targets, strict=True):
+                staged = self._stage / name
+                os.chmod(staged, mode)
+                os.replace(staged, target)
+            self._stage.rmdir()
+            self._stage = None
+            return targets
+        assert self._stage is not None
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._fh = None
+        if self.out.exists() and not self.force:
+            self.abort()
+            raise OutputError("output file exists already", Location(self.out),
+                              "pass --force to overwrite it")
+        if self.fmt == "csv":
+            staged, self._stage = self._stage, None
+            try:
+                self._write_csv_from(staged)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(staged)
+            return [self.out]
+        os.chmod(self._stage, 0o666 & ~_umask())
+        os.replace(self._stage, self.out)
+        self._stage = None
+        return [self.out]
+
+    def _write_csv_from(self, staged: Path, stream: Any = None) -> None:
+        # Two passes over the staged rows: the union of columns first, then the rows.
+        seen: dict[str, None] = {}
+        with open(staged, encoding="utf-8") as fh:
+            for line in fh:
+                for key in json.loads(line):
+                    seen.setdefault(key, None)
+        if stream is not None:
+            with open(staged, encoding="utf-8") as fh:
+                write_csv_rows(stream, list(seen), (json.loads(line) for line in fh))
+            return
+        parent = self.out.parent if str(self.out.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".part", dir=parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, \
+                    open(staged, encoding="utf-8") as fh:
+                write_csv_rows(out, list(seen), (json.loads(line) for line in fh))
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, self.out)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def abort(self) -> None:
+        """Remove everything staged; nothing is left behind."""
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        if self._stage is not None:
+            import shutil
+
+            if self._stage.is_dir():
+                shutil.rmtree(self._stage, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._stage)
+            self._stage = None
+        if self._created_out and self.out.is_dir():
+            with contextlib.suppress(OSError):
+                self.out.rmdir()  # we created it and it stayed empty

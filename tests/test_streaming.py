@@ -1,0 +1,104 @@
+"""Streaming conversion (convert_to): the same reports as the in-memory path, in blocks,
+with outputs appearing only when everything is done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TASK_CONTEXT, v321_row, write_csv
+
+import boamps_etl as be
+from boamps_etl.api import convert_to
+from boamps_etl.io import writers
+
+
+def flushes(tmp_path: Path) -> Path:
+    # Runs a and b interleave: a's last row comes after b's, across block boundaries.
+    rows = [v321_row(run_id="a", duration="1.0"), v321_row(run_id="b", duration="1.0"),
+            v321_row(run_id="a", duration="2.0"), v321_row(run_id="c", duration="5.0"),
+            v321_row(run_id="b", duration="3.0"), v321_row(run_id="a", duration="4.0"),
+            v321_row(run_id="None", duration="6.0")]
+    return write_csv(tmp_path / "e.csv", *rows)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
+def test_blocks_give_the_same_reports_as_in_memory(tmp_path: Path, chunk_rows: int) -> None:
+    path = flushes(tmp_path)
+    expected = be.convert(path, context=TASK_CONTEXT)
+    out = tmp_path / f"out{chunk_rows}.jsonl"
+    summary = convert_to(path, out, "jsonl", context=TASK_CONTEXT, chunk_rows=chunk_rows)
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    key = lambda d: d["header"]["reportId"]  # noqa: E731
+    assert sorted(docs, key=key) == sorted(expected.documents, key=key)
+    assert summary.counts == {"valid": 4, "incomplete": 0, "invalid": 0}
+    assert summary.rows_read == 7
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_outputs_match_the_in_memory_writer(tmp_path: Path, fmt: str) -> None:
+    path = flushes(tmp_path)
+    docs = be.convert(path, context=TASK_CONTEXT).documents
+    suffix = "" if fmt == "json" else f".{fmt}"
+    streamed, direct = tmp_path / f"s{suffix}", tmp_path / f"d{suffix}"
+    convert_to(path, streamed, fmt, context=TASK_CONTEXT, chunk_rows=2)  # type: ignore[arg-type]
+    writers.write_reports(docs, direct, fmt)  # type: ignore[arg-type]
+    if fmt == "json":
+        assert sorted(p.name for p in streamed.iterdir()) == sorted(
+            p.name for p in direct.iterdir())
+        for p in direct.iterdir():
+            assert (streamed / p.name).read_bytes() == p.read_bytes()
+    elif fmt == "jsonl":
+        assert sorted(streamed.read_text().splitlines()) == sorted(
+            direct.read_text().splitlines())
+    else:
+        s_lines, d_lines = streamed.read_text().splitlines(), direct.read_text().splitlines()
+        assert s_lines[0] == d_lines[0] and sorted(s_lines) == sorted(d_lines)
+
+
+def test_interrupt_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = flushes(tmp_path)
+    out = tmp_path / "out"
+    calls = {"n": 0}
+    original = writers.StreamWriter.write
+
+    def interrupted(self: writers.StreamWriter, docs: list[dict[str, object]]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        original(self, docs)
+
+    monkeypatch.setattr(writers.StreamWriter, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert_to(path, out, "json", context=TASK_CONTEXT, chunk_rows=1)
+    assert not out.exists()
+
+
+def test_existing_report_files_stop_everything(tmp_path: Path) -> None:
+    path = flushes(tmp_path)
+    out = tmp_path / "out"
+    convert_to(path, out, "json", context=TASK_CONTEXT)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(be.OutputError, match="exist already"):
+        convert_to(path, out, "json", context=TASK_CONTEXT)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging left
+
+
+def test_a_bad_second_input_writes_nothing(tmp_path: Path) -> None:
+    good = flushes(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name\n1,x\n")
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(be.InputError, match="not a CodeCarbon emissions CSV"):
+        convert_to([good, bad], out, "jsonl", context=TASK_CONTEXT)
+    assert list(tmp_path.glob("r.jsonl*")) == [] and not list(tmp_path.glob(".r.jsonl*"))
+
+
+def test_misaligned_rows_are_counted(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "e.csv", v321_row(run_id="a"), "1,2,3", v321_row(run_id="b"))
+    summary = convert_to(path, tmp_path / "r.jsonl", "jsonl", context=TASK_CONTEXT,
+                         chunk_rows=1)
+    assert summary.counts["valid"] == 2 and summary.row_errors == 1
+    assert summary.failed()
+    assert any("row 3: row does not fit the header" in str(i) for i in summary.issues)
