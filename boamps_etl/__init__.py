@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 # Heavy modules (pandas, jsonschema) load on first use, so `import boamps_etl` and the
 # command line start fast.
 _EXPORTS = {
-    "read_csv": "api", "convert": "api", "convert_to": "api", "ConvertSummary": "api", "validate": "api", "to_frame": "api",
+    "read_csv": "api", "convert": "api", "convert_to": "api", "ConvertSummary": "api",
+    "validate": "api", "to_frame": "api",
     "from_frame": "api", "write": "api", "mapping_table": "api", "table_from_frame": "api",
     "ConversionResult": "pipeline", "ConvertedReport": "pipeline",
     "load_mapping": "mapping", "Mapping": "mapping", "load_context": "context",

@@ -46,10 +46,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .context import Context, load_context, merge_into
-from .errors import BoampsEtlError, InputError, Issue, Location, OutputError, UsageError
+from .errors import (
+    BoampsEtlError,
+    InputError,
+    Issue,
+    Location,
+    OutputError,
+    UsageError,
+    row_ranges,
+)
 from .flatten import columns_of
 from .io.writers import (
     FORMATS,
+    _inside,
     atomic_write,
     check_writable,
     dumps,
@@ -282,20 +291,8 @@ class Explanation:
 
 
 def _ranges(rows: Sequence[int]) -> str:
-    """``(2, 3, 4, 7)`` -> ``'2-4;7'``."""
-    if not rows:
-        return ""
-    ordered = sorted(set(rows))
-    parts: list[str] = []
-    start = prev = ordered[0]
-    for r in ordered[1:]:
-        if r == prev + 1:
-            prev = r
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        start = prev = r
-    parts.append(str(start) if start == prev else f"{start}-{prev}")
-    return ";".join(parts)
+    """``(2, 3, 4, 7)`` -> ``'2-4;7'`` (the manifest's form)."""
+    return row_ranges(rows, ";")
 
 
 def _issue_to_state(issue: Issue) -> dict[str, Any]:
@@ -340,14 +337,6 @@ def _write_if_changed(path: Path, text: str) -> bool:
     except OSError:
         pass
     atomic_write(path, text)
-    return True
-
-
-def _inside(folder: Path, target: Path) -> bool:
-    try:
-        target.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
     return True
 
 

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .errors import BoampsEtlError, Issue
+from .errors import BoampsEtlError, Issue, row_ranges
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 1, 2
 EXIT_CODES_HELP = """\b
@@ -43,20 +43,6 @@ def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         _fail(exc)
 
 
-def _ranges(rows: list[int]) -> str:
-    rows = sorted(set(rows))
-    parts: list[str] = []
-    start = prev = rows[0]
-    for r in rows[1:]:
-        if r == prev + 1:
-            prev = r
-            continue
-        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-        start = prev = r
-    parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-    return ", ".join(parts)
-
-
 def print_issues(issues: Iterable[Issue], limit: int = 50) -> None:
     """One line per problem; the same message on many rows of a file becomes one line."""
     groups: dict[tuple[str, str, str | None, str | None, str | None, str], list[int]] = {}
@@ -70,7 +56,7 @@ def print_issues(issues: Iterable[Issue], limit: int = 50) -> None:
         groups.setdefault(key, []).append(w.row)
     lines = [f"{i.severity}: {i}" for i in singles]
     for (severity, file, column, json_path, hint, message), rows in groups.items():
-        label = f"row {rows[0]}" if len(rows) == 1 else f"rows {_ranges(rows)} ({len(rows)})"
+        label = f"row {rows[0]}" if len(rows) == 1 else f"rows {row_ranges(rows)} ({len(rows)})"
         where = ", ".join(p for p in (file, label, f"column '{column}'" if column else None,
                                       f"field {json_path}" if json_path else None) if p)
         lines.append(f"{severity}: {where}: {message}" + (f" ({hint})" if hint else ""))

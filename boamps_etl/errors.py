@@ -9,6 +9,7 @@ for problems that stop the whole job (unreadable input, a broken mapping or cont
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -73,6 +74,23 @@ class Issue:
             "field": w.json_path,
             "line": w.line,
         }
+
+
+def row_ranges(rows: Iterable[int], sep: str = ", ") -> str:
+    """Spreadsheet rows as compact ranges: ``(2, 3, 4, 7)`` -> ``'2-4, 7'``."""
+    ordered = sorted(set(rows))
+    if not ordered:
+        return ""
+    parts: list[str] = []
+    start = prev = ordered[0]
+    for r in [*ordered[1:], None]:
+        if r is not None and r == prev + 1:
+            prev = r
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if r is not None:
+            start = prev = r
+    return sep.join(parts)
 
 
 class BoampsEtlError(Exception):
