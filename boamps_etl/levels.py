@@ -25,8 +25,9 @@ counts as given when it is present and not empty (``null``, ``""``, ``[]``, ``{}
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from .errors import Issue
@@ -143,18 +144,19 @@ def _given(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
-def _split(path: str) -> list[str]:
-    """``'task.dataset[*].dataSize'`` -> ``['task', 'dataset', '*', 'dataSize']``."""
+@lru_cache(maxsize=256)
+def _split(path: str) -> tuple[str, ...]:
+    """``'task.dataset[*].dataSize'`` -> ``('task', 'dataset', '*', 'dataSize')``."""
     parts: list[str] = []
     for chunk in path.split("."):
         if chunk.endswith("[*]"):
             parts.extend((chunk[:-3], "*"))
         else:
             parts.append(chunk)
-    return parts
+    return tuple(parts)
 
 
-def _nodes(node: Any, parts: list[str]) -> Iterator[Any]:
+def _nodes(node: Any, parts: Sequence[str]) -> Iterator[Any]:
     """Every value at ``parts`` below ``node`` (``*`` fans out over list items)."""
     if not parts:
         yield node
