@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .errors import BoampsEtlError, Issue, row_ranges
+from .errors import BoampsEtlError, Issue, Location, OutputError, row_ranges
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 1, 2
 EXIT_CODES_HELP = """\b
@@ -112,6 +112,12 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
 
     target = out or {"json": "boamps-reports", "jsonl": "boamps-reports.jsonl",
                      "csv": "boamps-reports.csv"}[fmt]
+    _refuse_overwriting_inputs(target, [*inputs, *contexts, *([mapping] if mapping else [])])
+    if target != "-":  # an unwritable output is said before any input is read
+        from .io.writers import check_writable
+
+        _run(check_writable, Path(target) if fmt == "json" else
+             (Path(target).parent if str(Path(target).parent) else Path(".")))
     summary = _run(api.convert_to, list(inputs), target, fmt, context=list(contexts),
                    sets=sets, mapping=mapping, per_row=per_row,
                    allow_incomplete=allow_incomplete, force=force)
@@ -129,6 +135,17 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
 
         click.echo(f"levels of the valid reports: {format_counts(summary.levels)}", err=True)
     sys.exit(EXIT_INVALID if summary.failed(allow_incomplete) else EXIT_OK)
+
+
+def _refuse_overwriting_inputs(target: str, inputs: list[Path]) -> None:
+    """Inputs are never written, not even with --force (``-o emissions.csv --format csv``)."""
+    out = Path(target)
+    if target == "-" or not out.is_file():
+        return
+    for path in inputs:
+        if path.is_file() and out.samefile(path):
+            _fail(OutputError("--out is one of the input files: refusing to overwrite it",
+                              Location(out), "choose another --out"))
 
 
 @cli.group("mapping")

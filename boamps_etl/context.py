@@ -19,6 +19,7 @@ keys get a "did you mean", enum values list the allowed ones.
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +29,12 @@ from .codecarbon import KNOWN_COLUMNS
 from .errors import ContextError, Location
 from .mapping import KEYED_LISTS, suggest
 from .schema import child_keys, field_spec, split_path
+from .transforms import printable
 from .yamlio import Lines, line_of, load_data
 
 MATCH_KEY = "match"
+#: Largest list index ``--set`` accepts (``task.dataset[3].dataType``).
+MAX_SET_INDEX = 99
 WHEN_KEY = "when"
 
 
@@ -253,6 +257,11 @@ def parse_set(assignment: str) -> dict[str, Any]:
     path, _, text = assignment.partition("=")
     path = path.strip()
     parts = split_path(path)
+    if not parts or not isinstance(parts[0], str) or parts[0].startswith("[") or any(
+            p == "[" or (isinstance(p, int) and not 0 <= p <= MAX_SET_INDEX) for p in parts):
+        raise ContextError(f"--set: '{printable(path)}' is not a BoAmps path", where,
+                           f"for example task.dataset[0].dataType=text; list indexes go "
+                           f"from 0 to {MAX_SET_INDEX}")
     spec = field_spec(parts)
     if spec is None:
         leaf = str(parts[-1]) if parts else path
@@ -276,8 +285,14 @@ def parse_set(assignment: str) -> dict[str, Any]:
             value = text
     except ValueError:
         raise ContextError(f"--set: {path} must be {_TYPE_WORDS.get(spec.type or '', '?')}, "
-                           f"got '{text}'", where) from None
-    _check_scalar(value, spec.enum, spec.minimum, spec.maximum, path, where)
+                           f"got '{printable(text)}'", where) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ContextError(f"--set: {path} must be a finite number, got '{printable(text)}'",
+                           where)
+    try:
+        _check_scalar(value, spec.enum, spec.minimum, spec.maximum, path, where)
+    except ContextError as exc:
+        raise ContextError(f"--set: {exc.message}", where, exc.hint) from None
     # Build the nested structure.
     root: dict[str, Any] = {}
     node: Any = root

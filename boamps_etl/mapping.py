@@ -358,9 +358,10 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
     >>> mapping.rules["measures[0].powerConsumption"].source
     ('energy_consumed',)
     """
-    if path is None:
-        path = builtin_mapping_path()
-    path = Path(path)
+    return _load_mapping(Path(builtin_mapping_path() if path is None else path), ())
+
+
+def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
     data, lines = _load_file(path)
     rules: dict[str, Rule] = {}
     files: tuple[str, ...] = ()
@@ -368,9 +369,19 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
     if extends:
         base_path = builtin_mapping_path(str(extends)) if str(extends) == DEFAULT_MAPPING else (
             path.parent / str(extends))
-        if base_path.resolve() == path.resolve():
-            raise MappingError("a mapping cannot extend itself", Location(path))
-        base = load_mapping(base_path)
+        line, col = line_of(lines, ("extends",))
+        where = Location(path, line=line, col=col)
+        chain = (*chain, path.resolve())
+        if base_path.resolve() in chain:
+            names = " -> ".join(p.name for p in (*chain, base_path.resolve()))
+            raise MappingError("a mapping cannot extend itself" if len(chain) == 1 else
+                               f"mappings extend each other in a loop ({names})", where,
+                               "one of them must extend 'codecarbon' or nothing")
+        if not base_path.is_file():
+            raise MappingError(f"extends '{extends}', but there is no mapping file "
+                               f"{base_path}", where,
+                               "give a path relative to this mapping, or 'codecarbon'")
+        base = _load_mapping(base_path, chain)
         rules.update(base.rules)
         files = base.files
     for target, raw in (data.get("rules") or {}).items():

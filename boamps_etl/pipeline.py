@@ -26,7 +26,7 @@ from .levels import assess
 from .mapping import Mapping, apply_mapping, clean_columns, issue_for, problems_by_row
 from .schema import child_keys, split_path
 from .transforms import Context as TransformContext
-from .transforms import clean
+from .transforms import ValueProblem, clean, printable
 from .validate import validate_report
 
 Status = Literal["valid", "incomplete", "invalid"]
@@ -377,6 +377,44 @@ def _summarise_missing(issues: list[Issue], where: Location) -> list[Issue]:
     return [summary, *[i for i in issues if i.code != "missing-field"]]
 
 
+def _cell_issues(problems: list[tuple[str, ValueProblem]], file: str, row: int) -> list[Issue]:
+    """One issue per bad cell: a cell several rules read (duration feeds three fields) is
+    reported once, naming every field it was meant for."""
+    merged: dict[tuple[str | None, str, str | None], tuple[ValueProblem, list[str]]] = {}
+    for target, problem in problems:
+        key = (problem.column, problem.message, problem.hint)
+        merged.setdefault(key, (problem, []))[1].append(target)
+    return [issue_for(problem, ", ".join(targets), file, row)
+            for problem, targets in merged.values()]
+
+
+EMPTY_CELL_HINT = ("write the value CodeCarbon measured, or set it with --set PATH=VALUE, or "
+                   "pass --allow-incomplete to write drafts")
+
+
+def _missing(issues: list[Issue], mapping: Mapping, table: CsvTable, sub: Any, i: int,
+             where: Location) -> list[Issue]:
+    """Missing required fields in one line, except those the CSV has a column for but this
+    row leaves empty: those are said with their column, not as something CodeCarbon cannot
+    know."""
+    rest: list[Issue] = []
+    empty: list[Issue] = []
+    for issue in issues:
+        rule = mapping.rules.get(str(issue.where.json_path)) \
+            if issue.code == "missing-field" else None
+        present = [c for c in rule.source if c in table.columns] if rule else []
+        if not present:
+            rest.append(issue)
+            continue
+        column = present[0]
+        raw = str(sub[column].iloc[i] or "").strip()
+        state = f"holds '{printable(raw)}', which means no value" if raw else "is empty"
+        empty.append(Issue("missing-field", f"missing required field {issue.where.json_path}: "
+                           f"the cell {state}", Location(where.file, where.row, column),
+                           "error", EMPTY_CELL_HINT))
+    return [*_summarise_missing(rest, where), *empty]
+
+
 def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = None, *,
                   per_row: bool = False, allow_incomplete: bool = False,
                   groups: dict[int, tuple[int, ...]] | None = None) -> ConversionResult:
@@ -420,11 +458,10 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             row_view = {c: cells[i] for c, cells in row_values_cols.items()}
             for layer in context.values_for(row_view):
                 merge_into(doc, layer)
-        issues: list[Issue] = [issue_for(p, target, table.name, rows[-1])
-                               for target, p in problems.get(i, [])]
+        issues = _cell_issues(problems.get(i, []), table.name, rows[-1])
         doc = ordered(doc)
         if not issues:
-            issues = _summarise_missing(validate_report(doc, where), where)
+            issues = _missing(validate_report(doc, where), mapping, table, sub, i, where)
         status: Status = "invalid" if any(i.code == "bad-value" for i in issues) else _status(
             issues)
         if status == "incomplete" and allow_incomplete:

@@ -156,7 +156,8 @@ def field_spec(path: str | list[str | int]) -> FieldSpec | None:
         if official is None and extension is None:
             return None
     node = official if official is not None else extension
-    assert node is not None
+    if node is None:  # an index into a field that is not a list: 'task[0]'
+        return None
     is_ext = official is None
     ext_node = extension or {}
     typ = node.get("type") or ext_node.get("type")

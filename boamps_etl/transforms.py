@@ -102,9 +102,13 @@ def parse_decimal(text: str, column: str | None = None) -> Decimal:
     if value.is_nan():
         raise ValueProblem("is NaN, not a number", column, "leave the cell empty if unknown")
     if value.is_infinite():
-        raise ValueProblem(f"'{_short(text)}' is infinite", column,
-                           "CodeCarbon writes this when a duration is 0; fix or delete the row")
+        raise ValueProblem(f"'{_short(text)}' is infinite", column, INFINITE_HINT)
     return value
+
+
+INFINITE_HINT = "write the measured number, or leave the cell empty if unknown"
+#: Largest count accepted (2**53: every whole number up to it is exact in JSON readers).
+MAX_COUNT = 1 << 53
 
 
 def to_float(text: str, column: str | None = None, scale: Decimal | None = None) -> float:
@@ -112,14 +116,15 @@ def to_float(text: str, column: str | None = None, scale: Decimal | None = None)
     scaled ones go through Decimal so ``0.0425 kW`` becomes exactly ``42.5 W``."""
     if scale is None and not _WRAPPED.match(text):
         try:
+            if "_" in text:  # float() reads '1_000'; a cell is a plain decimal number
+                raise ValueError
             value = float(text)
         except ValueError:
             value = float(parse_decimal(text, column))  # raises a located problem
         if math.isnan(value):
             raise ValueProblem("is NaN, not a number", column, "leave the cell empty if unknown")
         if math.isinf(value):
-            raise ValueProblem(f"'{_short(text)}' is infinite", column,
-                               "fix or delete the row")
+            raise ValueProblem(f"'{_short(text)}' is infinite", column, INFINITE_HINT)
         return value
     number = parse_decimal(text, column)
     result = float(number * scale) if scale is not None else float(number)
@@ -131,17 +136,28 @@ def to_float(text: str, column: str | None = None, scale: Decimal | None = None)
 def to_int(text: str, column: str | None = None) -> int:
     """Counts: '8' and '8.0' (pandas rewrites ints as floats) are 8; '8.5' is an error."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        pass
-    number = parse_decimal(text, column)
-    if number != number.to_integral_value():
-        raise ValueProblem(f"'{_short(text)}' is not a whole number", column)
-    return int(number)
+        number = parse_decimal(text, column)
+        if number != number.to_integral_value():
+            raise ValueProblem(f"'{_short(text)}' is not a whole number", column) from None
+        # Checked before int(): int(Decimal('1e999999999')) would build a huge number.
+        value = MAX_COUNT + 1 if number.adjusted() > 16 else int(number)
+    if abs(value) > MAX_COUNT:
+        raise ValueProblem(f"'{_short(text)}' is out of range for a count", column,
+                           "counts are whole numbers such as 8")
+    return value
 
 
-def _short(text: str, limit: int = 40) -> str:
+def printable(text: str, limit: int = 40) -> str:
+    """Text for a one-line message: control characters escaped (a cell can hold terminal
+    escape sequences or line breaks), and cut to ``limit`` characters."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit * 2])
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_short = printable
 
 
 def parse_timestamp(text: str, column: str | None = "timestamp") -> datetime:
@@ -224,7 +240,8 @@ def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list
             end = parse_timestamp(ts, ts_col)
             seconds = to_float(dur, dur_col)
             if seconds < 0:
-                raise ValueProblem(f"{dur} s is negative", dur_col)
+                raise ValueProblem(f"'{_short(dur)}' s is negative", dur_col,
+                                   "a duration is at least 0 s: fix or delete the row")
             start = end - timedelta(seconds=seconds)
             start = (start + timedelta(microseconds=500_000)).replace(microsecond=0)
             out.append(format_datetime(start))

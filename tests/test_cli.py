@@ -61,8 +61,11 @@ def test_exit_1_lists_problems_and_writes_the_valid_reports(tmp_path: Path,
     out = tmp_path / "out"
     result = invoke("convert", str(csv), "-c", str(context_file), "-o", str(out))
     assert result.exit_code == 1
+    # One line per bad cell, naming every field the cell feeds.
     assert (f"error: {csv}, row 2, column 'duration': 'fast' is not a number "
-            "(for measures[0].measurementDuration)") in result.stderr
+            "(for measures[0].measurementDuration, measures[0].measurementDateTime, "
+            "measures[0].emissionsRate)") in result.stderr
+    assert result.stderr.count("'fast'") == 1
     assert len(list(out.glob("*.json"))) == 1
 
 

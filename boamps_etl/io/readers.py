@@ -8,15 +8,24 @@ column, by the mapping, which knows each field's type and unit.
 Handled here: UTF-8 with or without BOM, UTF-16 (BOM), Latin-1 / Windows-1252 fallback,
 CRLF and mixed line endings, quoted newlines, ``,`` ``;`` or tab delimiters, space-padded
 headers and values, gzip-compressed files, git merge-conflict markers and repeated headers,
-a truncated last line, duplicate or empty column names.
+a truncated last line, duplicate or empty column names, UTF-16 without its byte-order mark,
+NUL bytes left in some rows by a crash while writing.
+
+Memory stays bounded on junk: a line longer than :data:`MAX_LINE_SIZE` is never read whole
+and a cell larger than :data:`MAX_FIELD_SIZE` is refused; either is reported for its row and
+the rows after it are still read. In-memory sources (bytes, and gzip data once decompressed)
+are limited to :data:`MAX_INPUT_BYTES`.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import gzip
 import io
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +33,24 @@ from typing import IO, Any
 
 from ..codecarbon import EMPTY_VALUES, KNOWN_COLUMNS, REQUIRED_COLUMNS, file_kind
 from ..errors import InputError, Issue, Location
+from ..transforms import printable
 
 ROW_COLUMN = "__row__"
 #: Largest single field accepted (CodeCarbon fields are short; this bounds memory on junk).
 MAX_FIELD_SIZE = 1 << 20
+#: Longest physical line accepted (CodeCarbon lines are under 4 kB): a longer line is
+#: skipped without being read into memory whole, and its row reported.
+MAX_LINE_SIZE = 1 << 20
+#: Largest source held in memory (bytes, file objects, gzip data given as bytes).
+MAX_INPUT_BYTES = 1 << 30
+#: Errors a damaged gzip stream raises while it is read.
+GZIP_ERRORS = (OSError, EOFError, zlib.error)
+#: Decoding error handler of the Windows-1252 fallback: the five bytes cp1252 leaves
+#: undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) are read as Latin-1, so decoding never fails.
+CP1252_ERRORS = "boamps-etl-latin-1"
+codecs.register_error(CP1252_ERRORS, lambda exc: (
+    exc.object[exc.start:exc.end].decode("latin-1"), exc.end)
+    if isinstance(exc, UnicodeDecodeError) else codecs.strict_errors(exc))
 
 csv.field_size_limit(MAX_FIELD_SIZE)
 
@@ -57,14 +80,27 @@ class CsvTable:
     encoding: str = "utf-8"
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MB"
+
+
+def _too_large(name: str, what: str = "is larger than") -> InputError:
+    return InputError(f"{what} the {_megabytes(MAX_INPUT_BYTES)} limit for data read into "
+                      "memory", Location(name), "save it to a file and convert the file")
+
+
 def _read_bytes(source: Source) -> tuple[bytes, str]:
     if isinstance(source, bytes):
+        if len(source) > MAX_INPUT_BYTES:
+            raise _too_large("<bytes>")
         return source, "<bytes>"
     if hasattr(source, "read"):
-        data = source.read()
-        return (data if isinstance(data, bytes) else str(data).encode()), getattr(
-            source, "name", "<stream>"
-        )
+        name = str(getattr(source, "name", "<stream>"))
+        data = source.read(MAX_INPUT_BYTES + 1)
+        data = data if isinstance(data, bytes) else str(data).encode()
+        if len(data) > MAX_INPUT_BYTES:
+            raise _too_large(name)
+        return data, name
     path = Path(os.fspath(source))
     try:
         with open(path, "rb") as fh:  # read-only: inputs are never modified
@@ -80,13 +116,82 @@ def _read_bytes(source: Source) -> tuple[bytes, str]:
     return data, str(path)
 
 
+def _damaged_gzip(exc: BaseException, where: Location) -> InputError:
+    return InputError(f"is a damaged gzip file ({exc})", where,
+                      "restore it, or save what 'zcat' can read of it and convert that")
+
+
 def _decompress(data: bytes, name: str) -> bytes:
     if data[:2] == b"\x1f\x8b":
         try:
-            return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"is a damaged gzip file ({exc})", Location(name)) from None
+            # At most the limit + 1 byte: a small "gzip bomb" never fills the memory.
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+                out = fh.read(MAX_INPUT_BYTES + 1)
+        except GZIP_ERRORS as exc:
+            raise _damaged_gzip(exc, Location(name)) from None
+        if len(out) > MAX_INPUT_BYTES:
+            raise _too_large(name, "decompresses to more than")
+        return out
     return data
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when (mostly ASCII) text was saved as UTF-16 without its
+    byte-order mark: every other byte is then 0."""
+    even, odd = sample[0::2], sample[1::2]
+    if len(odd) < 8:
+        return None
+    if odd.count(0) > 0.6 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.6 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 and c not in "\t\r\n" for c in text)
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+class _Lines:
+    """The physical lines of a text stream for :func:`csv.reader`, never reading a line
+    longer than :data:`MAX_LINE_SIZE` into memory: such a line is skipped and
+    :class:`_LineTooLong` raised in its place (the reader then goes on with the next line)."""
+
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._stream.readline(MAX_LINE_SIZE + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > MAX_LINE_SIZE:
+            while line and not line.endswith(("\n", "\r")):
+                line = self._stream.readline(MAX_LINE_SIZE)
+            raise _LineTooLong
+        return line
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[tuple[list[str], str | None]]:
+    """``(fields, problem)`` per record; a record that cannot be read gives no fields and
+    says why, and the records after it are still read (the reader restarts at the next
+    line)."""
+    while True:
+        try:
+            yield next(reader), None
+        except StopIteration:
+            return
+        except _LineTooLong:
+            yield [], f"a line is longer than {_megabytes(MAX_LINE_SIZE)}"
+        except csv.Error as exc:
+            yield [], (f"a cell is larger than {_megabytes(MAX_FIELD_SIZE)}"
+                       if "field limit" in str(exc) else f"not CSV ({exc})")
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -111,17 +216,30 @@ def _looks_like_header(fields: list[str]) -> bool:
     return all(c in names for c in REQUIRED_COLUMNS)
 
 
+def _close_names(column: str, header: list[str]) -> list[str]:
+    """Header names that look like a missing column: another case, a typo."""
+    same = [h for h in header if h.lower() == column.lower()]
+    return same or difflib.get_close_matches(column, [h for h in header if len(h) < 100],
+                                             n=1, cutoff=0.8)
+
+
 def _check_header(raw: list[str], label: str, row: int) -> tuple[list[str], bool]:
     header = [h.strip().lstrip("\ufeff") for h in raw]
+    if any(_has_control(h) for h in header):
+        raise InputError("is binary data, not a text CSV", Location(label, row),
+                         "expected a CodeCarbon emissions.csv")
     # pandas' to_csv(index=True) leaves an unnamed leading index column: it is dropped.
     index_column = len(header) > 1 and header[0] == ""
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        shown = [h for h in header[:8] if h]
+        shown = [printable(h, 30) for h in header[:8] if h]
         found = ", ".join(shown) + (", ..." if len(header) > 8 else "")
+        renames = [f"'{printable(close[0], 30)}' to '{c}'" for c in missing
+                   for close in [_close_names(c, header)] if close]
         raise InputError(
             f"is not a CodeCarbon emissions CSV: missing column(s) {', '.join(missing)}",
             Location(label, row),
+            f"rename column {', '.join(renames)}: names are case-sensitive" if renames else
             f"found {found or 'no column names'}",
         )
     seen: dict[str, int] = {}
@@ -133,8 +251,8 @@ def _check_header(raw: list[str], label: str, row: int) -> tuple[list[str], bool
                              "give every column a name or delete the empty column")
         if col in seen:
             raise InputError(
-                f"duplicate column name '{col}' (columns {seen[col]} and {pos})",
-                Location(label, row, col), "delete or rename one of them",
+                f"duplicate column name '{printable(col, 30)}' (columns {seen[col]} and {pos})",
+                Location(label, row, printable(col, 30)), "delete or rename one of them",
             )
         seen[col] = pos
     while header and header[-1] == "":
@@ -172,6 +290,7 @@ class CsvSource:
         self.records = 0
         self.scanned = False
         self._runs: dict[str, int] = {}
+        self._newline_at_end: bool | None = None
         self._repeated: dict[str, list[int]] = {}
         sample = self._sample()
         if not sample.strip():
@@ -183,9 +302,16 @@ class CsvSource:
         elif sample.startswith(b"\xef\xbb\xbf"):
             self.encoding = "utf-8-sig"
         elif b"\x00" in sample:
-            raise InputError(
-                "is binary data, not a text CSV", Location(self.name),
-                "expected a CodeCarbon emissions.csv in UTF-8 (UTF-16 needs its byte-order mark)")
+            utf16 = _utf16_without_bom(sample)
+            first_line = sample.split(b"\n", 1)[0]
+            if utf16 is not None:
+                self.encoding = utf16
+            elif b"\x00" in first_line or b"\n" not in sample:
+                raise InputError(
+                    "is binary data, not a text CSV", Location(self.name),
+                    "expected a CodeCarbon emissions.csv in UTF-8 or UTF-16")
+            # else: NUL bytes below a text header are damage (a crash while writing): the
+            # rows holding them are reported one by one.
         try:
             first = sample.decode(self.encoding, errors="replace")
         except UnicodeDecodeError:  # pragma: no cover - errors="replace" never raises
@@ -225,11 +351,13 @@ class CsvSource:
         with self._binary() as fh:
             try:
                 return fh.read(SAMPLE_BYTES)
-            except (OSError, EOFError) as exc:
-                raise InputError(f"is a damaged gzip file ({exc})", Location(self.name)) from None
+            except GZIP_ERRORS as exc:
+                raise _damaged_gzip(exc, Location(self.name)) from None
 
     def _text(self) -> IO[str]:
-        return io.TextIOWrapper(self._binary(), encoding=self.encoding, newline="")
+        errors = CP1252_ERRORS if self.encoding == "cp1252" else "strict"
+        return io.TextIOWrapper(self._binary(), encoding=self.encoding, newline="",
+                                errors=errors)
 
     # -- records ----------------------------------------------------------------------
 
@@ -258,13 +386,18 @@ class CsvSource:
         collect = not self.scanned and not header_only
         issues = self.issues
         with self._text() as stream:
-            reader = csv.reader(stream, delimiter=self.delimiter, strict=False)
+            reader = _records(csv.reader(_Lines(stream), delimiter=self.delimiter,
+                                         strict=False))
             number = 0
             header_raw: list[str] | None = None
             leading: list[Issue] = []
             try:
-                for record in reader:
+                for record, problem in reader:
                     number += 1
+                    if problem is not None:
+                        raise InputError(f"cannot be read as a CSV header: {problem}",
+                                         Location(label, number),
+                                         "expected a CodeCarbon emissions.csv")
                     if _is_conflict_marker(record):
                         leading.append(Issue("conflict-marker",
                                              "git merge-conflict marker line skipped",
@@ -274,11 +407,8 @@ class CsvSource:
                     if record and any(f.strip() for f in record):
                         header_raw = record
                         break
-            except csv.Error as exc:
-                raise InputError(f"cannot be parsed as CSV ({exc})",
-                                 Location(label, number + 1)) from None
-            except (OSError, EOFError) as exc:
-                raise InputError(f"is a damaged gzip file ({exc})", Location(label)) from None
+            except GZIP_ERRORS as exc:
+                raise _damaged_gzip(exc, Location(label)) from None
             if header_raw is None:
                 raise InputError("is empty: it holds no CodeCarbon data", Location(label))
             header, index_column = _check_header(header_raw, label, number)
@@ -292,12 +422,20 @@ class CsvSource:
             ends_with_newline = True
             pending_misaligned: Issue | None = None
             try:
-                for record in reader:
+                for record, problem in reader:
                     number += 1
                     last_number = number
                     if pending_misaligned is not None:
                         issues.append(pending_misaligned)
                         pending_misaligned = None
+                    if problem is not None:
+                        if collect:
+                            self.records += 1
+                            issues.append(Issue(
+                                "unreadable-row", f"row not converted: {problem}",
+                                Location(label, number), "error",
+                                "CodeCarbon rows are short: this one is damaged; delete it"))
+                        continue
                     if not record or (len(record) == 1 and not record[0].strip()):
                         continue  # blank line
                     if _is_conflict_marker(record):
@@ -329,30 +467,23 @@ class CsvSource:
                         continue
                     if collect:
                         self.records += 1
-                    if len(record) != width:
+                    if len(record) > width:
                         # Trailing empty fields added by spreadsheets are not data.
-                        while len(record) > width and record[-1].strip() == "":
-                            record = record[:-1]
-                            stripped = stripped[:-1]
+                        end = len(stripped)
+                        while end > width and stripped[end - 1] == "":
+                            end -= 1
+                        record, stripped = record[:end], stripped[:end]
                     if len(record) != width:
                         if collect:
-                            pending_misaligned = Issue(
-                                "misaligned-row",
-                                f"row does not fit the header: {len(record)} fields where the "
-                                f"header has {width}; row not converted",
-                                Location(label, number), "error",
-                                "CodeCarbon's append mode writes such rows when the header "
-                                "changed; fix or delete the row")
+                            pending_misaligned = _misaligned(record, width,
+                                                             Location(label, number))
                             ends_with_newline = self._ends_with_newline()
                         continue
                     cells = (stripped[1: len(columns) + 1] if index_column else
                              stripped[: len(columns)])
                     yield number, columns, cells
-            except csv.Error as exc:
-                raise InputError(f"cannot be parsed as CSV ({exc})",
-                                 Location(label, number + 1)) from None
-            except (OSError, EOFError) as exc:
-                raise InputError(f"is a damaged gzip file ({exc})", Location(label)) from None
+            except GZIP_ERRORS as exc:
+                raise _damaged_gzip(exc, Location(label)) from None
             if pending_misaligned is not None:
                 old = pending_misaligned
                 if not ends_with_newline and old.where.row == last_number:
@@ -360,14 +491,29 @@ class CsvSource:
                     old = Issue(old.code, old.message.replace(
                         "row does not fit the header",
                         "the last line is cut off (truncated file?)"),
-                        old.where, old.severity, "delete the partial line or restore the file")
+                        old.where, old.severity, old.hint if "NUL" in (old.hint or "") else
+                        "delete the partial line or restore the file")
                 issues.append(old)
 
     def _ends_with_newline(self) -> bool:
+        # Asked for each misaligned row: reading a gzip file to its end each time would
+        # make a file of many bad rows quadratic.
+        if self._newline_at_end is None:
+            self._newline_at_end = self._read_newline_at_end()
+        return self._newline_at_end
+
+    def _read_newline_at_end(self) -> bool:
         with self._binary() as fh:
-            if self._data is not None or isinstance(fh, gzip.GzipFile):
-                data = self._data if self._data is not None else fh.read()
-                return data.endswith((b"\n", b"\r"))
+            if self._data is not None:
+                return self._data.endswith((b"\n", b"\r"))
+            if isinstance(fh, gzip.GzipFile):
+                last = b""
+                try:
+                    while chunk := fh.read(1 << 16):  # streamed: no whole copy in memory
+                        last = chunk[-1:]
+                except GZIP_ERRORS as exc:
+                    raise _damaged_gzip(exc, Location(self.name)) from None
+                return last in (b"\n", b"\r")
             fh.seek(0, os.SEEK_END)
             if fh.tell() == 0:
                 return False
@@ -466,6 +612,23 @@ class CsvSource:
                 block = []
         if block or first:
             yield table(block)
+
+
+def _misaligned(record: list[str], width: int, where: Location) -> Issue:
+    message = (f"row does not fit the header: {len(record)} fields where the header has "
+               f"{width}; row not converted")
+    hint = ("CodeCarbon's append mode writes such rows when the header changed; fix or "
+            "delete the row")
+    spill = max((f.count("\n") for f in record), default=0)
+    if spill:
+        # An opening quote that is never closed swallows the lines below it.
+        message = message.replace("; row not converted", f", and a quoted cell runs over "
+                                  f"{spill} more line(s); row not converted")
+        hint = 'a quote (") in this row is never closed: close or remove it'
+    elif any("\x00" in f for f in record):
+        hint = ("the row holds NUL bytes: the file was cut off while being written (crash "
+                "or full disk); delete the row")
+    return Issue("misaligned-row", message, where, "error", hint)
 
 
 def read_codecarbon_csv(source: Source, *, name: str | None = None) -> CsvTable:

@@ -77,7 +77,8 @@ def check_writable(folder: Path) -> None:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        raise OutputError(f"{probe} is a file, not a folder", Location(folder))
+        raise OutputError(f"{probe} is a file, not a folder", Location(folder),
+                          "choose another --out")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputError("output folder is not writable", Location(probe),
                           "choose another --out or fix its permissions")
