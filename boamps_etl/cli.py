@@ -130,7 +130,7 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
         f"{summary.rows_read} row(s): {counts['valid']} valid, {counts['incomplete']} incomplete"
         f"{' (written as drafts)' if allow_incomplete else ''}, {counts['invalid']} invalid; "
         f"{written} written" + (f" to {dest}" if written else ""), err=True)
-    if summary.reports:
+    if counts["valid"]:
         from .levels import format_counts
 
         click.echo(f"levels of the valid reports: {format_counts(summary.levels)}", err=True)
