@@ -150,8 +150,10 @@ def test_help_documents_exit_codes_and_every_command_is_in_the_readme() -> None:
     result = invoke("convert", "--help")
     assert "Exit codes:" in result.output and "2  usage or input error" in result.output
     readme = (ROOT / "README.md").read_text()
-    for name in cli.commands:
+    for name, command in cli.commands.items():
         assert f"boamps-etl {name}" in readme, name
+        assert command.help, name
+        assert invoke(name, "--help").exit_code == 0, name
 
 
 def test_installed_command_runs_the_bundled_example(tmp_path: Path) -> None:
