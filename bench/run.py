@@ -382,7 +382,7 @@ def summarise(tool: str, rows: int, reports: int, runs: list[dict[str, Any]]) ->
     walls = [r["wall_s"] for r in good]
     rss = [r["peak_rss_mb"] for r in good]
     wall = _median(walls) if walls else None
-    return {
+    entry: dict[str, Any] = {
         "rows": rows,
         "reports": reports,
         "tool": tool,
@@ -396,6 +396,26 @@ def summarise(tool: str, rows: int, reports: int, runs: list[dict[str, Any]]) ->
         "ok": bool(good) and len(good) == len(runs),
         "checks": [],
     }
+    killed = [r for r in runs if r["status"] in ("timeout", "rss-limit")]
+    if killed and not good:
+        # a killed run still bounds the result: slower than rows / wall, at least this RSS
+        k = killed[-1]
+        entry["killed"] = {
+            "status": k["status"],
+            "wall_s": round(k["wall_s"], 2),
+            "peak_rss_mb": round(k["peak_rss_mb"], 1),
+            "rows_per_s_below": rows / k["wall_s"],
+        }
+    return entry
+
+
+def _run_error(run: dict[str, Any]) -> str:
+    if run["status"] != "ok":
+        return (
+            f"killed ({run['status']}) after {run['wall_s']:.1f} s"
+            f" at {run['peak_rss_mb']:.0f} MB peak RSS"
+        )
+    return f"exit code {run['rc']}: {run['stderr'][-600:]}"
 
 
 def _fail(entry: dict[str, Any], message: str) -> None:
@@ -660,7 +680,7 @@ def bench_size(
         runs, last = repeated(TOOL_ETL, cmd, work, args)
         etl = summarise(TOOL_ETL, rows, reports, runs)
         if last["rc"] != 0 or last["status"] != "ok":
-            _fail(etl, f"rc={last['rc']} {last['status']}: {last['stderr'][-600:]}")
+            _fail(etl, _run_error(last))
         elif not out.exists():
             _fail(etl, "no output file")
         else:
@@ -670,7 +690,8 @@ def bench_size(
             )
             if lines != reports:
                 _fail(etl, f"{lines} output line(s), expected {reports}")
-        etl["summary"] = last["stdout"][-300:]
+        said = (last["stdout"] + "\n" + last["stderr"]).strip().splitlines()
+        etl["summary"] = said[-1][-300:] if said else ""
         entries.append(etl)
 
         if peers is not None and "skipped" not in peers and ctx_json is not None:
@@ -687,7 +708,7 @@ def bench_size(
             cc = summarise(TOOL_CC, rows, reports, runs)
             cc["version"] = peers["codecarbon"]
             if last["rc"] != 0 or last["status"] != "ok":
-                _fail(cc, f"rc={last['rc']} {last['status']}: {last['stderr'][-600:]}")
+                _fail(cc, _run_error(last))
             else:
                 res = json.loads(last["stdout"].splitlines()[-1])
                 cc["checks"].append(
@@ -714,7 +735,7 @@ def bench_size(
                 runs, last = repeated(TOOL_JS, cmd, work, args)
                 js = summarise(TOOL_JS, rows, reports, runs)
                 if last["rc"] != 0 or last["status"] != "ok":
-                    _fail(js, f"rc={last['rc']} {last['status']}: {last['stderr'][-600:]}")
+                    _fail(js, _run_error(last))
                 else:
                     res = json.loads(last["stdout"].splitlines()[-1])
                     js["checks"].append(
@@ -738,9 +759,12 @@ def bench_size(
                 )
 
     base = etl["rows_per_s"]
+    below = etl.get("killed", {}).get("rows_per_s_below")
     for e in entries[1:]:
         if base and e.get("rows_per_s"):
             e["ratio"] = base / e["rows_per_s"]
+        elif below and e.get("rows_per_s"):
+            e["ratio_below"] = below / e["rows_per_s"]
     return entries
 
 
@@ -772,12 +796,37 @@ def check_targets(results: list[dict[str, Any]], startup: dict[str, Any]) -> lis
                     "met": e["peak_rss_mb"] < TARGETS["peak_rss_mb"],
                 }
             )
+        elif e["tool"] == TOOL_ETL and e.get("killed"):
+            k, rows = e["killed"], e["rows"]
+            checks.append(
+                {
+                    "target": f"{rows:,} rows: >= 50,000 rows/s (run killed: {k['status']})",
+                    "value": f"< {k['rows_per_s_below']:.0f}",
+                    "met": False,
+                }
+            )
+            if k["peak_rss_mb"] >= TARGETS["peak_rss_mb"]:
+                checks.append(
+                    {
+                        "target": f"{rows:,} rows: peak RSS < 500 MB",
+                        "value": f">= {k['peak_rss_mb']}",
+                        "met": False,
+                    }
+                )
         elif e.get("ratio") is not None:
             checks.append(
                 {
                     "target": f"{e['rows']:,} rows: >= 10x {e['tool']}",
                     "value": round(e["ratio"], 3),
                     "met": e["ratio"] >= TARGETS["peer_ratio"],
+                }
+            )
+        elif e.get("ratio_below") is not None:
+            checks.append(
+                {
+                    "target": f"{e['rows']:,} rows: >= 10x {e['tool']}",
+                    "value": f"< {e['ratio_below']:.3g}",
+                    "met": e["ratio_below"] >= TARGETS["peer_ratio"],
                 }
             )
     return checks
@@ -788,22 +837,37 @@ def render_table(results: list[dict[str, Any]]) -> str:
     lines = [head]
     for e in results:
         if e.get("skipped"):
-            lines.append(
-                (f"{e['rows']:,}", e["tool"], "0", "skipped", "", "", str(e["skipped"])[:40])
-            )
+            lines.append((f"{e['rows']:,}", e["tool"], "0", "skipped", "", "", "—"))
             continue
         tool = e["tool"] + (f" {e['version']}" if e.get("version") else "")
-        if not e["ok"]:
+        k = e.get("killed")
+        if k:
+            tool += f" (killed: {k['status']})"
+        elif not e["ok"]:
             tool += " (FAILED)"
+        if e.get("ratio") is not None:
+            ratio = f"{e['ratio']:.3g}x"
+        elif e.get("ratio_below") is not None:
+            ratio = f"< {e['ratio_below']:.3g}x"
+        else:
+            ratio = "—"
         lines.append(
             (
                 f"{e['rows']:,}",
                 tool,
                 str(e["runs"]),
-                _fmt_int(e.get("rows_per_s")),
-                "—" if e.get("peak_rss_mb") is None else f"{e['peak_rss_mb']:.1f}",
-                "—" if e.get("wall_s") is None else f"{e['wall_s']:.3f}",
-                "—" if e.get("ratio") is None else f"{e['ratio']:.3g}x",
+                f"< {k['rows_per_s_below']:,.0f}" if k else _fmt_int(e.get("rows_per_s")),
+                f">= {k['peak_rss_mb']:.1f}"
+                if k
+                else "—"
+                if e.get("peak_rss_mb") is None
+                else f"{e['peak_rss_mb']:.1f}",
+                f"> {k['wall_s']:.1f}"
+                if k
+                else "—"
+                if e.get("wall_s") is None
+                else f"{e['wall_s']:.3f}",
+                ratio,
             )
         )
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
@@ -1032,6 +1096,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for c in checks:
         print(f"  [{'met' if c['met'] else 'MISSED'}] {c['target']}: {c['value']}")
     for e in results:
+        if e.get("skipped"):
+            print(f"  skipped {e['rows']:,} {e['tool']}: {e['skipped']}")
         for err in e.get("errors", []):
             print(f"  FAILED {e['rows']:,} {e['tool']}: {err}")
         if e.get("valid_sample"):
