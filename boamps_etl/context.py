@@ -132,7 +132,7 @@ def check_values(data: Any, path: list[str | int], name: str, lines: Lines,
         assert spec is not None
         if value is None:
             raise ContextError(f"{_text(child_path)} is empty", kwhere,
-                               "give it a value (or delete the line if the field is optional)")
+                               "give it a value, or delete the line if the field is optional")
         if not _type_ok(value, spec.type):
             word = _TYPE_WORDS.get(spec.type or "", spec.type or "?")
             fix = "quote it in YAML, e.g. '3.10'" if spec.type == "string" else None

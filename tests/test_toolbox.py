@@ -138,7 +138,7 @@ def test_template_without_csv_loads_and_names_the_first_empty_required_field(
         load_context([path])
     line = text.splitlines().index("  taskStage: null") + 1
     assert str(info.value) == (f"{path}, line {line}, column 3: task.taskStage is empty "
-                               "(give it a value (or delete the line if the field is optional))")
+                               "(give it a value, or delete the line if the field is optional)")
 
 
 def test_template_required_first_and_described_from_the_schemas() -> None:
