@@ -13,7 +13,6 @@ in the schema's order, and validate. Each report carries its status:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -476,7 +475,3 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
                                                                         [None] * n)[i]},
                                               level))
     return result
-
-
-def deep_copy(doc: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(doc)

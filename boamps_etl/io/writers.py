@@ -153,42 +153,13 @@ def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Forma
         OutputError: a target exists (without ``force``) or cannot be written; nothing is
             written then.
     """
-    if fmt not in FORMATS:
-        raise OutputError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
-    if str(out) == STDOUT:
-        if fmt == "json":
-            text = dumps(list(docs)) + "\n"
-        elif fmt == "jsonl":
-            text = render_jsonl(docs)
-        else:
-            text = render_csv(docs)
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return []
-    out = Path(out)
-    if fmt == "json":
-        if out.exists() and not out.is_dir():
-            raise OutputError("--out must be a folder for json output (one file per report)",
-                              Location(out), "use --format jsonl to write one file")
-        check_writable(out)
-        targets = plan_json(docs, out)
-        if not force:
-            existing = [t for t in targets if t.exists()]
-            if existing:
-                raise OutputError(
-                    f"{len(existing)} output file(s) exist already, e.g. {existing[0].name}",
-                    Location(out), "pass --force to overwrite them")
-        for doc, target in zip(docs, targets, strict=True):
-            atomic_write(target, dumps(doc) + "\n")
-        return targets
-    if out.is_dir():
-        raise OutputError(f"--out must be a file for {fmt} output, not a folder", Location(out))
-    check_writable(out.parent if str(out.parent) else Path("."))
-    if out.exists() and not force:
-        raise OutputError("output file exists already", Location(out),
-                          "pass --force to overwrite it")
-    atomic_write(out, render_jsonl(docs) if fmt == "jsonl" else render_csv(docs))
-    return [out]
+    writer = StreamWriter(out, fmt, force=force)
+    try:
+        writer.write(docs)
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 class StreamWriter:
