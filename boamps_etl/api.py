@@ -13,11 +13,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
-from .errors import InputError, Issue, Location
+from .errors import InputError, Issue, Location, UsageError
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvTable, read_codecarbon_csv
 from .io.writers import Format, write_reports
@@ -58,7 +58,8 @@ def read_csv(path: PathLike, *, numeric: bool = True) -> pd.DataFrame:
                 converted = pd.to_numeric(frame[col].replace("", None), errors="coerce")
                 if converted.notna().sum() >= frame[col].replace("", None).notna().sum():
                     frame[col] = converted
-    return frame
+    out: pd.DataFrame = frame
+    return out
 
 
 def _as_context(context: ContextLike | Sequence[ContextLike] | None,
@@ -97,6 +98,10 @@ def _cell_text(value: Any) -> str:
         return str(value.isoformat())
     text = str(value)
     return "" if text in ("nan", "NaT", "<NA>") else text
+
+
+def _is_frame(value: object) -> TypeGuard[pd.DataFrame]:
+    return hasattr(value, "columns") and hasattr(value, "iloc")
 
 
 def table_from_frame(frame: pd.DataFrame, name: str = "<dataframe>") -> CsvTable:
@@ -148,10 +153,15 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
     the_mapping = _as_mapping(mapping)
     the_context = _as_context(context, sets)
     result = ConversionResult()
-    if hasattr(source, "columns") and hasattr(source, "iloc"):
+    if _is_frame(source):
         tables = [table_from_frame(source)]
     else:
-        paths = [source] if isinstance(source, str | os.PathLike) else list(source)
+        items = [source] if isinstance(source, str | os.PathLike) else list(source)
+        paths: list[PathLike] = []
+        for item in items:
+            if not isinstance(item, str | os.PathLike):
+                raise UsageError(f"convert() takes CSV paths or a DataFrame, not {item!r}")
+            paths.append(item)
         tables = [read_codecarbon_csv(p) for p in paths]
     for table in tables:
         part = convert_table(table, the_mapping, the_context, per_row=per_row,
@@ -284,7 +294,8 @@ def to_frame(reports: Reports) -> pd.DataFrame:
 
 def from_frame(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Reports back from a flat DataFrame (inverse of :func:`to_frame`)."""
-    return [unflatten(row) for row in frame.to_dict(orient="records")]
+    return [unflatten({str(k): v for k, v in row.items()})
+            for row in frame.to_dict(orient="records")]
 
 
 def write(reports: Reports, out: PathLike, format: Format = "json", *,
