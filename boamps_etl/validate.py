@@ -70,8 +70,9 @@ def _compiled() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     return official, extension
 
 
-def is_valid(doc: Any) -> bool:
-    """True when ``doc`` passes the official and the extension schema (compiled validators)."""
+def full_check(doc: Any) -> bool:
+    """True when ``doc`` passes the official and the extension schema (compiled validators,
+    every constraint checked)."""
     from fastjsonschema import JsonSchemaException
 
     official, extension = _compiled()
@@ -81,6 +82,11 @@ def is_valid(doc: Any) -> bool:
     except JsonSchemaException:
         return False
     return True
+
+
+def is_valid(doc: Any) -> bool:
+    """True when ``doc`` passes the official and the extension schema."""
+    return full_check(doc)
 
 
 def format_path(parts: Iterable[Any]) -> str:
@@ -140,6 +146,11 @@ def validate_report(doc: Any, where: Location | None = None) -> list[Issue]:
     """
     if is_valid(doc):
         return []
+    return explain(doc, where)
+
+
+def explain(doc: Any, where: Location | None = None) -> list[Issue]:
+    """Every schema error of a report known to be invalid, located (``jsonschema``)."""
     base = where or Location()
     issues = [
         Issue("missing-field" if keyword == "required" else "schema", message,
