@@ -263,15 +263,42 @@ def _plan(mapping: Mapping) -> _Plan:
     return plan
 
 
+def _make(made: dict[tuple[str | int, ...], Any], path: tuple[str | int, ...],
+          want_list: bool = False) -> Any:
+    """The container at ``path`` (a list when ``want_list``), made with its ancestors."""
+    node = made.get(path)
+    if node is not None:
+        return node
+    part = path[-1]
+    holder = _make(made, path[:-1], want_list=isinstance(part, int))
+    fresh: Any = [] if want_list else {}
+    if isinstance(part, int):
+        while len(holder) <= part:
+            holder.append({})
+        if want_list and not isinstance(holder[part], list):
+            holder[part] = fresh
+        node = holder[part]
+    else:
+        node = holder.setdefault(part, fresh)
+    made[path] = node
+    return node
+
+
 def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
              i: int) -> dict[str, Any]:
     """Build the mapped part of report ``i`` from the column-wise rule values."""
     plan = _plan(mapping)
     doc: dict[str, Any] = {}
+    made: dict[tuple[str | int, ...], Any] = {(): doc}  # containers made for this report
     for target, parts in plan.plain:
         value = values[target][i]
-        if value is not None:
-            _set(doc, parts, value)
+        if value is None:
+            continue
+        parent = parts[:-1]
+        node = made.get(parent)
+        if node is None:
+            node = _make(made, parent)
+        node[parts[-1]] = value
     if not plan.keyed:
         return doc
     items: dict[tuple[str, str], dict[str, Any]] = {}
@@ -281,7 +308,10 @@ def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, 
         if value is None:
             continue
         entry = items.setdefault((list_path, key), {})
-        _set(entry, sub, value)
+        if len(sub) == 1 and isinstance(sub[0], str):
+            entry[sub[0]] = value
+        else:
+            _set(entry, sub, value)
         if is_sourced:
             sourced.add((list_path, key))
     for list_path, parts, keys in plan.lists:
@@ -466,6 +496,10 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
     checked = _value_checks(mapping, applied)
     seen: dict[Any, str | None] = {}  # signature of a valid report -> its level (once known)
     use_signatures = supported()
+    # Column-wise, then one tuple per row: the type tags of the mapped values, the entries kept.
+    tag_rows = list(zip(*[list(map(tag, col)) for col in value_cols], strict=True)) \
+        if use_signatures and value_cols else [()] * n
+    mask_rows = list(zip(*entry_masks, strict=True)) if entry_masks else [()] * n
     for i, (_, rows) in enumerate(selected):
         where = Location(table.name, rows[-1])
         doc = assemble(mapping, applied.values, applied.entries, i)
@@ -480,9 +514,7 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
         signature: Any = None
         if not issues:
             if use_signatures:  # see boamps_etl.shapes: the report's shape, without a walk
-                signature = (tuple(tag(col[i]) for col in value_cols),
-                             tuple(mask[i] for mask in entry_masks),
-                             tuple(id(layer) for layer in layers))
+                signature = (tag_rows[i], mask_rows[i], tuple(id(layer) for layer in layers))
             known = signature is not None and signature in seen
             valid = (known and all(check(col[i]) for col, check in checked
                                    if col[i] is not None)) or full_check(doc)
