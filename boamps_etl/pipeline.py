@@ -500,6 +500,9 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
     tag_rows = list(zip(*[list(map(tag, col)) for col in value_cols], strict=True)) \
         if use_signatures and value_cols else [()] * n
     mask_rows = list(zip(*entry_masks, strict=True)) if entry_masks else [()] * n
+    values_ok = [all(flags) for flags in zip(*[[v is None or check(v) for v in col]
+                                               for col, check in checked], strict=True)] \
+        if checked else [True] * n
     for i, (_, rows) in enumerate(selected):
         where = Location(table.name, rows[-1])
         doc = assemble(mapping, applied.values, applied.entries, i)
@@ -516,8 +519,7 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             if use_signatures:  # see boamps_etl.shapes: the report's shape, without a walk
                 signature = (tag_rows[i], mask_rows[i], tuple(id(layer) for layer in layers))
             known = signature is not None and signature in seen
-            valid = (known and all(check(col[i]) for col, check in checked
-                                   if col[i] is not None)) or full_check(doc)
+            valid = (known and values_ok[i]) or full_check(doc)
             if valid and signature is not None and not known:
                 seen[signature] = None
             if not valid:
