@@ -294,7 +294,7 @@ def _linux_distribution(text: str) -> tuple[str | None, str | None]:
     # libc ("-with-glibc2.35"), which names no distribution. The kernel release is never the
     # distribution's version.
     _, found, tail = text.partition("-with-")
-    parts = [part for part in tail.split("-") if part] if found else []
+    parts = [part.strip() for part in tail.split("-") if part.strip()] if found else []
     if not parts or _LIBC.match(parts[0]):
         return None, None
     name, rest = parts[0], parts[1:]

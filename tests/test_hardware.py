@@ -363,3 +363,8 @@ def test_random_text_never_raises_and_is_deterministic(text: str) -> None:
     assert cpu.manufacturer in {None, "Intel", "AMD", "Apple", "Arm"}
     assert gpu.manufacturer in {None, "NVIDIA", "AMD", "Intel"}
     assert system.os in {None, "Linux", "Windows", "macOS"}
+
+
+def test_platform_parts_are_stripped() -> None:
+    # Found by the random-text test: a space after '-with-' leaked into the distribution.
+    assert parse_platform("LINUX-with- 0").distribution == "0"
