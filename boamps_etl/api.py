@@ -21,6 +21,7 @@ from .errors import InputError, Issue, Location, UsageError
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvTable, read_codecarbon_csv
 from .io.writers import Format, write_reports
+from .levels import count_levels
 from .mapping import Mapping as FieldMapping
 from .mapping import load_mapping
 from .pipeline import ConversionResult, ConvertedReport, convert_table
@@ -164,12 +165,8 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
             paths.append(item)
         tables = [read_codecarbon_csv(p) for p in paths]
     for table in tables:
-        part = convert_table(table, the_mapping, the_context, per_row=per_row,
-                             allow_incomplete=allow_incomplete)
-        if table.records == 0:
-            part.issues.append(Issue("no-rows", "has a header but no data rows: 0 reports",
-                                     Location(table.name), "warning"))
-        result.extend(part)
+        result.extend(convert_table(table, the_mapping, the_context, per_row=per_row,
+                                    allow_incomplete=allow_incomplete))
     return result
 
 
@@ -181,8 +178,7 @@ class ConvertSummary:
     rows_read: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("valid", "incomplete", "invalid"), 0))
-    levels: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("gold", "silver", "bronze", "none"), 0))
+    levels: dict[str, int] = field(default_factory=lambda: count_levels(()))
     issues: list[Issue] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     reports_written: int = 0
@@ -243,16 +239,12 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 docs = []
                 for report in part.reports:
                     summary.counts[report.status] += 1
-                    summary.levels[report.level] = summary.levels.get(report.level, 0) + 1
+                    summary.levels[report.level] += 1
                     summary.issues.extend(report.issues)
                     if report.status in ok_status:
                         docs.append(report.document)
                 writer.write(docs)
                 summary.reports_written += len(docs)
-            if source.records == 0:
-                summary.issues.append(Issue("no-rows",
-                                            "has a header but no data rows: 0 reports",
-                                            Location(source.name), "warning"))
         summary.written = writer.close()
     except BaseException:
         writer.abort()

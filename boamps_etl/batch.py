@@ -66,6 +66,7 @@ from .io.writers import (
     render_csv,
     render_jsonl,
 )
+from .levels import count_levels
 from .mapping import Mapping, load_mapping
 
 if TYPE_CHECKING:
@@ -215,11 +216,8 @@ class BatchResult:
 
     def level_counts(self) -> dict[str, int]:
         """Reports per completeness level (valid and incomplete reports; see levels.py)."""
-        out = {"gold": 0, "silver": 0, "bronze": 0, "none": 0}
-        for e in self.entries:
-            if e.status in ("valid", "incomplete"):
-                out[e.level or "none"] = out.get(e.level or "none", 0) + 1
-        return out
+        return count_levels(e.level for e in self.entries
+                            if e.status in ("valid", "incomplete"))
 
     @property
     def counts(self) -> dict[str, int]:

@@ -25,7 +25,7 @@ counts as given when it is present and not empty (``null``, ``""``, ``[]``, ``{}
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -226,6 +226,15 @@ def assess(doc: Any, issues: list[Issue] | None = None) -> Assessment:
             return Assessment(level, [c.label for c in missing])
         level = upper
     return Assessment(level)
+
+
+def count_levels(levels: Iterable[str]) -> dict[str, int]:
+    """``['silver', 'silver', 'none']`` -> ``{'gold': 0, 'silver': 2, 'bronze': 0, 'none': 1}``
+    (every level present, best first)."""
+    counts: dict[str, int] = dict.fromkeys(reversed(LEVELS), 0)
+    for level in levels:
+        counts[level or "none"] = counts.get(level or "none", 0) + 1
+    return counts
 
 
 def format_counts(counts: dict[str, int]) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from .context import Context, merge_into
 from .errors import Issue, Location
 from .io.readers import ROW_COLUMN, CsvTable
-from .levels import assess
+from .levels import assess, count_levels
 from .mapping import Mapping, apply_mapping, clean_columns, issue_for, problems_by_row
 from .schema import child_keys, split_path
 from .shapes import schema_path, supported, tag, value_check
@@ -118,10 +118,7 @@ class ConversionResult:
 
     def level_counts(self) -> dict[str, int]:
         """How many reports reach each completeness level (invalid ones count as 'none')."""
-        counts = {"gold": 0, "silver": 0, "bronze": 0, "none": 0}
-        for report in self.reports:
-            counts[report.level] = counts.get(report.level, 0) + 1
-        return counts
+        return count_levels(r.level for r in self.reports)
 
     def extend(self, other: ConversionResult) -> None:
         self.reports.extend(other.reports)
@@ -465,6 +462,9 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
     """
     result = ConversionResult(issues=list(table.issues), files=[table.name],
                               rows_read=table.records)
+    if table.records == 0 and len(table.frame) == 0:  # only a file's first block has records
+        result.issues.append(Issue("no-rows", "has a header but no data rows: 0 reports",
+                                   Location(table.name), "warning"))
     selected = select_rows(table, per_row, groups)
     if not selected:
         return result
