@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
 from .errors import InputError, Issue, Location, UsageError
+from .fastpath import FastFile, Runner, convert_file, default_jobs, fastpath_job, prepare
 from .flatten import flatten, unflatten
-from .io.readers import ROW_COLUMN, CsvTable, read_codecarbon_csv
-from .io.writers import Format, write_reports
+from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
+from .io.writers import Format, StreamWriter, write_reports
 from .levels import count_levels
 from .mapping import Mapping as FieldMapping
 from .mapping import load_mapping
@@ -199,57 +200,110 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                *, context: ContextLike | Sequence[ContextLike] | None = None,
                sets: Iterable[str] = (), mapping: PathLike | FieldMapping | None = None,
                per_row: bool = False, allow_incomplete: bool = False, force: bool = False,
-               chunk_rows: int = 5_000) -> ConvertSummary:
+               chunk_rows: int = 5_000, fast_path: bool = True,
+               jobs: int | None = None) -> ConvertSummary:
     """Convert CSVs straight to an output, streaming: memory stays bounded whatever the size.
 
     Every input is checked first (readable, CodeCarbon's, every row's shape), so an input
     error raises before anything is written. Rows are then converted block by block and the
     valid reports (and incomplete drafts with ``allow_incomplete``) written; the outputs
     appear, atomically, when all is done. Arguments are those of :func:`convert` and
-    :func:`write`.
+    :func:`write`; ``fast_path=False`` converts every row with the reference pipeline
+    instead of the column-wise path clean files take to JSONL (:mod:`boamps_etl.fastpath`;
+    both give the same output). ``jobs``: worker processes for a large file on that path
+    (``None``: one per core; the output is the same whatever the number).
 
     Raises:
         InputError, MappingError, ContextError, OutputError: nothing is written then.
     """
-    from .io.readers import CsvSource
-    from .io.writers import StreamWriter
 
     the_mapping = _as_mapping(mapping)
     the_context = _as_context(context, sets)
     paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     sources = []
-    for path in paths:  # every input is read through once before anything is written
-        source = CsvSource(path)
-        source.scan(group_runs=not per_row and source.kind != "task")
-        sources.append(source)
-    target = out if isinstance(out, str) else Path(out)
-    writer = StreamWriter(target, format, force=force)
-    summary = ConvertSummary()
-    ok_status = ("valid", "incomplete") if allow_incomplete else ("valid",)
-    try:
-        for source in sources:
-            summary.files.append(source.name)
-            summary.rows_read += source.records
-            skip, groups = source.selection()
-            for chunk in source.chunks(chunk_rows, skip):
-                part = convert_table(chunk, the_mapping, the_context, per_row=per_row,
-                                     allow_incomplete=allow_incomplete, groups=groups)
-                summary.issues.extend(part.issues)
-                summary.row_errors += sum(1 for i in part.issues if i.severity == "error")
-                docs = []
-                for report in part.reports:
-                    summary.counts[report.status] += 1
-                    summary.levels[report.level] += 1
-                    summary.issues.extend(report.issues)
-                    if report.status in ok_status:
-                        docs.append(report.document)
-                writer.write(docs)
-                summary.reports_written += len(docs)
-        summary.written = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
+    fast: dict[int, FastFile] = {}
+    workers = default_jobs() if jobs is None else max(1, jobs)
+    with Runner(workers if format == "jsonl" and fast_path else 1, the_mapping, the_context,
+                allow_incomplete) as runner:
+        for path in paths:  # every input is read through once before anything is written
+            source = CsvSource(path)
+            prepared = prepare(source, per_row=per_row, runner=runner) \
+                if format == "jsonl" and fast_path else None
+            if prepared is None:
+                source.scan(group_runs=not per_row and source.kind != "task")
+            else:
+                fast[id(source)] = prepared
+            sources.append(source)
+        target = out if isinstance(out, str) else Path(out)
+        writer = StreamWriter(target, format, force=force)
+        summary = ConvertSummary()
+        try:
+            for source in sources:
+                summary.files.append(source.name)
+                summary.rows_read += source.records
+                if id(source) in fast:
+                    _convert_fast(fast[id(source)], runner, writer, summary)
+                    continue
+                _convert_reference(source, the_mapping, the_context, per_row, allow_incomplete,
+                                   chunk_rows, writer, summary)
+            summary.written = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
     return summary
+
+
+def _add_counts(summary: ConvertSummary, counts: Mapping[str, int], levels: Mapping[str, int],
+                issues: Iterable[Issue]) -> None:
+    for status, count in counts.items():
+        summary.counts[status] += count
+    for level, count in levels.items():
+        summary.levels[level] += count
+    summary.issues.extend(issues)
+
+
+def _convert_fast(ff: FastFile, runner: Runner, writer: StreamWriter,
+                  summary: ConvertSummary) -> None:
+    """A clean file, column-wise (boamps_etl.fastpath): in this process, or one range of
+    rows per worker, their outputs appended in order."""
+    mapping, context, allow_incomplete = fastpath_job()
+    if runner.jobs == 1 or len(ff.parts) == 1:
+        for block in convert_file(ff, mapping, context, allow_incomplete):
+            _add_counts(summary, block.counts, block.levels, block.issues)
+            writer.write_data(block.data, block.count)
+            summary.reports_written += block.count
+        return
+    parts = runner.convert(ff, writer.stage_folder())
+    try:
+        for part in parts:
+            _add_counts(summary, part.counts, part.levels, part.issues)
+            summary.reports_written += part.lines
+            writer.append_file(part.path, part.lines)
+    finally:
+        for part in parts:
+            part.path.unlink(missing_ok=True)
+
+
+def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,
+                       per_row: bool, allow_incomplete: bool, chunk_rows: int,
+                       writer: StreamWriter, summary: ConvertSummary) -> None:
+    """Any file, row by row (boamps_etl.pipeline), block by block."""
+    ok_status = ("valid", "incomplete") if allow_incomplete else ("valid",)
+    skip, groups = source.selection()
+    for chunk in source.chunks(chunk_rows, skip):
+        part = convert_table(chunk, mapping, context, per_row=per_row,
+                             allow_incomplete=allow_incomplete, groups=groups)
+        summary.issues.extend(part.issues)
+        summary.row_errors += sum(1 for i in part.issues if i.severity == "error")
+        docs = []
+        for report in part.reports:
+            summary.counts[report.status] += 1
+            summary.levels[report.level] += 1
+            summary.issues.extend(report.issues)
+            if report.status in ok_status:
+                docs.append(report.document)
+        writer.write(docs)
+        summary.reports_written += len(docs)
 
 
 def validate(report: Mapping[str, Any] | ConvertedReport | Any) -> list[Issue]:

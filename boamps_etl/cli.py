@@ -99,9 +99,12 @@ FORMAT_OPTION = click.option(
               help="Write reports that only lack fields CodeCarbon cannot know, as drafts.")
 @click.option("--per-row", is_flag=True,
               help="One report per CSV row instead of one per run_id.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for a large clean CSV written as jsonl (the output is "
+                   "the same whatever the number).  [default: one per core]")
 def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: Path | None,
                 sets: tuple[str, ...], fmt: str, out: str | None, force: bool,
-                allow_incomplete: bool, per_row: bool) -> None:
+                allow_incomplete: bool, per_row: bool, jobs: int | None) -> None:
     """Convert CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz) into BoAmps reports.
 
     Rows sharing a run_id (CodeCarbon's cumulative flushes) give one report, from the last
@@ -120,7 +123,7 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
              (Path(target).parent if str(Path(target).parent) else Path(".")))
     summary = _run(api.convert_to, list(inputs), target, fmt, context=list(contexts),
                    sets=sets, mapping=mapping, per_row=per_row,
-                   allow_incomplete=allow_incomplete, force=force)
+                   allow_incomplete=allow_incomplete, force=force, jobs=jobs)
     print_issues(summary.issues)
     counts = summary.counts
     dest = "stdout" if target == "-" else (target if fmt != "json" else f"{target}/")

@@ -86,7 +86,7 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, level: str | None) -> None:
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--out", required=True,
-              help="FILE.csv or FILE.parquet (Parquet needs boamps-etl[parquet]); "
+              help="FILE.csv or FILE.parquet; "
                    "'-' prints CSV.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 def flatten_cmd(paths: tuple[Path, ...], out: str, force: bool) -> None:

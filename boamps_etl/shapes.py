@@ -84,6 +84,21 @@ def _same(a: Any, b: Any) -> bool:
 def value_check(path: Path) -> Callable[[Any], bool] | None:
     """The value constraints (enum, bounds, pattern) both schemas put on ``path``;
     ``None`` when there are none."""
+    checks = value_constraints(path)
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+
+    def run(value: Any) -> bool:
+        return all(check(value) for check in checks)
+    return run
+
+
+@cache
+def value_constraints(path: Path) -> tuple[Callable[[Any], bool], ...]:
+    """Each value constraint (enum, bound, pattern) both schemas put on ``path``, as a
+    check of one value."""
     checks: list[Callable[[Any], bool]] = []
     for node in _nodes(path):
         if "enum" in node:
@@ -94,14 +109,24 @@ def value_check(path: Path) -> Callable[[Any], bool] | None:
             checks.append(_bound_check(node["maximum"], low=False))
         if "pattern" in node:
             checks.append(_pattern_check(re.compile(node["pattern"])))
-    if not checks:
-        return None
-    if len(checks) == 1:
-        return checks[0]
+    return tuple(checks)
 
-    def run(value: Any) -> bool:
-        return all(check(value) for check in checks)
-    return run
+
+@cache
+def number_bounds(path: Path) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The lower and upper bounds both schemas put on numbers at ``path``, when bounds are
+    all that can reject a number there (``None`` when an enum applies too); patterns only
+    apply to strings."""
+    lows: list[float] = []
+    highs: list[float] = []
+    for node in _nodes(path):
+        if "enum" in node:
+            return None
+        if "minimum" in node:
+            lows.append(node["minimum"])
+        if "maximum" in node:
+            highs.append(node["maximum"])
+    return tuple(lows), tuple(highs)
 
 
 def _enum_check(allowed: list[Any]) -> Callable[[Any], bool]:

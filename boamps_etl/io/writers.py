@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import unicodedata
@@ -162,6 +163,19 @@ def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Forma
         raise
 
 
+def _copy_into(src: Any, dst: Any) -> None:
+    """Append the rest of file ``src`` to ``dst`` (in the kernel where it can)."""
+    dst.flush()
+    if hasattr(os, "copy_file_range"):
+        try:
+            while os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30):
+                pass
+            return
+        except OSError:
+            pass  # another file system or kernel: copy through memory
+    shutil.copyfileobj(src, dst, 1 << 22)
+
+
 class StreamWriter:
     """Write reports block by block in bounded memory, with the same guarantees as
     :func:`write_reports`: outputs appear only when :meth:`close` succeeds, all at once.
@@ -251,6 +265,53 @@ class StreamWriter:
         else:  # flat rows staged as JSON lines: the CSV header needs every column first
             self._fh.writelines(json.dumps(flatten(d), ensure_ascii=False) + "\n"
                                 for d in docs)
+
+    def write_data(self, data: bytes | memoryview, count: int) -> None:
+        """Add ``count`` reports already serialised as JSON lines, UTF-8 bytes each ending
+        with a line break (jsonl only)."""
+        if self.fmt != "jsonl":
+            raise ValueError("write_data is for jsonl output")
+        if not count:
+            return
+        self.count += count
+        if self.stdout:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        self._open_stage()
+        self._fh.flush()
+        self._fh.buffer.write(data)
+
+    def stage_folder(self) -> Path:
+        """Where parts of the output may be staged (beside the output; stdout: the
+        system's temporary folder)."""
+        if self.stdout:
+            return Path(tempfile.gettempdir())
+        if self.fmt == "json":
+            self.out.mkdir(parents=True, exist_ok=True)
+            return self.out
+        parent = self.out.parent if str(self.out.parent) else Path(".")
+        parent.mkdir(parents=True, exist_ok=True)
+        return parent
+
+    def append_file(self, part: Path, count: int) -> None:
+        """Add a file of ``count`` JSON lines (jsonl only), then delete it."""
+        if self.fmt != "jsonl":
+            raise ValueError("append_file is for jsonl output")
+        try:
+            self.count += count
+            with open(part, "rb") as src:
+                if self.stdout:
+                    sys.stdout.flush()
+                    shutil.copyfileobj(src, sys.stdout.buffer, 1 << 22)
+                    sys.stdout.buffer.flush()
+                    return
+                self._open_stage()
+                self._fh.flush()
+                _copy_into(src, self._fh.buffer)
+        finally:
+            part.unlink(missing_ok=True)
 
     def close(self) -> list[Path]:
         """Put every output in place; returns the files written."""

@@ -1,0 +1,1456 @@
+"""The column-wise path of :func:`boamps_etl.convert_to` for clean CodeCarbon CSVs.
+
+The row-by-row pipeline (:mod:`boamps_etl.pipeline`) is the reference: it handles every
+damaged or unusual file and says what is wrong with each row. Most files are clean, though:
+UTF-8, one header on the first line, every row as wide as the header, no quotes, no blank
+lines. For those this module gives the same output, byte for byte, at a fraction of the
+cost:
+
+* **Reading** with Arrow's CSV reader, in blocks, only the columns the mapping reads. A
+  first pass over the bytes checks that the file is one this path reads exactly as the
+  reference reader does (it falls back to the reference otherwise), and a pass over the
+  ``run_id`` column alone finds the last row of each run.
+* **Mapping** column by column: the mapping's own rules and transforms
+  (:func:`boamps_etl.mapping.apply_mapping`), with plain numbers parsed by Arrow (a strict
+  decimal pattern first; other cells go through :func:`boamps_etl.transforms.to_float`).
+* **Assembly and JSON** once per *signature* (:mod:`boamps_etl.shapes`): the first report
+  of a signature is built, merged, ordered, fully validated and serialised by the
+  reference code; its JSON text, with each mapped value replaced by a slot, becomes the
+  template every later report of that signature is written through. Each template is
+  checked by rendering that first report through it and comparing the text.
+* **Validation** stays complete: a report of a known valid signature is valid exactly when
+  each mapped value passes the value constraints of its path, checked column-wise.
+
+Every row the fast path cannot vouch for (a cell that does not parse, a value outside its
+bounds, a signature never seen valid, a row without run_id) is converted by
+:func:`boamps_etl.pipeline.convert_table` instead, and its output takes its place in order.
+``tests/test_fastpath.py`` compares both paths on every fixture, the corpus and generated
+files of every CodeCarbon version.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .codecarbon import EMPTY_VALUES, REQUIRED_COLUMNS
+from .context import Context, merge_into
+from .errors import Issue
+from .io.readers import ROW_COLUMN, CsvSource, CsvTable
+from .io.writers import dumps
+from .levels import assess
+from .mapping import Applied, Mapping, Rule
+from .pipeline import assemble, convert_table, ordered
+from .shapes import number_bounds, schema_path, supported, tag, value_constraints
+from .transforms import TRANSFORMS, Problems, ValueProblem, to_float, to_int, unit_factor
+from .transforms import Context as TransformContext
+from .validate import full_check
+
+if TYPE_CHECKING:
+    pass
+
+READ_BYTES = 1 << 20  # bytes Arrow parses at a time (its peak memory grows with it)
+BLOCK_ROWS = 8192  # rows converted at a time
+CHECK_BYTES = 1 << 20  # bytes checked at a time by the first pass
+_EDGE_SPACE = r"^[\t-\r\x1c-\x1f\x85\p{Z}]|[\t-\r\x1c-\x1f\x85\p{Z}]$"  # str.strip()'s set
+_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_ISO_SECONDS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}$"
+_SLOT = re.compile('"\ue000([0-9]+)\ue001"')
+
+
+def available() -> bool:
+    """True when pyarrow can be imported (the fast path needs it). Arrow memory goes back
+    to the system as soon as it is freed (jemalloc without decay, where built in), so the
+    peak memory of a conversion stays that of one block."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return False
+    global _POOL_SET
+    if not _POOL_SET:
+        _POOL_SET = True
+        try:
+            pa.set_memory_pool(pa.jemalloc_memory_pool())
+            pa.jemalloc_set_decay_ms(0)
+        except (NotImplementedError, pa.ArrowNotImplementedError):  # pragma: no cover
+            pass
+    return True
+
+
+_POOL_SET = False
+
+
+# --------------------------------------------------------------------------- the file check
+
+
+@dataclass
+class FastFile:
+    """A CSV the fast path reads exactly as the reference reader would (picklable: it
+    goes to worker processes)."""
+
+    name: str  # the file's name in messages
+    path: Path
+    columns: list[str]  # the header, stripped
+    names: list[str]  # the header as Arrow reads it
+    delimiter: str
+    encoding: str
+    rows: int  # data rows
+    keep: Any  # numpy bool array: the rows that become reports
+    all_columns: bool  # some kept row has no run_id: report ids hash the whole row
+    parts: list[tuple[int, int, int]] = field(default_factory=list)
+    # (first byte, end byte, index of the first row) of each range a worker converts
+    plain_text: bool = False  # no cell holds a character JSON escapes
+
+
+def _header_line(source: CsvSource) -> tuple[list[str], int] | None:
+    """The raw header fields and the offset of the first data byte, when the header is the
+    file's first line."""
+    assert source._path is not None
+    with open(source._path, "rb") as fh:
+        sample = fh.read(1 << 16)
+    end = sample.find(b"\n")
+    if end < 0:
+        return None
+    line = sample[:end]
+    if line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    text = text[:-1] if text.endswith("\r") else text
+    if "\r" in text or '"' in text:  # a line break or quotes in the header: the reference
+        return None
+    fields = next(csv.reader([text], delimiter=source.delimiter))
+    stripped = [f.strip() for f in fields]
+    if stripped != source.columns:  # index column, trailing empty names, markers above
+        return None
+    return fields, end + 1
+
+
+def _bytes_ok(path: Path, start: int, end: int, delimiter: str = ","
+              ) -> tuple[int, bool] | None:
+    """Check bytes ``start`` to ``end`` (a range of whole lines): no quote, NUL, bare CR,
+    invalid UTF-8 or header line. Returns (lines, whether no cell holds a character JSON
+    escapes: a backslash, a control character), or ``None``. Blank lines are found by
+    comparing the line count with the rows Arrow reads (it skips blank lines)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    plain = True
+    refused = set(_REFUSED)
+    watched = _all_but(_REFUSED + _ESCAPED.replace(delimiter.encode(), b""))
+    tail = b""
+    header_word = REQUIRED_COLUMNS[-1].encode()  # no value of CodeCarbon's holds it
+    left = end - start
+    lines = 0
+    last = b""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while left > 0 and (block := fh.read(min(CHECK_BYTES, left))):
+            left -= len(block)
+            found = block.translate(None, watched)
+            if found:
+                if not refused.isdisjoint(found):  # a quote, NUL or 0x1C-0x1F
+                    return None
+                plain = False  # a backslash or a control character: JSON escapes it
+            if not block.isascii() or decoder.getstate()[0]:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    return None
+                if b"\xc2\x85" in block:  # NEL: str.strip removes it, Arrow's trim not
+                    return None
+            lines += block.count(b"\n")
+            if header_word in block or (tail and header_word in tail + block[:32]):
+                return None
+            if b"\r" in block or tail.endswith(b"\r"):
+                joined = tail + block
+                if b"\r\r" in joined:
+                    return None
+                crs, crlfs = joined.count(b"\r"), joined.count(b"\r\n")
+                if crs != crlfs and not (joined.endswith(b"\r") and crs == crlfs + 1):
+                    return None
+            tail = block[-32:]
+            last = block[-1:]
+        if tail.endswith(b"\r"):
+            return None
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    return lines + (0 if last in (b"\n", b"") else 1), plain
+
+
+def _all_but(kept: bytes) -> bytes:
+    """The bytes ``bytes.translate`` deletes to keep only ``kept``."""
+    return bytes(b for b in range(256) if b not in kept)
+
+
+_REFUSED = b'"\x00\x1c\x1d\x1e\x1f'
+_ALL_BUT_REFUSED = _all_but(_REFUSED)
+# what JSON escapes inside a cell (line breaks end rows; the delimiter ends cells)
+_ESCAPED = bytes(b for b in range(32) if b not in b"\n\r") + b"\\"
+
+
+def _unique_names(fields: list[str]) -> list[str]:
+    return [f"{i}:{name}" for i, name in enumerate(fields)]
+
+
+def _reader(source: Any, names: list[str], delimiter: str, include: list[str],
+            header: bool = True) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    def invalid(row: Any) -> str:
+        return "error"
+
+    return pcsv.open_csv(
+        source,
+        read_options=pcsv.ReadOptions(skip_rows=1 if header else 0, column_names=names,
+                                      block_size=READ_BYTES, use_threads=True),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
+                                        ignore_empty_lines=True, invalid_row_handler=invalid),
+        convert_options=pcsv.ConvertOptions(
+            include_columns=include, column_types={n: pa.string() for n in include},
+            strings_can_be_null=False, quoted_strings_can_be_null=False))
+
+
+def _clean_array(array: Any) -> Any:
+    """Cells as the reference reader cleans them: stripped, empty spellings as null. The
+    file check leaves out the four characters ``str.strip`` removes and Unicode's
+    White_Space does not (0x1C-0x1F), so Arrow's trim equals ``str.strip`` here."""
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(array)
+    if pc.sum(pc.binary_length(trimmed)).as_py() != pc.sum(pc.binary_length(array)).as_py():
+        array = trimmed
+    return pc.if_else(pc.is_in(array, value_set=_EMPTY), None, array)
+
+
+_EMPTY: Any = None
+
+
+def _empty_values() -> Any:
+
+    return _text_array(sorted(EMPTY_VALUES))
+
+
+def _text_array(texts: list[str]) -> Any:
+    """An Arrow string array built from its buffers (``pa.array`` would import pandas,
+    a second of start-up this path does not otherwise need)."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = [t.encode() for t in texts]
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in data])]).astype(np.int32)
+    return pa.Array.from_buffers(pa.string(), len(texts),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
+def _numpy_array(values: Any, valid: Any = None) -> Any:
+    """An Arrow array over a numpy array of fixed-width values (``valid``: a bool mask)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
+                                 [bitmap, pa.py_buffer(values)])
+
+
+def _ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
+    """Up to ``parts`` byte ranges of about the same size from ``start`` to the end of the
+    file, each starting on a line."""
+    size = path.stat().st_size
+    cuts = [start]
+    with open(path, "rb") as fh:
+        for j in range(1, parts):
+            target = start + (size - start) * j // parts
+            if target <= cuts[-1]:
+                continue
+            fh.seek(target)
+            piece = fh.read(1 << 20)
+            newline = piece.find(b"\n")
+            if newline < 0 or target + newline + 1 >= size:
+                break
+            cuts.append(target + newline + 1)
+    return list(zip(cuts, [*cuts[1:], size], strict=True))
+
+
+def _scan_range(task: tuple[Path, int, int, list[str], str, str | None]
+                ) -> tuple[int, Any, bool] | None:
+    """Check one range of the body and read its run_id cells: (rows, cleaned run_ids,
+    whether no cell holds a character JSON escapes), or ``None`` when the range must take
+    the reference path."""
+    import pyarrow as pa
+
+    path, start, end, names, delimiter, run_col = task
+    checked = _bytes_ok(path, start, end, delimiter)
+    if checked is None:
+        return None
+    include = [run_col] if run_col else [names[0]]
+    chunks = []
+    rows = 0
+    try:
+        for batch in _reader(_Range(path, start, end), names, delimiter, include,
+                             header=False):
+            rows += batch.num_rows
+            if run_col is not None:
+                chunks.append(_clean_array(batch.column(0)))
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if rows != checked[0]:
+        return None  # blank lines (Arrow skips them): row numbers would shift
+    if run_col is None:
+        return rows, None, checked[1]
+    return rows, pa.chunked_array(chunks, type=pa.string()), checked[1]
+
+
+def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None = None
+            ) -> FastFile | None:
+    """Check a file for the fast path: ``None`` when it must take the reference path
+    (compressed or in memory, another encoding, an unusual layout, a damaged row...).
+    With a ``runner``, each of its workers checks one range of the file."""
+    import numpy as np
+    import pyarrow as pa
+
+    global _EMPTY
+    if source._path is None or source.kind != "codecarbon" or not available():
+        return None
+    if _EMPTY is None:
+        _EMPTY = _empty_values()
+    if source.encoding not in ("utf-8", "utf-8-sig") or source._header_issues:
+        return None
+    with open(source._path, "rb") as fh:
+        if fh.read(2) == b"\x1f\x8b":
+            return None
+    found = _header_line(source)
+    if found is None:
+        return None
+    fields, start = found
+    path = source._path
+    names = _unique_names(fields)
+    by_column = dict(zip(source.columns, names, strict=True))
+    run_col = by_column.get("run_id")
+    workers = runner.jobs if runner is not None else 1
+    if path.stat().st_size - start < MIN_PART_BYTES * workers:
+        workers = max(1, (path.stat().st_size - start) // MIN_PART_BYTES)
+    ranges = _ranges(path, start, workers)
+    tasks = [(path, a, b, names, source.delimiter, run_col) for a, b in ranges]
+    scanned = runner.map(_scan_range, tasks) if runner is not None and len(tasks) > 1 \
+        else [_scan_range(t) for t in tasks]
+    if any(part is None for part in scanned):
+        return None
+    counts = [part[0] for part in scanned if part is not None]
+    plain_text = all(part[2] for part in scanned if part is not None)
+    rows = sum(counts)
+    if rows == 0:
+        return None  # the reference says so
+    firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+    parts = [(a, b, int(first)) for (a, b), first in zip(ranges, firsts, strict=True)]
+    if run_col is None or per_row:
+        keep = np.ones(rows, dtype=bool)
+        missing_ids = run_col is None
+    else:
+        ids = pa.chunked_array([c for part in scanned if part is not None
+                                for c in part[1].chunks], type=pa.string())
+        del scanned
+        keep, missing_ids = _last_of_each(ids, rows)
+        del ids
+    source.records = rows
+    source.scanned = True
+    return FastFile(source.name, path, list(source.columns), names, source.delimiter,
+                    source.encoding, rows, keep, missing_ids, parts, plain_text)
+
+
+def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
+    """(True for the last row of each run_id and for rows without one, whether some row
+    has none): one pass of Arrow's hash table over the cells, then integer work."""
+    import numpy as np
+
+    codes = np.empty(rows, dtype=np.int64)
+    null = np.empty(rows, dtype=bool)
+    encoded = ids.dictionary_encode()
+    at = 0
+    for chunk in encoded.chunks:  # the chunks share one dictionary
+        size = len(chunk)
+        codes[at: at + size] = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        null[at: at + size] = chunk.is_null().to_numpy(zero_copy_only=False)
+        at += size
+    del encoded
+    # the last row of each run_id: first seen when read from the end
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    keep = np.zeros(rows, dtype=bool)
+    keep[rows - 1 - first_from_end] = True
+    keep |= null
+    return keep, bool(null.any())
+
+
+MIN_PART_BYTES = 1 << 23  # a worker's range is at least 8 MB (about 17,000 rows)
+
+
+def _regroup(batches: Any, rows: int) -> Iterator[Any]:
+    """Arrow's small record batches joined into batches of about ``rows`` rows."""
+    import pyarrow as pa
+
+    pending: list[Any] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield _joined(pending, pa)
+            pending, count = [], 0
+    if pending:
+        yield _joined(pending, pa)
+
+
+def _joined(batches: list[Any], pa: Any) -> Any:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+class _Range(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of a file, read as a file of their own."""
+
+    def __init__(self, path: Path, start: int, end: int):
+        super().__init__()
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self._fh.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), self._left)
+        if size <= 0:
+            return 0
+        got = self._fh.readinto(memoryview(buffer)[:size])
+        self._left -= got or 0
+        return got or 0
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _number_column(rule: Rule, array: Any, problems: Problems,
+                   direct: list[Any] | None = None) -> list[Any]:
+    """Plain numbers parsed by Arrow; any other cell as :func:`to_float` reads it.
+    ``direct`` receives the Arrow column of the values when no cell was odd."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    parsed, odd = _parse_numbers(array)
+    values: list[Any] = parsed.to_pylist()
+    if not pc.any(odd).as_py():
+        if direct is not None:
+            direct.append(parsed)
+        return values
+    # cells that are not plain numbers, or overflow: the reference parser decides
+    if True:
+        column = rule.source[0]
+        texts = array.to_pylist()
+        for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)).tolist():
+            try:
+                values[i] = to_float(texts[i], column)
+            except ValueProblem as exc:
+                exc.column = exc.column or column
+                problems[i] = exc
+                values[i] = None
+    return values
+
+
+_PLAIN_DECIMAL = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+
+
+def _scaled_column(rule: Rule, array: Any, scale: Any, problems: Problems) -> list[Any]:
+    """Numbers times a power of ten (% to a fraction...): the exact product of the cell
+    and the factor is the cell with its exponent moved, so ``12.5`` % is read as
+    ``12.5e-2``, rounded once to a float as the reference does. Cells of other forms, or
+    too long for an exact product in 28 digits, take the reference parser."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    exponent = scale.adjusted()
+    plain = pc.and_(pc.match_substring_regex(array, _PLAIN_DECIMAL),
+                    pc.less_equal(pc.utf8_length(array), 27))
+    shifted = pc.binary_join_element_wise(
+        pc.if_else(plain, array, pa.scalar(None, pa.string())),
+        pa.scalar(f"e{exponent}", pa.string()), "")
+    parsed = pc.cast(shifted, pa.float64())
+    values: list[Any] = parsed.to_pylist()
+    odd = pc.or_(pc.and_(pc.is_valid(array), pc.invert(plain.fill_null(False))),
+                 pc.invert(pc.is_finite(parsed).fill_null(True)))
+    if pc.any(odd).as_py():
+        column = rule.source[0]
+        texts = array.to_pylist()
+        for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)).tolist():
+            try:
+                values[i] = to_float(texts[i], column, scale)
+            except ValueProblem as exc:
+                exc.column = exc.column or column
+                problems[i] = exc
+                values[i] = None
+    return values
+
+
+def _cached(fn: Callable[[str], Any], cells: Sequence[str | None], problems: Problems,
+            column: str | None) -> list[Any]:
+    cache: dict[str, Any] = {}
+    out: list[Any] = []
+    append = out.append
+    for i, text in enumerate(cells):
+        if text is None:
+            append(None)
+            continue
+        value = cache.get(text, cache)
+        if value is cache:
+            try:
+                value = fn(text)
+            except ValueProblem as exc:
+                exc.column = exc.column or column
+                problems[i] = exc
+                append(None)
+                continue
+            cache[text] = value
+        append(value)
+    return out
+
+
+def _coerce(rule: Rule, get_cells: Callable[[], list[str | None]], array: Any,
+            problems: Problems, direct: list[Any] | None = None) -> list[Any]:
+    """:func:`boamps_etl.mapping._coerce`, column-wise (``array``: the source column,
+    ``None`` when absent or computed)."""
+    spec = rule.spec
+    typ = spec.type if spec else "string"
+    column = rule.source[0] if rule.source else None
+    scale = None
+    if rule.source_unit and rule.unit:
+        factor = unit_factor(rule.source_unit, rule.unit)
+        scale = None if factor == 1 else factor
+    if typ == "number":
+        if scale is None and array is not None:
+            return _number_column(rule, array, problems, direct)
+        if array is not None and scale is not None and scale.as_tuple().digits == (1,):
+            return _scaled_column(rule, array, scale, problems)
+        return _cached(lambda t: to_float(t, column, scale), get_cells(), problems, column)
+    cells = get_cells()
+    if typ == "integer":
+        return _cached(lambda t: to_int(t, column), cells, problems, column)
+    if typ == "boolean":
+        return [None if t is None else t.lower() in ("y", "yes", "true", "1") for t in cells]
+    if direct is not None and array is not None:
+        direct.append(array)
+    return list(cells)
+
+
+def _floats(array: Any) -> tuple[Any, Any]:
+    """(float64 numpy values, NaN where empty; True where a cell is neither empty nor a
+    plain finite number, which the reference parser must read)."""
+    import numpy as np
+
+    parsed, odd = _parse_numbers(array)
+    values = parsed.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    return values, odd.to_numpy(zero_copy_only=False)
+
+
+def _parse_numbers(array: Any) -> tuple[Any, Any]:
+    """(float64 Arrow array, Arrow mask of the cells the reference parser must read:
+    neither empty nor a plain finite decimal number)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:  # fast_float reads a subset of what float() reads, and rounds the same
+        parsed = pc.cast(array, pa.float64())
+    except pa.ArrowInvalid:
+        plain = pc.match_substring_regex(array, _NUMBER)
+        parsed = pc.cast(pc.if_else(plain, array, pa.scalar(None, pa.string())), pa.float64())
+        return parsed, pc.or_(pc.and_(pc.is_valid(array), pc.invert(plain.fill_null(False))),
+                              pc.invert(pc.is_finite(parsed).fill_null(True)))
+    return parsed, pc.invert(pc.is_finite(parsed).fill_null(True))
+
+
+def _carbon_intensity(arrays: list[Any]) -> tuple[list[Any], Any]:
+    import numpy as np
+
+    (e, odd_e), (k, odd_k) = _floats(arrays[0]), _floats(arrays[1])
+    with np.errstate(all="ignore"):
+        value = e / k * 1000
+    good = (e > 0) & (k > 0)
+    out = np.where(good, value, np.nan)
+    return _with_nulls(out), odd_e | odd_k
+
+
+def _emissions_rate(arrays: list[Any]) -> tuple[list[Any], Any]:
+    import numpy as np
+
+    (r, odd_r), (e, odd_e), (d, odd_d) = (_floats(a) for a in arrays)
+    with np.errstate(all="ignore"):
+        grams = (e > 0) & (d > 0) & (r > 0) & (np.abs(r / (e / d) - 1000) < 10)
+    has_r = ~np.isnan(r) | odd_r
+    both = ~(np.isnan(e) & ~odd_e) & ~(np.isnan(d) & ~odd_d)  # e and d present
+    odd = odd_r | (has_r & both & (odd_e | odd_d)) | grams
+    return _with_nulls(r), odd
+
+
+def _start_datetime(arrays: list[Any]) -> tuple[Any, Any]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ts, dur = arrays
+    iso = pc.match_substring_regex(ts, _ISO_SECONDS)
+    text = pc.utf8_replace_slice(pc.if_else(iso, ts, pa.scalar(None, pa.string())),
+                                 10, 11, " ")
+    end = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+    # strptime moves impossible dates on (2024-02-30 -> 2024-03-01): written back, such a
+    # time differs from its cell, which the reference refuses
+    end = pc.if_else(pc.equal(end.cast(pa.timestamp("s")).cast(pa.string()), text), end,
+                     pa.scalar(None, pa.timestamp("us")))
+    end_us = end.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    seconds, odd_d = _floats(dur)
+    has_ts = pc.is_valid(ts).to_numpy(zero_copy_only=False)
+    has_d = ~np.isnan(seconds) | odd_d
+    both = has_ts & has_d
+    parsed = pc.is_valid(end).to_numpy(zero_copy_only=False)
+    with np.errstate(all="ignore"):
+        shifted = end_us.astype(np.float64) - seconds * 1e6 + 5e5
+        rest = np.mod(shifted, 1e6)
+        start_s = np.floor(shifted / 1e6)
+    # the reference's microsecond rounding decides rows near a second's boundary; dates
+    # before year 1000 and after 9999, other spellings and odd cells go there too
+    near = (rest < 4) | (rest > 1e6 - 4)
+    ok = parsed & ~odd_d & (seconds >= 0) & ~near & (start_s > -30610224000) & \
+        (end_us < 253402300800 * 10**6)
+    odd = both & ~ok
+    good = both & ok
+    stamps = _numpy_array(np.where(good, start_s, 0).astype(np.int64))
+    # years 1000 to 9999 only (above): Arrow writes them as YYYY-MM-DD HH:MM:SS
+    formatted = stamps.cast(pa.timestamp("s")).cast(pa.string())
+    column = pc.if_else(_numpy_array(good.astype(np.uint8)).cast(pa.bool_()), formatted,
+                        pa.scalar(None, pa.string()))
+    return (column.to_pylist(), column), odd
+
+
+def _datetime(arrays: list[Any]) -> tuple[Any, Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ts = arrays[0]
+    iso = pc.match_substring_regex(ts, _ISO_SECONDS)
+    text = pc.utf8_replace_slice(pc.if_else(iso, ts, pa.scalar(None, pa.string())),
+                                 10, 11, " ")
+    odd = pc.and_(pc.is_valid(ts), pc.invert(iso.fill_null(False)))
+    return (text.to_pylist(), text), odd.to_numpy(zero_copy_only=False)
+
+
+def _report_id(arrays: list[Any]) -> tuple[Any, Any]:
+    """A row with a run_id and no task_name: its run_id (without --per-row, which takes
+    the reference path); other rows hash their content (the reference)."""
+    import pyarrow.compute as pc
+
+    run_id = arrays[0]
+    own = pc.is_valid(run_id)
+    if len(arrays) > 1:
+        own = pc.and_(own, pc.is_null(arrays[1]))
+    return (run_id.to_pylist(), run_id), pc.invert(own).to_numpy(zero_copy_only=False)
+
+
+def _with_nulls(values: Any) -> list[Any]:
+    import numpy as np
+
+    out: list[Any] = values.tolist()
+    if np.isnan(values).any():
+        for i in np.flatnonzero(np.isnan(values)).tolist():
+            out[i] = None
+    return out
+
+
+#: Column-wise versions of transforms (Arrow columns in; values and the rows the reference
+#: transform must compute instead out). Each equals its reference on the rows it keeps:
+#: the same float operations, and the reference for every odd cell.
+FAST_TRANSFORMS: dict[str, Callable[[list[Any]], tuple[Any, Any]]] = {
+    "carbon_intensity": _carbon_intensity,
+    "emissions_rate": _emissions_rate,
+    "start_datetime": _start_datetime,
+    "datetime": _datetime,
+    "report_id": _report_id,
+}
+
+
+#: Transforms whose value depends on one cell's text only: computed once per distinct text.
+PER_VALUE_TRANSFORMS = frozenset({
+    "lower", "os_name", "os_distribution", "os_distribution_version", "cpu_manufacturer",
+    "cpu_family", "cpu_series", "gpu_manufacturer", "gpu_family", "gpu_series", "gpu_memory",
+})
+
+
+def _per_distinct(rule: Rule, array: Any, ctx: TransformContext, problems: Problems
+                  ) -> list[Any]:
+    import pyarrow as pa
+
+    encoded = array.dictionary_encode()
+    distinct = encoded.dictionary.to_pylist()
+    sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source, (), ())
+    sub_problems: Problems = {}
+    results = TRANSFORMS[rule.transform or ""].func([distinct], sub, sub_problems)
+    results.append(None)
+    indices = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False).tolist()
+    if sub_problems:
+        for i, j in enumerate(indices):
+            if j in sub_problems:
+                problems[i] = sub_problems[j]
+    del pa
+    return [results[j] for j in indices]
+
+
+def _nulls(n: int) -> Any:
+    import pyarrow as pa
+
+    return pa.nulls(n, type=pa.string())
+
+
+def _fast_transform(rule: Rule, arrays: dict[str, Any], cells_of: Callable[[str], Any],
+                    n: int, ctx: TransformContext, problems: Problems,
+                    direct: list[Any] | None = None) -> list[Any] | None:
+    import numpy as np
+
+    if rule.transform in PER_VALUE_TRANSFORMS and len(rule.source) == 1 \
+            and rule.source[0] in arrays:
+        return _per_distinct(rule, arrays[rule.source[0]], ctx, problems)
+    fast = FAST_TRANSFORMS.get(rule.transform or "")
+    if fast is None or rule.args or ctx.per_row or not rule.source or \
+            rule.source[0] not in arrays:
+        return None
+    if any(s not in arrays for s in rule.source):
+        if rule.transform != "report_id":
+            return None
+        arrays = {**arrays, **{s: _nulls(n) for s in rule.source if s not in arrays}}
+    values, odd = fast([arrays[s] for s in rule.source])
+    if isinstance(values, tuple):  # (values, their Arrow column)
+        values, column = values
+        if not odd.any() and direct is not None:
+            direct.append(column)
+    if odd.any():
+        rows = np.flatnonzero(odd).tolist()
+        cols = [cells_of(s) for s in rule.source]
+        sub = TransformContext(ctx.kind, ctx.per_row, {}, rule.source,
+                               [ctx.rows[i] for i in rows] if ctx.rows else (), ())
+        sub_problems: Problems = {}
+        redone = TRANSFORMS[rule.transform or ""].func(
+            [[col[i] for i in rows] for col in cols], sub, sub_problems)
+        for j, i in enumerate(rows):
+            values[i] = redone[j]
+            if j in sub_problems:
+                problems[i] = sub_problems[j]
+    out: list[Any] = values
+    return out
+
+
+def _holds(cond: Any, array: Any) -> list[bool]:
+    """A ``when`` condition for each row, evaluated once per distinct cell."""
+    import numpy as np
+
+    encoded = array.dictionary_encode()
+    results = cond.evaluate([*encoded.dictionary.to_pylist(), None])
+    indices = encoded.indices.fill_null(len(results) - 1).to_numpy(zero_copy_only=False)
+    out: list[bool] = np.array(results, dtype=bool)[indices].tolist()
+    return out
+
+
+def apply_columns(mapping: Mapping, arrays: dict[str, Any], n: int,
+                  ctx: TransformContext) -> tuple[Applied, dict[str, Any]]:
+    """:func:`boamps_etl.mapping.apply_mapping` over Arrow columns (cleaned, nulls for
+    empty cells): the same rules and transforms, plain numbers parsed column-wise. Also
+    returns, for targets whose values are exactly an Arrow column (a number or text
+    column as read, a transform done column-wise), that column."""
+    lists: dict[str, list[str | None]] = {}
+
+    def cells_of(name: str) -> list[str | None]:
+        found = lists.get(name)
+        if found is None:
+            array = arrays.get(name)
+            found = [None] * n if array is None else array.to_pylist()
+            lists[name] = found
+        return found
+
+    values: dict[str, list[Any]] = {}
+    entries: dict[str, list[bool]] = {}
+    all_problems: list[dict[int, tuple[str, ValueProblem]]] = []
+    columns: dict[str, Any] = {}
+    for target, rule in mapping.rules.items():
+        direct: list[Any] = []
+        mask = None
+        if rule.when:
+            mask = [True] * n
+            for cond in rule.when:
+                held = _holds(cond, arrays[cond.column]) if cond.column in arrays else \
+                    cond.evaluate(cells_of(cond.column))
+                mask = [a and b for a, b in zip(mask, held, strict=True)]
+        if rule.is_entry:
+            entries[target] = mask or [True] * n
+            continue
+        problems: Problems = {}
+        if rule.has_const:
+            result: list[Any] = [rule.const] * n
+        else:
+            fast = _fast_transform(rule, arrays, cells_of, n, ctx, problems, direct) \
+                if rule.transform else None
+            if fast is not None:
+                result = fast
+            elif rule.transform:
+                sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source,
+                                       ctx.rows, ctx.content)
+                raw = TRANSFORMS[rule.transform].func([cells_of(s) for s in rule.source],
+                                                      sub, problems)
+                result = raw if rule.spec is None or rule.spec.type != "integer" else [
+                    v if v is None or isinstance(v, int) else int(v) for v in raw]
+            elif len(rule.source) == 1:
+                name = rule.source[0]
+                result = _coerce(rule, lambda name=name: cells_of(name),  # type: ignore[misc]
+                                 arrays.get(name), problems, direct)
+            elif all(s in arrays for s in rule.source):  # the first non-empty column
+                import pyarrow.compute as pc
+
+                first = pc.coalesce(*(arrays[s] for s in rule.source))
+                result = _coerce(rule, first.to_pylist, first, problems, direct)
+            else:
+                merged = TRANSFORMS["first"].func([cells_of(s) for s in rule.source], ctx,
+                                                  problems)
+                result = _coerce(rule, lambda merged=merged: merged,  # type: ignore[misc]
+                                 None, problems)
+            if rule.default is not None and None in result:
+                direct.clear()
+                result = [rule.default if v is None and i not in problems else v
+                          for i, v in enumerate(result)]
+        if mask is not None:
+            if not all(mask):
+                direct.clear()
+            result = [v if keep else None for v, keep in zip(result, mask, strict=True)]
+            problems = {i: p for i, p in problems.items() if mask[i]}
+        values[target] = result
+        if direct and not problems:
+            columns[target] = direct[0]
+        if problems:
+            all_problems.append({i: (target, p) for i, p in problems.items()})
+    return Applied(n, values, entries, all_problems), columns
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def _column_ok(values: list[Any], path: tuple[str, ...], kinds: set[type]
+               ) -> list[bool] | None:
+    """Per row: the value passes every constraint the schemas put on ``path`` (``None``
+    when all pass); ``kinds``: the types of the values, ``None`` left out."""
+    checks = value_constraints(path)
+    if not checks:
+        return None
+    bounds = number_bounds(path)
+    if kinds == {float} and bounds is not None:
+        import numpy as np
+
+        numbers = np.array(values, dtype=np.float64)  # None becomes NaN
+        ok = np.ones(len(values), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            for low in bounds[0]:
+                ok &= ~(numbers < low)  # NaN stands for an empty cell: passes
+            for high in bounds[1]:
+                ok &= ~(numbers > high)
+        return None if ok.all() else ok.tolist()
+    if len(kinds) <= 1:
+        bad: set[Any] = {v for v in set(values) if v is not None
+                         and not all(check(v) for check in checks)}
+        if not bad:
+            return None
+        return [v not in bad for v in values]
+    # 1, 1.0 and True are equal keys: tell them apart by type
+    typed = {(type(v), v) for v in values if v is not None}
+    refused = {key for key in typed if not all(check(key[1]) for check in checks)}
+    if not refused:
+        return None
+    return [v is None or (type(v), v) not in refused for v in values]
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _encode(value: Any) -> str:
+    """JSON text of a scalar as :func:`boamps_etl.io.writers.dumps` writes it."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float:
+        return float.__repr__(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+_PLAIN_TEXT = re.compile(r'[\x00-\x1f"\\]')
+
+
+def float_json(values: Any) -> Any:
+    """``repr`` of each float (``null`` for ``None`` or NaN), as ``json.dumps`` writes
+    them, as an Arrow string array: orjson's shortest round-trip digits for the whole
+    column, put in Python's notation by three regular expressions over the one text
+    (an exponent from 1e-5 down, of two digits at least: ``1e-05``, ``6.5e-07``)."""
+    import numpy as np
+    import orjson
+    import pyarrow.compute as pc
+
+    if len(values) == 0:
+        return _text_array([])
+    if isinstance(values, np.ndarray):
+        text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]
+    else:
+        text = orjson.dumps(values).decode()[1:-1]
+    one = _text_array([text])
+    if "e-" in text:
+        one = pc.replace_substring_regex(one, r"e-([0-9])\b", r"e-0\1")
+    if "0.0000" in text:
+        one = pc.replace_substring_regex(one, r"\b0\.0000([1-9])([0-9]+)\b", r"\1.\2e-05")
+        one = pc.replace_substring_regex(one, r"\b0\.0000([1-9])\b", r"\1e-05")
+    return pc.split_pattern(one, ",").flatten()
+
+
+def float_texts(values: list[float | None]) -> list[str]:
+    """:func:`float_json` as a list of Python strings."""
+    out: list[str] = float_json(values).to_pylist()
+    return out
+
+
+def _json_column(values: list[Any], kinds: set[type], column: Any, plain: bool = False
+                 ) -> Any:
+    """The JSON text of each value as an Arrow string array (``column``: the values as
+    an Arrow column, when there is one: no Python object is made then; ``plain``: its
+    texts hold nothing JSON escapes, known from the file check)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column is not None:
+        if pa.types.is_floating(column.type):
+            return float_json(column.to_numpy(zero_copy_only=False))
+        if pa.types.is_string(column.type) and (plain or not pc.any(
+                pc.match_substring_regex(column, r'[\x00-\x1f"\\]')).as_py()):
+            quote = pa.scalar('"', pa.string())
+            return pc.binary_join_element_wise(quote, column, quote, "")
+    if kinds == {float}:
+        return float_json(values)
+    return pa.array(_encoded(values, kinds), type=pa.string())
+
+
+def _encoded(values: list[Any], kinds: set[type]) -> list[str]:
+    if kinds == {float}:
+        return float_texts(values)
+    if kinds == {str}:
+        distinct = set(values)
+        if len(distinct) * 4 < len(values):  # few texts: each encoded once
+            table = {v: "null" if v is None else _encode(v) for v in distinct}
+            return [table[v] for v in values]
+        if not _PLAIN_TEXT.search("".join([v for v in values if v is not None])):
+            return ["null" if v is None else f'"{v}"' for v in values]
+    cache: dict[tuple[type, Any], str] = {}
+    out = []
+    for value in values:
+        key = (type(value), value)
+        text = cache.get(key)
+        if text is None:
+            text = _encode(value)
+            if len(cache) < 65536:
+                cache[key] = text
+        out.append(text)
+    return out
+
+
+@dataclass
+class _Template:
+    pieces: list[str]  # literal text around the slots
+    slots: list[int]  # which mapped value fills each slot
+    level: str
+    fill: Callable[[tuple[str, ...]], str] | None = None
+
+    @property
+    def scalars(self) -> list[Any]:
+        """The text pieces as Arrow scalars; the last one ends the line."""
+        import pyarrow as pa
+
+        found = self.__dict__.get("_scalars")
+        if found is None:
+            found = [pa.scalar(p, pa.string()) for p in self.pieces[:-1]]
+            found.append(pa.scalar(self.pieces[-1] + "\n", pa.string()))
+            self.__dict__["_scalars"] = found
+        return found
+
+
+class _Slot(str):
+    """A mapped value's stand-in while a template is made."""
+
+
+def _slotted(values: dict[str, list[Any]], targets: list[str], keep_real: set[int],
+             i: int) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for k, target in enumerate(targets):
+        value = values[target][i]
+        if value is None or k in keep_real:
+            out[target] = [value]
+        else:
+            out[target] = [_Slot(f"\ue000{k}\ue001")]
+    return out
+
+
+def _make_template(doc_real: dict[str, Any], mapping: Mapping, applied: Applied,
+                   targets: list[str], keep_real: set[int], layers: list[dict[str, Any]],
+                   i: int, level: str) -> _Template | None:
+    one = _slotted(applied.values, targets, keep_real, i)
+    entries = {t: [mask[i]] for t, mask in applied.entries.items()}
+    doc = assemble(mapping, one, entries, 0)
+    for layer in layers:
+        merge_into(doc, layer)
+    text = dumps(ordered(doc), indent=None)
+    parts = _SLOT.split(text)
+    pieces, slots = parts[0::2], [int(s) for s in parts[1::2]]
+    template = _Template(pieces, slots, level)
+    row = [_encode(applied.values[targets[k]][i]) for k in slots]
+    if _fill_one(template, row) != dumps(doc_real, indent=None):
+        return None  # a value shapes the report beyond its type: the reference decides
+    return template
+
+
+def _fill_one(template: _Template, row: list[str]) -> str:
+    out = [template.pieces[0]]
+    for text, piece in zip(row, template.pieces[1:], strict=True):
+        out.append(text)
+        out.append(piece)
+    return "".join(out)
+
+
+def _row_filler(template: _Template) -> Callable[[tuple[str, ...]], str]:
+    """A function writing one row's JSON line through ``template`` from the row's encoded
+    values: one f-string, made from slot numbers only (the text pieces are closure
+    variables, never code)."""
+    if template.fill is not None:
+        return template.fill
+    slots = template.slots
+    body = "".join(f"{{p{j}}}{{r[{k}]}}" for j, k in enumerate(slots))
+    body += f"{{p{len(slots)}}}"
+    names = ", ".join(f"p{j}" for j in range(len(template.pieces)))
+    code = (f"def make({names}):\n    def fill(r):\n        return f\"{body}\"\n"
+            f"    return fill\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "<boamps-etl template>", "exec"), namespace)
+    fill: Callable[[tuple[str, ...]], str] = namespace["make"](*template.pieces)
+    template.fill = fill
+    return fill
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _tags(values: list[Any], kinds: set[type]) -> tuple[Any, list[Any] | None]:
+    """The values' type tags (:func:`boamps_etl.shapes.tag`) as (what holds for the whole
+    column, what tells rows apart): one tag for all (``(tag, None)``), ``None`` and one
+    other tag (``(('or-null', tag), empty marks)``), or any (``('*', tags)``). ``kinds``:
+    the types of the values, ``NoneType`` included."""
+    empty_text = str in kinds and "" in values
+    if not values:
+        return "n", None
+    if len(kinds) == 1 and not empty_text and next(iter(kinds)) in _SCALARS:
+        return tag(values[0]), None
+    if len(kinds) == 2 and type(None) in kinds and not empty_text and kinds <= _SCALARS:
+        other = next(k for k in kinds if k is not type(None))
+        return ("or-null", _KIND_TAGS[other]), [v is None for v in values]
+    return "*", list(map(tag, values))
+
+
+_KIND_TAGS = {bool: "b", int: "i", float: "f", str: "s"}  # str: when no value is ""
+_SCALARS = {type(None), bool, int, float, str}
+
+
+@dataclass
+class BlockResult:
+    """One block's output: JSON lines in row order, and what the reference path said."""
+
+    @property
+    def lines(self) -> list[str]:
+        return bytes(self.data).decode("utf-8").splitlines()
+
+
+    data: Any = b""  # the JSON lines, each ending with a line break (UTF-8 bytes)
+    count: int = 0  # how many lines
+    counts: dict[str, int] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    row_errors: int = 0
+
+
+class Converter:
+    """Converts the blocks of one fast file; templates are kept across blocks."""
+
+    def __init__(self, ff: FastFile, mapping: Mapping, context: Context | None,
+                 allow_incomplete: bool):
+        self.ff, self.mapping, self.context = ff, mapping, context
+        self.allow_incomplete = allow_incomplete
+        self.templates: dict[Any, _Template | None] = {}
+        self.targets = [t for t, r in mapping.rules.items() if not r.is_entry]
+        # merge keys (componentType) shape the report by their value, and constants are
+        # the same in every row: both are written into the templates, not slotted
+        self.keep_real = {k for k, t in enumerate(self.targets)
+                          if schema_path(t)[-1] == "componentType"
+                          or mapping.rules[t].has_const}
+        self.paths = [schema_path(t) for t in self.targets]
+        columns = ff.columns
+        needed = set(mapping.columns()) | {"run_id", "task_name", "project_name",
+                                           "experiment_id"}
+        if context is not None:
+            needed.update(context.match_columns)
+        self.read = list(columns) if ff.all_columns else [c for c in columns if c in needed]
+        self.match_cols = context.match_columns if context is not None else []
+        self.first_issues = True
+        self._members: dict[int, int] = {}
+
+    def blocks(self, part: tuple[int, int, int] | None = None) -> Iterator[tuple[Any, Any]]:
+        """(Arrow batch of kept rows, their spreadsheet row numbers), for the whole file or
+        for ``part``: (first byte, end byte, index of its first row), starting on a row."""
+        import numpy as np
+
+        by_column = dict(zip(self.ff.columns, self.ff.names, strict=True))
+        include = [by_column[c] for c in self.read]
+        if part is None:
+            batches = _reader(self.ff.path, self.ff.names, self.ff.delimiter, include)
+            offset = 0
+        else:
+            start, end, offset = part
+            batches = _reader(_Range(self.ff.path, start, end), self.ff.names,
+                              self.ff.delimiter, include, header=False)
+        for batch in _regroup(batches, BLOCK_ROWS):
+            n = batch.num_rows
+            keep = self.ff.keep[offset: offset + n]
+            positions = np.flatnonzero(keep)
+            rows = positions + offset + 2
+            offset += n
+            if len(positions) == 0:
+                continue
+            if len(positions) < n:
+                batch = batch.take(positions)
+            yield batch, rows
+
+    def convert(self, batch: Any, rows: Any) -> BlockResult:
+        import numpy as np
+        import pyarrow as pa
+
+        n = batch.num_rows
+        row_list: list[int] = rows.tolist()
+        arrays = {c: _clean_array(batch.column(i)) for i, c in enumerate(self.read)}
+        run_ids = arrays.get("run_id")
+        content: list[list[str | None]] = []
+        ctx = TransformContext("codecarbon", False, {}, (), row_list, content)
+        applied, columns = apply_columns(self.mapping, arrays, n, ctx)
+        direct = {k: columns[t] for k, t in enumerate(self.targets) if t in columns}
+        slow: set[int] = set()
+        for block in applied.problems:
+            slow.update(block)
+        if run_ids is None:
+            slow.update(range(n))
+        elif run_ids.null_count:
+            slow.update(i for i, v in enumerate(run_ids.is_null().to_pylist()) if v)
+        values = [applied.values[t] for t in self.targets]
+        all_kinds = [set(map(type, column)) for column in values]
+        for k, column in enumerate(values):
+            ok = _column_ok(column, self.paths[k], all_kinds[k] - {type(None)})
+            if ok is not None:
+                slow.update(i for i, good in enumerate(ok) if not good)
+        # signatures: the tag of each mapped value; a column of one tag adds nothing per row
+        tag_cols = []
+        base = []  # per column: its tag, or how its rows differ (then in tag_cols)
+        for col, kinds in zip(values, all_kinds, strict=True):
+            kind, tags = _tags(col, kinds)
+            base.append(kind)
+            if tags is None:
+                continue
+            if kind == "*" and "o" in tags:  # an object or a list: the reference builds it
+                slow.update(i for i, t in enumerate(tags) if t == "o")
+            tag_cols.append(tags)
+        if "o" in base:
+            slow.update(range(n))
+        block_key = tuple(base)
+        real_cols = [values[k] for k in sorted(self.keep_real)]
+        entry_cols = list(applied.entries.values())
+        layer_keys: list[tuple[int, ...]] = [()] * n
+        layers_of: dict[tuple[int, ...], list[dict[str, Any]]] = {(): []}
+        if self.context is not None and not self.context.is_empty():
+            match_cells = [arrays[c].to_pylist() if c in arrays else [None] * n
+                           for c in self.match_cols]
+            by_values: dict[tuple[Any, ...], tuple[int, ...]] = {}
+            for i, cells in enumerate(zip(*match_cells, strict=True) if match_cells
+                                      else repeat((), n)):
+                key = by_values.get(cells)
+                if key is None:
+                    layers = self.context.values_for(dict(zip(self.match_cols, cells,
+                                                               strict=True)))
+                    key = tuple(id(layer) for layer in layers)
+                    layers_of[key] = layers
+                    by_values[cells] = key
+                layer_keys[i] = key
+        # a row's signature: its varying tags, entries kept, merge keys, context layers
+        # (what is the same for the whole block is block_key)
+        signatures: list[Any] = list(zip(*tag_cols, *entry_cols, *real_cols, layer_keys,
+                                         strict=True))
+        # each row's template
+        templates: list[_Template] = []
+        index_of: dict[Any, int] = {}
+        known = index_of.get
+        tids: list[int] = [known(signature, -2) for signature in signatures]
+        for i in [i for i, t in enumerate(tids) if t == -2]:  # signatures new to the block
+            signature = signatures[i]
+            t = known(signature, -2)
+            if t == -2 and i not in slow:
+                template = self._template((block_key, signature), applied, i,
+                                          layers_of[signature[-1]])
+                t = index_of[signature] = -1 if template is None else len(templates)
+                if template is not None:
+                    templates.append(template)
+            tids[i] = t
+        for i in slow:
+            tids[i] = -1
+        slow.update(i for i, t in enumerate(tids) if t < 0)
+        result = BlockResult(counts={"valid": 0, "incomplete": 0, "invalid": 0})
+        pieces, positions = self._fill(templates, tids, values, all_kinds, direct, slow)
+        if slow:
+            lines = self._reference(batch, sorted(slow), row_list, result)
+            pieces.append(_text_array([text for _, text in lines]))
+            positions.append(np.array([i for i, _ in lines], dtype=np.int64))
+        lines_array = pa.concat_arrays(pieces) if pieces else _text_array([])
+        where = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+        final = lines_array.take(_numpy_array(np.argsort(where, kind="stable")))
+        result.data = _string_data(final)
+        result.count = len(final)
+        valid = n - len(slow)
+        result.counts["valid"] += valid
+        for t, template in enumerate(templates):
+            members = self._members.get(t, 0)
+            if members:
+                result.levels[template.level] = result.levels.get(template.level, 0) + members
+        return result
+
+    def _fill(self, templates: list[_Template], tids: list[int], values: list[list[Any]],
+              all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int]
+              ) -> tuple[list[Any], list[Any]]:
+        """The JSON lines of the rows of each template, column-wise: rows grouped by
+        template, each used column encoded once and taken in that order, the lines
+        joined by Arrow. Returns the lines and their rows."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        self._members = {}
+        ids = np.array(tids, dtype=np.int64)
+        fast_rows = np.flatnonzero(ids >= 0)
+        if len(fast_rows) == 0:
+            return [], []
+        order = fast_rows[np.argsort(ids[fast_rows], kind="stable")]
+        counts = np.bincount(ids[fast_rows], minlength=len(templates))
+        used = sorted({k for t in templates for k in t.slots})
+        taken = _numpy_array(order)
+        encoded = {k: _json_column(values[k], all_kinds[k] - {type(None)}, direct.get(k),
+                                   self.ff.plain_text).take(taken) for k in used}
+        pieces, positions = [], []
+        start = 0
+        for t, template in enumerate(templates):
+            count = int(counts[t])
+            if count == 0:
+                continue
+            parts: list[Any] = [template.scalars[0]]
+            for k, piece in zip(template.slots, template.scalars[1:], strict=True):
+                parts.append(encoded[k].slice(start, count))
+                parts.append(piece)
+            lines = pc.binary_join_element_wise(*parts, "")
+            first = int(order[start])
+            check = _fill_one(template, [_encode(values[k][first]) for k in template.slots])
+            if lines[0].as_py() != check + "\n":  # never: tests/test_fastpath.py
+                slow.update(order[start: start + count].tolist())
+            else:
+                pieces.append(lines)
+                positions.append(order[start: start + count])
+                self._members[t] = count
+            start += count
+        return pieces, positions
+
+    def _template(self, signature: Any, applied: Applied, i: int,
+                  layers: list[dict[str, Any]]) -> _Template | None:
+        if signature in self.templates:
+            return self.templates[signature]
+        template = None
+        if supported():
+            doc = assemble(self.mapping, applied.values, applied.entries, i)
+            for layer in layers:
+                merge_into(doc, layer)
+            doc = ordered(doc)
+            if full_check(doc):
+                level = assess(doc, []).level
+                template = _make_template(doc, self.mapping, applied, self.targets,
+                                          self.keep_real, layers, i, level)
+        if len(self.templates) < 4096:
+            self.templates[signature] = template
+        return template
+
+    def _reference(self, batch: Any, indexes: list[int], row_list: list[int],
+                   result: BlockResult) -> list[tuple[int, str]]:
+        """Rows the fast path does not vouch for: converted by the reference pipeline.
+        Returns (row, JSON line) for each report to write."""
+        import numpy as np
+        import pandas as pd
+
+        sub = batch.take(_numpy_array(np.array(indexes, dtype=np.int64)))
+        frame = pd.DataFrame({c: [("" if v is None else v.strip())
+                                  for v in sub.column(k).to_pylist()]
+                              for k, c in enumerate(self.read)}, dtype=object)
+        frame = frame.reindex(columns=list(self.ff.columns))
+        frame[ROW_COLUMN] = [row_list[i] for i in indexes]
+        table = CsvTable(self.ff.name, frame, list(self.ff.columns), "codecarbon", [], 0,
+                         self.ff.encoding)
+        part = convert_table(table, self.mapping, self.context,
+                             allow_incomplete=self.allow_incomplete, groups={})
+        ok = ("valid", "incomplete") if self.allow_incomplete else ("valid",)
+        out = []
+        for i, report in zip(indexes, part.reports, strict=True):
+            result.counts[report.status] += 1
+            result.levels[report.level] = result.levels.get(report.level, 0) + 1
+            result.issues.extend(report.issues)
+            if report.status in ok:
+                out.append((i, dumps(report.document, indent=None) + "\n"))
+        return out
+
+
+def _string_data(array: Any) -> memoryview:
+    """The bytes of an Arrow string array's values, end to end."""
+    import numpy as np
+
+    if len(array) == 0:
+        return memoryview(b"")
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
+    start, end = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
+    return memoryview(array.buffers()[2])[start:end]
+
+
+def convert_file(ff: FastFile, mapping: Mapping, context: Context | None,
+                 allow_incomplete: bool) -> Iterator[BlockResult]:
+    """Convert a prepared file block by block."""
+    converter = Converter(ff, mapping, context, allow_incomplete)
+    for batch, rows in converter.blocks():
+        yield converter.convert(batch, rows)
+
+
+@dataclass
+class PartResult:
+    """What one worker converted: its JSON lines are in ``path``."""
+
+    path: Path
+    lines: int
+    counts: dict[str, int]
+    levels: dict[str, int]
+    issues: list[Issue]
+
+
+_JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow)
+
+
+def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
+    ff, index, out = task
+    mapping, context, allow_incomplete = _JOB
+    converter = Converter(ff, mapping, context, allow_incomplete)
+    total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
+    with open(out, "wb") as fh:
+        for batch, rows in converter.blocks(ff.parts[index]):
+            block = converter.convert(batch, rows)
+            fh.write(block.data)
+            total.lines += block.count
+            for status, count in block.counts.items():
+                total.counts[status] = total.counts.get(status, 0) + count
+            for level, count in block.levels.items():
+                total.levels[level] = total.levels.get(level, 0) + count
+            total.issues.extend(block.issues)
+    return total
+
+
+class Runner:
+    """Worker processes for the fast path (forked: they share the mapping and context).
+    ``jobs=1`` runs everything in this process."""
+
+    def __init__(self, jobs: int, mapping: Mapping, context: Context | None,
+                 allow_incomplete: bool):
+        import multiprocessing
+
+        global _JOB
+        self.jobs = jobs if "fork" in multiprocessing.get_all_start_methods() else 1
+        _JOB = (mapping, context, allow_incomplete)
+        self._pool: Any = None
+
+    def map(self, func: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
+        if self.jobs == 1 or len(tasks) == 1:
+            return [func(task) for task in tasks]
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+        result: list[Any] = self._pool.map(func, tasks, chunksize=1)
+        return result
+
+    def convert(self, ff: FastFile, stage: Path) -> list[PartResult]:
+        """Convert each range of a prepared file in a worker; their JSON lines are written
+        to files in ``stage`` (in row order once concatenated)."""
+        outs = []
+        try:
+            for _ in ff.parts:
+                fd, name = tempfile.mkstemp(prefix=".boamps-etl-part-", suffix=".jsonl",
+                                            dir=stage)
+                os.close(fd)
+                outs.append(name)
+            return self.map(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
+        except BaseException:
+            for name in outs:
+                Path(name).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        global _JOB
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+        _JOB = ()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def fastpath_job() -> tuple[Any, ...]:
+    """The (mapping, context, allow_incomplete) of the open :class:`Runner`."""
+    return _JOB
+
+
+def default_jobs() -> int:
+    """One worker per core this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1

@@ -1,0 +1,268 @@
+"""The column-wise path (boamps_etl.fastpath) against the reference pipeline.
+
+Every comparison converts the same input twice with :func:`boamps_etl.convert_to`, once
+with ``fast_path=False`` (every row through boamps_etl.pipeline), and asserts the same JSONL
+bytes, the same status and level counts and the same issues. Inputs: every CSV fixture,
+the public corpus, generated files of every CodeCarbon version, and random rows with broken
+cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CODECARBON, CORPUS, FIXTURES, TASK_CONTEXT, V321_HEADER, v321_row
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import boamps_etl as be
+from bench.generate import VARIANTS, write_csv
+from boamps_etl import fastpath
+from boamps_etl.errors import BoampsEtlError
+from boamps_etl.io.readers import CsvSource
+
+CONTEXTS: list[Any] = [None, TASK_CONTEXT]
+
+
+def _run(path: Path, out: Path, *, fast: bool, context: Any = TASK_CONTEXT,
+         jobs: int = 1, **kw: Any) -> tuple[Any, bytes | str]:
+    try:
+        summary = be.convert_to(path, out, "jsonl", context=context, force=True,
+                                fast_path=fast, jobs=jobs, **kw)
+    except BoampsEtlError as exc:
+        return None, str(exc.issue)
+    return summary, out.read_bytes() if out.exists() else b""
+
+
+def assert_same(path: Path, tmp_path: Path, **kw: Any) -> Any:
+    """Both paths give the same bytes, counts, levels and issues; returns the summary."""
+    ref, ref_out = _run(path, tmp_path / "reference.jsonl", fast=False, **kw)
+    got, got_out = _run(path, tmp_path / "fast.jsonl", fast=True, **kw)
+    assert got_out == ref_out, path
+    if ref is None:
+        return None
+    assert got is not None
+    assert got.counts == ref.counts
+    assert got.levels == ref.levels
+    assert [str(i) for i in got.issues] == [str(i) for i in ref.issues]
+    assert got.reports_written == ref.reports_written
+    assert got.rows_read == ref.rows_read
+    return got
+
+
+def _fixtures() -> list[Path]:
+    found = sorted(CODECARBON.glob("*.csv")) + sorted((FIXTURES / "fuzz").glob("*.csv"))
+    found += sorted((FIXTURES / "bad").glob("*.csv"))
+    return found
+
+
+@pytest.mark.parametrize("path", _fixtures(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("context", CONTEXTS, ids=["no-context", "context"])
+def test_every_fixture_converts_the_same(path: Path, context: Any, tmp_path: Path) -> None:
+    assert_same(path, tmp_path, context=context)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_files_of_every_version_convert_the_same(variant: str,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=400, variant=variant, seed=11, gpu_share=0.4, cloud_share=0.3,
+              flush=2)
+    summary = assert_same(path, tmp_path)
+    assert summary.reports > 0
+
+
+def test_the_fast_path_takes_clean_files(tmp_path: Path) -> None:
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=50, variant="v3.2.1", seed=3)
+    assert fastpath.prepare(CsvSource(path)) is not None
+
+
+@pytest.mark.parametrize("name, text", [
+    ("quoted", V321_HEADER + "\n" + v321_row(project_name='"a, b"') + "\n"),
+    ("blank-line", V321_HEADER + "\n" + v321_row() + "\n\n" + v321_row(run_id="x") + "\n"),
+    ("repeated-header", V321_HEADER + "\n" + v321_row() + "\n" + V321_HEADER + "\n"),
+    ("short-row", V321_HEADER + "\n" + v321_row() + "\n1,2,3\n"),
+    ("bare-cr", V321_HEADER + "\r" + v321_row() + "\r"),
+    ("index-column", "," + V321_HEADER + "\n0," + v321_row() + "\n"),
+    ("nul", V321_HEADER + "\n" + v321_row(project_name="a\x00b") + "\n"),
+    ("header-only", V321_HEADER + "\n"),
+])
+def test_unusual_files_take_the_reference_path(name: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(text.encode("utf-8"))
+    try:
+        source = CsvSource(path)
+    except BoampsEtlError:
+        return
+    assert fastpath.prepare(source) is None
+    assert_same(path, tmp_path)
+
+
+def test_compressed_and_cp1252_files_take_the_reference_path(tmp_path: Path) -> None:
+    import gzip
+
+    body = (V321_HEADER + "\n" + v321_row(region="île") + "\n").encode("cp1252")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(body)
+    packed = tmp_path / "packed.csv.gz"
+    packed.write_bytes(gzip.compress(body))
+    for path in (latin, packed):
+        assert fastpath.prepare(CsvSource(path)) is None
+        assert_same(path, tmp_path)
+
+
+# Cells that must make the fast path hand a row to the reference (or agree with it).
+ODD_CELLS = {
+    "duration": ["-5", "abc", "nan", "inf", "1e309", "1_000", " 7 ", "0x10", "", "None"],
+    "energy_consumed": ["-0.1", "1e-400", "0.0", "1e-5", "12345678901234567890", "7.",
+                        ".5", "+3", "N/A", "1,5"],
+    "cpu_count": ["8.0", "8.5", "-1", "0", "x", "99999999999999999999"],
+    "gpu_count": ["0", "1", "", "2.0", "y"],
+    "timestamp": ["2024-02-30T10:00:00", "2023-02-29T10:00:00", "2024-01-01T23:59:60",
+                  "2024-02-29T23:59:59", "2024-01-01 10:00:00", "2024-01-01T10:00:00.5",
+                  "2024-01-01T10:00:00+02:00", "0001-01-01T00:00:05", "yesterday"],
+    "cpu_utilization_percent": ["12.5", "-3", "150", "1e2", "abc", "0.000000000000000001"],
+    "emissions_rate": ["0.5", "-1", "2.5e-05", "x"],
+    "run_id": ["", "None", "same", "same"],
+    "on_cloud": ["Y", "N", "yes", ""],
+    "cloud_provider": ["gcp", "", "aws"],
+    "tracking_mode": ["machine", "process", "MACHINE", ""],
+    "country_iso_code": ["FRA", "", "fr\\a", "tab\there", "\xa0FRA", "FRA\u3000"],
+    "region": ["île-de-france", "\u2028x", "x\x85", "\t"],
+    "os": ["Linux-5.15", "Windows-10-10.0.19045-SP0", "macOS-14.1-arm64-arm-64bit", ""],
+    "pue": ["1.0", "0.5", "1.4", ""],
+}
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_rows_with_broken_cells_convert_the_same(data: Any, tmp_path: Path) -> None:
+    rows = []
+    for n in range(data.draw(st.integers(1, 12))):
+        overrides = {"run_id": f"00000000-0000-4000-8000-{n:012d}"}
+        for column in data.draw(st.lists(st.sampled_from(sorted(ODD_CELLS)), max_size=3)):
+            overrides[column] = data.draw(st.sampled_from(ODD_CELLS[column]))
+        if data.draw(st.booleans()):
+            overrides["duration"] = repr(data.draw(st.floats(0, 1e7)))
+        rows.append(v321_row(**overrides))
+    path = tmp_path / "random.csv"
+    path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert_same(path, tmp_path)
+    assert_same(path, tmp_path, allow_incomplete=True, context=None)
+
+
+def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=3000, variant="mixed", seed=5, flush=3)
+    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 14)  # many small ranges
+    one, one_out = _run(path, tmp_path / "one.jsonl", fast=True, jobs=1)
+    many, many_out = _run(path, tmp_path / "many.jsonl", fast=True, jobs=3)
+    ref, ref_out = _run(path, tmp_path / "ref.jsonl", fast=False)
+    assert one_out == many_out == ref_out
+    assert one.counts == many.counts == ref.counts
+    assert one.levels == many.levels == ref.levels
+    assert not list(tmp_path.glob(".boamps-etl-part-*"))  # worker files are cleaned up
+
+
+def test_runs_flushed_across_a_worker_boundary_keep_their_last_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one run's flushes spread over the whole file: only its very last row is kept
+    rows = [v321_row(run_id="aaaaaaaa-0000-4000-8000-000000000000", duration=f"{n}.5")
+            for n in range(1, 400)]
+    path = tmp_path / "flushes.csv"
+    path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 12)
+    summary, out = _run(path, tmp_path / "out.jsonl", fast=True, jobs=2)
+    assert summary.reports_written == 1
+    assert b'"measurementDuration": 399.5' in bytes(out)
+
+
+@pytest.mark.corpus
+def test_corpus_files_convert_the_same(tmp_path: Path) -> None:
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus/public is absent")
+    files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in (".csv", ".gz"))
+    assert files
+    for path in files:
+        assert_same(path, tmp_path)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _random_double(rng: random.Random) -> float:
+    while True:
+        value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isfinite(value):
+            return value
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+                max_size=60))
+def test_float_texts_are_python_reprs(values: list[float | None]) -> None:
+    assert fastpath.float_texts(values) == ["null" if v is None else repr(v) for v in values]
+
+
+def test_float_texts_over_every_exponent() -> None:
+    rng = random.Random(7)
+    values: list[float | None] = [_random_double(rng) for _ in range(20000)]
+    values += [d * 10.0 ** e for e in range(-330, 309) for d in (1.0, 1.5, 9.999999999999998)
+               if d * 10.0 ** e != 0.0 and math.isfinite(d * 10.0 ** e)]
+    values += [1e-5, -1e-5, 1.5e-5, 9.99e-5, 1e-4, 0.0, -0.0, 5e-324, 1e16, 1e15, None]
+    values += [float(f"{rng.randint(1, 99999)}e-{rng.randint(1, 9)}") for _ in range(5000)]
+    rng.shuffle(values)
+    assert fastpath.float_texts(values) == ["null" if v is None else repr(v) for v in values]
+
+
+@given(st.from_regex(r"\A[+-]?([0-9]{1,25}\.?[0-9]{0,25}|\.[0-9]{1,25})([eE][+-]?[0-9]{1,3})?\Z"))
+def test_arrow_reads_numbers_as_python_does(text: str) -> None:
+    import pyarrow as pa
+
+    array = pa.array([text], type=pa.string())
+    parsed, odd = fastpath._parse_numbers(array)
+    value = float(text)
+    if math.isfinite(value):
+        assert not odd[0].as_py()
+        assert parsed[0].as_py() == value
+    else:
+        assert odd[0].as_py()
+
+
+def test_the_generator_writes_csv_the_fast_path_reads(tmp_path: Path) -> None:
+    # the bench's own files must take the fast path, or the benchmark measures the other
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=200, variant="mixed", seed=6, flush=3)
+    with open(path, newline="", encoding="utf-8") as fh:
+        assert all(len(r) == 38 for r in csv.reader(io.StringIO(fh.read())))
+    assert fastpath.prepare(CsvSource(path)) is not None
+
+
+def test_odd_cells_in_a_clean_file_go_to_the_reference_row_by_row(tmp_path: Path) -> None:
+    rows = []
+    n = 0
+    for column, cells in ODD_CELLS.items():
+        for cell in cells:
+            if "," in cell or "\x85" in cell or column == "run_id":
+                continue
+            n += 1
+            rows.append(v321_row(**{column: cell,
+                                    "run_id": f"00000000-0000-4000-8000-{n:012d}"}))
+    rows.append(v321_row(run_id=""))
+    rows.append(v321_row(run_id="None", duration="12.0"))
+    path = tmp_path / "odd.csv"
+    path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert fastpath.prepare(CsvSource(path)) is not None
+    summary = assert_same(path, tmp_path)
+    assert summary.counts["invalid"] > 0 and summary.counts["valid"] > 0
+    assert_same(path, tmp_path, allow_incomplete=True, context=None)
