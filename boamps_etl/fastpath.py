@@ -234,7 +234,7 @@ def _clean_array(array: Any) -> Any:
     trimmed = pc.utf8_trim_whitespace(array)
     if pc.sum(pc.binary_length(trimmed)).as_py() != pc.sum(pc.binary_length(array)).as_py():
         array = trimmed
-    return pc.if_else(pc.is_in(array, value_set=_EMPTY), None, array)
+    return pc.if_else(pc.is_in(array, value_set=_EMPTY), _scalar(None, array.type), array)
 
 
 _EMPTY: Any = None
@@ -251,10 +251,77 @@ def _text_array(texts: list[str]) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    data = [t.encode() for t in texts]
-    offsets = np.concatenate([[0], np.cumsum([len(d) for d in data])]).astype(np.int32)
+    joined = "".join(texts)
+    if joined.isascii():  # one byte per character: lengths counted in C
+        data = joined.encode("ascii")
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    else:
+        parts = [t.encode() for t in texts]
+        data = b"".join(parts)
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
     return pa.Array.from_buffers(pa.string(), len(texts),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _scalar(value: Any, kind: Any) -> Any:
+    """An Arrow scalar made without ``pa.scalar`` (which imports pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    key = (value, str(kind))
+    found = _SCALAR_CACHE.get(key)
+    if found is None:
+        if value is None:
+            found = pa.nulls(1, kind)[0]
+        elif pa.types.is_string(kind):
+            found = _text_array([value])[0]
+        elif pa.types.is_boolean(kind):
+            found = _numpy_array(np.array([value], dtype=np.uint8)).cast(pa.bool_())[0]
+        else:
+            dtype = np.float64 if pa.types.is_floating(kind) else np.int64
+            found = _numpy_array(np.array([value], dtype=dtype)).cast(kind)[0]
+        _SCALAR_CACHE[key] = found
+    return found
+
+
+_SCALAR_CACHE: dict[tuple[Any, str], Any] = {}
+
+
+def _as_numpy(array: Any) -> Any:
+    """A numpy copy of a numeric or boolean Arrow array, read from its buffers
+    (``to_numpy`` imports pandas); nulls must have been filled."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        parts = [_as_numpy(chunk) for chunk in array.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0)
+    assert array.null_count == 0, "fill the nulls first"
+    n, offset = len(array), array.offset
+    data = array.buffers()[1]
+    if pa.types.is_boolean(array.type):
+        if data is None:
+            return np.zeros(n, dtype=bool)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[offset: offset + n].astype(bool)
+    dtype = np.dtype(_NUMPY_TYPES[str(array.type)])
+    if data is None:
+        return np.zeros(n, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype)[offset: offset + n].copy()
+
+
+_NUMPY_TYPES = {"int8": "int8", "int16": "int16", "int32": "int32", "int64": "int64",
+                "uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "uint64": "uint64",
+                "float": "float32", "double": "float64"}
+
+
+def _filled(array: Any, value: Any) -> Any:
+    """``array`` with its nulls replaced by ``value``."""
+    import pyarrow.compute as pc
+
+    return pc.coalesce(array, _scalar(value, array.type)) if array.null_count else array
 
 
 def _numpy_array(values: Any, valid: Any = None) -> Any:
@@ -384,8 +451,8 @@ def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
     at = 0
     for chunk in encoded.chunks:  # the chunks share one dictionary
         size = len(chunk)
-        codes[at: at + size] = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        null[at: at + size] = chunk.is_null().to_numpy(zero_copy_only=False)
+        codes[at: at + size] = _as_numpy(_filled(chunk.indices, -1))
+        null[at: at + size] = _as_numpy(chunk.is_null())
         at += size
     del encoded
     # the last row of each run_id: first seen when read from the end
@@ -449,6 +516,49 @@ class _Range(io.RawIOBase):
 # --------------------------------------------------------------------------- mapping
 
 
+class _Column(Sequence[Any]):
+    """Mapped values that are exactly an Arrow column: read one by one where needed (the
+    first report of a signature), never turned into a list on the way to the output."""
+
+    def __init__(self, array: Any):
+        self.array = array
+        self._list: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return self.to_list()[i]
+        return self.array[i].as_py()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.to_list())
+
+    def __contains__(self, value: object) -> bool:
+        if value is None:
+            return bool(self.array.null_count)
+        return value in self.to_list()
+
+    def to_list(self) -> list[Any]:
+        if self._list is None:
+            self._list = self.array.to_pylist()
+        return self._list
+
+    def kind(self) -> type:
+        """The Python type of its values."""
+        import pyarrow as pa
+
+        kind = self.array.type
+        if pa.types.is_floating(kind):
+            return float
+        if pa.types.is_string(kind):
+            return str
+        if pa.types.is_boolean(kind):
+            return bool
+        return int
+
+
 def _number_column(rule: Rule, array: Any, problems: Problems,
                    direct: list[Any] | None = None) -> list[Any]:
     """Plain numbers parsed by Arrow; any other cell as :func:`to_float` reads it.
@@ -457,16 +567,16 @@ def _number_column(rule: Rule, array: Any, problems: Problems,
     import pyarrow.compute as pc
 
     parsed, odd = _parse_numbers(array)
-    values: list[Any] = parsed.to_pylist()
     if not pc.any(odd).as_py():
         if direct is not None:
             direct.append(parsed)
-        return values
+        return _Column(parsed)  # type: ignore[return-value]
     # cells that are not plain numbers, or overflow: the reference parser decides
+    values: list[Any] = parsed.to_pylist()
     if True:
         column = rule.source[0]
         texts = array.to_pylist()
-        for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)).tolist():
+        for i in np.flatnonzero(_as_numpy(odd)).tolist():
             try:
                 values[i] = to_float(texts[i], column)
             except ValueProblem as exc:
@@ -490,18 +600,18 @@ def _scaled_column(rule: Rule, array: Any, scale: Any, problems: Problems) -> li
 
     exponent = scale.adjusted()
     plain = pc.and_(pc.match_substring_regex(array, _PLAIN_DECIMAL),
-                    pc.less_equal(pc.utf8_length(array), 27))
+                    pc.less_equal(pc.utf8_length(array), _scalar(27, pa.int32())))
     shifted = pc.binary_join_element_wise(
-        pc.if_else(plain, array, pa.scalar(None, pa.string())),
-        pa.scalar(f"e{exponent}", pa.string()), "")
+        pc.if_else(plain, array, _scalar(None, pa.string())),
+        _scalar(f"e{exponent}", pa.string()), _scalar("", pa.string()))
     parsed = pc.cast(shifted, pa.float64())
     values: list[Any] = parsed.to_pylist()
-    odd = pc.or_(pc.and_(pc.is_valid(array), pc.invert(plain.fill_null(False))),
-                 pc.invert(pc.is_finite(parsed).fill_null(True)))
+    odd = pc.or_(pc.and_(pc.is_valid(array), pc.invert(_filled(plain, False))),
+                 pc.invert(_filled(pc.is_finite(parsed), True)))
     if pc.any(odd).as_py():
         column = rule.source[0]
         texts = array.to_pylist()
-        for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)).tolist():
+        for i in np.flatnonzero(_as_numpy(odd)).tolist():
             try:
                 values[i] = to_float(texts[i], column, scale)
             except ValueProblem as exc:
@@ -551,6 +661,9 @@ def _coerce(rule: Rule, get_cells: Callable[[], list[str | None]], array: Any,
         if array is not None and scale is not None and scale.as_tuple().digits == (1,):
             return _scaled_column(rule, array, scale, problems)
         return _cached(lambda t: to_float(t, column, scale), get_cells(), problems, column)
+    if typ == "string" and direct is not None and array is not None:
+        direct.append(array)
+        return _Column(array)  # type: ignore[return-value]
     cells = get_cells()
     if typ == "integer":
         return _cached(lambda t: to_int(t, column), cells, problems, column)
@@ -558,6 +671,7 @@ def _coerce(rule: Rule, get_cells: Callable[[], list[str | None]], array: Any,
         return [None if t is None else t.lower() in ("y", "yes", "true", "1") for t in cells]
     if direct is not None and array is not None:
         direct.append(array)
+        return _Column(array)  # type: ignore[return-value]
     return list(cells)
 
 
@@ -567,8 +681,8 @@ def _floats(array: Any) -> tuple[Any, Any]:
     import numpy as np
 
     parsed, odd = _parse_numbers(array)
-    values = parsed.fill_null(np.nan).to_numpy(zero_copy_only=False)
-    return values, odd.to_numpy(zero_copy_only=False)
+    values = _as_numpy(_filled(parsed, np.nan))
+    return values, _as_numpy(odd)
 
 
 def _parse_numbers(array: Any) -> tuple[Any, Any]:
@@ -581,10 +695,10 @@ def _parse_numbers(array: Any) -> tuple[Any, Any]:
         parsed = pc.cast(array, pa.float64())
     except pa.ArrowInvalid:
         plain = pc.match_substring_regex(array, _NUMBER)
-        parsed = pc.cast(pc.if_else(plain, array, pa.scalar(None, pa.string())), pa.float64())
-        return parsed, pc.or_(pc.and_(pc.is_valid(array), pc.invert(plain.fill_null(False))),
-                              pc.invert(pc.is_finite(parsed).fill_null(True)))
-    return parsed, pc.invert(pc.is_finite(parsed).fill_null(True))
+        parsed = pc.cast(pc.if_else(plain, array, _scalar(None, pa.string())), pa.float64())
+        return parsed, pc.or_(pc.and_(pc.is_valid(array), pc.invert(_filled(plain, False))),
+                              pc.invert(_filled(pc.is_finite(parsed), True)))
+    return parsed, pc.invert(_filled(pc.is_finite(parsed), True))
 
 
 def _carbon_intensity(arrays: list[Any]) -> tuple[list[Any], Any]:
@@ -617,19 +731,19 @@ def _start_datetime(arrays: list[Any]) -> tuple[Any, Any]:
 
     ts, dur = arrays
     iso = pc.match_substring_regex(ts, _ISO_SECONDS)
-    text = pc.utf8_replace_slice(pc.if_else(iso, ts, pa.scalar(None, pa.string())),
+    text = pc.utf8_replace_slice(pc.if_else(iso, ts, _scalar(None, pa.string())),
                                  10, 11, " ")
     end = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
     # strptime moves impossible dates on (2024-02-30 -> 2024-03-01): written back, such a
     # time differs from its cell, which the reference refuses
     end = pc.if_else(pc.equal(end.cast(pa.timestamp("s")).cast(pa.string()), text), end,
-                     pa.scalar(None, pa.timestamp("us")))
-    end_us = end.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+                     _scalar(None, pa.timestamp("us")))
+    end_us = _as_numpy(_filled(end.cast(pa.int64()), 0))
     seconds, odd_d = _floats(dur)
-    has_ts = pc.is_valid(ts).to_numpy(zero_copy_only=False)
+    has_ts = _as_numpy(pc.is_valid(ts))
     has_d = ~np.isnan(seconds) | odd_d
     both = has_ts & has_d
-    parsed = pc.is_valid(end).to_numpy(zero_copy_only=False)
+    parsed = _as_numpy(pc.is_valid(end))
     with np.errstate(all="ignore"):
         shifted = end_us.astype(np.float64) - seconds * 1e6 + 5e5
         rest = np.mod(shifted, 1e6)
@@ -645,8 +759,8 @@ def _start_datetime(arrays: list[Any]) -> tuple[Any, Any]:
     # years 1000 to 9999 only (above): Arrow writes them as YYYY-MM-DD HH:MM:SS
     formatted = stamps.cast(pa.timestamp("s")).cast(pa.string())
     column = pc.if_else(_numpy_array(good.astype(np.uint8)).cast(pa.bool_()), formatted,
-                        pa.scalar(None, pa.string()))
-    return (column.to_pylist(), column), odd
+                        _scalar(None, pa.string()))
+    return (None, column), odd
 
 
 def _datetime(arrays: list[Any]) -> tuple[Any, Any]:
@@ -655,10 +769,10 @@ def _datetime(arrays: list[Any]) -> tuple[Any, Any]:
 
     ts = arrays[0]
     iso = pc.match_substring_regex(ts, _ISO_SECONDS)
-    text = pc.utf8_replace_slice(pc.if_else(iso, ts, pa.scalar(None, pa.string())),
+    text = pc.utf8_replace_slice(pc.if_else(iso, ts, _scalar(None, pa.string())),
                                  10, 11, " ")
-    odd = pc.and_(pc.is_valid(ts), pc.invert(iso.fill_null(False)))
-    return (text.to_pylist(), text), odd.to_numpy(zero_copy_only=False)
+    odd = pc.and_(pc.is_valid(ts), pc.invert(_filled(iso, False)))
+    return (None, text), _as_numpy(odd)
 
 
 def _report_id(arrays: list[Any]) -> tuple[Any, Any]:
@@ -670,7 +784,7 @@ def _report_id(arrays: list[Any]) -> tuple[Any, Any]:
     own = pc.is_valid(run_id)
     if len(arrays) > 1:
         own = pc.and_(own, pc.is_null(arrays[1]))
-    return (run_id.to_pylist(), run_id), pc.invert(own).to_numpy(zero_copy_only=False)
+    return (None, run_id), _as_numpy(pc.invert(own))
 
 
 def _with_nulls(values: Any) -> list[Any]:
@@ -712,7 +826,7 @@ def _per_distinct(rule: Rule, array: Any, ctx: TransformContext, problems: Probl
     sub_problems: Problems = {}
     results = TRANSFORMS[rule.transform or ""].func([distinct], sub, sub_problems)
     results.append(None)
-    indices = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False).tolist()
+    indices = _as_numpy(_filled(encoded.indices, len(distinct))).tolist()
     if sub_problems:
         for i, j in enumerate(indices):
             if j in sub_problems:
@@ -744,10 +858,13 @@ def _fast_transform(rule: Rule, arrays: dict[str, Any], cells_of: Callable[[str]
             return None
         arrays = {**arrays, **{s: _nulls(n) for s in rule.source if s not in arrays}}
     values, odd = fast([arrays[s] for s in rule.source])
-    if isinstance(values, tuple):  # (values, their Arrow column)
-        values, column = values
-        if not odd.any() and direct is not None:
-            direct.append(column)
+    if isinstance(values, tuple):  # (None, the values as an Arrow column)
+        column = values[1]
+        if not odd.any():
+            if direct is not None:
+                direct.append(column)
+            return _Column(column)  # type: ignore[return-value]
+        values = column.to_pylist()
     if odd.any():
         rows = np.flatnonzero(odd).tolist()
         cols = [cells_of(s) for s in rule.source]
@@ -770,7 +887,7 @@ def _holds(cond: Any, array: Any) -> list[bool]:
 
     encoded = array.dictionary_encode()
     results = cond.evaluate([*encoded.dictionary.to_pylist(), None])
-    indices = encoded.indices.fill_null(len(results) - 1).to_numpy(zero_copy_only=False)
+    indices = _as_numpy(_filled(encoded.indices, len(results) - 1))
     out: list[bool] = np.array(results, dtype=bool)[indices].tolist()
     return out
 
@@ -856,13 +973,27 @@ def apply_columns(mapping: Mapping, arrays: dict[str, Any], n: int,
 # --------------------------------------------------------------------------- value checks
 
 
-def _column_ok(values: list[Any], path: tuple[str, ...], kinds: set[type]
+def _kinds(values: Sequence[Any]) -> set[type]:
+    """The Python types of the values, ``NoneType`` included."""
+    if isinstance(values, _Column):
+        found = {values.kind()}
+        if values.array.null_count:
+            found.add(type(None))
+        if values.array.null_count == len(values.array):
+            found = {type(None)}
+        return found
+    return set(map(type, values))
+
+
+def _column_ok(values: Sequence[Any], path: tuple[str, ...], kinds: set[type]
                ) -> list[bool] | None:
     """Per row: the value passes every constraint the schemas put on ``path`` (``None``
     when all pass); ``kinds``: the types of the values, ``None`` left out."""
     checks = value_constraints(path)
     if not checks:
         return None
+    if isinstance(values, _Column):
+        return _column_ok_arrow(values.array, checks, number_bounds(path), kinds)
     bounds = number_bounds(path)
     if kinds == {float} and bounds is not None:
         import numpy as np
@@ -887,6 +1018,33 @@ def _column_ok(values: list[Any], path: tuple[str, ...], kinds: set[type]
     if not refused:
         return None
     return [v is None or (type(v), v) not in refused for v in values]
+
+
+def _column_ok_arrow(array: Any, checks: Any, bounds: Any, kinds: set[type]
+                     ) -> list[bool] | None:
+    """:func:`_column_ok` for an Arrow column: numbers against their bounds at once, other
+    values once per distinct value."""
+    import numpy as np
+    import pyarrow as pa
+
+    if kinds == {float} and bounds is not None:
+        numbers = _as_numpy(_filled(array, np.nan))
+        ok = np.ones(len(numbers), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            for low in bounds[0]:
+                ok &= ~(numbers < low)  # NaN stands for an empty cell: passes
+            for high in bounds[1]:
+                ok &= ~(numbers > high)
+        return None if ok.all() else ok.tolist()
+    encoded = array.dictionary_encode() if not pa.types.is_dictionary(array.type) else array
+    distinct = encoded.dictionary.to_pylist()
+    good = [all(check(v) for check in checks) for v in distinct]
+    if all(good):
+        return None
+    indices = _as_numpy(_filled(encoded.indices, len(distinct)))
+    passes = np.array([*good, True], dtype=bool)  # an empty cell passes
+    out: list[bool] = passes[indices].tolist()
+    return out
 
 
 # --------------------------------------------------------------------------- templates
@@ -948,14 +1106,14 @@ def _json_column(values: list[Any], kinds: set[type], column: Any, plain: bool =
 
     if column is not None:
         if pa.types.is_floating(column.type):
-            return float_json(column.to_numpy(zero_copy_only=False))
+            return float_json(_as_numpy(_filled(column, float('nan'))))
         if pa.types.is_string(column.type) and (plain or not pc.any(
                 pc.match_substring_regex(column, r'[\x00-\x1f"\\]')).as_py()):
-            quote = pa.scalar('"', pa.string())
-            return pc.binary_join_element_wise(quote, column, quote, "")
+            quote = _scalar('"', pa.string())
+            return pc.binary_join_element_wise(quote, column, quote, _scalar("", pa.string()))
     if kinds == {float}:
         return float_json(values)
-    return pa.array(_encoded(values, kinds), type=pa.string())
+    return _text_array(_encoded(values, kinds))
 
 
 def _encoded(values: list[Any], kinds: set[type]) -> list[str]:
@@ -991,12 +1149,11 @@ class _Template:
     @property
     def scalars(self) -> list[Any]:
         """The text pieces as Arrow scalars; the last one ends the line."""
-        import pyarrow as pa
 
         found = self.__dict__.get("_scalars")
         if found is None:
-            found = [pa.scalar(p, pa.string()) for p in self.pieces[:-1]]
-            found.append(pa.scalar(self.pieces[-1] + "\n", pa.string()))
+            found = [_text_array([p])[0] for p in self.pieces[:-1]]
+            found.append(_text_array([self.pieces[-1] + "\n"])[0])
             self.__dict__["_scalars"] = found
         return found
 
@@ -1065,11 +1222,16 @@ def _row_filler(template: _Template) -> Callable[[tuple[str, ...]], str]:
 # --------------------------------------------------------------------------- conversion
 
 
-def _tags(values: list[Any], kinds: set[type]) -> tuple[Any, list[Any] | None]:
+def _tags(values: Sequence[Any], kinds: set[type]) -> tuple[Any, list[Any] | None]:
     """The values' type tags (:func:`boamps_etl.shapes.tag`) as (what holds for the whole
     column, what tells rows apart): one tag for all (``(tag, None)``), ``None`` and one
     other tag (``(('or-null', tag), empty marks)``), or any (``('*', tags)``). ``kinds``:
     the types of the values, ``NoneType`` included."""
+    if isinstance(values, _Column):  # Arrow columns hold no empty text (cleaned)
+        if len(kinds) == 1:
+            return (tag(values[0]) if len(values) else "n"), None
+        return ("or-null", _KIND_TAGS[values.kind()]), _as_numpy(
+            values.array.is_null()).tolist()
     empty_text = str in kinds and "" in values
     if not values:
         return "n", None
@@ -1150,7 +1312,7 @@ class Converter:
             if len(positions) == 0:
                 continue
             if len(positions) < n:
-                batch = batch.take(positions)
+                batch = batch.take(_numpy_array(positions))
             yield batch, rows
 
     def convert(self, batch: Any, rows: Any) -> BlockResult:
@@ -1173,7 +1335,7 @@ class Converter:
         elif run_ids.null_count:
             slow.update(i for i, v in enumerate(run_ids.is_null().to_pylist()) if v)
         values = [applied.values[t] for t in self.targets]
-        all_kinds = [set(map(type, column)) for column in values]
+        all_kinds = [_kinds(column) for column in values]
         for k, column in enumerate(values):
             ok = _column_ok(column, self.paths[k], all_kinds[k] - {type(None)})
             if ok is not None:
@@ -1258,6 +1420,7 @@ class Converter:
         template, each used column encoded once and taken in that order, the lines
         joined by Arrow. Returns the lines and their rows."""
         import numpy as np
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         self._members = {}
@@ -1281,7 +1444,7 @@ class Converter:
             for k, piece in zip(template.slots, template.scalars[1:], strict=True):
                 parts.append(encoded[k].slice(start, count))
                 parts.append(piece)
-            lines = pc.binary_join_element_wise(*parts, "")
+            lines = pc.binary_join_element_wise(*parts, _scalar("", pa.string()))
             first = int(order[start])
             check = _fill_one(template, [_encode(values[k][first]) for k in template.slots])
             if lines[0].as_py() != check + "\n":  # never: tests/test_fastpath.py

@@ -33,6 +33,7 @@ CONTEXTS: list[Any] = [None, TASK_CONTEXT]
 
 def _run(path: Path, out: Path, *, fast: bool, context: Any = TASK_CONTEXT,
          jobs: int = 1, **kw: Any) -> tuple[Any, bytes | str]:
+    out.unlink(missing_ok=True)  # hypothesis examples share tmp_path
     try:
         summary = be.convert_to(path, out, "jsonl", context=context, force=True,
                                 fast_path=fast, jobs=jobs, **kw)
@@ -54,7 +55,23 @@ def assert_same(path: Path, tmp_path: Path, **kw: Any) -> Any:
     assert [str(i) for i in got.issues] == [str(i) for i in ref.issues]
     assert got.reports_written == ref.reports_written
     assert got.rows_read == ref.rows_read
+    _check_with_jsonschema(got_out, drafts=bool(kw.get("allow_incomplete")))
     return got
+
+
+def _check_with_jsonschema(out: bytes | str, drafts: bool) -> None:
+    """Every report written is valid for the reference validator (the ``jsonschema``
+    package over the official and the extension schema), drafts apart."""
+    import json
+
+    from boamps_etl.validate import extension_validator, official_validator
+
+    official, extension = official_validator(), extension_validator()
+    for line in bytes(out).decode("utf-8").splitlines():
+        doc = json.loads(line)
+        if drafts and doc.get("header", {}).get("reportStatus") == "draft":
+            continue
+        assert official.is_valid(doc) and extension.is_valid(doc), line[:200]
 
 
 def _fixtures() -> list[Path]:

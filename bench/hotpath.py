@@ -1,7 +1,7 @@
 """Profile the conversion hot path on one CSV, in this process.
 
-    .venv/bin/python bench/profile.py bench/data/codecarbon_100000_mix1_s6.csv
-    .venv/bin/python bench/profile.py FILE --reference      # the row-by-row pipeline
+    .venv/bin/python bench/hotpath.py bench/data/codecarbon_100000_mix1_s6.csv
+    .venv/bin/python bench/hotpath.py FILE --reference      # the row-by-row pipeline
 
 Prints the wall time of each phase (check pass, reading, converting, writing) and the
 functions that take the most time (cProfile, by own time), for the path ``convert`` takes
