@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/hotpath.py bench/data/codecarbon_100000_mix1_s6.csv
     .venv/bin/python bench/hotpath.py FILE --reference      # the row-by-row pipeline
+    .venv/bin/python bench/hotpath.py FILE --profile        # and the top functions
 
-Prints the wall time of each phase (check pass, reading, converting, writing) and the
-functions that take the most time (cProfile, by own time), for the path ``convert`` takes
-with ``--format jsonl -j 1``. The numbers in bench/README.md come from it.
+Prints the wall time of each phase (check pass, reading, converting) for the path
+``convert`` takes with ``--format jsonl -j 1`` (output to /dev/null), and with
+``--profile`` the functions that take the most time (cProfile, by own time; the
+profiler roughly doubles the times). The numbers in bench/README.md come from it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=Path, default=ROOT / "bench" / "context.yaml")
     parser.add_argument("--reference", action="store_true",
                         help="profile the row-by-row pipeline instead of the fast path")
+    parser.add_argument("--profile", action="store_true", help="also run cProfile")
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args(argv)
 
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     mapping, context = _as_mapping(None), _as_context(args.context, ())
     out = Path("/dev/null")
-    profile = cProfile.Profile()
+    profile = cProfile.Profile() if args.profile else _NoProfile()
     phases: dict[str, float] = {}
     start = time.perf_counter()
     source = CsvSource(args.csv)
@@ -84,10 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.csv}: {rows:,} rows, {total:.2f} s, {rows / total:,.0f} rows/s")
     for name, seconds in phases.items():
         print(f"  {name:<28} {seconds:7.2f} s  {seconds / rows * 1e6:6.1f} us/row")
-    text = io.StringIO()
-    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.top)
-    print(text.getvalue())
+    if args.profile:
+        text = io.StringIO()
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.top)
+        print(text.getvalue())
     return 0
+
+
+class _NoProfile:
+    def enable(self) -> None:
+        pass
+
+    def disable(self) -> None:
+        pass
 
 
 if __name__ == "__main__":

@@ -664,6 +664,8 @@ def _coerce(rule: Rule, get_cells: Callable[[], list[str | None]], array: Any,
     if typ == "string" and direct is not None and array is not None:
         direct.append(array)
         return _Column(array)  # type: ignore[return-value]
+    if typ == "integer" and array is not None:
+        return _dict_of(array, lambda t: to_int(t, column), problems, column)  # type: ignore[return-value]
     cells = get_cells()
     if typ == "integer":
         return _cached(lambda t: to_int(t, column), cells, problems, column)
@@ -701,7 +703,7 @@ def _parse_numbers(array: Any) -> tuple[Any, Any]:
     return parsed, pc.invert(_filled(pc.is_finite(parsed), True))
 
 
-def _carbon_intensity(arrays: list[Any]) -> tuple[list[Any], Any]:
+def _carbon_intensity(arrays: list[Any]) -> tuple[Any, Any]:
     import numpy as np
 
     (e, odd_e), (k, odd_k) = _floats(arrays[0]), _floats(arrays[1])
@@ -709,10 +711,10 @@ def _carbon_intensity(arrays: list[Any]) -> tuple[list[Any], Any]:
         value = e / k * 1000
     good = (e > 0) & (k > 0)
     out = np.where(good, value, np.nan)
-    return _with_nulls(out), odd_e | odd_k
+    return (None, _float_column(out)), odd_e | odd_k
 
 
-def _emissions_rate(arrays: list[Any]) -> tuple[list[Any], Any]:
+def _emissions_rate(arrays: list[Any]) -> tuple[Any, Any]:
     import numpy as np
 
     (r, odd_r), (e, odd_e), (d, odd_d) = (_floats(a) for a in arrays)
@@ -721,7 +723,7 @@ def _emissions_rate(arrays: list[Any]) -> tuple[list[Any], Any]:
     has_r = ~np.isnan(r) | odd_r
     both = ~(np.isnan(e) & ~odd_e) & ~(np.isnan(d) & ~odd_d)  # e and d present
     odd = odd_r | (has_r & both & (odd_e | odd_d)) | grams
-    return _with_nulls(r), odd
+    return (None, _float_column(r)), odd
 
 
 def _start_datetime(arrays: list[Any]) -> tuple[Any, Any]:
@@ -787,14 +789,12 @@ def _report_id(arrays: list[Any]) -> tuple[Any, Any]:
     return (None, run_id), _as_numpy(pc.invert(own))
 
 
-def _with_nulls(values: Any) -> list[Any]:
+def _float_column(values: Any) -> Any:
+    """A float64 Arrow column of numpy values, NaN standing for empty."""
     import numpy as np
 
-    out: list[Any] = values.tolist()
-    if np.isnan(values).any():
-        for i in np.flatnonzero(np.isnan(values)).tolist():
-            out[i] = None
-    return out
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return _numpy_array(values, ~np.isnan(values))
 
 
 #: Column-wise versions of transforms (Arrow columns in; values and the rows the reference
@@ -816,23 +816,98 @@ PER_VALUE_TRANSFORMS = frozenset({
 })
 
 
-def _per_distinct(rule: Rule, array: Any, ctx: TransformContext, problems: Problems
-                  ) -> list[Any]:
-    import pyarrow as pa
+class _Dict(Sequence[Any]):
+    """Mapped values computed once per distinct cell: each row's index into ``distinct``
+    (whose last entry is ``None``, for empty cells). Type tags, value checks and JSON text
+    are worked out per distinct value, then spread by the indices."""
 
+    def __init__(self, indices: Any, distinct: list[Any]):
+        self.indices = indices  # numpy integer array
+        self.distinct = distinct
+        self._list: list[Any] | None = None
+        self._used: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return self.to_list()[i]
+        return self.distinct[int(self.indices[i])]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.to_list())
+
+    def __contains__(self, value: object) -> bool:
+        return any(_same_value(self.distinct[j], value) for j in self.used())
+
+    def to_list(self) -> list[Any]:
+        if self._list is None:
+            distinct = self.distinct
+            self._list = [distinct[j] for j in self.indices.tolist()]
+        return self._list
+
+    def used(self) -> list[int]:
+        """The distinct values some row holds."""
+        if self._used is None:
+            import numpy as np
+
+            self._used = np.unique(self.indices).tolist()
+        return self._used
+
+    def spread(self, per_distinct: list[Any]) -> list[Any]:
+        """One value per row, from one value per distinct value."""
+        import numpy as np
+
+        table = np.empty(len(per_distinct), dtype=object)
+        table[:] = per_distinct
+        out: list[Any] = table[self.indices].tolist()
+        return out
+
+
+def _dict_of(array: Any, fn: Callable[[str], Any], problems: Problems, column: str | None
+             ) -> _Dict:
+    """``fn`` of each distinct cell (its problems given to every row holding it)."""
+    encoded = array.dictionary_encode()
+    distinct = encoded.dictionary.to_pylist()
+    results: list[Any] = []
+    bad: dict[int, ValueProblem] = {}
+    for j, text in enumerate(distinct):
+        try:
+            results.append(fn(text))
+        except ValueProblem as exc:
+            exc.column = exc.column or column
+            bad[j] = exc
+            results.append(None)
+    results.append(None)
+    indices = _as_numpy(_filled(encoded.indices, len(distinct)))
+    if bad:
+        for i, j in enumerate(indices.tolist()):
+            if j in bad:
+                problems[i] = bad[j]
+    return _Dict(indices, results)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _per_distinct(rule: Rule, array: Any, ctx: TransformContext, problems: Problems
+                  ) -> Any:
     encoded = array.dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
     sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source, (), ())
     sub_problems: Problems = {}
     results = TRANSFORMS[rule.transform or ""].func([distinct], sub, sub_problems)
+    if rule.spec is not None and rule.spec.type == "integer":
+        results = [v if v is None or isinstance(v, int) else int(v) for v in results]
     results.append(None)
-    indices = _as_numpy(_filled(encoded.indices, len(distinct))).tolist()
+    indices = _as_numpy(_filled(encoded.indices, len(distinct)))
     if sub_problems:
-        for i, j in enumerate(indices):
+        for i, j in enumerate(indices.tolist()):
             if j in sub_problems:
                 problems[i] = sub_problems[j]
-    del pa
-    return [results[j] for j in indices]
+    return _Dict(indices, results)
 
 
 def _nulls(n: int) -> Any:
@@ -848,7 +923,8 @@ def _fast_transform(rule: Rule, arrays: dict[str, Any], cells_of: Callable[[str]
 
     if rule.transform in PER_VALUE_TRANSFORMS and len(rule.source) == 1 \
             and rule.source[0] in arrays:
-        return _per_distinct(rule, arrays[rule.source[0]], ctx, problems)
+        found: list[Any] = _per_distinct(rule, arrays[rule.source[0]], ctx, problems)
+        return found
     fast = FAST_TRANSFORMS.get(rule.transform or "")
     if fast is None or rule.args or ctx.per_row or not rule.source or \
             rule.source[0] not in arrays:
@@ -982,6 +1058,8 @@ def _kinds(values: Sequence[Any]) -> set[type]:
         if values.array.null_count == len(values.array):
             found = {type(None)}
         return found
+    if isinstance(values, _Dict):
+        return {type(values.distinct[j]) for j in values.used()}
     return set(map(type, values))
 
 
@@ -994,6 +1072,11 @@ def _column_ok(values: Sequence[Any], path: tuple[str, ...], kinds: set[type]
         return None
     if isinstance(values, _Column):
         return _column_ok_arrow(values.array, checks, number_bounds(path), kinds)
+    if isinstance(values, _Dict):
+        good = [v is None or all(check(v) for check in checks) for v in values.distinct]
+        if all(good[j] for j in values.used()):
+            return None
+        return values.spread(good)
     bounds = number_bounds(path)
     if kinds == {float} and bounds is not None:
         import numpy as np
@@ -1079,6 +1162,8 @@ def float_json(values: Any) -> Any:
         return _text_array([])
     if isinstance(values, np.ndarray):
         text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]
+    elif not isinstance(values, list):
+        text = orjson.dumps(list(values)).decode()[1:-1]
     else:
         text = orjson.dumps(values).decode()[1:-1]
     one = _text_array([text])
@@ -1090,13 +1175,13 @@ def float_json(values: Any) -> Any:
     return pc.split_pattern(one, ",").flatten()
 
 
-def float_texts(values: list[float | None]) -> list[str]:
+def float_texts(values: Sequence[float | None]) -> list[str]:
     """:func:`float_json` as a list of Python strings."""
     out: list[str] = float_json(values).to_pylist()
     return out
 
 
-def _json_column(values: list[Any], kinds: set[type], column: Any, plain: bool = False
+def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bool = False
                  ) -> Any:
     """The JSON text of each value as an Arrow string array (``column``: the values as
     an Arrow column, when there is one: no Python object is made then; ``plain``: its
@@ -1111,12 +1196,15 @@ def _json_column(values: list[Any], kinds: set[type], column: Any, plain: bool =
                 pc.match_substring_regex(column, r'[\x00-\x1f"\\]')).as_py()):
             quote = _scalar('"', pa.string())
             return pc.binary_join_element_wise(quote, column, quote, _scalar("", pa.string()))
+    if isinstance(values, _Dict):
+        texts = [_encode(v) for v in values.distinct]
+        return _text_array(texts).take(_numpy_array(values.indices))
     if kinds == {float}:
         return float_json(values)
     return _text_array(_encoded(values, kinds))
 
 
-def _encoded(values: list[Any], kinds: set[type]) -> list[str]:
+def _encoded(values: Sequence[Any], kinds: set[type]) -> list[str]:
     if kinds == {float}:
         return float_texts(values)
     if kinds == {str}:
@@ -1232,6 +1320,17 @@ def _tags(values: Sequence[Any], kinds: set[type]) -> tuple[Any, list[Any] | Non
             return (tag(values[0]) if len(values) else "n"), None
         return ("or-null", _KIND_TAGS[values.kind()]), _as_numpy(
             values.array.is_null()).tolist()
+    if isinstance(values, _Dict):
+        if not len(values):
+            return "n", None
+        empty_text = str in kinds and "" in values
+        if len(kinds) == 1 and not empty_text and next(iter(kinds)) in _SCALARS:
+            return tag(values[0]), None
+        if len(kinds) == 2 and type(None) in kinds and not empty_text and kinds <= _SCALARS:
+            other = next(k for k in kinds if k is not type(None))
+            return ("or-null", _KIND_TAGS[other]), values.spread(
+                [v is None for v in values.distinct])
+        return "*", values.spread([tag(v) for v in values.distinct])
     empty_text = str in kinds and "" in values
     if not values:
         return "n", None
