@@ -516,34 +516,51 @@ class _Range(io.RawIOBase):
 # --------------------------------------------------------------------------- mapping
 
 
-class _Column(Sequence[Any]):
-    """Mapped values that are exactly an Arrow column: read one by one where needed (the
-    first report of a signature), never turned into a list on the way to the output."""
+class _Lazy(Sequence[Any]):
+    """A column of mapped values read one by one where needed (the first report of a
+    signature) and made a list only when something walks it."""
+
+    _list: list[Any] | None = None
+
+    def _one(self, i: int) -> Any:
+        raise NotImplementedError
+
+    def _all(self) -> list[Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.to_list()[i] if isinstance(i, slice) else self._one(i)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.to_list())
+
+    def to_list(self) -> list[Any]:
+        if self._list is None:
+            self._list = self._all()
+        return self._list
+
+
+class _Column(_Lazy):
+    """Mapped values that are exactly an Arrow column: never turned into a list on the way
+    to the output."""
 
     def __init__(self, array: Any):
         self.array = array
-        self._list: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.array)
 
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return self.to_list()[i]
+    def _one(self, i: int) -> Any:
         return self.array[i].as_py()
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.to_list())
+    def _all(self) -> list[Any]:
+        out: list[Any] = self.array.to_pylist()
+        return out
 
     def __contains__(self, value: object) -> bool:
         if value is None:
             return bool(self.array.null_count)
         return value in self.to_list()
-
-    def to_list(self) -> list[Any]:
-        if self._list is None:
-            self._list = self.array.to_pylist()
-        return self._list
 
     def kind(self) -> type:
         """The Python type of its values."""
@@ -816,7 +833,7 @@ PER_VALUE_TRANSFORMS = frozenset({
 })
 
 
-class _Dict(Sequence[Any]):
+class _Dict(_Lazy):
     """Mapped values computed once per distinct cell: each row's index into ``distinct``
     (whose last entry is ``None``, for empty cells). Type tags, value checks and JSON text
     are worked out per distinct value, then spread by the indices."""
@@ -824,28 +841,20 @@ class _Dict(Sequence[Any]):
     def __init__(self, indices: Any, distinct: list[Any]):
         self.indices = indices  # numpy integer array
         self.distinct = distinct
-        self._list: list[Any] | None = None
         self._used: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return self.to_list()[i]
+    def _one(self, i: int) -> Any:
         return self.distinct[int(self.indices[i])]
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.to_list())
+    def _all(self) -> list[Any]:
+        distinct = self.distinct
+        return [distinct[j] for j in self.indices.tolist()]
 
     def __contains__(self, value: object) -> bool:
         return any(_same_value(self.distinct[j], value) for j in self.used())
-
-    def to_list(self) -> list[Any]:
-        if self._list is None:
-            distinct = self.distinct
-            self._list = [distinct[j] for j in self.indices.tolist()]
-        return self._list
 
     def used(self) -> list[int]:
         """The distinct values some row holds."""
@@ -871,7 +880,7 @@ def _dict_of(array: Any, fn: Callable[[str], Any], problems: Problems, column: s
     encoded = array.dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
     results: list[Any] = []
-    bad: dict[int, ValueProblem] = {}
+    bad: Problems = {}
     for j, text in enumerate(distinct):
         try:
             results.append(fn(text))
@@ -879,13 +888,19 @@ def _dict_of(array: Any, fn: Callable[[str], Any], problems: Problems, column: s
             exc.column = exc.column or column
             bad[j] = exc
             results.append(None)
-    results.append(None)
-    indices = _as_numpy(_filled(encoded.indices, len(distinct)))
+    return _by_distinct(encoded, results, bad, problems)
+
+
+def _by_distinct(encoded: Any, results: list[Any], bad: Problems, problems: Problems
+                 ) -> _Dict:
+    """The values of a dictionary-encoded column from one result per distinct cell; a
+    distinct cell's problem goes to every row holding it."""
+    indices = _as_numpy(_filled(encoded.indices, len(results)))
     if bad:
         for i, j in enumerate(indices.tolist()):
             if j in bad:
                 problems[i] = bad[j]
-    return _Dict(indices, results)
+    return _Dict(indices, [*results, None])
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -901,13 +916,7 @@ def _per_distinct(rule: Rule, array: Any, ctx: TransformContext, problems: Probl
     results = TRANSFORMS[rule.transform or ""].func([distinct], sub, sub_problems)
     if rule.spec is not None and rule.spec.type == "integer":
         results = [v if v is None or isinstance(v, int) else int(v) for v in results]
-    results.append(None)
-    indices = _as_numpy(_filled(encoded.indices, len(distinct)))
-    if sub_problems:
-        for i, j in enumerate(indices.tolist()):
-            if j in sub_problems:
-                problems[i] = sub_problems[j]
-    return _Dict(indices, results)
+    return _by_distinct(encoded, results, sub_problems, problems)
 
 
 def _nulls(n: int) -> Any:
@@ -1081,14 +1090,7 @@ def _column_ok(values: Sequence[Any], path: tuple[str, ...], kinds: set[type]
     if kinds == {float} and bounds is not None:
         import numpy as np
 
-        numbers = np.array(values, dtype=np.float64)  # None becomes NaN
-        ok = np.ones(len(values), dtype=bool)
-        with np.errstate(invalid="ignore"):
-            for low in bounds[0]:
-                ok &= ~(numbers < low)  # NaN stands for an empty cell: passes
-            for high in bounds[1]:
-                ok &= ~(numbers > high)
-        return None if ok.all() else ok.tolist()
+        return _within(np.array(values, dtype=np.float64), bounds)  # None becomes NaN
     if len(kinds) <= 1:
         bad: set[Any] = {v for v in set(values) if v is not None
                          and not all(check(v) for check in checks)}
@@ -1103,6 +1105,24 @@ def _column_ok(values: Sequence[Any], path: tuple[str, ...], kinds: set[type]
     return [v is None or (type(v), v) not in refused for v in values]
 
 
+def _within(numbers: Any, bounds: tuple[tuple[float, ...], tuple[float, ...]]
+            ) -> list[bool] | None:
+    """Per number: within every bound (NaN stands for an empty cell and passes); ``None``
+    when all are."""
+    import numpy as np
+
+    ok = np.ones(len(numbers), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for low in bounds[0]:
+            ok &= ~(numbers < low)
+        for high in bounds[1]:
+            ok &= ~(numbers > high)
+    if ok.all():
+        return None
+    out: list[bool] = ok.tolist()
+    return out
+
+
 def _column_ok_arrow(array: Any, checks: Any, bounds: Any, kinds: set[type]
                      ) -> list[bool] | None:
     """:func:`_column_ok` for an Arrow column: numbers against their bounds at once, other
@@ -1111,14 +1131,7 @@ def _column_ok_arrow(array: Any, checks: Any, bounds: Any, kinds: set[type]
     import pyarrow as pa
 
     if kinds == {float} and bounds is not None:
-        numbers = _as_numpy(_filled(array, np.nan))
-        ok = np.ones(len(numbers), dtype=bool)
-        with np.errstate(invalid="ignore"):
-            for low in bounds[0]:
-                ok &= ~(numbers < low)  # NaN stands for an empty cell: passes
-            for high in bounds[1]:
-                ok &= ~(numbers > high)
-        return None if ok.all() else ok.tolist()
+        return _within(_as_numpy(_filled(array, np.nan)), bounds)
     encoded = array.dictionary_encode() if not pa.types.is_dictionary(array.type) else array
     distinct = encoded.dictionary.to_pylist()
     good = [all(check(v) for check in checks) for v in distinct]
