@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
 from .errors import InputError, Issue, Location, UsageError
-from .fastpath import FastFile, Runner, convert_file, default_jobs, fastpath_job, prepare
+from .fastpath import FastFile, Runner, convert_file, default_jobs, prepare
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
 from .io.writers import Format, StreamWriter, write_reports
@@ -242,7 +242,8 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 summary.files.append(source.name)
                 summary.rows_read += source.records
                 if id(source) in fast:
-                    _convert_fast(fast[id(source)], runner, writer, summary)
+                    _convert_fast(fast[id(source)], runner, the_mapping, the_context,
+                                  allow_incomplete, writer, summary)
                     continue
                 _convert_reference(source, the_mapping, the_context, per_row, allow_incomplete,
                                    chunk_rows, writer, summary)
@@ -262,11 +263,11 @@ def _add_counts(summary: ConvertSummary, counts: Mapping[str, int], levels: Mapp
     summary.issues.extend(issues)
 
 
-def _convert_fast(ff: FastFile, runner: Runner, writer: StreamWriter,
+def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: Context,
+                  allow_incomplete: bool, writer: StreamWriter,
                   summary: ConvertSummary) -> None:
     """A clean file, column-wise (boamps_etl.fastpath): in this process, or one range of
     rows per worker, their outputs appended in order."""
-    mapping, context, allow_incomplete = fastpath_job()
     if runner.jobs == 1 or len(ff.parts) == 1:
         for block in convert_file(ff, mapping, context, allow_incomplete):
             _add_counts(summary, block.counts, block.levels, block.issues)

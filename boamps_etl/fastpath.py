@@ -44,13 +44,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .codecarbon import EMPTY_VALUES, REQUIRED_COLUMNS
-from .context import Context, merge_into
+from .context import Context
 from .errors import Issue
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable
 from .io.writers import dumps
 from .levels import assess
-from .mapping import Applied, Mapping, Rule
-from .pipeline import assemble, convert_table, ordered
+from .mapping import Applied, Mapping, Rule, apply_rules, run_transform
+from .pipeline import build_report, convert_table
 from .shapes import number_bounds, schema_path, supported, tag, value_constraints
 from .transforms import TRANSFORMS, Problems, ValueProblem, to_float, to_int, unit_factor
 from .transforms import Context as TransformContext
@@ -911,11 +911,10 @@ def _per_distinct(rule: Rule, array: Any, ctx: TransformContext, problems: Probl
                   ) -> Any:
     encoded = array.dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
-    sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source, (), ())
     sub_problems: Problems = {}
-    results = TRANSFORMS[rule.transform or ""].func([distinct], sub, sub_problems)
-    if rule.spec is not None and rule.spec.type == "integer":
-        results = [v if v is None or isinstance(v, int) else int(v) for v in results]
+    # the distinct cells stand for no rows: no row numbers, no row content
+    results = run_transform(rule, [distinct], TransformContext(ctx.kind, ctx.per_row),
+                            sub_problems)
     return _by_distinct(encoded, results, sub_problems, problems)
 
 
@@ -983,6 +982,8 @@ def apply_columns(mapping: Mapping, arrays: dict[str, Any], n: int,
     empty cells): the same rules and transforms, plain numbers parsed column-wise. Also
     returns, for targets whose values are exactly an Arrow column (a number or text
     column as read, a transform done column-wise), that column."""
+    import pyarrow.compute as pc
+
     lists: dict[str, list[str | None]] = {}
 
     def cells_of(name: str) -> list[str | None]:
@@ -993,66 +994,41 @@ def apply_columns(mapping: Mapping, arrays: dict[str, Any], n: int,
             lists[name] = found
         return found
 
-    values: dict[str, list[Any]] = {}
-    entries: dict[str, list[bool]] = {}
-    all_problems: list[dict[int, tuple[str, ValueProblem]]] = []
-    columns: dict[str, Any] = {}
-    for target, rule in mapping.rules.items():
-        direct: list[Any] = []
-        mask = None
-        if rule.when:
-            mask = [True] * n
-            for cond in rule.when:
-                held = _holds(cond, arrays[cond.column]) if cond.column in arrays else \
-                    cond.evaluate(cells_of(cond.column))
-                mask = [a and b for a, b in zip(mask, held, strict=True)]
-        if rule.is_entry:
-            entries[target] = mask or [True] * n
-            continue
-        problems: Problems = {}
-        if rule.has_const:
-            result: list[Any] = [rule.const] * n
-        else:
-            fast = _fast_transform(rule, arrays, cells_of, n, ctx, problems, direct) \
-                if rule.transform else None
-            if fast is not None:
-                result = fast
-            elif rule.transform:
-                sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source,
-                                       ctx.rows, ctx.content)
-                raw = TRANSFORMS[rule.transform].func([cells_of(s) for s in rule.source],
-                                                      sub, problems)
-                result = raw if rule.spec is None or rule.spec.type != "integer" else [
-                    v if v is None or isinstance(v, int) else int(v) for v in raw]
-            elif len(rule.source) == 1:
-                name = rule.source[0]
-                result = _coerce(rule, lambda name=name: cells_of(name),  # type: ignore[misc]
-                                 arrays.get(name), problems, direct)
-            elif all(s in arrays for s in rule.source):  # the first non-empty column
-                import pyarrow.compute as pc
+    def condition(cond: Any) -> list[bool]:
+        if cond.column in arrays:
+            return _holds(cond, arrays[cond.column])
+        held: list[bool] = cond.evaluate(cells_of(cond.column))
+        return held
 
-                first = pc.coalesce(*(arrays[s] for s in rule.source))
-                result = _coerce(rule, first.to_pylist, first, problems, direct)
-            else:
-                merged = TRANSFORMS["first"].func([cells_of(s) for s in rule.source], ctx,
-                                                  problems)
-                result = _coerce(rule, lambda merged=merged: merged,  # type: ignore[misc]
-                                 None, problems)
-            if rule.default is not None and None in result:
-                direct.clear()
-                result = [rule.default if v is None and i not in problems else v
-                          for i, v in enumerate(result)]
-        if mask is not None:
-            if not all(mask):
-                direct.clear()
-            result = [v if keep else None for v, keep in zip(result, mask, strict=True)]
-            problems = {i: p for i, p in problems.items() if mask[i]}
-        values[target] = result
+    computed: dict[str, tuple[Any, Any]] = {}  # target -> (its values, their Arrow column)
+
+    def compute(rule: Rule, problems: Problems) -> list[Any]:
+        direct: list[Any] = []
+        result = _fast_transform(rule, arrays, cells_of, n, ctx, problems, direct) \
+            if rule.transform else None
+        if result is not None:
+            pass
+        elif rule.transform:
+            result = run_transform(rule, [cells_of(s) for s in rule.source], ctx, problems)
+        elif len(rule.source) == 1:
+            name = rule.source[0]
+            result = _coerce(rule, lambda: cells_of(name), arrays.get(name), problems, direct)
+        elif all(s in arrays for s in rule.source):  # the first non-empty column
+            first = pc.coalesce(*(arrays[s] for s in rule.source))
+            result = _coerce(rule, first.to_pylist, first, problems, direct)
+        else:
+            merged = TRANSFORMS["first"].func([cells_of(s) for s in rule.source], ctx,
+                                              problems)
+            result = _coerce(rule, lambda: merged, None, problems)
         if direct and not problems:
-            columns[target] = direct[0]
-        if problems:
-            all_problems.append({i: (target, p) for i, p in problems.items()})
-    return Applied(n, values, entries, all_problems), columns
+            computed[rule.target] = (result, direct[0])
+        return result
+
+    applied = apply_rules(mapping, n, condition, compute)
+    # a default or a condition that changed the values leaves no column behind them
+    columns = {target: column for target, (result, column) in computed.items()
+               if applied.values[target] is result}
+    return applied, columns
 
 
 # --------------------------------------------------------------------------- value checks
@@ -1245,7 +1221,6 @@ class _Template:
     pieces: list[str]  # literal text around the slots
     slots: list[int]  # which mapped value fills each slot
     level: str
-    fill: Callable[[tuple[str, ...]], str] | None = None
 
     @property
     def scalars(self) -> list[Any]:
@@ -1259,10 +1234,6 @@ class _Template:
         return found
 
 
-class _Slot(str):
-    """A mapped value's stand-in while a template is made."""
-
-
 def _slotted(values: dict[str, list[Any]], targets: list[str], keep_real: set[int],
              i: int) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
@@ -1271,7 +1242,7 @@ def _slotted(values: dict[str, list[Any]], targets: list[str], keep_real: set[in
         if value is None or k in keep_real:
             out[target] = [value]
         else:
-            out[target] = [_Slot(f"\ue000{k}\ue001")]
+            out[target] = [f"\ue000{k}\ue001"]  # a slot: _SLOT finds it in the JSON
     return out
 
 
@@ -1280,10 +1251,7 @@ def _make_template(doc_real: dict[str, Any], mapping: Mapping, applied: Applied,
                    i: int, level: str) -> _Template | None:
     one = _slotted(applied.values, targets, keep_real, i)
     entries = {t: [mask[i]] for t, mask in applied.entries.items()}
-    doc = assemble(mapping, one, entries, 0)
-    for layer in layers:
-        merge_into(doc, layer)
-    text = dumps(ordered(doc), indent=None)
+    text = dumps(build_report(mapping, one, entries, 0, layers), indent=None)
     parts = _SLOT.split(text)
     pieces, slots = parts[0::2], [int(s) for s in parts[1::2]]
     template = _Template(pieces, slots, level)
@@ -1299,25 +1267,6 @@ def _fill_one(template: _Template, row: list[str]) -> str:
         out.append(text)
         out.append(piece)
     return "".join(out)
-
-
-def _row_filler(template: _Template) -> Callable[[tuple[str, ...]], str]:
-    """A function writing one row's JSON line through ``template`` from the row's encoded
-    values: one f-string, made from slot numbers only (the text pieces are closure
-    variables, never code)."""
-    if template.fill is not None:
-        return template.fill
-    slots = template.slots
-    body = "".join(f"{{p{j}}}{{r[{k}]}}" for j, k in enumerate(slots))
-    body += f"{{p{len(slots)}}}"
-    names = ", ".join(f"p{j}" for j in range(len(template.pieces)))
-    code = (f"def make({names}):\n    def fill(r):\n        return f\"{body}\"\n"
-            f"    return fill\n")
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "<boamps-etl template>", "exec"), namespace)
-    fill: Callable[[tuple[str, ...]], str] = namespace["make"](*template.pieces)
-    template.fill = fill
-    return fill
 
 
 # --------------------------------------------------------------------------- conversion
@@ -1363,10 +1312,6 @@ _SCALARS = {type(None), bool, int, float, str}
 class BlockResult:
     """One block's output: JSON lines in row order, and what the reference path said."""
 
-    @property
-    def lines(self) -> list[str]:
-        return bytes(self.data).decode("utf-8").splitlines()
-
 
     data: Any = b""  # the JSON lines, each ending with a line break (UTF-8 bytes)
     count: int = 0  # how many lines
@@ -1398,8 +1343,6 @@ class Converter:
             needed.update(context.match_columns)
         self.read = list(columns) if ff.all_columns else [c for c in columns if c in needed]
         self.match_cols = context.match_columns if context is not None else []
-        self.first_issues = True
-        self._members: dict[int, int] = {}
 
     def blocks(self, part: tuple[int, int, int] | None = None) -> Iterator[tuple[Any, Any]]:
         """(Arrow batch of kept rows, their spreadsheet row numbers), for the whole file or
@@ -1507,7 +1450,8 @@ class Converter:
             tids[i] = -1
         slow.update(i for i, t in enumerate(tids) if t < 0)
         result = BlockResult(counts={"valid": 0, "incomplete": 0, "invalid": 0})
-        pieces, positions = self._fill(templates, tids, values, all_kinds, direct, slow)
+        pieces, positions = self._fill(templates, tids, values, all_kinds, direct, slow,
+                                       result.levels)
         if slow:
             lines = self._reference(batch, sorted(slow), row_list, result)
             pieces.append(_text_array([text for _, text in lines]))
@@ -1517,25 +1461,20 @@ class Converter:
         final = lines_array.take(_numpy_array(np.argsort(where, kind="stable")))
         result.data = _string_data(final)
         result.count = len(final)
-        valid = n - len(slow)
-        result.counts["valid"] += valid
-        for t, template in enumerate(templates):
-            members = self._members.get(t, 0)
-            if members:
-                result.levels[template.level] = result.levels.get(template.level, 0) + members
+        result.counts["valid"] += n - len(slow)
         return result
 
     def _fill(self, templates: list[_Template], tids: list[int], values: list[list[Any]],
-              all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int]
-              ) -> tuple[list[Any], list[Any]]:
+              all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int],
+              levels: dict[str, int]) -> tuple[list[Any], list[Any]]:
         """The JSON lines of the rows of each template, column-wise: rows grouped by
         template, each used column encoded once and taken in that order, the lines
-        joined by Arrow. Returns the lines and their rows."""
+        joined by Arrow. Returns the lines and their rows; counts the rows written in
+        ``levels``."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        self._members = {}
         ids = np.array(tids, dtype=np.int64)
         fast_rows = np.flatnonzero(ids >= 0)
         if len(fast_rows) == 0:
@@ -1564,7 +1503,7 @@ class Converter:
             else:
                 pieces.append(lines)
                 positions.append(order[start: start + count])
-                self._members[t] = count
+                levels[template.level] = levels.get(template.level, 0) + count
             start += count
         return pieces, positions
 
@@ -1574,10 +1513,7 @@ class Converter:
             return self.templates[signature]
         template = None
         if supported():
-            doc = assemble(self.mapping, applied.values, applied.entries, i)
-            for layer in layers:
-                merge_into(doc, layer)
-            doc = ordered(doc)
+            doc = build_report(self.mapping, applied.values, applied.entries, i, layers)
             if full_check(doc):
                 level = assess(doc, []).level
                 template = _make_template(doc, self.mapping, applied, self.targets,
@@ -1717,11 +1653,6 @@ class Runner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def fastpath_job() -> tuple[Any, ...]:
-    """The (mapping, context, allow_incomplete) of the open :class:`Runner`."""
-    return _JOB
 
 
 def default_jobs() -> int:

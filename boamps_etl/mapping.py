@@ -23,8 +23,8 @@ value. Every rule is checked when the file is loaded; errors name the file and l
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -437,15 +437,12 @@ def _coerce(rule: Rule, cells: Cells, problems: Problems) -> list[Any]:
     return out
 
 
-def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
-                  ctx: Context | None = None) -> Applied:
-    """Evaluate every rule over a block of ``n`` rows of cleaned text cells.
-
-    ``columns`` maps a column name to its cells (``None`` = empty); absent columns are
-    absent data, never zero.
-    """
-    ctx = ctx or Context()
-    empty: Cells = [None] * n
+def apply_rules(mapping: Mapping, n: int, condition: Callable[[Condition], list[bool]],
+                compute: Callable[[Rule, Problems], list[Any]]) -> Applied:
+    """Evaluate every rule over a block of ``n`` rows: ``condition`` gives a ``when``
+    condition's value per row, ``compute`` a sourced rule's values per row (before its
+    default and its condition), its problems put in the dict it is given. Constants,
+    defaults, conditions and list entries are handled here."""
     values: dict[str, list[Any]] = {}
     entries: dict[str, list[bool]] = {}
     all_problems: list[dict[int, tuple[str, ValueProblem]]] = []
@@ -454,9 +451,7 @@ def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
         if rule.when:
             mask = [True] * n
             for cond in rule.when:
-                mask = [a and b for a, b in zip(mask, cond.evaluate(columns.get(cond.column,
-                                                                                  empty)),
-                                                strict=True)]
+                mask = [a and b for a, b in zip(mask, condition(cond), strict=True)]
         if rule.is_entry:
             entries[target] = mask or [True] * n
             continue
@@ -464,27 +459,49 @@ def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
         if rule.has_const:
             result: list[Any] = [rule.const] * n
         else:
-            cells = [columns.get(s, empty) for s in rule.source]
-            if rule.transform:
-                sub = Context(ctx.kind, ctx.per_row, dict(rule.args), rule.source, ctx.rows,
-                              ctx.content)
-                raw = TRANSFORMS[rule.transform].func(cells, sub, problems)
-                result = raw if rule.spec is None or rule.spec.type != "integer" else [
-                    v if v is None or isinstance(v, int) else int(v) for v in raw]
-            else:
-                merged = cells[0] if len(cells) == 1 else TRANSFORMS["first"].func(
-                    cells, ctx, problems)
-                result = _coerce(rule, merged, problems)
-            if rule.default is not None:
+            result = compute(rule, problems)
+            if rule.default is not None and None in result:
                 result = [rule.default if v is None and i not in problems else v
                           for i, v in enumerate(result)]
-        if mask is not None:
+        if mask is not None and not all(mask):
             result = [v if keep else None for v, keep in zip(result, mask, strict=True)]
             problems = {i: p for i, p in problems.items() if mask[i]}
         values[target] = result
         if problems:
             all_problems.append({i: (target, p) for i, p in problems.items()})
     return Applied(n, values, entries, all_problems)
+
+
+def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
+                  ctx: Context | None = None) -> Applied:
+    """Evaluate every rule over a block of ``n`` rows of cleaned text cells.
+
+    ``columns`` maps a column name to its cells (``None`` = empty); absent columns are
+    absent data, never zero.
+    """
+    context = ctx or Context()
+    empty: Cells = [None] * n
+
+    def compute(rule: Rule, problems: Problems) -> list[Any]:
+        cells = [columns.get(s, empty) for s in rule.source]
+        if rule.transform:
+            return run_transform(rule, cells, context, problems)
+        merged = cells[0] if len(cells) == 1 else TRANSFORMS["first"].func(
+            cells, context, problems)
+        return _coerce(rule, merged, problems)
+
+    return apply_rules(mapping, n, lambda cond: cond.evaluate(columns.get(cond.column, empty)),
+                       compute)
+
+
+def run_transform(rule: Rule, cells: list[Cells], ctx: Context, problems: Problems
+                  ) -> list[Any]:
+    """A rule's named transform over its source cells (whole numbers for integer fields)."""
+    sub = Context(ctx.kind, ctx.per_row, dict(rule.args), rule.source, ctx.rows, ctx.content)
+    raw = TRANSFORMS[rule.transform or ""].func(cells, sub, problems)
+    if rule.spec is None or rule.spec.type != "integer":
+        return raw
+    return [v if v is None or isinstance(v, int) else int(v) for v in raw]
 
 
 def problems_by_row(applied: Applied) -> dict[int, list[tuple[str, ValueProblem]]]:

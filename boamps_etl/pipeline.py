@@ -358,6 +358,17 @@ def ordered(doc: Any, path: str = "") -> Any:
     return doc
 
 
+def build_report(mapping: Mapping, values: dict[str, Any], entries: dict[str, Any], i: int,
+                 layers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Report ``i``: its mapped values, the context layers merged over them in order, keys
+    in the schemas' order."""
+    doc = assemble(mapping, values, entries, i)
+    for layer in layers:
+        merge_into(doc, layer)
+    out: dict[str, Any] = ordered(doc)
+    return out
+
+
 def _status(issues: list[Issue]) -> Status:
     errors = [i for i in issues if i.severity == "error"]
     if not errors:
@@ -505,15 +516,12 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
         if checked else [True] * n
     for i, (_, rows) in enumerate(selected):
         where = Location(table.name, rows[-1])
-        doc = assemble(mapping, applied.values, applied.entries, i)
         layers: list[dict[str, Any]] = []
         if context is not None and not context.is_empty():
             row_view = {c: cells[i] for c, cells in row_values_cols.items()}
             layers = context.values_for(row_view)
-            for layer in layers:
-                merge_into(doc, layer)
+        doc = build_report(mapping, applied.values, applied.entries, i, layers)
         issues = _cell_issues(problems.get(i, []), table.name, rows[-1])
-        doc = ordered(doc)
         signature: Any = None
         if not issues:
             if use_signatures:  # see boamps_etl.shapes: the report's shape, without a walk
