@@ -274,15 +274,20 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
             writer.write_data(block.data, block.count)
             summary.reports_written += block.count
         return
-    parts = runner.convert(ff, writer.stage_folder())
+    lent = writer.lend_file()
+    parts = runner.convert(ff, writer.stage_folder(), lent)
     try:
-        for part in parts:
+        for j, part in enumerate(parts):
             _add_counts(summary, part.counts, part.levels, part.issues)
             summary.reports_written += part.lines
-            writer.append_file(part.path, part.lines)
+            if j == 0 and lent is not None:
+                writer.take_back(part.lines)
+            else:
+                writer.append_file(part.path, part.lines)
     finally:
-        for part in parts:
-            part.path.unlink(missing_ok=True)
+        for j, part in enumerate(parts):
+            if j > 0 or lent is None:
+                part.path.unlink(missing_ok=True)
 
 
 def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     pass
 
 READ_BYTES = 1 << 20  # bytes Arrow parses at a time (its peak memory grows with it)
-BLOCK_ROWS = 8192  # rows converted at a time
+BLOCK_ROWS = 8192
 CHECK_BYTES = 1 << 20  # bytes checked at a time by the first pass
 _EDGE_SPACE = r"^[\t-\r\x1c-\x1f\x85\p{Z}]|[\t-\r\x1c-\x1f\x85\p{Z}]$"  # str.strip()'s set
 _NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
@@ -69,26 +69,13 @@ _SLOT = re.compile('"\ue000([0-9]+)\ue001"')
 
 
 def available() -> bool:
-    """True when pyarrow can be imported (the fast path needs it). Arrow memory goes back
-    to the system as soon as it is freed (jemalloc without decay, where built in), so the
-    peak memory of a conversion stays that of one block."""
+    """True when pyarrow can be imported (the fast path needs it)."""
     try:
-        import pyarrow as pa
-        import pyarrow.csv
+        import pyarrow
+        import pyarrow.csv  # noqa: F401
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         return False
-    global _POOL_SET
-    if not _POOL_SET:
-        _POOL_SET = True
-        try:
-            pa.set_memory_pool(pa.jemalloc_memory_pool())
-            pa.jemalloc_set_decay_ms(0)
-        except (NotImplementedError, pa.ArrowNotImplementedError):  # pragma: no cover
-            pass
     return True
-
-
-_POOL_SET = False
 
 
 # --------------------------------------------------------------------------- the file check
@@ -217,12 +204,15 @@ def _reader(source: Any, names: list[str], delimiter: str, include: list[str],
     return pcsv.open_csv(
         source,
         read_options=pcsv.ReadOptions(skip_rows=1 if header else 0, column_names=names,
-                                      block_size=READ_BYTES, use_threads=True),
+                                      block_size=READ_BYTES, use_threads=_THREADS),
         parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
                                         ignore_empty_lines=True, invalid_row_handler=invalid),
         convert_options=pcsv.ConvertOptions(
             include_columns=include, column_types={n: pa.string() for n in include},
             strings_can_be_null=False, quoted_strings_can_be_null=False))
+
+
+_THREADS = True  # Arrow's reader may use threads: not in a worker, where cores are taken
 
 
 def _clean_array(array: Any) -> Any:
@@ -1141,27 +1131,52 @@ _PLAIN_TEXT = re.compile(r'[\x00-\x1f"\\]')
 def float_json(values: Any) -> Any:
     """``repr`` of each float (``null`` for ``None`` or NaN), as ``json.dumps`` writes
     them, as an Arrow string array: orjson's shortest round-trip digits for the whole
-    column, put in Python's notation by three regular expressions over the one text
-    (an exponent from 1e-5 down, of two digits at least: ``1e-05``, ``6.5e-07``)."""
+    column. orjson and Python differ only below 1e-4 (``0.00001`` and ``1e-05``,
+    ``1.5e-7`` and ``1.5e-07``): those values are put in Python's notation by
+    :func:`_python_notation`."""
     import numpy as np
     import orjson
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(values) == 0:
         return _text_array([])
-    if isinstance(values, np.ndarray):
-        text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]
-    elif not isinstance(values, list):
-        text = orjson.dumps(list(values)).decode()[1:-1]
-    else:
-        text = orjson.dumps(values).decode()[1:-1]
-    one = _text_array([text])
+    if not isinstance(values, np.ndarray):
+        data = values if isinstance(values, list) else list(values)
+        return _python_notation(orjson.dumps(data).decode()[1:-1])
+    texts = pc.split_pattern(_text_array([orjson.dumps(
+        values, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]]), ",").flatten()
+    with np.errstate(invalid="ignore"):
+        small = (np.abs(values) < 1e-4) & (values != 0)
+    count = int(np.count_nonzero(small))
+    if count == 0:
+        return texts
+    fixed = _python_notation(",".join(texts.filter(pa.array(small)).to_pylist()))
+    where = np.arange(len(texts))
+    where[small] = len(texts) + np.arange(count)
+    return pa.concat_arrays([texts, fixed]).take(_numpy_array(where))
+
+
+def _python_notation(text: str) -> Any:
+    """orjson's floats, comma-separated, in Python's notation (an exponent from 1e-5 down,
+    of two digits at least: ``1e-05``, ``6.5e-07``), as an Arrow string array."""
+    import pyarrow.compute as pc
+
     if "e-" in text:
-        one = pc.replace_substring_regex(one, r"e-([0-9])\b", r"e-0\1")
+        text += ","
+        for digit in "123456789":
+            text = text.replace(f"e-{digit},", f"e-0{digit},")
+        text = text[:-1]
     if "0.0000" in text:
-        one = pc.replace_substring_regex(one, r"\b0\.0000([1-9])([0-9]+)\b", r"\1.\2e-05")
-        one = pc.replace_substring_regex(one, r"\b0\.0000([1-9])\b", r"\1e-05")
-    return pc.split_pattern(one, ",").flatten()
+        text = ",".join([_five_places(t) if t.startswith(("0.0000", "-0.0000")) else t
+                         for t in text.split(",")])
+    return pc.split_pattern(_text_array([text]), ",").flatten()
+
+
+def _five_places(text: str) -> str:
+    """``0.0000d...`` (orjson, 1e-5 to 1e-4) as ``d.…e-05`` (Python)."""
+    sign, digits = ("-", text[7:]) if text[0] == "-" else ("", text[6:])
+    return f"{sign}{digits[0]}.{digits[1:]}e-05" if len(digits) > 1 else f"{sign}{digits}e-05"
 
 
 def float_texts(values: Sequence[float | None]) -> list[str]:
@@ -1583,12 +1598,16 @@ class PartResult:
 _JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow)
 
 
-def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
-    ff, index, out = task
+def _convert_part(task: tuple[FastFile, int, str, int | None]) -> PartResult:
+    """Convert one range of a file into ``out``: a new file, or, with ``at``, the file
+    ``out`` from byte ``at`` on (the output itself, for the first range)."""
+    ff, index, out, at = task
     mapping, context, allow_incomplete = _JOB
     converter = Converter(ff, mapping, context, allow_incomplete)
     total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
-    with open(out, "wb") as fh:
+    with open(out, "wb" if at is None else "r+b") as fh:
+        if at is not None:
+            fh.seek(at)
         for batch, rows in converter.blocks(ff.parts[index]):
             block = converter.convert(batch, rows)
             fh.write(block.data)
@@ -1599,6 +1618,13 @@ def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
                 total.levels[level] = total.levels.get(level, 0) + count
             total.issues.extend(block.issues)
     return total
+
+
+def _in_worker() -> None:
+    """A worker's set-up: Arrow reads with this process's thread only, as every core
+    has a worker already."""
+    global _THREADS
+    _THREADS = False
 
 
 class Runner:
@@ -1620,24 +1646,33 @@ class Runner:
         if self._pool is None:
             import multiprocessing
 
-            self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+            self._pool = multiprocessing.get_context("fork").Pool(self.jobs,
+                                                                  initializer=_in_worker)
         result: list[Any] = self._pool.map(func, tasks, chunksize=1)
         return result
 
-    def convert(self, ff: FastFile, stage: Path) -> list[PartResult]:
+    def convert(self, ff: FastFile, stage: Path, first: tuple[Path, int] | None = None
+                ) -> list[PartResult]:
         """Convert each range of a prepared file in a worker; their JSON lines are written
-        to files in ``stage`` (in row order once concatenated)."""
-        outs = []
+        to files in ``stage`` (in row order once concatenated). ``first``: (file, byte)
+        where the first range's lines go instead, the output itself, which saves copying
+        them once more."""
+        outs: list[tuple[str, int | None]] = []
         try:
-            for _ in ff.parts:
+            for j, _ in enumerate(ff.parts):
+                if j == 0 and first is not None:
+                    outs.append((str(first[0]), first[1]))
+                    continue
                 fd, name = tempfile.mkstemp(prefix=".boamps-etl-part-", suffix=".jsonl",
                                             dir=stage)
                 os.close(fd)
-                outs.append(name)
-            return self.map(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
+                outs.append((name, None))
+            return self.map(_convert_part, [(ff, j, out, at)
+                                            for j, (out, at) in enumerate(outs)])
         except BaseException:
-            for name in outs:
-                Path(name).unlink(missing_ok=True)
+            for name, at in outs:
+                if at is None:
+                    Path(name).unlink(missing_ok=True)
             raise
 
     def close(self) -> None:

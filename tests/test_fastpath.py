@@ -192,6 +192,28 @@ def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path,
     assert not list(tmp_path.glob(".boamps-etl-part-*"))  # worker files are cleaned up
 
 
+def test_several_files_split_between_workers_go_to_one_output_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first range of each file is written by a worker straight into the output
+    paths = []
+    for seed in (1, 2):
+        paths.append(tmp_path / f"emissions-{seed}.csv")
+        write_csv(paths[-1], rows=1500, variant="mixed", seed=seed, flush=3)
+    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 14)
+    one = be.convert_to(paths, tmp_path / "one.jsonl", "jsonl", context=TASK_CONTEXT,
+                        jobs=1)
+    many = be.convert_to(paths, tmp_path / "many.jsonl", "jsonl", context=TASK_CONTEXT,
+                         jobs=2)
+    ref = be.convert_to(paths, tmp_path / "ref.jsonl", "jsonl", context=TASK_CONTEXT,
+                        fast_path=False)
+    out = (tmp_path / "many.jsonl").read_bytes()
+    assert out == (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+    assert many.reports_written == one.reports_written == ref.reports_written
+    assert out.count(b"\n") == many.reports_written
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "emissions-1.csv", "emissions-2.csv", "many.jsonl", "one.jsonl", "ref.jsonl"]
+
+
 def test_runs_flushed_across_a_worker_boundary_keep_their_last_row(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # one run's flushes spread over the whole file: only its very last row is kept
@@ -228,7 +250,16 @@ def _random_double(rng: random.Random) -> float:
 @given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
                 max_size=60))
 def test_float_texts_are_python_reprs(values: list[float | None]) -> None:
-    assert fastpath.float_texts(values) == ["null" if v is None else repr(v) for v in values]
+    expected = ["null" if v is None else repr(v) for v in values]
+    assert fastpath.float_texts(values) == expected
+    assert fastpath.float_texts(_as_column(values)) == expected
+
+
+def _as_column(values: list[float | None]) -> Any:
+    """The values as the numpy column the converter gives (NaN for an empty cell)."""
+    import numpy as np
+
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def test_float_texts_over_every_exponent() -> None:
@@ -239,7 +270,15 @@ def test_float_texts_over_every_exponent() -> None:
     values += [1e-5, -1e-5, 1.5e-5, 9.99e-5, 1e-4, 0.0, -0.0, 5e-324, 1e16, 1e15, None]
     values += [float(f"{rng.randint(1, 99999)}e-{rng.randint(1, 9)}") for _ in range(5000)]
     rng.shuffle(values)
-    assert fastpath.float_texts(values) == ["null" if v is None else repr(v) for v in values]
+    expected = ["null" if v is None else repr(v) for v in values]
+    assert fastpath.float_texts(values) == expected
+    assert fastpath.float_texts(_as_column(values)) == expected
+    # a column where no value, or only a few, need Python's notation (below 1e-4)
+    for small_every in (0, 1000, 3):
+        small = [-1.5e-5, 3e-7, 1e-12, 2.5e-5, -4e-9]
+        column = [small[i % 5] if small_every and i % small_every == 0 else 1.25 + i
+                  for i in range(3000)]
+        assert fastpath.float_texts(_as_column(column)) == [repr(v) for v in column]
 
 
 @given(st.from_regex(r"\A[+-]?([0-9]{1,25}\.?[0-9]{0,25}|\.[0-9]{1,25})([eE][+-]?[0-9]{1,3})?\Z"))
