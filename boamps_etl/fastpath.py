@@ -52,7 +52,7 @@ from .levels import assess
 from .mapping import Applied, Mapping, Rule, apply_rules, run_transform
 from .pipeline import build_report, convert_table
 from .shapes import number_bounds, schema_path, supported, tag, value_constraints
-from .transforms import TRANSFORMS, Problems, ValueProblem, to_float, to_int, unit_factor
+from .transforms import TRANSFORMS, Cells, Problems, ValueProblem, to_float, to_int, unit_factor
 from .transforms import Context as TransformContext
 from .validate import full_check
 
@@ -816,10 +816,12 @@ FAST_TRANSFORMS: dict[str, Callable[[list[Any]], tuple[Any, Any]]] = {
 }
 
 
-#: Transforms whose value depends on one cell's text only: computed once per distinct text.
+#: Transforms whose value for a row depends on that row's source cells only: computed once
+#: per distinct text (one source) or distinct combination of texts (several).
 PER_VALUE_TRANSFORMS = frozenset({
     "lower", "os_name", "os_distribution", "os_distribution_version", "cpu_manufacturer",
     "cpu_family", "cpu_series", "gpu_manufacturer", "gpu_family", "gpu_series", "gpu_memory",
+    "gpu_count", "infra_type", "first",
 })
 
 
@@ -908,6 +910,33 @@ def _per_distinct(rule: Rule, array: Any, ctx: TransformContext, problems: Probl
     return _by_distinct(encoded, results, sub_problems, problems)
 
 
+def _per_combination(rule: Rule, arrays: list[Any], ctx: TransformContext,
+                     problems: Problems) -> _Dict:
+    """A transform of several columns, once per distinct combination of their cells
+    (empty cells included: a transform may give a value for them)."""
+    import numpy as np
+
+    key = np.zeros(len(arrays[0]), dtype=np.int64)
+    columns = []
+    for array in arrays:
+        encoded = array.dictionary_encode()
+        distinct = [*encoded.dictionary.to_pylist(), None]
+        codes = _as_numpy(_filled(encoded.indices, len(distinct) - 1))
+        key = key * len(distinct) + codes
+        columns.append((distinct, codes))
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    cells: list[Cells] = [[distinct[j] for j in codes[first].tolist()]
+                          for distinct, codes in columns]
+    sub_problems: Problems = {}
+    results = run_transform(rule, cells, TransformContext(ctx.kind, ctx.per_row),
+                            sub_problems)
+    if sub_problems:
+        for i, j in enumerate(inverse.tolist()):
+            if j in sub_problems:
+                problems[i] = sub_problems[j]
+    return _Dict(inverse.reshape(-1), [*results, None])
+
+
 def _nulls(n: int) -> Any:
     import pyarrow as pa
 
@@ -919,10 +948,13 @@ def _fast_transform(rule: Rule, arrays: dict[str, Any], cells_of: Callable[[str]
                     direct: list[Any] | None = None) -> list[Any] | None:
     import numpy as np
 
-    if rule.transform in PER_VALUE_TRANSFORMS and len(rule.source) == 1 \
-            and rule.source[0] in arrays:
-        found: list[Any] = _per_distinct(rule, arrays[rule.source[0]], ctx, problems)
-        return found
+    if rule.transform in PER_VALUE_TRANSFORMS and not ctx.per_row:
+        if len(rule.source) == 1 and rule.source[0] in arrays:
+            found: list[Any] = _per_distinct(rule, arrays[rule.source[0]], ctx, problems)
+            return found
+        if len(rule.source) > 1:
+            sources = [arrays[s] if s in arrays else _nulls(n) for s in rule.source]
+            return _per_combination(rule, sources, ctx, problems)  # type: ignore[return-value]
     fast = FAST_TRANSFORMS.get(rule.transform or "")
     if fast is None or rule.args or ctx.per_row or not rule.source or \
             rule.source[0] not in arrays:
@@ -1131,52 +1163,58 @@ _PLAIN_TEXT = re.compile(r'[\x00-\x1f"\\]')
 def float_json(values: Any) -> Any:
     """``repr`` of each float (``null`` for ``None`` or NaN), as ``json.dumps`` writes
     them, as an Arrow string array: orjson's shortest round-trip digits for the whole
-    column. orjson and Python differ only below 1e-4 (``0.00001`` and ``1e-05``,
-    ``1.5e-7`` and ``1.5e-07``): those values are put in Python's notation by
-    :func:`_python_notation`."""
+    column, put in Python's notation (:func:`_python_notation`) where they differ."""
     import numpy as np
     import orjson
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     if len(values) == 0:
         return _text_array([])
     if not isinstance(values, np.ndarray):
-        data = values if isinstance(values, list) else list(values)
-        return _python_notation(orjson.dumps(data).decode()[1:-1])
-    texts = pc.split_pattern(_text_array([orjson.dumps(
-        values, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]]), ",").flatten()
+        return _python_notation(_float_items(orjson.dumps(
+            values if isinstance(values, list) else list(values))))
+    texts = _float_items(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))
     with np.errstate(invalid="ignore"):
-        small = (np.abs(values) < 1e-4) & (values != 0)
+        small = np.abs(values) < 1e-4
+    small &= values != 0
     count = int(np.count_nonzero(small))
-    if count == 0:
+    if count == 0:  # orjson and Python differ only below 1e-4
         return texts
-    fixed = _python_notation(",".join(texts.filter(pa.array(small)).to_pylist()))
-    where = np.arange(len(texts))
-    where[small] = len(texts) + np.arange(count)
+    if count * 2 > len(values):
+        return _python_notation(texts)
+    import pyarrow as pa
+
+    where = np.arange(len(values))
+    where[small] = len(values) + np.arange(count)
+    fixed = _python_notation(texts.filter(pa.array(small)))
     return pa.concat_arrays([texts, fixed]).take(_numpy_array(where))
 
 
-def _python_notation(text: str) -> Any:
-    """orjson's floats, comma-separated, in Python's notation (an exponent from 1e-5 down,
-    of two digits at least: ``1e-05``, ``6.5e-07``), as an Arrow string array."""
+def _float_items(data: bytes) -> Any:
+    """orjson's JSON list of numbers as an Arrow string array of its items."""
     import pyarrow.compute as pc
 
-    if "e-" in text:
-        text += ","
-        for digit in "123456789":
-            text = text.replace(f"e-{digit},", f"e-0{digit},")
-        text = text[:-1]
-    if "0.0000" in text:
-        text = ",".join([_five_places(t) if t.startswith(("0.0000", "-0.0000")) else t
-                         for t in text.split(",")])
-    return pc.split_pattern(_text_array([text]), ",").flatten()
+    return pc.split_pattern(_text_array([data[1:-1].decode()]), ",").flatten()
 
 
-def _five_places(text: str) -> str:
-    """``0.0000d...`` (orjson, 1e-5 to 1e-4) as ``d.…e-05`` (Python)."""
-    sign, digits = ("-", text[7:]) if text[0] == "-" else ("", text[6:])
-    return f"{sign}{digits[0]}.{digits[1:]}e-05" if len(digits) > 1 else f"{sign}{digits}e-05"
+def _python_notation(texts: Any) -> Any:
+    """orjson's float texts in Python's notation: below 1e-4 Python writes an exponent of
+    two digits at least (``1.5e-7`` is ``1.5e-07``, ``0.00001`` is ``1e-05``)."""
+    import pyarrow.compute as pc
+
+    one_digit = pc.equal(pc.utf8_slice_codeunits(texts, -3, -1), "e-")
+    if pc.any(one_digit).as_py():
+        texts = pc.if_else(one_digit, pc.utf8_replace_slice(texts, -1, -1, "0"), texts)
+    negative = pc.starts_with(texts, "-0.0000")
+    five = pc.or_(negative, pc.starts_with(texts, "0.0000"))
+    if pc.any(five).as_py():  # [-]0.0000d[ddd] -> [-]d[.ddd]e-05
+        digits = pc.if_else(negative, pc.utf8_slice_codeunits(texts, 7),
+                            pc.utf8_slice_codeunits(texts, 6))
+        rest = pc.utf8_slice_codeunits(digits, 1)
+        texts = pc.if_else(five, pc.binary_join_element_wise(
+            pc.if_else(negative, "-", ""), pc.utf8_slice_codeunits(digits, 0, 1),
+            pc.if_else(pc.greater(pc.binary_length(rest), 0), ".", ""), rest, "e-05", ""),
+            texts)
+    return texts
 
 
 def float_texts(values: Sequence[float | None]) -> list[str]:

@@ -247,6 +247,7 @@ def _random_double(rng: random.Random) -> float:
             return value
 
 
+@settings(deadline=None)  # the first call loads Arrow's string kernels
 @given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
                 max_size=60))
 def test_float_texts_are_python_reprs(values: list[float | None]) -> None:
