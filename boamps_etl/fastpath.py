@@ -39,7 +39,6 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -914,6 +913,20 @@ def _per_combination(rule: Rule, arrays: list[Any], ctx: TransformContext,
                      problems: Problems) -> _Dict:
     """A transform of several columns, once per distinct combination of their cells
     (empty cells included: a transform may give a value for them)."""
+    cells, inverse = _combinations(arrays)
+    sub_problems: Problems = {}
+    results = run_transform(rule, cells, TransformContext(ctx.kind, ctx.per_row),
+                            sub_problems)
+    if sub_problems:
+        for i, j in enumerate(inverse.tolist()):
+            if j in sub_problems:
+                problems[i] = sub_problems[j]
+    return _Dict(inverse, [*results, None])
+
+
+def _combinations(arrays: list[Any]) -> tuple[list[Cells], Any]:
+    """The distinct combinations of the columns' cells (``None`` for empty), as one list
+    of cells per column, and each row's combination."""
     import numpy as np
 
     key = np.zeros(len(arrays[0]), dtype=np.int64)
@@ -927,14 +940,7 @@ def _per_combination(rule: Rule, arrays: list[Any], ctx: TransformContext,
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     cells: list[Cells] = [[distinct[j] for j in codes[first].tolist()]
                           for distinct, codes in columns]
-    sub_problems: Problems = {}
-    results = run_transform(rule, cells, TransformContext(ctx.kind, ctx.per_row),
-                            sub_problems)
-    if sub_problems:
-        for i, j in enumerate(inverse.tolist()):
-            if j in sub_problems:
-                problems[i] = sub_problems[j]
-    return _Dict(inverse.reshape(-1), [*results, None])
+    return cells, inverse.reshape(-1)
 
 
 def _nulls(n: int) -> Any:
@@ -1223,27 +1229,34 @@ def float_texts(values: Sequence[float | None]) -> list[str]:
     return out
 
 
-def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bool = False
-                 ) -> Any:
+def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bool = False,
+                 order: Any = None) -> Any:
     """The JSON text of each value as an Arrow string array (``column``: the values as
     an Arrow column, when there is one: no Python object is made then; ``plain``: its
-    texts hold nothing JSON escapes, known from the file check)."""
+    texts hold nothing JSON escapes, known from the file check; ``order``: the rows to
+    encode, in that order, as numpy indices, else all)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    def ordered(array: Any) -> Any:
+        return array if order is None else array.take(_numpy_array(order))
+
     if column is not None:
         if pa.types.is_floating(column.type):
-            return float_json(_as_numpy(_filled(column, float('nan'))))
+            numbers = _as_numpy(_filled(column, float('nan')))
+            return float_json(numbers if order is None else numbers[order])
         if pa.types.is_string(column.type) and (plain or not pc.any(
                 pc.match_substring_regex(column, r'[\x00-\x1f"\\]')).as_py()):
             quote = _scalar('"', pa.string())
-            return pc.binary_join_element_wise(quote, column, quote, _scalar("", pa.string()))
+            return pc.binary_join_element_wise(quote, ordered(column), quote,
+                                               _scalar("", pa.string()))
     if isinstance(values, _Dict):
         texts = [_encode(v) for v in values.distinct]
-        return _text_array(texts).take(_numpy_array(values.indices))
+        indices = values.indices if order is None else values.indices[order]
+        return _text_array(texts).take(_numpy_array(indices))
     if kinds == {float}:
-        return float_json(values)
-    return _text_array(_encoded(values, kinds))
+        return ordered(float_json(values))
+    return ordered(_text_array(_encoded(values, kinds)))
 
 
 def _encoded(values: Sequence[Any], kinds: set[type]) -> list[str]:
@@ -1325,36 +1338,71 @@ def _fill_one(template: _Template, row: list[str]) -> str:
 # --------------------------------------------------------------------------- conversion
 
 
-def _tags(values: Sequence[Any], kinds: set[type]) -> tuple[Any, list[Any] | None]:
+def _tags(values: Sequence[Any], kinds: set[type]) -> tuple[Any, Any, list[Any]]:
     """The values' type tags (:func:`boamps_etl.shapes.tag`) as (what holds for the whole
-    column, what tells rows apart): one tag for all (``(tag, None)``), ``None`` and one
-    other tag (``(('or-null', tag), empty marks)``), or any (``('*', tags)``). ``kinds``:
+    column, what tells rows apart as integer codes or ``None``, the tag of each code): one
+    tag for all (``(tag, None, [])``), ``None`` and one other tag (``(('or-null', tag),
+    codes, [False, True])``, True for empty), or any (``('*', codes, tags)``). ``kinds``:
     the types of the values, ``NoneType`` included."""
+    import numpy as np
+
     if isinstance(values, _Column):  # Arrow columns hold no empty text (cleaned)
         if len(kinds) == 1:
-            return (tag(values[0]) if len(values) else "n"), None
-        return ("or-null", _KIND_TAGS[values.kind()]), _as_numpy(
-            values.array.is_null()).tolist()
+            return (tag(values[0]) if len(values) else "n"), None, []
+        return (("or-null", _KIND_TAGS[values.kind()]),
+                _as_numpy(values.array.is_null()).astype(np.int64), [False, True])
+    if not len(values):
+        return "n", None, []
     if isinstance(values, _Dict):
-        if not len(values):
-            return "n", None
         empty_text = str in kinds and "" in values
         if len(kinds) == 1 and not empty_text and next(iter(kinds)) in _SCALARS:
-            return tag(values[0]), None
+            return tag(values[0]), None, []
         if len(kinds) == 2 and type(None) in kinds and not empty_text and kinds <= _SCALARS:
             other = next(k for k in kinds if k is not type(None))
-            return ("or-null", _KIND_TAGS[other]), values.spread(
-                [v is None for v in values.distinct])
-        return "*", values.spread([tag(v) for v in values.distinct])
+            nulls = np.array([v is None for v in values.distinct], dtype=np.int64)
+            return ("or-null", _KIND_TAGS[other]), nulls[values.indices], [False, True]
+        codes, labels = _factorized([tag(v) for v in values.distinct])
+        return "*", codes[values.indices], labels
     empty_text = str in kinds and "" in values
-    if not values:
-        return "n", None
     if len(kinds) == 1 and not empty_text and next(iter(kinds)) in _SCALARS:
-        return tag(values[0]), None
+        return tag(values[0]), None, []
     if len(kinds) == 2 and type(None) in kinds and not empty_text and kinds <= _SCALARS:
         other = next(k for k in kinds if k is not type(None))
-        return ("or-null", _KIND_TAGS[other]), [v is None for v in values]
-    return "*", list(map(tag, values))
+        return (("or-null", _KIND_TAGS[other]),
+                np.fromiter((v is None for v in values), dtype=bool, count=len(values)
+                            ).astype(np.int64), [False, True])
+    codes, labels = _factorized(list(map(tag, values)))
+    return "*", codes, labels
+
+
+def _factorized(values: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """(an integer code for each value, the value of each code); values of different
+    types never share a code (``1``, ``1.0`` and ``True`` stay apart)."""
+    import numpy as np
+
+    if isinstance(values, _Dict):
+        return values.indices, values.distinct
+    index: dict[tuple[type, Any], int] = {}
+    codes = np.fromiter((index.setdefault((type(v), v), len(index)) for v in values),
+                        dtype=np.int64, count=len(values))
+    return codes, [v for _, v in index]
+
+
+def _combined(columns: list[tuple[Any, list[Any]]], n: int) -> Any:
+    """One integer key per row that tells apart the rows whose codes differ somewhere."""
+    import numpy as np
+
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    for codes, labels in columns:
+        width = max(len(labels), 1)
+        if size * width >= 1 << 62:  # renumber the keys so far: 0..distinct-1
+            _, key = np.unique(key, return_inverse=True)
+            key = key.reshape(-1).astype(np.int64)
+            size = int(key.max()) + 1 if n else 1
+        key = key * width + codes
+        size *= width
+    return key
 
 
 _KIND_TAGS = {bool: "b", int: "i", float: "f", str: "s"}  # str: when no value is ""
@@ -1396,6 +1444,7 @@ class Converter:
             needed.update(context.match_columns)
         self.read = list(columns) if ff.all_columns else [c for c in columns if c in needed]
         self.match_cols = context.match_columns if context is not None else []
+        self._layers_of: dict[tuple[int, ...], list[dict[str, Any]]] = {(): []}
 
     def blocks(self, part: tuple[int, int, int] | None = None) -> Iterator[tuple[Any, Any]]:
         """(Arrow batch of kept rows, their spreadsheet row numbers), for the whole file or
@@ -1449,59 +1498,41 @@ class Converter:
             if ok is not None:
                 slow.update(i for i, good in enumerate(ok) if not good)
         # signatures: the tag of each mapped value; a column of one tag adds nothing per row
-        tag_cols = []
-        base = []  # per column: its tag, or how its rows differ (then in tag_cols)
+        differ: list[tuple[Any, list[Any]]] = []  # (codes, labels) of what tells rows apart
+        base = []  # per column: its tag, or how its rows differ (then in differ)
         for col, kinds in zip(values, all_kinds, strict=True):
-            kind, tags = _tags(col, kinds)
+            kind, codes, labels = _tags(col, kinds)
             base.append(kind)
-            if tags is None:
+            if codes is None:
                 continue
-            if kind == "*" and "o" in tags:  # an object or a list: the reference builds it
-                slow.update(i for i, t in enumerate(tags) if t == "o")
-            tag_cols.append(tags)
+            if kind == "*" and "o" in labels:  # an object or a list: the reference builds it
+                slow.update(np.flatnonzero(codes == labels.index("o")).tolist())
+            differ.append((codes, labels))
         if "o" in base:
             slow.update(range(n))
         block_key = tuple(base)
-        real_cols = [values[k] for k in sorted(self.keep_real)]
-        entry_cols = list(applied.entries.values())
-        layer_keys: list[tuple[int, ...]] = [()] * n
-        layers_of: dict[tuple[int, ...], list[dict[str, Any]]] = {(): []}
-        if self.context is not None and not self.context.is_empty():
-            match_cells = [arrays[c].to_pylist() if c in arrays else [None] * n
-                           for c in self.match_cols]
-            by_values: dict[tuple[Any, ...], tuple[int, ...]] = {}
-            for i, cells in enumerate(zip(*match_cells, strict=True) if match_cells
-                                      else repeat((), n)):
-                key = by_values.get(cells)
-                if key is None:
-                    layers = self.context.values_for(dict(zip(self.match_cols, cells,
-                                                               strict=True)))
-                    key = tuple(id(layer) for layer in layers)
-                    layers_of[key] = layers
-                    by_values[cells] = key
-                layer_keys[i] = key
+        differ += [_factorized(mask) for mask in applied.entries.values()]
+        differ += [_factorized(values[k]) for k in sorted(self.keep_real)]
+        differ.append(self._layers(arrays, n))
         # a row's signature: its varying tags, entries kept, merge keys, context layers
-        # (what is the same for the whole block is block_key)
-        signatures: list[Any] = list(zip(*tag_cols, *entry_cols, *real_cols, layer_keys,
-                                         strict=True))
-        # each row's template
+        # (what is the same for the whole block is block_key); one template per signature
+        key = _combined(differ, n)
+        tids = np.full(n, -1, dtype=np.int64)
+        usable = np.ones(n, dtype=bool)
+        usable[list(slow)] = False
+        ok_rows = np.flatnonzero(usable)
+        keys, firsts, groups = np.unique(key[ok_rows], return_index=True, return_inverse=True)
         templates: list[_Template] = []
-        index_of: dict[Any, int] = {}
-        known = index_of.get
-        tids: list[int] = [known(signature, -2) for signature in signatures]
-        for i in [i for i, t in enumerate(tids) if t == -2]:  # signatures new to the block
-            signature = signatures[i]
-            t = known(signature, -2)
-            if t == -2 and i not in slow:
-                template = self._template((block_key, signature), applied, i,
-                                          layers_of[signature[-1]])
-                t = index_of[signature] = -1 if template is None else len(templates)
-                if template is not None:
-                    templates.append(template)
-            tids[i] = t
-        for i in slow:
-            tids[i] = -1
-        slow.update(i for i, t in enumerate(tids) if t < 0)
+        group_tids = np.full(len(keys), -1, dtype=np.int64)
+        for g, i in enumerate(ok_rows[firsts].tolist()):
+            signature = tuple(labels[codes[i]] for codes, labels in differ)
+            template = self._template((block_key, signature), applied, i,
+                                      self._layers_of[signature[-1]])
+            if template is not None:
+                group_tids[g] = len(templates)
+                templates.append(template)
+        tids[ok_rows] = group_tids[groups.reshape(-1)]
+        slow.update(np.flatnonzero(tids < 0).tolist())
         result = BlockResult(counts={"valid": 0, "incomplete": 0, "invalid": 0})
         pieces, positions = self._fill(templates, tids, values, all_kinds, direct, slow,
                                        result.levels)
@@ -1517,7 +1548,29 @@ class Converter:
         result.counts["valid"] += n - len(slow)
         return result
 
-    def _fill(self, templates: list[_Template], tids: list[int], values: list[list[Any]],
+    def _layers(self, arrays: dict[str, Any], n: int) -> tuple[Any, list[Any]]:
+        """(codes, labels) of the context layers that apply to each row (a label: the
+        layers' ids, the layers in ``_layers_of``), worked out once per distinct
+        combination of the cells the context matches on."""
+        import numpy as np
+
+        if self.context is None or self.context.is_empty():
+            return np.zeros(n, dtype=np.int64), [()]
+        if self.match_cols:
+            cells, inverse = _combinations([arrays[c] if c in arrays else _nulls(n)
+                                            for c in self.match_cols])
+        else:
+            cells, inverse = [], np.zeros(n, dtype=np.int64)
+        keys = []
+        for row in zip(*cells, strict=True) if cells else [()]:
+            layers = self.context.values_for(dict(zip(self.match_cols, row, strict=True)))
+            key = tuple(id(layer) for layer in layers)
+            self._layers_of.setdefault(key, layers)
+            keys.append(key)
+        codes, labels = _factorized(keys)
+        return codes[inverse], labels
+
+    def _fill(self, templates: list[_Template], tids: Any, values: list[list[Any]],
               all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int],
               levels: dict[str, int]) -> tuple[list[Any], list[Any]]:
         """The JSON lines of the rows of each template, column-wise: rows grouped by
@@ -1535,9 +1588,8 @@ class Converter:
         order = fast_rows[np.argsort(ids[fast_rows], kind="stable")]
         counts = np.bincount(ids[fast_rows], minlength=len(templates))
         used = sorted({k for t in templates for k in t.slots})
-        taken = _numpy_array(order)
         encoded = {k: _json_column(values[k], all_kinds[k] - {type(None)}, direct.get(k),
-                                   self.ff.plain_text).take(taken) for k in used}
+                                   self.ff.plain_text, order) for k in used}
         pieces, positions = [], []
         start = 0
         for t, template in enumerate(templates):
