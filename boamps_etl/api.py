@@ -266,28 +266,18 @@ def _add_counts(summary: ConvertSummary, counts: Mapping[str, int], levels: Mapp
 def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: Context,
                   allow_incomplete: bool, writer: StreamWriter,
                   summary: ConvertSummary) -> None:
-    """A clean file, column-wise (boamps_etl.fastpath): in this process, or one range of
-    rows per worker, their outputs appended in order."""
+    """A clean file, column-wise (boamps_etl.fastpath): in this process, or by ranges of
+    rows handed out to the workers, their outputs appended in order as they come."""
     if runner.jobs == 1 or len(ff.parts) == 1:
         for block in convert_file(ff, mapping, context, allow_incomplete):
             _add_counts(summary, block.counts, block.levels, block.issues)
             writer.write_data(block.data, block.count)
             summary.reports_written += block.count
         return
-    lent = writer.lend_file()
-    parts = runner.convert(ff, writer.stage_folder(), lent)
-    try:
-        for j, part in enumerate(parts):
-            _add_counts(summary, part.counts, part.levels, part.issues)
-            summary.reports_written += part.lines
-            if j == 0 and lent is not None:
-                writer.take_back(part.lines)
-            else:
-                writer.append_file(part.path, part.lines)
-    finally:
-        for j, part in enumerate(parts):
-            if j > 0 or lent is None:
-                part.path.unlink(missing_ok=True)
+    for part in runner.convert(ff, writer.stage_folder()):
+        _add_counts(summary, part.counts, part.levels, part.issues)
+        summary.reports_written += part.lines
+        writer.append_file(part.path, part.lines)
 
 
 def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,

@@ -399,9 +399,9 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None =
     by_column = dict(zip(source.columns, names, strict=True))
     run_col = by_column.get("run_id")
     workers = runner.jobs if runner is not None else 1
-    if path.stat().st_size - start < MIN_PART_BYTES * workers:
-        workers = max(1, (path.stat().st_size - start) // MIN_PART_BYTES)
-    ranges = _ranges(path, start, workers)
+    pieces = 1 if workers == 1 else workers * PARTS_PER_WORKER
+    ranges = _ranges(path, start, max(1, min(pieces, (path.stat().st_size - start)
+                                               // MIN_PART_BYTES)))
     tasks = [(path, a, b, names, source.delimiter, run_col) for a, b in ranges]
     scanned = runner.map(_scan_range, tasks) if runner is not None and len(tasks) > 1 \
         else [_scan_range(t) for t in tasks]
@@ -453,6 +453,7 @@ def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
 
 
 MIN_PART_BYTES = 1 << 23  # a worker's range is at least 8 MB (about 17,000 rows)
+PARTS_PER_WORKER = 8  # ranges handed out one at a time: a worker slowed down takes fewer
 
 
 def _regroup(batches: Any, rows: int) -> Iterator[Any]:
@@ -1426,10 +1427,10 @@ class Converter:
     """Converts the blocks of one fast file; templates are kept across blocks."""
 
     def __init__(self, ff: FastFile, mapping: Mapping, context: Context | None,
-                 allow_incomplete: bool):
+                 allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None):
         self.ff, self.mapping, self.context = ff, mapping, context
         self.allow_incomplete = allow_incomplete
-        self.templates: dict[Any, _Template | None] = {}
+        self.templates: dict[Any, _Template | None] = {} if templates is None else templates
         self.targets = [t for t, r in mapping.rules.items() if not r.is_entry]
         # merge keys (componentType) shape the report by their value, and constants are
         # the same in every row: both are written into the templates, not slotted
@@ -1688,16 +1689,13 @@ class PartResult:
 _JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow)
 
 
-def _convert_part(task: tuple[FastFile, int, str, int | None]) -> PartResult:
-    """Convert one range of a file into ``out``: a new file, or, with ``at``, the file
-    ``out`` from byte ``at`` on (the output itself, for the first range)."""
-    ff, index, out, at = task
+def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
+    """Convert one range of a file into the file ``out``."""
+    ff, index, out = task
     mapping, context, allow_incomplete = _JOB
-    converter = Converter(ff, mapping, context, allow_incomplete)
+    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES)
     total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
-    with open(out, "wb" if at is None else "r+b") as fh:
-        if at is not None:
-            fh.seek(at)
+    with open(out, "wb") as fh:
         for batch, rows in converter.blocks(ff.parts[index]):
             block = converter.convert(batch, rows)
             fh.write(block.data)
@@ -1708,6 +1706,9 @@ def _convert_part(task: tuple[FastFile, int, str, int | None]) -> PartResult:
                 total.levels[level] = total.levels.get(level, 0) + count
             total.issues.extend(block.issues)
     return total
+
+
+_TEMPLATES: dict[Any, _Template | None] = {}  # kept from one range to the next (same job)
 
 
 def _in_worker() -> None:
@@ -1728,42 +1729,45 @@ class Runner:
         global _JOB
         self.jobs = jobs if "fork" in multiprocessing.get_all_start_methods() else 1
         _JOB = (mapping, context, allow_incomplete)
+        _TEMPLATES.clear()
         self._pool: Any = None
 
     def map(self, func: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
         if self.jobs == 1 or len(tasks) == 1:
             return [func(task) for task in tasks]
+        result: list[Any] = self._started().map(func, tasks, chunksize=1)
+        return result
+
+    def _started(self) -> Any:
         if self._pool is None:
             import multiprocessing
 
             self._pool = multiprocessing.get_context("fork").Pool(self.jobs,
                                                                   initializer=_in_worker)
-        result: list[Any] = self._pool.map(func, tasks, chunksize=1)
-        return result
+        return self._pool
 
-    def convert(self, ff: FastFile, stage: Path, first: tuple[Path, int] | None = None
-                ) -> list[PartResult]:
-        """Convert each range of a prepared file in a worker; their JSON lines are written
-        to files in ``stage`` (in row order once concatenated). ``first``: (file, byte)
-        where the first range's lines go instead, the output itself, which saves copying
-        them once more."""
-        outs: list[tuple[str, int | None]] = []
+    def convert(self, ff: FastFile, stage: Path) -> Iterator[PartResult]:
+        """Convert the ranges of a prepared file, handed out to the workers one at a
+        time; yields each range's result in order as soon as it and those before it are
+        done. Its JSON lines are in a file in ``stage``, which the caller removes."""
+        outs = []
         try:
-            for j, _ in enumerate(ff.parts):
-                if j == 0 and first is not None:
-                    outs.append((str(first[0]), first[1]))
-                    continue
+            for _ in ff.parts:
                 fd, name = tempfile.mkstemp(prefix=".boamps-etl-part-", suffix=".jsonl",
                                             dir=stage)
                 os.close(fd)
-                outs.append((name, None))
-            return self.map(_convert_part, [(ff, j, out, at)
-                                            for j, (out, at) in enumerate(outs)])
+                outs.append(name)
+            tasks = [(ff, j, out) for j, out in enumerate(outs)]
+            if self.jobs == 1 or len(tasks) == 1:
+                yield from map(_convert_part, tasks)
+            else:
+                yield from self._started().imap(_convert_part, tasks)
         except BaseException:
-            for name, at in outs:
-                if at is None:
-                    Path(name).unlink(missing_ok=True)
+            self.close()  # no worker writes any more
             raise
+        finally:
+            for name in outs:
+                Path(name).unlink(missing_ok=True)
 
     def close(self) -> None:
         global _JOB
@@ -1772,6 +1776,7 @@ class Runner:
             self._pool.join()
             self._pool = None
         _JOB = ()
+        _TEMPLATES.clear()
 
     def __enter__(self) -> Runner:
         return self

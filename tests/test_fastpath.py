@@ -194,7 +194,8 @@ def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path,
 
 def test_several_files_split_between_workers_go_to_one_output_in_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the first range of each file is written by a worker straight into the output
+    # each file's ranges are handed out to the workers; the output keeps files and rows
+    # in order
     paths = []
     for seed in (1, 2):
         paths.append(tmp_path / f"emissions-{seed}.csv")

@@ -295,24 +295,6 @@ class StreamWriter:
         parent.mkdir(parents=True, exist_ok=True)
         return parent
 
-    def lend_file(self) -> tuple[Path, int] | None:
-        """(the staged output file, its size) for another process to write JSON lines at
-        its end (jsonl only; ``None`` for stdout). Nothing else may be written until
-        :meth:`take_back` says how many lines were added."""
-        if self.fmt != "jsonl":
-            raise ValueError("lend_file is for jsonl output")
-        if self.stdout:
-            return None
-        self._open_stage()
-        self._fh.flush()
-        assert self._stage is not None
-        return self._stage, os.fstat(self._fh.fileno()).st_size
-
-    def take_back(self, count: int) -> None:
-        """The lent file holds ``count`` lines more; writing goes on after them."""
-        self.count += count
-        self._fh.seek(0, os.SEEK_END)
-
     def append_file(self, part: Path, count: int) -> None:
         """Add a file of ``count`` JSON lines (jsonl only), then delete it."""
         if self.fmt != "jsonl":
