@@ -217,21 +217,69 @@ _THREADS = True  # Arrow's reader may use threads: not in a worker, where cores 
 def _clean_array(array: Any) -> Any:
     """Cells as the reference reader cleans them: stripped, empty spellings as null. The
     file check leaves out the four characters ``str.strip`` removes and Unicode's
-    White_Space does not (0x1C-0x1F), so Arrow's trim equals ``str.strip`` here."""
+    White_Space does not (0x1C-0x1F), so Arrow's trim equals ``str.strip`` here. The
+    first and last byte of each cell tell whether any needs trimming, and the lengths
+    whether any can be an empty spelling: most columns need neither kernel."""
+    import numpy as np
     import pyarrow.compute as pc
 
-    trimmed = pc.utf8_trim_whitespace(array)
-    if pc.sum(pc.binary_length(trimmed)).as_py() != pc.sum(pc.binary_length(array)).as_py():
-        array = trimmed
+    lengths = _lengths(array)
+    if lengths is None:  # not a plain string array
+        array = pc.utf8_trim_whitespace(array)
+    else:
+        data = array.buffers()[2]
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+            array.offset: array.offset + len(array) + 1]
+        full = lengths > 0
+        if full.any() and data is not None:
+            bytes_ = np.frombuffer(data, dtype=np.uint8)
+            if (_EDGE_BYTES[bytes_[offsets[:-1][full]]].any()
+                    or _EDGE_BYTES[bytes_[offsets[1:][full] - 1]].any()):
+                array = pc.utf8_trim_whitespace(array)
+                lengths = _lengths(array)
+        if lengths is not None and not _EMPTY_LENGTHS[np.minimum(lengths, 5)].any():
+            return array
     return pc.if_else(pc.is_in(array, value_set=_EMPTY), _scalar(None, array.type), array)
+
+
+def _lengths(array: Any) -> Any:
+    """The byte length of each cell of a string array without nulls, else ``None``."""
+    import numpy as np
+    import pyarrow as pa
+
+    if array.null_count or not pa.types.is_string(array.type):
+        return None
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+        array.offset: array.offset + len(array) + 1]
+    return np.diff(offsets)
+
+
+def _edge_bytes() -> Any:
+    """The first or last bytes of a cell ``str.strip`` may remove: ASCII white space and
+    any byte of a multi-byte character (some are Unicode white space)."""
+    import numpy as np
+
+    table = np.zeros(256, dtype=bool)
+    table[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+    table[0x80:] = True
+    return table
 
 
 _EMPTY: Any = None
 
 
 def _empty_values() -> Any:
+    global _EDGE_BYTES, _EMPTY_LENGTHS
+    import numpy as np
 
+    _EDGE_BYTES = _edge_bytes()
+    _EMPTY_LENGTHS = np.zeros(6, dtype=bool)  # by length, 5 standing for 5 or more
+    _EMPTY_LENGTHS[[min(len(v.encode()), 5) for v in EMPTY_VALUES]] = True
     return _text_array(sorted(EMPTY_VALUES))
+
+
+_EDGE_BYTES: Any = None
+_EMPTY_LENGTHS: Any = None
 
 
 def _text_array(texts: list[str]) -> Any:
@@ -1383,6 +1431,16 @@ def _factorized(values: Sequence[Any]) -> tuple[Any, list[Any]]:
 
     if isinstance(values, _Dict):
         return values.indices, values.distinct
+    kinds = set(map(type, values))
+    if kinds == {bool}:  # list entries kept or not
+        return np.array(values, dtype=np.int64), [False, True]
+    if len(kinds) == 1 and next(iter(kinds)) in _SCALARS:  # a constant, merge keys
+        distinct = list(dict.fromkeys(values))
+        if len(distinct) == 1:
+            return np.zeros(len(values), dtype=np.int64), distinct
+        codes_of = {v: j for j, v in enumerate(distinct)}
+        return np.fromiter(map(codes_of.__getitem__, values), dtype=np.int64,
+                           count=len(values)), distinct
     index: dict[tuple[type, Any], int] = {}
     codes = np.fromiter((index.setdefault((type(v), v), len(index)) for v in values),
                         dtype=np.int64, count=len(values))

@@ -177,6 +177,22 @@ def test_random_rows_with_broken_cells_convert_the_same(data: Any, tmp_path: Pat
     assert_same(path, tmp_path, allow_incomplete=True, context=None)
 
 
+@pytest.mark.parametrize("cells", [
+    ["12.5", "0.1", "1e-05"],  # nothing to trim, no short cell
+    ["abc", "nan", "N/A", "none", "", "null"],  # empty spellings
+    [" 7 ", "\t", "x\u00a0", "\u2003y", "é", "ab ", " nan", "NULL  ", "  "],  # edges
+    ["Intel(R) Xeon(R)", "Y", "ab", "abcd", "None!", "1.0"],
+])
+def test_cells_are_cleaned_as_the_reference_reader_cleans_them(cells: list[str]) -> None:
+    from boamps_etl.transforms import clean
+
+    fastpath._EMPTY = fastpath._empty_values()
+    array = fastpath._text_array(cells)
+    assert fastpath._clean_array(array).to_pylist() == [clean(c) for c in cells]
+    sliced = fastpath._text_array(["pad", *cells]).slice(1)  # an array with an offset
+    assert fastpath._clean_array(sliced).to_pylist() == [clean(c) for c in cells]
+
+
 def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
