@@ -1240,7 +1240,7 @@ def float_json(values: Any) -> Any:
 
     where = np.arange(len(values))
     where[small] = len(values) + np.arange(count)
-    fixed = _python_notation(texts.filter(pa.array(small)))
+    fixed = _python_notation(texts.take(_numpy_array(np.flatnonzero(small))))
     return pa.concat_arrays([texts, fixed]).take(_numpy_array(where))
 
 
@@ -1254,9 +1254,13 @@ def _float_items(data: bytes) -> Any:
 def _python_notation(texts: Any) -> Any:
     """orjson's float texts in Python's notation: below 1e-4 Python writes an exponent of
     two digits at least (``1.5e-7`` is ``1.5e-07``, ``0.00001`` is ``1e-05``)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    one_digit = pc.equal(pc.utf8_slice_codeunits(texts, -3, -1), "e-")
+    def text(value: str) -> Any:  # a Python str argument would make Arrow import pandas
+        return _scalar(value, pa.string())
+
+    one_digit = pc.equal(pc.utf8_slice_codeunits(texts, -3, -1), text("e-"))
     if pc.any(one_digit).as_py():
         texts = pc.if_else(one_digit, pc.utf8_replace_slice(texts, -1, -1, "0"), texts)
     negative = pc.starts_with(texts, "-0.0000")
@@ -1265,10 +1269,11 @@ def _python_notation(texts: Any) -> Any:
         digits = pc.if_else(negative, pc.utf8_slice_codeunits(texts, 7),
                             pc.utf8_slice_codeunits(texts, 6))
         rest = pc.utf8_slice_codeunits(digits, 1)
+        dot = pc.if_else(pc.greater(pc.binary_length(rest), _scalar(0, pa.int32())),
+                         text("."), text(""))
         texts = pc.if_else(five, pc.binary_join_element_wise(
-            pc.if_else(negative, "-", ""), pc.utf8_slice_codeunits(digits, 0, 1),
-            pc.if_else(pc.greater(pc.binary_length(rest), 0), ".", ""), rest, "e-05", ""),
-            texts)
+            pc.if_else(negative, text("-"), text("")), pc.utf8_slice_codeunits(digits, 0, 1),
+            dot, rest, text("e-05"), text("")), texts)
     return texts
 
 
