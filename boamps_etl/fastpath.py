@@ -1348,8 +1348,8 @@ class _Template:
 
         found = self.__dict__.get("_scalars")
         if found is None:
-            found = [_text_array([p])[0] for p in self.pieces[:-1]]
-            found.append(_text_array([self.pieces[-1] + "\n"])[0])
+            texts = _text_array([*self.pieces[:-1], self.pieces[-1] + "\n"])
+            found = [texts[i] for i in range(len(texts))]
             self.__dict__["_scalars"] = found
         return found
 

@@ -150,7 +150,7 @@ def load_data(path: str | Path, error: type[BoampsEtlError], what: str) -> tuple
         raise error(f"refused: the document {exc}", Location(path)) from None
     _refuse_duplicates(node, path, error)
     try:
-        data = yaml.SafeLoader(text).get_single_data()
+        data = yaml.SafeLoader("").construct_document(node)  # the node parsed above
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         raise error(
