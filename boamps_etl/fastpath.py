@@ -447,9 +447,10 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None =
     by_column = dict(zip(source.columns, names, strict=True))
     run_col = by_column.get("run_id")
     workers = runner.jobs if runner is not None else 1
-    pieces = 1 if workers == 1 else workers * PARTS_PER_WORKER
-    ranges = _ranges(path, start, max(1, min(pieces, (path.stat().st_size - start)
-                                               // MIN_PART_BYTES)))
+    pieces = min(workers * PARTS_PER_WORKER, (path.stat().st_size - start) // MIN_PART_BYTES)
+    if pieces > workers:
+        pieces -= pieces % workers  # as many ranges for each worker
+    ranges = _ranges(path, start, max(1, pieces) if workers > 1 else 1)
     tasks = [(path, a, b, names, source.delimiter, run_col) for a, b in ranges]
     scanned = runner.map(_scan_range, tasks) if runner is not None and len(tasks) > 1 \
         else [_scan_range(t) for t in tasks]
