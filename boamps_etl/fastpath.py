@@ -36,6 +36,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -391,14 +392,17 @@ def _ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(cuts, [*cuts[1:], size], strict=True))
 
 
-def _scan_range(task: tuple[Path, int, int, list[str], str, str | None]
+def _scan_range(task: tuple[Path, int, int, list[str], str, str | None, int, str | None]
                 ) -> tuple[int, Any, bool] | None:
-    """Check one range of the body and read its run_id cells: (rows, cleaned run_ids,
-    whether no cell holds a character JSON escapes), or ``None`` when the range must take
-    the reference path."""
+    """Check one range of the body and read its run_id cells: (rows, the run_ids, whether
+    no cell holds a character JSON escapes), or ``None`` when the range must take the
+    reference path. The run_ids are the cleaned cells (one bucket), or, with ``buckets`` >
+    1, the file ``spill`` they were written to, one record batch per bucket (see
+    :func:`_bucketed`), and which rows have none."""
+    import numpy as np
     import pyarrow as pa
 
-    path, start, end, names, delimiter, run_col = task
+    path, start, end, names, delimiter, run_col, buckets, spill = task
     checked = _bytes_ok(path, start, end, delimiter)
     if checked is None:
         return None
@@ -417,14 +421,65 @@ def _scan_range(task: tuple[Path, int, int, list[str], str, str | None]
         return None  # blank lines (Arrow skips them): row numbers would shift
     if run_col is None:
         return rows, None, checked[1]
-    return rows, pa.chunked_array(chunks, type=pa.string()), checked[1]
+    ids = pa.chunked_array(chunks, type=pa.string())
+    if buckets == 1 or spill is None:
+        return rows, ids, checked[1]
+    ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+    null = _as_numpy(ids.is_null())
+    _bucketed(ids, np.flatnonzero(~null), buckets, spill)
+    return rows, (spill, np.packbits(null)), checked[1]
 
 
-def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None = None
-            ) -> FastFile | None:
+def _bucketed(ids: Any, present: Any, buckets: int, spill: str) -> None:
+    """Write the rows ``present`` of ``ids`` to the Arrow file ``spill``: one record batch
+    per bucket (``row``: the row in the range, ``id``: its run_id), a run_id always in the
+    same bucket (a polynomial hash of its bytes)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    cells = ids.take(_numpy_array(present)) if len(present) < len(ids) else ids
+    of_row = _hash_buckets(cells, buckets) if len(cells) else np.zeros(0, dtype=np.int64)
+    order = np.argsort(of_row, kind="stable")  # rows stay in order inside a bucket
+    ends = np.searchsorted(of_row[order], np.arange(1, buckets + 1))
+    rows = _numpy_array(present[order].astype(np.int64))
+    texts = cells.take(_numpy_array(order))
+    schema = pa.schema([("row", pa.int64()), ("id", pa.string())])
+    with pa.OSFile(spill, "wb") as sink, pa.ipc.new_file(sink, schema) as out:
+        begin = 0
+        for end in ends.tolist():
+            out.write_batch(pa.record_batch([rows.slice(begin, end - begin),
+                                             texts.slice(begin, end - begin)], schema=schema))
+            begin = end
+
+
+def _hash_buckets(cells: Any, buckets: int) -> Any:
+    """The bucket of each (non-empty) text: a polynomial hash of its UTF-8 bytes, with
+    numpy over the array's buffers, modulo ``buckets``."""
+    import numpy as np
+
+    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[
+        cells.offset: cells.offset + len(cells) + 1].astype(np.int64)
+    data = np.frombuffer(cells.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    starts = offsets[:-1] - offsets[0]
+    lengths = np.diff(offsets)
+    within = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)
+    powers = np.ones(int(lengths.max()), dtype=np.uint64)
+    powers[1:] = np.uint64(1099511628211)  # the FNV prime: odd, spreads the bits
+    powers = np.cumprod(powers, dtype=np.uint64)  # wraps modulo 2**64, as meant
+    sums = np.add.reduceat(data.astype(np.uint64) * powers[within], starts)
+    mixed = (sums ^ (sums >> np.uint64(29))) * np.uint64(0xBF58476D1CE4E5B9)
+    return ((mixed >> np.uint64(32)) % np.uint64(buckets)).astype(np.int64)
+
+
+def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None = None,
+            spill: str | Path | None = None) -> FastFile | None:
     """Check a file for the fast path: ``None`` when it must take the reference path
     (compressed or in memory, another encoding, an unusual layout, a damaged row...).
-    With a ``runner``, each of its workers checks one range of the file."""
+    With a ``runner``, each of its workers checks one range of the file. ``spill``: a
+    folder where the run_ids of a large file are written for a while, bucket by bucket,
+    so that finding the last row of each run takes bounded memory (without it they are
+    all kept in memory)."""
     import numpy as np
     import pyarrow as pa
 
@@ -447,31 +502,49 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None =
     by_column = dict(zip(source.columns, names, strict=True))
     run_col = by_column.get("run_id")
     workers = runner.jobs if runner is not None else 1
-    pieces = min(workers * PARTS_PER_WORKER, (path.stat().st_size - start) // MIN_PART_BYTES)
-    if pieces > workers:
+    size = path.stat().st_size - start
+    pieces = 1 if workers == 1 else min(workers * PARTS_PER_WORKER, size // MIN_PART_BYTES)
+    pieces = max(pieces, -(-size // MAX_PART_BYTES))  # a range's run_ids are read at once
+    if workers > 1 and pieces > workers:
         pieces -= pieces % workers  # as many ranges for each worker
-    ranges = _ranges(path, start, max(1, pieces) if workers > 1 else 1)
-    tasks = [(path, a, b, names, source.delimiter, run_col) for a, b in ranges]
-    scanned = runner.map(_scan_range, tasks) if runner is not None and len(tasks) > 1 \
-        else [_scan_range(t) for t in tasks]
-    if any(part is None for part in scanned):
-        return None
-    counts = [part[0] for part in scanned if part is not None]
-    plain_text = all(part[2] for part in scanned if part is not None)
-    rows = sum(counts)
-    if rows == 0:
-        return None  # the reference says so
-    firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
-    parts = [(a, b, int(first)) for (a, b), first in zip(ranges, firsts, strict=True)]
-    if run_col is None or per_row:
-        keep = np.ones(rows, dtype=bool)
-        missing_ids = run_col is None
-    else:
-        ids = pa.chunked_array([c for part in scanned if part is not None
-                                for c in part[1].chunks], type=pa.string())
-        del scanned
-        keep, missing_ids = _last_of_each(ids, rows)
-        del ids
+    ranges = _ranges(path, start, max(1, pieces))
+    buckets = 1 if run_col is None or per_row or spill is None else \
+        -(-size // KEEP_BUCKET_BYTES)
+    folder = None
+    if buckets > 1:
+        assert spill is not None
+        Path(spill).mkdir(parents=True, exist_ok=True)  # the writer would make it anyway
+        folder = tempfile.mkdtemp(prefix=".boamps-etl-runs-", dir=spill)
+    try:
+        tasks = [(path, a, b, names, source.delimiter, run_col, buckets,
+                  None if folder is None else os.path.join(folder, f"{j}.arrow"))
+                 for j, (a, b) in enumerate(ranges)]
+        scanned = runner.map(_scan_range, tasks) if runner is not None and len(tasks) > 1 \
+            else [_scan_range(t) for t in tasks]
+        if any(part is None for part in scanned):
+            return None
+        counts = [part[0] for part in scanned if part is not None]
+        plain_text = all(part[2] for part in scanned if part is not None)
+        rows = sum(counts)
+        if rows == 0:
+            return None  # the reference says so
+        firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        parts = [(a, b, int(first)) for (a, b), first in zip(ranges, firsts, strict=True)]
+        if run_col is None or per_row:
+            keep = np.ones(rows, dtype=bool)
+            missing_ids = run_col is None
+        elif buckets > 1:
+            keep, missing_ids = _last_of_each_bucket(
+                [part[1] for part in scanned if part is not None], counts, firsts, buckets)
+        else:
+            ids = pa.chunked_array([c for part in scanned if part is not None
+                                    for c in part[1].chunks], type=pa.string())
+            del scanned
+            keep, missing_ids = _last_of_each(ids, rows)
+            del ids
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     source.records = rows
     source.scanned = True
     return FastFile(source.name, path, list(source.columns), names, source.delimiter,
@@ -493,15 +566,53 @@ def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
         null[at: at + size] = _as_numpy(chunk.is_null())
         at += size
     del encoded
-    # the last row of each run_id: first seen when read from the end
-    _, first_from_end = np.unique(codes[::-1], return_index=True)
     keep = np.zeros(rows, dtype=bool)
-    keep[rows - 1 - first_from_end] = True
+    keep[_last_places(codes)] = True
     keep |= null
     return keep, bool(null.any())
 
 
+def _last_places(codes: Any) -> Any:
+    """Where each code is seen last (codes in row order)."""
+    import numpy as np
+
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    return len(codes) - 1 - first_from_end
+
+
+def _last_of_each_bucket(spilled: list[Any], counts: list[int], firsts: list[int],
+                         buckets: int) -> tuple[Any, bool]:
+    """:func:`_last_of_each` over run_ids written to one file per range, bucket by bucket:
+    only one bucket's run_ids are in memory at a time."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    rows = sum(counts)
+    keep = np.zeros(rows, dtype=bool)
+    readers = []
+    for (path, null_bits), count, first in zip(spilled, counts, firsts, strict=True):
+        keep[first: first + count] = np.unpackbits(null_bits, count=count).astype(bool)
+        readers.append(pa.ipc.open_file(pa.OSFile(path)))
+    missing = bool(keep.any())
+    for bucket in range(buckets):
+        places, ids = [], []
+        for reader, first in zip(readers, firsts, strict=True):
+            batch = reader.get_batch(bucket)
+            places.append(_as_numpy(batch.column(0)) + first)
+            ids.append(batch.column(1))
+        if not sum(len(p) for p in places):
+            continue
+        where = np.concatenate(places)
+        encoded = pa.chunked_array(ids, type=pa.string()).dictionary_encode()
+        codes = np.concatenate([_as_numpy(chunk.indices) for chunk in encoded.chunks])
+        keep[where[_last_places(codes)]] = True
+    return keep, missing
+
+
 MIN_PART_BYTES = 1 << 23  # a worker's range is at least 8 MB (about 17,000 rows)
+MAX_PART_BYTES = 1 << 26  # and at most 64 MB: its run_ids are read at once
+KEEP_BUCKET_BYTES = 1 << 26  # run_ids of at most about this much CSV are in memory at once
 PARTS_PER_WORKER = 8  # ranges handed out one at a time: a worker slowed down takes fewer
 
 

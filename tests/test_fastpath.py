@@ -233,6 +233,44 @@ def test_several_files_split_between_workers_go_to_one_output_in_order(
         "emissions-1.csv", "emissions-2.csv", "many.jsonl", "one.jsonl", "ref.jsonl"]
 
 
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_run_ids_sorted_out_in_buckets_on_disk_give_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    # a large file's run_ids go to files beside the output, bucket by bucket: the same
+    # last row of each run, rows without run_id kept, nothing left behind
+    rows = [v321_row(run_id=f"aaaaaaaa-0000-4000-8000-{n % 37:012d}", duration=f"{n}.5")
+            for n in range(1, 600)]
+    rows[5] = v321_row(run_id="", duration="5.25")
+    rows[400] = v321_row(run_id="None", duration="400.25")
+    path = tmp_path / "in" / "flushes.csv"
+    path.parent.mkdir()
+    path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    ref, ref_out = _run(path, tmp_path / "out" / "ref.jsonl", fast=False)
+    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 13)
+    monkeypatch.setattr(fastpath, "KEEP_BUCKET_BYTES", 1 << 12)  # dozens of buckets
+    buckets: list[int] = []
+    real = fastpath._last_of_each_bucket
+    monkeypatch.setattr(fastpath, "_last_of_each_bucket",
+                        lambda *a: buckets.append(a[3]) or real(*a))
+    got, got_out = _run(path, tmp_path / "out" / "fast.jsonl", fast=True, jobs=jobs)
+    assert buckets and buckets[0] > 10
+    assert got_out == ref_out
+    assert got.counts == ref.counts and got.reports_written == ref.reports_written == 39
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fast.jsonl", "ref.jsonl"]
+
+
+def test_hash_buckets_keep_equal_texts_together_and_spread_others() -> None:
+    texts = [f"run-{i % 500}" for i in range(5000)] + ["é" * 40, "x"]
+    buckets = fastpath._hash_buckets(fastpath._text_array(texts), 16)
+    by_text: dict[str, set[int]] = {}
+    for text, bucket in zip(texts, buckets.tolist(), strict=True):
+        by_text.setdefault(text, set()).add(bucket)
+    assert all(len(b) == 1 for b in by_text.values())
+    sizes = [list(buckets).count(b) for b in range(16)]
+    assert min(sizes) > 0 and max(sizes) < 3 * len(texts) / 16
+
+
 def test_runs_flushed_across_a_worker_boundary_keep_their_last_row(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # one run's flushes spread over the whole file: only its very last row is kept
