@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from .errors import InputError, Issue, Location, UsageError
 from .fastpath import FastFile, Runner, convert_file, default_jobs, prepare
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
-from .io.writers import STDOUT, Format, StreamWriter, write_reports
+from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .levels import count_levels
 from .mapping import Mapping as FieldMapping
 from .mapping import load_mapping
@@ -229,7 +228,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
         for path in paths:  # every input is read through once before anything is written
             source = CsvSource(path)
             prepared = prepare(source, per_row=per_row, runner=runner,
-                               spill=_spill_folder(out)) \
+                               spill=staging_folder(out, format)) \
                 if format == "jsonl" and fast_path else None
             if prepared is None:
                 source.scan(group_runs=not per_row and source.kind != "task")
@@ -254,15 +253,6 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
             writer.abort()
             raise
     return summary
-
-
-def _spill_folder(out: PathLike) -> Path:
-    """Where a large file's run_ids are written while its runs are sorted out: beside the
-    JSONL output (where the writer stages it too), or the system's temporary folder for
-    stdout."""
-    if str(out) == STDOUT:
-        return Path(tempfile.gettempdir())
-    return Path(out).parent
 
 
 def _add_counts(summary: ConvertSummary, counts: Mapping[str, int], levels: Mapping[str, int],

@@ -31,7 +31,9 @@ files of every CodeCarbon version.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import functools
 import io
 import json
 import os
@@ -229,16 +231,15 @@ def _clean_array(array: Any) -> Any:
         array = pc.utf8_trim_whitespace(array)
     else:
         data = array.buffers()[2]
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
-            array.offset: array.offset + len(array) + 1]
+        offsets = _offsets(array)
         full = lengths > 0
         if full.any() and data is not None:
             bytes_ = np.frombuffer(data, dtype=np.uint8)
-            if (_EDGE_BYTES[bytes_[offsets[:-1][full]]].any()
-                    or _EDGE_BYTES[bytes_[offsets[1:][full] - 1]].any()):
+            edge = _edge_bytes()
+            if edge[bytes_[offsets[:-1][full]]].any() or edge[bytes_[offsets[1:][full] - 1]].any():
                 array = pc.utf8_trim_whitespace(array)
                 lengths = _lengths(array)
-        if lengths is not None and not _EMPTY_LENGTHS[np.minimum(lengths, 5)].any():
+        if lengths is not None and not _empty_lengths()[np.minimum(lengths, 5)].any():
             return array
     return pc.if_else(pc.is_in(array, value_set=_EMPTY), _scalar(None, array.type), array)
 
@@ -250,11 +251,18 @@ def _lengths(array: Any) -> Any:
 
     if array.null_count or not pa.types.is_string(array.type):
         return None
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+    return np.diff(_offsets(array))
+
+
+def _offsets(array: Any) -> Any:
+    """The value offsets of a string array (``len + 1`` of them), read from its buffer."""
+    import numpy as np
+
+    return np.frombuffer(array.buffers()[1], dtype=np.int32)[
         array.offset: array.offset + len(array) + 1]
-    return np.diff(offsets)
 
 
+@functools.cache
 def _edge_bytes() -> Any:
     """The first or last bytes of a cell ``str.strip`` may remove: ASCII white space and
     any byte of a multi-byte character (some are Unicode white space)."""
@@ -270,17 +278,17 @@ _EMPTY: Any = None
 
 
 def _empty_values() -> Any:
-    global _EDGE_BYTES, _EMPTY_LENGTHS
-    import numpy as np
-
-    _EDGE_BYTES = _edge_bytes()
-    _EMPTY_LENGTHS = np.zeros(6, dtype=bool)  # by length, 5 standing for 5 or more
-    _EMPTY_LENGTHS[[min(len(v.encode()), 5) for v in EMPTY_VALUES]] = True
     return _text_array(sorted(EMPTY_VALUES))
 
 
-_EDGE_BYTES: Any = None
-_EMPTY_LENGTHS: Any = None
+@functools.cache
+def _empty_lengths() -> Any:
+    """For each byte length (5 standing for 5 or more), whether an empty spelling has it."""
+    import numpy as np
+
+    table = np.zeros(6, dtype=bool)
+    table[[min(len(v.encode()), 5) for v in EMPTY_VALUES]] = True
+    return table
 
 
 def _text_array(texts: list[str]) -> Any:
@@ -422,7 +430,7 @@ def _scan_range(task: tuple[Path, int, int, list[str], str, str | None, int, str
     if run_col is None:
         return rows, None, checked[1]
     ids = pa.chunked_array(chunks, type=pa.string())
-    if buckets == 1 or spill is None:
+    if spill is None:  # one bucket: kept in memory
         return rows, ids, checked[1]
     ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
     null = _as_numpy(ids.is_null())
@@ -458,8 +466,7 @@ def _hash_buckets(cells: Any, buckets: int) -> Any:
     numpy over the array's buffers, modulo ``buckets``."""
     import numpy as np
 
-    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[
-        cells.offset: cells.offset + len(cells) + 1].astype(np.int64)
+    offsets = _offsets(cells).astype(np.int64)
     data = np.frombuffer(cells.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
     starts = offsets[:-1] - offsets[0]
     lengths = np.diff(offsets)
@@ -566,18 +573,12 @@ def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
         null[at: at + size] = _as_numpy(chunk.is_null())
         at += size
     del encoded
+    # the last row of each run_id: first seen when read from the end
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
     keep = np.zeros(rows, dtype=bool)
-    keep[_last_places(codes)] = True
+    keep[rows - 1 - first_from_end] = True
     keep |= null
     return keep, bool(null.any())
-
-
-def _last_places(codes: Any) -> Any:
-    """Where each code is seen last (codes in row order)."""
-    import numpy as np
-
-    _, first_from_end = np.unique(codes[::-1], return_index=True)
-    return len(codes) - 1 - first_from_end
 
 
 def _last_of_each_bucket(spilled: list[Any], counts: list[int], firsts: list[int],
@@ -588,25 +589,23 @@ def _last_of_each_bucket(spilled: list[Any], counts: list[int], firsts: list[int
     import pyarrow as pa
     import pyarrow.ipc
 
-    rows = sum(counts)
-    keep = np.zeros(rows, dtype=bool)
-    readers = []
-    for (path, null_bits), count, first in zip(spilled, counts, firsts, strict=True):
-        keep[first: first + count] = np.unpackbits(null_bits, count=count).astype(bool)
-        readers.append(pa.ipc.open_file(pa.OSFile(path)))
-    missing = bool(keep.any())
-    for bucket in range(buckets):
-        places, ids = [], []
-        for reader, first in zip(readers, firsts, strict=True):
-            batch = reader.get_batch(bucket)
-            places.append(_as_numpy(batch.column(0)) + first)
-            ids.append(batch.column(1))
-        if not sum(len(p) for p in places):
-            continue
-        where = np.concatenate(places)
-        encoded = pa.chunked_array(ids, type=pa.string()).dictionary_encode()
-        codes = np.concatenate([_as_numpy(chunk.indices) for chunk in encoded.chunks])
-        keep[where[_last_places(codes)]] = True
+    keep = np.zeros(sum(counts), dtype=bool)
+    with contextlib.ExitStack() as files:
+        readers = []
+        for (path, null_bits), count, first in zip(spilled, counts, firsts, strict=True):
+            keep[first: first + count] = np.unpackbits(null_bits, count=count).astype(bool)
+            readers.append(pa.ipc.open_file(files.enter_context(pa.OSFile(path))))
+        missing = bool(keep.any())
+        for bucket in range(buckets):
+            places, ids = [], []
+            for reader, first in zip(readers, firsts, strict=True):
+                batch = reader.get_batch(bucket)
+                places.append(_as_numpy(batch.column(0)) + first)
+                ids.append(batch.column(1))
+            where = np.concatenate(places)
+            if len(where):
+                last, _ = _last_of_each(pa.chunked_array(ids, type=pa.string()), len(where))
+                keep[where[last]] = True
     return keep, missing
 
 
@@ -1047,7 +1046,12 @@ def _by_distinct(encoded: Any, results: list[Any], bad: Problems, problems: Prob
                  ) -> _Dict:
     """The values of a dictionary-encoded column from one result per distinct cell; a
     distinct cell's problem goes to every row holding it."""
-    indices = _as_numpy(_filled(encoded.indices, len(results)))
+    return _spread(_as_numpy(_filled(encoded.indices, len(results))), results, bad, problems)
+
+
+def _spread(indices: Any, results: list[Any], bad: Problems, problems: Problems) -> _Dict:
+    """The values of each row from one result per distinct index; a distinct index's
+    problem goes to every row holding it."""
     if bad:
         for i, j in enumerate(indices.tolist()):
             if j in bad:
@@ -1078,11 +1082,7 @@ def _per_combination(rule: Rule, arrays: list[Any], ctx: TransformContext,
     sub_problems: Problems = {}
     results = run_transform(rule, cells, TransformContext(ctx.kind, ctx.per_row),
                             sub_problems)
-    if sub_problems:
-        for i, j in enumerate(inverse.tolist()):
-            if j in sub_problems:
-                problems[i] = sub_problems[j]
-    return _Dict(inverse, [*results, None])
+    return _spread(inverse, results, sub_problems, problems)
 
 
 def _combinations(arrays: list[Any]) -> tuple[list[Cells], Any]:
@@ -1090,17 +1090,15 @@ def _combinations(arrays: list[Any]) -> tuple[list[Cells], Any]:
     of cells per column, and each row's combination."""
     import numpy as np
 
-    key = np.zeros(len(arrays[0]), dtype=np.int64)
     columns = []
     for array in arrays:
         encoded = array.dictionary_encode()
         distinct = [*encoded.dictionary.to_pylist(), None]
-        codes = _as_numpy(_filled(encoded.indices, len(distinct) - 1))
-        key = key * len(distinct) + codes
-        columns.append((distinct, codes))
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        columns.append((_as_numpy(_filled(encoded.indices, len(distinct) - 1)), distinct))
+    _, first, inverse = np.unique(_combined(columns, len(arrays[0])), return_index=True,
+                                  return_inverse=True)
     cells: list[Cells] = [[distinct[j] for j in codes[first].tolist()]
-                          for distinct, codes in columns]
+                          for codes, distinct in columns]
     return cells, inverse.reshape(-1)
 
 
@@ -1412,7 +1410,7 @@ def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bo
             numbers = _as_numpy(_filled(column, float('nan')))
             return float_json(numbers if order is None else numbers[order])
         if pa.types.is_string(column.type) and (plain or not pc.any(
-                pc.match_substring_regex(column, r'[\x00-\x1f"\\]')).as_py()):
+                pc.match_substring_regex(column, _PLAIN_TEXT.pattern)).as_py()):
             quote = _scalar('"', pa.string())
             return pc.binary_join_element_wise(quote, ordered(column), quote,
                                                _scalar("", pa.string()))
@@ -1426,8 +1424,6 @@ def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bo
 
 
 def _encoded(values: Sequence[Any], kinds: set[type]) -> list[str]:
-    if kinds == {float}:
-        return float_texts(values)
     if kinds == {str}:
         distinct = set(values)
         if len(distinct) * 4 < len(values):  # few texts: each encoded once
@@ -1519,26 +1515,22 @@ def _tags(values: Sequence[Any], kinds: set[type]) -> tuple[Any, Any, list[Any]]
                 _as_numpy(values.array.is_null()).astype(np.int64), [False, True])
     if not len(values):
         return "n", None, []
-    if isinstance(values, _Dict):
-        empty_text = str in kinds and "" in values
-        if len(kinds) == 1 and not empty_text and next(iter(kinds)) in _SCALARS:
-            return tag(values[0]), None, []
-        if len(kinds) == 2 and type(None) in kinds and not empty_text and kinds <= _SCALARS:
-            other = next(k for k in kinds if k is not type(None))
-            nulls = np.array([v is None for v in values.distinct], dtype=np.int64)
-            return ("or-null", _KIND_TAGS[other]), nulls[values.indices], [False, True]
-        codes, labels = _factorized([tag(v) for v in values.distinct])
-        return "*", codes[values.indices], labels
     empty_text = str in kinds and "" in values
     if len(kinds) == 1 and not empty_text and next(iter(kinds)) in _SCALARS:
         return tag(values[0]), None, []
+    # worked out per distinct value (then spread to the rows), or per row
+    distinct, spread = (values.distinct, values.indices) if isinstance(values, _Dict) \
+        else (values, None)
     if len(kinds) == 2 and type(None) in kinds and not empty_text and kinds <= _SCALARS:
         other = next(k for k in kinds if k is not type(None))
-        return (("or-null", _KIND_TAGS[other]),
-                np.fromiter((v is None for v in values), dtype=bool, count=len(values)
-                            ).astype(np.int64), [False, True])
-    codes, labels = _factorized(list(map(tag, values)))
-    return "*", codes, labels
+        kind: Any = ("or-null", _KIND_TAGS[other])
+        labels: list[Any] = [False, True]
+        codes = np.fromiter((v is None for v in distinct), dtype=bool, count=len(distinct)
+                            ).astype(np.int64)
+    else:
+        kind = "*"
+        codes, labels = _factorized(list(map(tag, distinct)))
+    return kind, codes if spread is None else codes[spread], labels
 
 
 def _factorized(values: Sequence[Any]) -> tuple[Any, list[Any]]:
@@ -1757,7 +1749,7 @@ class Converter:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        ids = np.array(tids, dtype=np.int64)
+        ids = np.asarray(tids, dtype=np.int64)
         fast_rows = np.flatnonzero(ids >= 0)
         if len(fast_rows) == 0:
             return [], []
@@ -1833,13 +1825,11 @@ class Converter:
 
 def _string_data(array: Any) -> memoryview:
     """The bytes of an Arrow string array's values, end to end."""
-    import numpy as np
 
     if len(array) == 0:
         return memoryview(b"")
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
-    start, end = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
-    return memoryview(array.buffers()[2])[start:end]
+    offsets = _offsets(array)
+    return memoryview(array.buffers()[2])[int(offsets[0]):int(offsets[-1])]
 
 
 def convert_file(ff: FastFile, mapping: Mapping, context: Context | None,
@@ -1908,18 +1898,20 @@ class Runner:
         self._pool: Any = None
 
     def map(self, func: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
-        if self.jobs == 1 or len(tasks) == 1:
-            return [func(task) for task in tasks]
-        result: list[Any] = self._started().map(func, tasks, chunksize=1)
-        return result
+        return list(self.imap(func, tasks))
 
-    def _started(self) -> Any:
+    def imap(self, func: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
+        """``func`` of each task, in order, each as soon as it and those before are done:
+        in this process for one job or one task, else in the workers."""
+        if self.jobs == 1 or len(tasks) == 1:
+            return map(func, tasks)
         if self._pool is None:
             import multiprocessing
 
             self._pool = multiprocessing.get_context("fork").Pool(self.jobs,
                                                                   initializer=_in_worker)
-        return self._pool
+        result: Iterator[Any] = self._pool.imap(func, tasks)
+        return result
 
     def convert(self, ff: FastFile, stage: Path) -> Iterator[PartResult]:
         """Convert the ranges of a prepared file, handed out to the workers one at a
@@ -1932,11 +1924,7 @@ class Runner:
                                             dir=stage)
                 os.close(fd)
                 outs.append(name)
-            tasks = [(ff, j, out) for j, out in enumerate(outs)]
-            if self.jobs == 1 or len(tasks) == 1:
-                yield from map(_convert_part, tasks)
-            else:
-                yield from self._started().imap(_convert_part, tasks)
+            yield from self.imap(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
         except BaseException:
             self.close()  # no worker writes any more
             raise

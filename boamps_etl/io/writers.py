@@ -163,6 +163,14 @@ def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Forma
         raise
 
 
+def staging_folder(out: str | os.PathLike[str], fmt: Format) -> Path:
+    """Where work files of an output may be put for a while: inside a json output
+    folder, beside a jsonl or csv file, in the system's temporary folder for stdout."""
+    if str(out) == STDOUT:
+        return Path(tempfile.gettempdir())
+    return Path(out) if fmt == "json" else Path(out).parent
+
+
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
@@ -287,16 +295,11 @@ class StreamWriter:
         self._fh.buffer.write(data)
 
     def stage_folder(self) -> Path:
-        """Where parts of the output may be staged (beside the output; stdout: the
-        system's temporary folder)."""
-        if self.stdout:
-            return Path(tempfile.gettempdir())
-        if self.fmt == "json":
-            self.out.mkdir(parents=True, exist_ok=True)
-            return self.out
-        parent = self.out.parent if str(self.out.parent) else Path(".")
-        parent.mkdir(parents=True, exist_ok=True)
-        return parent
+        """:func:`staging_folder` of this output, made if missing."""
+        folder = staging_folder(self.out, self.fmt)
+        if not self.stdout:
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def append_file(self, part: Path, count: int) -> None:
         """Add a file of ``count`` JSON lines (jsonl only), then delete it. The output is
