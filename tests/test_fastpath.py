@@ -260,6 +260,17 @@ def test_run_ids_sorted_out_in_buckets_on_disk_give_the_same_bytes(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fast.jsonl", "ref.jsonl"]
 
 
+def test_combinations_of_many_wide_columns_stay_apart() -> None:
+    # six columns of 2,000 distinct cells: the product of their widths passes 2**63
+    n = 2000
+    rows = [(f"a{i}", f"b{i}", f"c{i}", f"d{i}", f"e{i}", f"f{(i * 7) % n}") for i in range(n)]
+    rows += rows[:50]  # the same combinations again
+    arrays = [fastpath._text_array([row[k] for row in rows]) for k in range(6)]
+    cells, inverse = fastpath._combinations(arrays)
+    assert len(cells[0]) == n
+    assert [tuple(col[j] for col in cells) for j in inverse.tolist()] == rows
+
+
 def test_hash_buckets_keep_equal_texts_together_and_spread_others() -> None:
     texts = [f"run-{i % 500}" for i in range(5000)] + ["é" * 40, "x"]
     buckets = fastpath._hash_buckets(fastpath._text_array(texts), 16)
