@@ -1,0 +1,113 @@
+"""Faults: odd numbers, hostile trees, streams, full disks, crashes and signals.
+
+A derived value that is not finite is a problem of its row only, on every path; a symlink
+inside ``--out`` receives nothing; unreadable folders are listed as errors; FIFOs and stdin
+are read; a full disk is said in one line; an interrupted or killed run leaves nothing
+visible half-written, and a plain re-run completes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import TASK_CONTEXT, v321_row, write_csv
+
+import boamps_etl as be
+from boamps_etl.batch import convert_tree
+from boamps_etl.cli import cli
+
+TINY = "5e-324"  # the smallest float: emissions / energy overflows to infinity
+
+
+def run_id(i: int) -> str:
+    return f"11111111-1111-4111-8111-{i:012d}"
+
+
+@pytest.fixture
+def odd_csv(tmp_path: Path) -> Path:
+    """20 runs; the one on spreadsheet row 7 has an energy that makes the intensity infinite."""
+    rows = [v321_row(run_id=run_id(i), **({"energy_consumed": TINY} if i == 5 else {}))
+            for i in range(20)]
+    return write_csv(tmp_path / "emissions.csv", *rows)
+
+
+@pytest.fixture
+def context_file(tmp_path: Path) -> Path:
+    path = tmp_path / "boamps.json"
+    path.write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
+    return path
+
+
+def _row_problem(issues: list[be.Issue]) -> list[be.Issue]:
+    return [i for i in issues if i.severity == "error"]
+
+
+@pytest.mark.parametrize(("fmt", "fast"), [("json", True), ("jsonl", True), ("jsonl", False),
+                                           ("csv", True)])
+def test_an_infinite_derived_value_is_a_problem_of_its_row_only(
+        odd_csv: Path, context_file: Path, tmp_path: Path, fmt: str, fast: bool) -> None:
+    out = tmp_path / ("out" if fmt == "json" else f"out.{fmt}")
+    summary = be.convert_to(odd_csv, out, fmt, context=context_file,  # type: ignore[arg-type]
+                            fast_path=fast, jobs=1)
+    errors = _row_problem(summary.issues)
+    assert len(errors) == 1, errors
+    where = errors[0].where
+    assert (where.row, where.column) == (7, "energy_consumed")
+    assert "not a finite number" in errors[0].message
+    assert summary.counts == {"valid": 19, "incomplete": 0, "invalid": 1}
+    assert summary.reports_written == 19
+    if fmt == "json":
+        assert len(list(out.glob("report_*.json"))) == 19
+    elif fmt == "jsonl":
+        lines = out.read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 19
+        assert all("Infinity" not in line for line in lines)
+    else:
+        with out.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 19
+        assert not any(v in ("inf", "Infinity") for row in rows for v in row.values())
+
+
+def test_fast_and_reference_paths_agree_on_an_infinite_value(
+        odd_csv: Path, context_file: Path, tmp_path: Path) -> None:
+    fast, slow = tmp_path / "fast.jsonl", tmp_path / "slow.jsonl"
+    a = be.convert_to(odd_csv, fast, "jsonl", context=context_file, jobs=1)
+    b = be.convert_to(odd_csv, slow, "jsonl", context=context_file, fast_path=False)
+    assert fast.read_bytes() == slow.read_bytes()
+    assert [str(i) for i in a.issues] == [str(i) for i in b.issues]
+
+
+def test_the_command_says_the_row_and_writes_the_others(
+        odd_csv: Path, context_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["convert", str(odd_csv), "-c", str(context_file),
+                                      "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"{odd_csv}, row 7, column 'energy_consumed'" in result.stderr
+    assert "internal error" not in result.stderr
+    assert len(list(out.glob("report_*.json"))) == 19
+
+
+def test_batch_lists_the_row_and_converts_the_rest(odd_csv: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    (root / "exp").mkdir(parents=True)
+    odd_csv.rename(root / "exp" / "emissions.csv")
+    (root / "boamps.json").write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
+    write_csv(root / "other.csv", v321_row())
+    (root / "exp2").mkdir()
+    write_csv(root / "exp2" / "emissions.csv", v321_row())
+    out = tmp_path / "out"
+    result = convert_tree([root], out)
+    assert not result.ok
+    with (out / "manifest.csv").open(encoding="utf-8", newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    bad = [m for m in lines if m["status"] not in ("valid", "duplicate", "skipped")]
+    assert len(bad) == 1 and bad[0]["rows"] == "7", bad
+    assert "energy_consumed" in bad[0]["messages"]
+    assert len(list(out.rglob("report_*.json"))) == 20
