@@ -56,6 +56,7 @@ from .errors import (
     row_ranges,
 )
 from .flatten import columns_of
+from .io import staging
 from .io.writers import (
     FORMATS,
     _inside,
@@ -327,16 +328,27 @@ def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
-    """Atomic write, skipped when the file already holds exactly these bytes."""
+def _write_if_changed(path: Path, text: str, root: Path) -> bool:
+    """Atomic write, skipped when the file already holds exactly these bytes; never to a
+    folder outside the real ``root`` (a symbolic link planted in the output folder)."""
     data = text.encode("utf-8")
+    if path.parent.exists():
+        staging.check_inside(root, path)
     try:
         if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except OSError:
         pass
-    atomic_write(path, text)
+    atomic_write(path, text, root)
     return True
+
+
+def _sweep_tree(out: Path) -> None:
+    """Clear what killed runs left in the output tree (their work files only)."""
+    if out.is_dir():
+        for dirpath, dirnames, _ in os.walk(out):  # symbolic links are not followed
+            dirnames[:] = [d for d in dirnames if not staging.is_work_name(d)]
+            staging.sweep(Path(dirpath))
 
 
 def _remove_output(out: Path, rel: str) -> None:
@@ -443,11 +455,20 @@ class _Folder:
     csvs: list[str]
 
 
-def _walk(root: _Root, out_real: str, globs: Sequence[str]) -> dict[tuple[str, ...], _Folder]:
-    """Folders under a ROOT (hidden ones and the output folder left out)."""
+def _walk(root: _Root, out_real: str, globs: Sequence[str],
+          unreadable: list[tuple[tuple[str, ...], OSError]] | None = None
+          ) -> dict[tuple[str, ...], _Folder]:
+    """Folders under a ROOT (hidden ones and the output folder left out); folders that
+    cannot be listed go to ``unreadable`` (relative parts, the error)."""
     found: dict[tuple[str, ...], _Folder] = {}
     special = set(CONTEXT_NAMES) | set(MAPPING_NAMES)
-    for dirpath, dirnames, filenames in os.walk(root.path):
+
+    def failed(exc: OSError) -> None:
+        if unreadable is not None and exc.filename is not None:
+            rel = Path(os.fsdecode(exc.filename)).relative_to(root.path).parts
+            unreadable.append((rel, exc))
+
+    for dirpath, dirnames, filenames in os.walk(root.path, onerror=failed):
         rel = Path(dirpath).relative_to(root.path).parts
         dirnames[:] = sorted(
             d for d in dirnames if not d.startswith(".")
@@ -492,7 +513,16 @@ def _discover(roots: list[_Root], out: Path, globs: Sequence[str], contexts: lis
     out_real = os.path.realpath(out)
     units: list[_Unit] = []
     for root in roots:
-        folders = _walk(root, out_real, globs)
+        unreadable: list[tuple[tuple[str, ...], OSError]] = []
+        folders = _walk(root, out_real, globs, unreadable)
+        for rel, exc in unreadable:  # an error line in the manifest, never a silent skip
+            key = _join(root.prefix, *rel)
+            folder = root.path.joinpath(*rel)
+            reason = "permission denied" if isinstance(exc, PermissionError) else \
+                (exc.strerror or str(exc))
+            units.append(_Unit(key, folder, [(key + "/", folder)], [], None, Issue(
+                "unreadable-folder", f"folder cannot be listed ({reason}): its files are not "
+                "converted", Location(key + "/"), "error", "fix its permissions")))
         for rel, info in folders.items():
             if not info.csvs:
                 continue
@@ -577,6 +607,8 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
                               base_status=status)
         return _SourceOutcome(key, sha, rows, [entry], [None])
 
+    if setup_error is not None and setup_error.code == "unreadable-folder":
+        return single("error", setup_error, None)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -918,7 +950,8 @@ class _Batch:
                   "rows": rows, "context": unit.context_hashes,
                   "mapping": unit.mapping_hashes, "outputs": outputs,
                   "entries": [e.to_state() for e in entries]}
-        writes = [(p, self.writer.submit(_write_if_changed, p, t)) for p, t in files.items()]
+        writes = [(p, self.writer.submit(_write_if_changed, p, t, self.out))
+                  for p, t in files.items()]
         self.pending.append(_Pending(unit.key, record, writes, obsolete))
         self.counters["converted"] += len(unit.sources)
         self.counters["rows"] += sum(rows.values())
@@ -1018,9 +1051,9 @@ class _Batch:
             for unit in self.units:
                 parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
             target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
-            if _write_if_changed(target, _combine(self.out, self.fmt, parts)):
+            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out):
                 self.written.append(target)
-        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries))
+        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out)
 
 
 def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
@@ -1075,6 +1108,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         raise OutputError("the output is a file, not a folder", Location(out_path))
     root_list = _prepare_roots(roots, out_path)
     check_writable(out_path)
+    _sweep_tree(out_path)
     context_paths = [Path(c) for c in contexts]
     load_context(context_paths, sets)  # a broken --context or --set stops the job here
     mapping_path = None if mapping is None else Path(mapping)

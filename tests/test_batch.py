@@ -372,10 +372,10 @@ def test_interrupt_while_writing_leaves_no_partial_file(tree: Path, tmp_path: Pa
     out = tmp_path / "out"
     real = batch.atomic_write
 
-    def flaky(path: Path, data: str) -> None:
+    def flaky(path: Path, data: str, root: Path | None = None) -> None:
         if path.parent.name == "exp2":  # Ctrl-C while writing the second folder
             raise KeyboardInterrupt
-        real(path, data)
+        real(path, data, root)
 
     monkeypatch.setattr("boamps_etl.io.writers.atomic_write", flaky)
     monkeypatch.setattr(batch, "atomic_write", flaky)

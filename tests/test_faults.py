@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -111,3 +115,66 @@ def test_batch_lists_the_row_and_converts_the_rest(odd_csv: Path, tmp_path: Path
     assert len(bad) == 1 and bad[0]["rows"] == "7", bad
     assert "energy_consumed" in bad[0]["messages"]
     assert len(list(out.rglob("report_*.json"))) == 20
+
+
+# --------------------------------------------------------------------------- hostile trees
+
+
+def _tree(base: Path, *folders: str) -> Path:
+    root = base / "runs"
+    for i, folder in enumerate(folders):
+        (root / folder).mkdir(parents=True)
+        write_csv(root / folder / "emissions.csv", v321_row(run_id=run_id(100 + i)))
+    (root / "boamps.json").write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_a_symlink_planted_in_the_output_receives_nothing(tmp_path: Path, fmt: str) -> None:
+    root = _tree(tmp_path, "exp", "other")
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "exp").symlink_to(elsewhere, target_is_directory=True)
+    result = CliRunner().invoke(cli, ["batch", str(root), "-o", str(out), "--format", fmt,
+                                      "-q"])
+    assert list(elsewhere.iterdir()) == []
+    assert result.exit_code != 0
+    assert "refusing to write outside the output folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _as_nobody() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    return [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+
+
+def test_an_unreadable_folder_is_an_error_line() -> None:
+    with tempfile.TemporaryDirectory() as name:  # pytest's folders are closed to others
+        os.chmod(name, 0o777)
+        _unreadable_folder_case(Path(name))
+
+
+def _unreadable_folder_case(base: Path) -> None:
+    root = _tree(base, "a", "b")
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
+    os.chmod(root / "b", 0)
+    out = base / "out"
+    try:
+        proc = subprocess.run([*_as_nobody(), sys.executable, "-m", "boamps_etl", "batch",
+                               str(root), "-o", str(out), "-q"], capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        os.chmod(root / "b", 0o777)
+    assert proc.returncode == 1, proc.stderr
+    with (out / "manifest.csv").open(encoding="utf-8", newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    errors = [m for m in lines if m["status"] == "error"]
+    assert [m["source"] for m in errors] == ["b/"]
+    assert "cannot be listed (permission denied)" in errors[0]["messages"]
+    assert [m["status"] for m in lines if m["source"] == "a/emissions.csv"] == ["valid"]

@@ -1,15 +1,19 @@
 """Write reports as JSON files, JSON Lines or a flat CSV: atomically, never over existing
 outputs unless asked, and never outside the chosen output folder.
 
-Every file is written to a temporary file beside its target and renamed into place, so an
-interrupt or a full disk leaves no partial file. All targets are checked before the first
-byte is written: an existing target (without ``force``) or an unwritable folder stops the
-job with nothing written.
+Every file is written to a work file beside its target and renamed into place, so an
+interrupt or a full disk leaves no partial file; a set of JSON files is committed as one
+decision (:mod:`boamps_etl.io.staging`, which also clears what a killed run left). All
+targets are checked before the first byte is written: an existing target that differs
+(without ``force``) or an unwritable folder stops the job with nothing written; a target
+that already holds exactly the bytes to write is no conflict, so a re-run after a crash
+completes the job.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -17,12 +21,13 @@ import shutil
 import sys
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Location, OutputError
 from ..flatten import csv_text, flatten, write_csv_rows
+from . import staging
 
 Format = Literal["json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")
@@ -85,26 +90,37 @@ def check_writable(folder: Path) -> None:
                           "choose another --out or fix its permissions")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, data: str) -> None:
-    """Write text to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+@contextlib.contextmanager
+def _said(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Operating-system errors while writing (a full disk...) as one clear OutputError."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are shared
-        os.replace(tmp, path)
+        yield
+    except OSError as exc:
+        raise staging.output_error(exc, target) from None
+
+
+def atomic_write(path: Path, data: str, root: Path | None = None) -> None:
+    """Write text to ``path`` through a work file in the same folder and a rename; with
+    ``root``, refuse a path whose real folder is not inside the real ``root``.
+
+    Raises:
+        OutputError: outside ``root``, or the disk is full or not writable.
+    """
+    with _said(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if root is not None:
+        staging.check_inside(root, path)
+    tmp: Path | None = None
+    try:
+        with _said(path):
+            fh, tmp = staging.new_file(path.parent)
+            with fh:
+                fh.write(data.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            staging.publish(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        staging.remove(tmp)
         raise
 
 
@@ -220,31 +236,31 @@ class StreamWriter:
                                   "report)", Location(self.out),
                                   "use --format jsonl to write one file")
             check_writable(self.out)
+            staging.sweep(self.out)
             return
         if self.out.is_dir():
             raise OutputError(f"--out must be a file for {fmt} output, not a folder",
                               Location(self.out))
-        check_writable(self.out.parent if str(self.out.parent) else Path("."))
-        if self.out.exists() and not force:
-            raise OutputError("output file exists already", Location(self.out),
-                              "pass --force to overwrite it")
+        check_writable(self._parent)
+        staging.sweep(self._parent)
+
+    @property
+    def _parent(self) -> Path:
+        return self.out.parent if str(self.out.parent) else Path(".")
 
     def _open_stage(self) -> None:
         if self._stage is not None or self._fh is not None:
             return
-        if self.fmt == "json":
-            self.out.mkdir(parents=True, exist_ok=True)
-            self._stage = Path(tempfile.mkdtemp(prefix=".boamps-etl-", dir=self.out))
-        else:
-            parent = self.out.parent if str(self.out.parent) else Path(".")
-            if self.stdout:  # stdout: stage in the system's temporary folder
-                fd, tmp = tempfile.mkstemp(prefix=".boamps-etl-", suffix=".part")
-            else:
-                parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".part",
-                                           dir=parent)
-            self._stage = Path(tmp)
-            self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with _said(self.out):
+            if self.fmt == "json":
+                self.out.mkdir(parents=True, exist_ok=True)
+                self._stage = staging.new_folder(self.out)
+                return
+            # stdout: stage in the system's temporary folder
+            folder = Path(tempfile.gettempdir()) if self.stdout else self._parent
+            folder.mkdir(parents=True, exist_ok=True)
+            raw, self._stage = staging.new_file(folder)
+            self._fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
 
     def write(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Add a block of reports."""
@@ -261,21 +277,22 @@ class StreamWriter:
             if self.fmt != "csv":
                 return
         self._open_stage()
-        if self.fmt == "json":
-            assert self._stage is not None
-            for doc in docs:
-                name = report_filename(doc)
-                n = self._used.get(name, 0) + 1
-                self._used[name] = n
-                if n > 1:
-                    name = name[: -len(".json")] + f"-{n}.json"
-                (self._stage / name).write_text(dumps(doc) + "\n", encoding="utf-8")
-                self._names.append(name)
-        elif self.fmt == "jsonl":
-            self._fh.write(render_jsonl(docs))
-        else:  # flat rows staged as JSON lines: the CSV header needs every column first
-            self._fh.writelines(json.dumps(flatten(d), ensure_ascii=False) + "\n"
-                                for d in docs)
+        with _said(self.out):
+            if self.fmt == "json":
+                assert self._stage is not None
+                for doc in docs:
+                    name = report_filename(doc)
+                    n = self._used.get(name, 0) + 1
+                    self._used[name] = n
+                    if n > 1:
+                        name = name[: -len(".json")] + f"-{n}.json"
+                    (self._stage / name).write_text(dumps(doc) + "\n", encoding="utf-8")
+                    self._names.append(name)
+            elif self.fmt == "jsonl":
+                self._fh.write(render_jsonl(docs))
+            else:  # flat rows staged as JSON lines: the CSV header needs every column first
+                self._fh.writelines(json.dumps(flatten(d), ensure_ascii=False) + "\n"
+                                    for d in docs)
 
     def write_data(self, data: bytes | memoryview, count: int) -> None:
         """Add ``count`` reports already serialised as JSON lines, UTF-8 bytes each ending
@@ -291,14 +308,16 @@ class StreamWriter:
             sys.stdout.buffer.flush()
             return
         self._open_stage()
-        self._fh.flush()
-        self._fh.buffer.write(data)
+        with _said(self.out):
+            self._fh.flush()
+            self._fh.buffer.write(data)
 
     def stage_folder(self) -> Path:
         """:func:`staging_folder` of this output, made if missing."""
         folder = staging_folder(self.out, self.fmt)
         if not self.stdout:
-            folder.mkdir(parents=True, exist_ok=True)
+            with _said(self.out):
+                folder.mkdir(parents=True, exist_ok=True)
         return folder
 
     def append_file(self, part: Path, count: int) -> None:
@@ -316,14 +335,36 @@ class StreamWriter:
                     sys.stdout.buffer.flush()
                     return
                 self._open_stage()
-                self._fh.flush()
-                _copy_into(src, self._fh.buffer)
-                _datasync(self._fh.fileno())
+                with _said(self.out):
+                    self._fh.flush()
+                    _copy_into(src, self._fh.buffer)
+                    _datasync(self._fh.fileno())
         finally:
             part.unlink(missing_ok=True)
 
+    def _refuse_existing(self, existing: list[Path]) -> None:
+        """Targets that exist and differ from what would be written stop the job (unless
+        ``force``); identical ones are what an interrupted run of the same job wrote."""
+        if existing and not self.force:
+            self.abort()
+            if self.fmt == "json":
+                raise OutputError(f"{len(existing)} output file(s) exist already, e.g. "
+                                  f"{existing[0].name}", Location(self.out),
+                                  "pass --force to overwrite them")
+            raise OutputError("output file exists already", Location(self.out),
+                              "pass --force to overwrite it")
+
     def close(self) -> list[Path]:
-        """Put every output in place; returns the files written."""
+        """Put every output in place; returns the files written.
+
+        Raises:
+            OutputError: an output exists and differs (without ``force``), or cannot be
+                written (a full disk...); nothing is left then.
+        """
+        with _said(self.out):
+            return self._close()
+
+    def _close(self) -> list[Path]:
         if self.stdout:
             if self.fmt == "json":
                 sys.stdout.write(("\n" if not self._first_json else "") + "]\n")
@@ -331,7 +372,7 @@ class StreamWriter:
                 self._fh.close()
                 self._fh = None
                 self._write_csv_from(self._stage, sys.stdout)
-                os.unlink(self._stage)
+                staging.remove(self._stage)
                 self._stage = None
             sys.stdout.flush()
             return []
@@ -340,21 +381,11 @@ class StreamWriter:
             return []
         if self.fmt == "json":
             assert self._stage is not None
+            stage = self._stage
             targets = [self.out / n for n in self._names]
-            if not self.force:
-                existing = [t for t in targets if t.exists()]
-                if existing:
-                    self.abort()
-                    raise OutputError(
-                        f"{len(existing)} output file(s) exist already, e.g. "
-                        f"{existing[0].name}", Location(self.out),
-                        "pass --force to overwrite them")
-            mode = 0o666 & ~_umask()
-            for name, target in zip(self._names, targets, strict=True):
-                staged = self._stage / name
-                os.chmod(staged, mode)
-                os.replace(staged, target)
-            self._stage.rmdir()
+            self._refuse_existing([t for t in targets if t.exists()
+                                   and not staging.same_bytes(stage / t.name, t)])
+            staging.commit_folder(stage, self._names, self.out)
             self._stage = None
             return targets
         assert self._stage is not None
@@ -362,22 +393,25 @@ class StreamWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        if self.out.exists() and not self.force:
-            self.abort()
-            raise OutputError("output file exists already", Location(self.out),
-                              "pass --force to overwrite it")
         if self.fmt == "csv":
-            staged, self._stage = self._stage, None
+            staged = self._stage
             try:
                 self._write_csv_from(staged)
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(staged)
+                staging.remove(staged)
+                if self._stage == staged:
+                    self._stage = None
             return [self.out]
-        os.chmod(self._stage, 0o666 & ~_umask())
-        os.replace(self._stage, self.out)
-        self._stage = None
+        self._publish(self._stage)
         return [self.out]
+
+    def _publish(self, work: Path) -> None:
+        """Rename the finished work file onto the output (unless that holds other bytes)."""
+        if self.out.exists() and not staging.same_bytes(work, self.out):
+            self._refuse_existing([self.out])
+        staging.publish(work, self.out)
+        if self._stage == work:
+            self._stage = None
 
     def _write_csv_from(self, staged: Path, stream: Any = None) -> None:
         # Two passes over the staged rows: the union of columns first, then the rows.
@@ -390,20 +424,14 @@ class StreamWriter:
             with open(staged, encoding="utf-8") as fh:
                 write_csv_rows(stream, list(seen), (json.loads(line) for line in fh))
             return
-        parent = self.out.parent if str(self.out.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".part", dir=parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, \
-                    open(staged, encoding="utf-8") as fh:
-                write_csv_rows(out, list(seen), (json.loads(line) for line in fh))
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, self.out)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        raw, tmp = staging.new_file(self._parent)
+        self._stage = tmp  # abort() removes it
+        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as out, \
+                open(staged, encoding="utf-8") as fh:
+            write_csv_rows(out, list(seen), (json.loads(line) for line in fh))
+            out.flush()
+            os.fsync(out.fileno())
+        self._publish(tmp)
 
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""
@@ -411,15 +439,8 @@ class StreamWriter:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
-        if self._stage is not None:
-            import shutil
-
-            if self._stage.is_dir():
-                shutil.rmtree(self._stage, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._stage)
-            self._stage = None
+        staging.remove(self._stage)
+        self._stage = None
         if self._created_out and self.out.is_dir():
             with contextlib.suppress(OSError):
                 self.out.rmdir()  # we created it and it stayed empty
