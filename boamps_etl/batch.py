@@ -37,7 +37,6 @@ import hashlib
 import io
 import json
 import os
-import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -55,6 +54,7 @@ from .errors import (
     UsageError,
     row_ranges,
 )
+from .execute.signals import forking, stop_processes, worker_init
 from .flatten import columns_of
 from .io import staging
 from .io.writers import (
@@ -691,10 +691,10 @@ def _warm_up() -> None:
         convert_table(table, load_mapping(), None)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     # Ctrl-C goes to the whole process group: only the parent handles it (it stops the
-    # pool and saves the state); workers finish their folder quietly.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # pool and saves the state); workers end with their parent, whatever killed it.
+    worker_init(parent)
 
 
 # --------------------------------------------------------------------------- state
@@ -1011,9 +1011,12 @@ class _Batch:
         try:
             if self.jobs > 1 and len(stale) > 1:
                 _warm_up()
-                executor = ProcessPoolExecutor(min(self.jobs, len(stale)),
-                                               initializer=_worker_init)
-                futures = {u.key: executor.submit(_convert_unit, self.task(u)) for u in stale}
+                with forking():  # workers are forked at the first submit
+                    executor = ProcessPoolExecutor(min(self.jobs, len(stale)),
+                                                   initializer=_worker_init,
+                                                   initargs=(os.getpid(),))
+                    futures = {u.key: executor.submit(_convert_unit, self.task(u))
+                               for u in stale}
             self.report("")
             for unit in self.units:
                 entries = self.reuse(unit) if unit.key in self.candidates else None
@@ -1036,6 +1039,8 @@ class _Batch:
             completed = True
         finally:
             if executor is not None:
+                if not completed:  # interrupted: the workers' current folders are dropped
+                    stop_processes(getattr(executor, "_processes", None))
                 executor.shutdown(wait=True, cancel_futures=True)
             if not completed:  # interrupted: keep what is complete, raise the first error
                 self.commit(block=True, strict=False)

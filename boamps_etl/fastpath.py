@@ -39,7 +39,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 from .codecarbon import EMPTY_VALUES, REQUIRED_COLUMNS
 from .context import Context
 from .errors import Issue
+from .execute.signals import forking, worker_init
+from .io import staging
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable
 from .io.writers import dumps
 from .levels import assess
@@ -521,7 +522,7 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None =
     if buckets > 1:
         assert spill is not None
         Path(spill).mkdir(parents=True, exist_ok=True)  # the writer would make it anyway
-        folder = tempfile.mkdtemp(prefix=".boamps-etl-runs-", dir=spill)
+        folder = str(staging.new_folder(Path(spill)))
     try:
         tasks = [(path, a, b, names, source.delimiter, run_col, buckets,
                   None if folder is None else os.path.join(folder, f"{j}.arrow"))
@@ -1877,10 +1878,11 @@ def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
 _TEMPLATES: dict[Any, _Template | None] = {}  # kept from one range to the next (same job)
 
 
-def _in_worker() -> None:
-    """A worker's set-up: Arrow reads with this process's thread only, as every core
-    has a worker already."""
+def _in_worker(parent: int) -> None:
+    """A worker's set-up: Ctrl-C is the parent's to handle, the worker dies with its
+    parent; Arrow reads with this process's thread only, as every core has a worker."""
     global _THREADS
+    worker_init(parent)
     _THREADS = False
 
 
@@ -1909,8 +1911,9 @@ class Runner:
         if self._pool is None:
             import multiprocessing
 
-            self._pool = multiprocessing.get_context("fork").Pool(self.jobs,
-                                                                  initializer=_in_worker)
+            with forking():
+                self._pool = multiprocessing.get_context("fork").Pool(
+                    self.jobs, initializer=_in_worker, initargs=(os.getpid(),))
         result: Iterator[Any] = self._pool.imap(func, tasks)
         return result
 
@@ -1921,10 +1924,9 @@ class Runner:
         outs = []
         try:
             for _ in ff.parts:
-                fd, name = tempfile.mkstemp(prefix=".boamps-etl-part-", suffix=".jsonl",
-                                            dir=stage)
-                os.close(fd)
-                outs.append(name)
+                fh, path = staging.new_file(stage, "jsonl")
+                fh.close()
+                outs.append(str(path))
             yield from self.imap(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
         except BaseException:
             self.close()  # no worker writes any more

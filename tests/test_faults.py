@@ -8,6 +8,7 @@ visible half-written, and a plain re-run completes it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -16,10 +17,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import TASK_CONTEXT, v321_row, write_csv
+from conftest import TASK_CONTEXT, V321_HEADER, v321_row, write_csv
 
 import boamps_etl as be
 from boamps_etl.batch import convert_tree
@@ -178,3 +180,118 @@ def _unreadable_folder_case(base: Path) -> None:
     assert [m["source"] for m in errors] == ["b/"]
     assert "cannot be listed (permission denied)" in errors[0]["messages"]
     assert [m["status"] for m in lines if m["source"] == "a/emissions.csv"] == ["valid"]
+
+
+# --------------------------------------------------------------------------- signals
+
+import signal  # noqa: E402
+import time  # noqa: E402
+
+BIG_ROWS = 60_000
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A clean CSV of 60,000 runs (about 40 MB) and a complete context."""
+    base = tmp_path_factory.mktemp("big")
+    template = v321_row(run_id="RUNID")
+    with (base / "emissions.csv").open("w", encoding="utf-8") as fh:
+        fh.write(V321_HEADER + "\n")
+        fh.writelines(template.replace("RUNID", run_id(i)) + "\n" for i in range(BIG_ROWS))
+    context = base / "boamps.json"
+    context.write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
+    return base / "emissions.csv", context
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "boamps_etl", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has ended
+
+
+def _wait_for(predicate: Any, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+def _work_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(".boamps-etl.")]
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(),
+                                reason="needs Linux /proc")
+
+
+@needs_proc
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_to_the_group_stops_convert_cleanly(big: tuple[Path, Path], tmp_path: Path,
+                                                     sig: int, code: int, word: str) -> None:
+    csv_path, context = big
+    proc = _start(["convert", str(csv_path), "-c", str(context), "--format", "jsonl",
+                   "-o", "out.jsonl", "-j", "2"], tmp_path)
+    try:
+        # Signalled while the workers convert: their parts are being written.
+        assert _wait_for(lambda: len(_children(proc.pid)) >= 2 and _work_files(tmp_path), 60)
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, sig)
+        start = time.monotonic()
+        _, stderr = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == code, stderr
+    assert elapsed < 2.0
+    assert stderr.splitlines() == [f"{word}: no partial output was left"], stderr
+    assert _wait_for(lambda: not any(_alive(w) for w in workers), 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_proc
+@pytest.mark.parametrize("command", ["convert", "batch"])
+def test_workers_end_when_their_parent_is_killed(big: tuple[Path, Path], tmp_path: Path,
+                                                 command: str) -> None:
+    csv_path, context = big
+    if command == "convert":
+        args = ["convert", str(csv_path), "-c", str(context), "--format", "jsonl", "-o",
+                "out.jsonl", "-j", "2"]
+    else:
+        root = tmp_path / "runs"
+        for name in ("a", "b", "c"):
+            (root / name).mkdir(parents=True)
+            (root / name / "emissions.csv").symlink_to(csv_path)
+        shutil.copy(context, root / "boamps.json")
+        args = ["batch", str(root), "-o", "out", "-j", "2", "-q"]
+    proc = _start(args, tmp_path)
+    try:
+        assert _wait_for(lambda: len(_children(proc.pid)) >= 2, 60)
+        time.sleep(0.3)
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait()
+        assert _wait_for(lambda: not any(_alive(w) for w in workers), 2), workers
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)

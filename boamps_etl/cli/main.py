@@ -16,13 +16,24 @@ import traceback
 import click
 
 from ..errors import BoampsEtlError
+from ..execute.signals import Terminated, sigterm_as_interrupt
 from . import batch, toolbox
-from .common import EXIT_INPUT, EXIT_OK, State, _fail
+from .common import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Group,
+    State,
+    Stopped,
+    _fail,
+)
 from .convert import convert_cmd
 from .mapping import mapping_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="boamps-etl")
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 def cli(debug: bool) -> None:
@@ -37,22 +48,31 @@ toolbox.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the CLI, turning any unexpected error into one line (exit 2)."""
+    """Entry point: runs the CLI, turning any unexpected error into one line (exit 2).
+    Ctrl-C exits with 130 and SIGTERM with 143, after the same clean-up (workers stopped,
+    work files removed), with one line on stderr."""
     try:
-        cli.main(args=argv, prog_name="boamps-etl", standalone_mode=False)
+        with sigterm_as_interrupt():
+            cli.main(args=argv, prog_name="boamps-etl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_INPUT)
     except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        click.echo("interrupted: no partial output was left", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except BoampsEtlError as exc:
         _fail(exc)
+    except (Terminated, Stopped) as exc:
+        if isinstance(exc, Stopped) and not exc.terminated:
+            click.echo("interrupted: no partial output was left", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        click.echo("terminated: no partial output was left", err=True)
+        sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
         click.echo("interrupted: no partial output was left", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         sys.exit(EXIT_OK)
     except Exception as exc:

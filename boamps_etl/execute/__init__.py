@@ -1,0 +1,1 @@
+"""Where work runs: worker processes and the signals that stop them."""
