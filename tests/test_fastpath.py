@@ -104,6 +104,18 @@ def test_the_fast_path_takes_clean_files(tmp_path: Path) -> None:
     assert scan.prepare(CsvSource(path)) is not None
 
 
+def test_prepare_counts_the_rows_as_the_reference_scan_does(tmp_path: Path) -> None:
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=37, variant="v3.2.1", seed=5)
+    reference = CsvSource(path)
+    reference.scan()
+    source = CsvSource(path)
+    assert source.path == path and not source.scanned
+    assert scan.prepare(source) is not None
+    assert source.scanned and source.records == reference.records == 37
+    assert CsvSource(path.read_bytes()).path is None  # in memory: the reference path
+
+
 @pytest.mark.parametrize("name, text", [
     ("quoted", V321_HEADER + "\n" + v321_row(project_name='"a, b"') + "\n"),
     ("blank-line", V321_HEADER + "\n" + v321_row() + "\n\n" + v321_row(run_id="x") + "\n"),

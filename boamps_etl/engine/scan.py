@@ -65,8 +65,8 @@ class FastFile:
 def _header_line(source: CsvSource) -> tuple[list[str], int] | None:
     """The raw header fields and the offset of the first data byte, when the header is the
     file's first line."""
-    assert source._path is not None
-    with open(source._path, "rb") as fh:
+    assert source.path is not None
+    with open(source.path, "rb") as fh:
         sample = fh.read(1 << 16)
     end = sample.find(b"\n")
     if end < 0:
@@ -300,19 +300,19 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
     import numpy as np
     import pyarrow as pa
 
-    if source._path is None or source.kind != "codecarbon" or not available():
+    if source.path is None or source.kind != "codecarbon" or not available():
         return None
     load_empty_values()
-    if source.encoding not in ("utf-8", "utf-8-sig") or source._header_issues:
+    if source.encoding not in ("utf-8", "utf-8-sig") or source.header_issues:
         return None
-    with open(source._path, "rb") as fh:
+    with open(source.path, "rb") as fh:
         if fh.read(2) == b"\x1f\x8b":
             return None
     found = _header_line(source)
     if found is None:
         return None
     fields, start = found
-    path = source._path
+    path = source.path
     names = _unique_names(fields)
     by_column = dict(zip(source.columns, names, strict=True))
     run_col = by_column.get("run_id")
@@ -360,8 +360,7 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-    source.records = rows
-    source.scanned = True
+    source.mark_scanned(rows)
     return FastFile(source.name, path, list(source.columns), names, source.delimiter,
                     source.encoding, rows, keep, missing_ids, parts, plain_text)
 
