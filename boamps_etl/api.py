@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from .engine.scan import FastFile, prepare
 from .errors import InputError, Issue, Location, UsageError
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
+from .io.spool import Spool
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
 from .levels import count_levels
@@ -167,7 +169,9 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
             if not isinstance(item, str | os.PathLike):
                 raise UsageError(f"convert() takes CSV paths or a DataFrame, not {item!r}")
             paths.append(item)
-        tables = [read_codecarbon_csv(p) for p in paths]
+        with Spool() as spool:  # stdin and FIFOs are read through twice
+            tables = [read_codecarbon_csv(real, name=name)
+                      for real, name in map(spool.path, paths)]
     for table in tables:
         result.extend(convert_table(table, the_mapping, the_context, per_row=per_row,
                                     allow_incomplete=allow_incomplete))
@@ -228,9 +232,9 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     fast: dict[int, FastFile] = {}
     workers = resolve_jobs(jobs)
     with Runner(workers if format == "jsonl" and fast_path else 1, the_mapping, the_context,
-                allow_incomplete) as runner:
+                allow_incomplete) as runner, Spool() as spool:
         for path in paths:  # every input is read through once before anything is written
-            source = CsvSource(path)
+            source = spool.source(path)  # stdin and FIFOs: through a work file
             prepared = prepare(source, per_row=per_row, runner=runner,
                                spill=staging_folder(out, format)) \
                 if format == "jsonl" and fast_path else None
@@ -279,10 +283,13 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
             writer.write_data(block.data, block.count)
             summary.reports_written += block.count
         return
-    for part in runner.convert(ff, writer.stage_folder()):
-        _add_counts(summary, part.counts, part.levels, part.issues)
-        summary.reports_written += part.lines
-        writer.append_file(part.path, part.lines)
+    # Closed here, not when collected: on an interrupt the workers are stopped before
+    # their part files are removed.
+    with contextlib.closing(runner.convert(ff, writer.stage_folder())) as parts:
+        for part in parts:
+            _add_counts(summary, part.counts, part.levels, part.issues)
+            summary.reports_written += part.lines
+            writer.append_file(part.path, part.lines)
 
 
 def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,

@@ -266,7 +266,7 @@ def test_a_signal_to_the_group_stops_convert_cleanly(big: tuple[Path, Path], tmp
     assert elapsed < 2.0
     assert stderr.splitlines() == [f"{word}: no partial output was left"], stderr
     assert _wait_for(lambda: not any(_alive(w) for w in workers), 2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], stderr
 
 
 @needs_proc
@@ -295,3 +295,96 @@ def test_workers_end_when_their_parent_is_killed(big: tuple[Path, Path], tmp_pat
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def _convert(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "boamps_etl", "convert", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def test_stdin_a_fifo_and_a_process_substitution_are_read(odd_csv: Path, context_file: Path,
+                                                          tmp_path: Path) -> None:
+    common = ["-c", str(context_file), "--format", "jsonl"]
+    expected = _convert([str(odd_csv), *common, "-o", "file.jsonl"], tmp_path)
+    assert expected.returncode == 1, expected.stderr
+    reference = (tmp_path / "file.jsonl").read_bytes()
+
+    piped = _convert(["-", *common, "-o", "stdin.jsonl"], tmp_path,
+                     stdin=odd_csv.open("rb"))
+    assert piped.returncode == 1, piped.stderr
+    assert "<stdin>, row 7, column 'energy_consumed'" in piped.stderr
+    assert (tmp_path / "stdin.jsonl").read_bytes() == reference
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    feeder = subprocess.Popen(["sh", "-c", f'cat "{odd_csv}" > "{fifo}"'])
+    through_fifo = _convert([str(fifo), *common, "-o", "fifo.jsonl"], tmp_path)
+    feeder.wait(timeout=30)
+    assert through_fifo.returncode == 1, through_fifo.stderr
+    assert (tmp_path / "fifo.jsonl").read_bytes() == reference
+
+    bash = shutil.which("bash")
+    if bash is not None:
+        command = (f'"{sys.executable}" -m boamps_etl convert <(cat "{odd_csv}") '
+                   f'-c "{context_file}" --format jsonl -o subst.jsonl')
+        substituted = subprocess.run([bash, "-c", command], cwd=tmp_path, capture_output=True,
+                                     text=True, timeout=120)
+        assert substituted.returncode == 1, substituted.stderr
+        assert (tmp_path / "subst.jsonl").read_bytes() == reference
+    assert "internal error" not in piped.stderr + through_fifo.stderr
+    left = [p for p in Path(tempfile.gettempdir()).iterdir()
+            if p.name.startswith(".boamps-etl.") and f".{os.getpid()}." in p.name]
+    assert left == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_a_plain_csv_named_gz_is_read_and_said(odd_csv: Path, context_file: Path,
+                                               tmp_path: Path, fmt: str) -> None:
+    named = tmp_path / "emissions.csv.gz"
+    named.write_bytes(odd_csv.read_bytes())
+    out = tmp_path / ("out" if fmt == "json" else f"out.{fmt}")
+    result = CliRunner().invoke(cli, ["convert", str(named), "-c", str(context_file),
+                                      "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert f"warning: {named}: is named .gz but is not gzip data" in result.stderr
+    assert out.exists()
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Any:
+    """A 2 MB file system (tmpfs), unmounted afterwards."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or subprocess.run([mount, "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                                        str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_a_full_disk_is_one_line_and_no_partial_file(big: tuple[Path, Path], tiny_disk: Path,
+                                                     fmt: str) -> None:
+    csv_path, context = big
+    sample = tiny_disk.parent / "sample.csv"
+    with csv_path.open(encoding="utf-8") as src:  # 4,000 reports: more than 2 MB of output
+        sample.write_text("".join(line for _, line in zip(range(4001), src, strict=False)),
+                          encoding="utf-8")
+    out = tiny_disk / ("out" if fmt == "json" else f"out.{fmt}")
+    result = _convert([str(sample), "-c", str(context), "--format", fmt, "-o", str(out),
+                       "-j", "1"], tiny_disk.parent)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {out}: cannot be written: no space left on the device "
+        "(free some space or choose another --out)"]
+    assert list(tiny_disk.iterdir()) == []

@@ -28,7 +28,7 @@ from .common import (
 
 @click.command("convert", epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @context_option("Context file (YAML/JSON) with what CodeCarbon cannot know; repeatable, "
                 "later files override earlier ones.")
 @mapping_option("Mapping file extending the built-in CodeCarbon mapping.")
@@ -45,6 +45,8 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
                 sets: tuple[str, ...], fmt: str, out: str | None, force: bool,
                 allow_incomplete: bool, per_row: bool, jobs: int) -> None:
     """Convert CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz) into BoAmps reports.
+
+    An input may be '-' (standard input), a FIFO or a <(...) process substitution.
 
     Rows sharing a run_id (CodeCarbon's cumulative flushes) give one report, from the last
     row; task files give one report per task. Every report is validated against the official

@@ -163,6 +163,8 @@ def _reader(source: Any, names: list[str], delimiter: str, include: list[str],
     def invalid(row: Any) -> str:
         return "error"
 
+    if isinstance(source, str | os.PathLike):  # never guess a compression from the name
+        source = pa.input_stream(os.fspath(source), compression=None)
     return pcsv.open_csv(
         source,
         read_options=pcsv.ReadOptions(skip_rows=1 if header else 0, column_names=names,
