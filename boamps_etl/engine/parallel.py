@@ -4,7 +4,7 @@ ranges of rows converted by forked workers, each range's lines kept in order."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ class Runner:
                     initializer=_in_worker, initargs=(os.getpid(),))
             return self._pool.map(func, tasks)
 
-    def convert(self, ff: FastFile, stage: Path) -> Iterator[PartResult]:
+    def convert(self, ff: FastFile, stage: Path) -> Generator[PartResult, None, None]:
         """Convert the ranges of a prepared file, handed out to the workers one at a
         time; yields each range's result in order as soon as it and those before it are
         done. Its JSON lines are in a work file in ``stage``, removed here."""
