@@ -388,3 +388,72 @@ def test_a_full_disk_is_one_line_and_no_partial_file(big: tuple[Path, Path], tin
         f"error: {out}: cannot be written: no space left on the device "
         "(free some space or choose another --out)"]
     assert list(tiny_disk.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[list[str], Path]:
+    csv_path, context = big
+    lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if command == "batch":
+        root = tmp_path / "runs"
+        for k in range(4):  # four folders of 500 runs each
+            (root / f"exp{k}").mkdir(parents=True)
+            (root / f"exp{k}" / "emissions.csv").write_text(
+                lines[0] + "".join(lines[1 + 500 * k: 1 + 500 * (k + 1)]), encoding="utf-8")
+        shutil.copy(context, root / "boamps.json")
+        return ["batch", str(root), "-o", "work/out", "-j", "2", "-q"], tmp_path / "work"
+    sample = tmp_path / "emissions.csv"
+    sample.write_text("".join(lines[:3001]), encoding="utf-8")
+    fmt = command.split("-")[1]
+    out = "work/out" if fmt == "json" else f"work/out.{fmt}"
+    return ["convert", str(sample), "-c", str(context), "--format", fmt, "-o", out,
+            "-j", "2"], tmp_path / "work"
+
+
+@needs_proc
+@pytest.mark.parametrize("command", ["convert-json", "convert-jsonl", "convert-csv", "batch"])
+def test_kill_9_then_a_plain_rerun_gives_the_same_bytes(big: tuple[Path, Path],
+                                                        tmp_path: Path, command: str) -> None:
+    args, work = _kill_case(tmp_path, big, command)
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    start = time.monotonic()
+    reference = subprocess.run([sys.executable, "-m", "boamps_etl", *args],
+                               cwd=reference_dir, capture_output=True, text=True, timeout=300)
+    duration = time.monotonic() - start
+    expected = _outputs(reference_dir / "work")
+    assert expected and reference.returncode == 0, reference.stderr
+    for fraction in (0.3, 0.6, 0.9):
+        shutil.rmtree(work, ignore_errors=True)
+        (work.parent / "work").mkdir()
+        proc = _start(args, tmp_path)
+        time.sleep(duration * fraction)
+        if fraction < 0.5:
+            proc.kill()  # the parent alone: its workers must follow it
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        workers_gone = _wait_for(lambda: not any(
+            _alive(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()
+            and _cmdline_mentions(p, str(work.parent))), 3)
+        assert workers_gone
+        rerun = subprocess.run([sys.executable, "-m", "boamps_etl", *args], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, (fraction, rerun.stderr)
+        assert _outputs(work) == expected, fraction
+        assert _work_files(work.parent) == [], fraction
+
+
+def _cmdline_mentions(proc_dir: Path, text: str) -> bool:
+    try:
+        return text in (proc_dir / "cmdline").read_bytes().decode(errors="replace") or \
+            os.readlink(proc_dir / "cwd").startswith(text)
+    except OSError:
+        return False
