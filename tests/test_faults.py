@@ -403,15 +403,16 @@ def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[li
     lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
     if command == "batch":
         root = tmp_path / "runs"
-        for k in range(4):  # four folders of 500 runs each
+        for k in range(4):  # four folders of 300 runs each
             (root / f"exp{k}").mkdir(parents=True)
             (root / f"exp{k}" / "emissions.csv").write_text(
-                lines[0] + "".join(lines[1 + 500 * k: 1 + 500 * (k + 1)]), encoding="utf-8")
+                lines[0] + "".join(lines[1 + 300 * k: 1 + 300 * (k + 1)]), encoding="utf-8")
         shutil.copy(context, root / "boamps.json")
         return ["batch", str(root), "-o", "work/out", "-j", "2", "-q"], tmp_path / "work"
     sample = tmp_path / "emissions.csv"
-    sample.write_text("".join(lines[:3001]), encoding="utf-8")
     fmt = command.split("-")[1]
+    rows = 3000 if fmt == "jsonl" else 1000  # jsonl: the fast path and its workers
+    sample.write_text("".join(lines[:rows + 1]), encoding="utf-8")
     out = "work/out" if fmt == "json" else f"work/out.{fmt}"
     return ["convert", str(sample), "-c", str(context), "--format", fmt, "-o", out,
             "-j", "2"], tmp_path / "work"
