@@ -984,8 +984,7 @@ class _Batch:
         self.pending = keep
         if error is not None and strict:
             if isinstance(error, OSError):
-                raise OutputError(f"cannot be written ({error.strerror or error})",
-                                  Location(failed)) from None
+                raise staging.output_error(error, failed or self.out) from None
             raise error
 
     def save(self, force: bool = False) -> None:

@@ -458,3 +458,40 @@ def _cmdline_mentions(proc_dir: Path, text: str) -> bool:
             os.readlink(proc_dir / "cwd").startswith(text)
     except OSError:
         return False
+
+
+def test_debug_still_shows_the_traceback_of_a_full_disk(big: tuple[Path, Path],
+                                                        tiny_disk: Path) -> None:
+    csv_path, context = big
+    sample = tiny_disk.parent / "sample.csv"
+    with csv_path.open(encoding="utf-8") as src:
+        sample.write_text("".join(line for _, line in zip(range(4001), src, strict=False)),
+                          encoding="utf-8")
+    out = tiny_disk / "out.jsonl"
+    result = subprocess.run([sys.executable, "-m", "boamps_etl", "--debug", "convert",
+                             str(sample), "-c", str(context), "--format", "jsonl", "-o",
+                             str(out), "-j", "1"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "no space left on the device" in result.stderr
+    assert "Traceback (most recent call last)" in result.stderr
+    assert list(tiny_disk.iterdir()) == []
+
+
+@needs_proc
+def test_batch_on_a_full_disk_is_one_line(big: tuple[Path, Path], tiny_disk: Path) -> None:
+    csv_path, context = big
+    root = tiny_disk.parent / "runs"
+    lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for k in range(3):
+        (root / f"exp{k}").mkdir(parents=True)
+        (root / f"exp{k}" / "emissions.csv").write_text(
+            lines[0] + "".join(lines[1 + 1000 * k: 1 + 1000 * (k + 1)]), encoding="utf-8")
+    shutil.copy(context, root / "boamps.json")
+    result = subprocess.run([sys.executable, "-m", "boamps_etl", "batch", str(root), "-o",
+                             str(tiny_disk / "out"), "-q"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "no space left on the device" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert _work_files(tiny_disk) == []

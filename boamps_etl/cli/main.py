@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         sys.exit(EXIT_OK)
+    except OSError as exc:  # the machine, not a bug: a full disk, an I/O error...
+        from ..io.staging import output_error
+
+        _fail(output_error(exc, exc.filename if exc.filename is not None else "output"))
     except Exception as exc:
         click.echo(f"internal error: {type(exc).__name__}: {exc} "
                    "(please report it; --debug shows the traceback)", err=True)
