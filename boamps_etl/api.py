@@ -283,13 +283,17 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
             writer.write_data(block.data, block.count)
             summary.reports_written += block.count
         return
-    # Closed here, not when collected: on an interrupt the workers are stopped before
-    # their part files are removed.
+    # Closed here, not when collected: the workers end before their part files are
+    # removed (at once on an interrupt).
     with contextlib.closing(runner.convert(ff, writer.stage_folder())) as parts:
-        for part in parts:
-            _add_counts(summary, part.counts, part.levels, part.issues)
-            summary.reports_written += part.lines
-            writer.append_file(part.path, part.lines)
+        try:
+            for part in parts:
+                _add_counts(summary, part.counts, part.levels, part.issues)
+                summary.reports_written += part.lines
+                writer.append_file(part.path, part.lines)
+        except KeyboardInterrupt:
+            runner.close(stop=True)
+            raise
 
 
 def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,

@@ -691,6 +691,18 @@ def _warm_up() -> None:
         convert_table(table, load_mapping(), None)
 
 
+def _end_workers(executor: ProcessPoolExecutor, interrupted: bool) -> None:
+    """Ctrl-C or SIGTERM: stop the workers at once, without waiting for them (a worker
+    killed while it sends a result can leave the pool's reader waiting forever; the
+    command exits at once after an interrupt). Any other end: cancel what has not
+    started and let the running folders finish."""
+    if interrupted:
+        stop_processes(getattr(executor, "_processes", None))
+        executor.shutdown(wait=False, cancel_futures=True)
+    else:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _worker_init(parent: int) -> None:
     # Ctrl-C goes to the whole process group: only the parent handles it (it stops the
     # pool and saves the state); workers end with their parent, whatever killed it.
@@ -1006,7 +1018,7 @@ class _Batch:
         executor: ProcessPoolExecutor | None = None
         futures: dict[str, Future[list[_SourceOutcome]]] = {}
         self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
-        completed = False
+        completed = interrupted = False
         try:
             if self.jobs > 1 and len(stale) > 1:
                 _warm_up()
@@ -1036,11 +1048,12 @@ class _Batch:
                     break
             self.commit(block=True)
             completed = True
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             if executor is not None:
-                if not completed:  # interrupted: the workers' current folders are dropped
-                    stop_processes(getattr(executor, "_processes", None))
-                executor.shutdown(wait=True, cancel_futures=True)
+                _end_workers(executor, interrupted)
             if not completed:  # interrupted: keep what is complete, raise the first error
                 self.commit(block=True, strict=False)
             self.writer.shutdown(wait=True)

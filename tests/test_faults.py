@@ -495,3 +495,35 @@ def test_batch_on_a_full_disk_is_one_line(big: tuple[Path, Path], tiny_disk: Pat
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert _work_files(tiny_disk) == []
+
+
+@needs_proc
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_to_the_group_stops_batch_cleanly(big: tuple[Path, Path], tmp_path: Path,
+                                                   sig: int, code: int, word: str) -> None:
+    csv_path, context = big
+    root = tmp_path / "runs"
+    for name in ("a", "b", "c"):
+        (root / name).mkdir(parents=True)
+        (root / name / "emissions.csv").symlink_to(csv_path)
+    shutil.copy(context, root / "boamps.json")
+    proc = _start(["batch", str(root), "-o", "out", "-j", "2", "-q"], tmp_path)
+    try:
+        assert _wait_for(lambda: len(_children(proc.pid)) >= 2, 60)
+        time.sleep(0.5)  # the workers are converting their folders
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, sig)
+        start = time.monotonic()
+        _, stderr = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == code, stderr
+    assert elapsed < 2.0
+    assert stderr.splitlines() == [f"{word}: no partial output was left"], stderr
+    assert _wait_for(lambda: not any(_alive(w) for w in workers), 2)
+    assert _work_files(tmp_path / "out") == []
+    assert not (tmp_path / "out" / "manifest.csv").exists()

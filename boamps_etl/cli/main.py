@@ -10,8 +10,11 @@ are written, each problem is listed); 2 usage or input error (nothing written).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import traceback
+from typing import NoReturn
 
 import click
 
@@ -47,6 +50,16 @@ batch.register(cli)
 toolbox.register(cli)
 
 
+def _exit_now(code: int, line: str) -> NoReturn:
+    """Exit after an interrupt: the clean-up is done (work files removed, workers
+    stopped), so nothing waits at exit for worker pools that were cut short."""
+    click.echo(line, err=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI, turning any unexpected error into one line (exit 2).
     Ctrl-C exits with 130 and SIGTERM with 143, after the same clean-up (workers stopped,
@@ -64,15 +77,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except BoampsEtlError as exc:
         _fail(exc)
-    except (Terminated, Stopped) as exc:
-        if isinstance(exc, Stopped) and not exc.terminated:
-            click.echo("interrupted: no partial output was left", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        click.echo("terminated: no partial output was left", err=True)
-        sys.exit(EXIT_TERMINATED)
-    except KeyboardInterrupt:
-        click.echo("interrupted: no partial output was left", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except (Stopped, KeyboardInterrupt) as exc:
+        terminated = exc.terminated if isinstance(exc, Stopped) else \
+            isinstance(exc, Terminated)
+        _exit_now(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED,
+                  f"{'terminated' if terminated else 'interrupted'}: "
+                  "no partial output was left")
     except BrokenPipeError:
         sys.exit(EXIT_OK)
     except OSError as exc:  # the machine, not a bug: a full disk, an I/O error...

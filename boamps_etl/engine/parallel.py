@@ -96,26 +96,29 @@ class Runner:
                 fh.close()
                 outs.append(str(path))
             yield from self.imap(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
-        except BaseException:
-            self.close(stop=True)  # no worker writes any more
+        except BaseException as exc:
+            # no worker writes any more: at once on an interrupt, else once they are done
+            self.close(stop=isinstance(exc, KeyboardInterrupt))
             raise
         finally:
             for name in outs:
                 Path(name).unlink(missing_ok=True)
 
     def close(self, stop: bool = False) -> None:
-        """End the workers: once their work is done, or at once with ``stop``."""
+        """End the workers: once their work is done, or at once with ``stop`` (Ctrl-C,
+        SIGTERM), without waiting: a worker killed while it sends a result can leave the
+        pool's reader waiting forever, so the command exits at once after an interrupt."""
         global _JOB
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if stop:
                 stop_processes(getattr(pool, "_processes", None))
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not stop, cancel_futures=True)
         _JOB = ()
         _TEMPLATES.clear()
 
     def __enter__(self) -> Runner:
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.close(stop=exc_type is not None)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(stop=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
