@@ -129,14 +129,21 @@ class ManifestEntry:
     duplicate_of: str | None = None
     base_status: str = "error"  # the status before duplicates were looked for
     level: str = ""  # completeness level of a written report (boamps_etl.levels)
+    recovered: tuple[str, ...] = ()  # what was recovered to make the report (see pipeline)
 
     @property
     def messages(self) -> str:
-        """The problems as one manifest cell (``|``-separated, without the source name)."""
+        """The problems as one manifest cell (``|``-separated, without the source name);
+        a report made from a recovered row says so first (``recovered: ...``)."""
         parts: list[str] = []
+        if self.recovered:
+            parts.append(f"recovered: {'; '.join(self.recovered)}")
         if self.duplicate_of:
             parts.append(f"same report as {self.duplicate_of}")
         for issue in self.issues:
+            if self.recovered and issue.code.startswith("recovered-") and \
+                    issue.where.row is not None:
+                continue  # said by the recovered note
             w = issue.where
             where = Location(None if w.file in (None, self.source) else w.file,
                              None if w.row in self.rows else w.row, w.column, w.json_path,
@@ -161,14 +168,15 @@ class ManifestEntry:
                 "report_id": self.report_id, "status": self.status, "output": self.output,
                 "issues": [_issue_to_state(i) for i in self.issues], "sha256": self.sha256,
                 "duplicate_of": self.duplicate_of, "base_status": self.base_status,
-                "level": self.level}
+                "level": self.level, "recovered": list(self.recovered)}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> ManifestEntry:
         return cls(data["source"], tuple(data["rows"]), data["run_id"], data["report_id"],
                    data["status"], data["output"],
                    [_issue_from_state(i) for i in data["issues"]], data["sha256"],
-                   data["duplicate_of"], data["base_status"], data.get("level", ""))
+                   data["duplicate_of"], data["base_status"], data.get("level", ""),
+                   tuple(data.get("recovered", ())))
 
 
 @dataclass(frozen=True)
@@ -604,7 +612,8 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
     for report in result.reports:
         entry = ManifestEntry(key, tuple(report.rows), report.run_id, report.report_id,
                               report.status, None, list(report.issues), sha,
-                              base_status=report.status, level=report.level)
+                              base_status=report.status, level=report.level,
+                              recovered=report.recovered)
         documents[id(entry)] = report.document
         entries.append(entry)
     warnings: list[Issue] = []

@@ -26,7 +26,7 @@ from .mapping import Mapping, apply_mapping, clean_columns, issue_for, problems_
 from .schema import child_keys, split_path
 from .shapes import schema_path, supported, tag, value_check
 from .transforms import Context as TransformContext
-from .transforms import ValueProblem, clean, printable
+from .transforms import ValueProblem, clean, country_from_iso, printable
 from .validate import explain, full_check
 
 Status = Literal["valid", "incomplete", "invalid"]
@@ -56,6 +56,9 @@ class ConvertedReport:
     issues: list[Issue] = field(default_factory=list)
     columns: dict[str, str | None] = field(default_factory=dict)
     level: str = "none"  # completeness: none, bronze, silver or gold (boamps_etl.levels)
+    #: what was recovered to make this report (NUL padding stripped, a short row completed
+    #: or realigned, the country derived from its ISO code); empty for a clean row
+    recovered: tuple[str, ...] = ()
 
     @property
     def row(self) -> int:
@@ -490,6 +493,7 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
     if table.kind == "tracker":
         normalise_tracker(columns)  # type: ignore[arg-type]
     n = len(indexes)
+    derived = derive_country(columns, n)
     run_id_cells = columns.get("run_id")
     # Derived report ids hash the whole row: only build those cells when some row needs one.
     content = [[None if v is None else str(v) for v in sub[c].tolist()] for c in table.columns] \
@@ -522,8 +526,14 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             layers = context.values_for(row_view)
         doc = build_report(mapping, applied.values, applied.entries, i, layers)
         issues = _cell_issues(problems.get(i, []), table.name, rows[-1])
+        recovered = list(table.recovered.get(rows[-1], ()))
+        if i in derived:
+            recovered.append(COUNTRY_DERIVED)
+            issues.append(Issue("recovered-country", f"recovered: {COUNTRY_DERIVED}",
+                                Location(table.name, rows[-1], "country_iso_code"),
+                                "warning"))
         signature: Any = None
-        if not issues:
+        if not any(issue.severity == "error" for issue in issues):
             if use_signatures:  # see boamps_etl.shapes: the report's shape, without a walk
                 signature = (tag_rows[i], mask_rows[i], tuple(id(layer) for layer in layers))
             known = signature is not None and signature in seen
@@ -531,7 +541,7 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             if valid and signature is not None and not known:
                 seen[signature] = None
             if not valid:
-                issues = _missing(explain(doc, where), mapping, table, sub, i, where)
+                issues += _missing(explain(doc, where), mapping, table, sub, i, where)
         status: Status = "invalid" if any(i.code == "bad-value" for i in issues) else _status(
             issues)
         if status == "incomplete" and allow_incomplete:
@@ -550,5 +560,26 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
                                                                            [None] * n)[i],
                                                "task_name": columns.get("task_name",
                                                                         [None] * n)[i]},
-                                              level))
+                                              level, tuple(recovered)))
     return result
+
+
+COUNTRY_DERIVED = "environment.country derived from the ISO 3166 code in country_iso_code"
+
+
+def derive_country(columns: dict[str, list[Any]], n: int) -> dict[int, str]:
+    """Rows whose ``country_name`` is empty but whose ``country_iso_code`` is an ISO 3166
+    code (alpha-2 or alpha-3): the name is filled in from the code (in ``columns``).
+    Returns those rows, each with its code."""
+    codes = columns.get("country_iso_code")
+    if codes is None:
+        return {}
+    names = columns.setdefault("country_name", [None] * n)
+    derived: dict[int, str] = {}
+    for i, (name, code) in enumerate(zip(names, codes, strict=True)):
+        if name is None and code is not None:
+            found = country_from_iso(str(code))
+            if found is not None:
+                names[i] = found
+                derived[i] = str(code)
+    return derived
