@@ -596,7 +596,11 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
         issue = Issue(exc.code, exc.message, Location(key, exc.where.row, exc.where.column),
                       "error", exc.hint)
         if exc.message.startswith(_NOTHING_TO_CONVERT):
-            return single("skipped", issue, sha)
+            if not _codecarbon_name(path.name) or _plainly_foreign(data):
+                return single("skipped", issue, sha)
+            issue = Issue(exc.code, f"{exc.message}, though named like CodeCarbon's output: "
+                          "a damaged CodeCarbon file", issue.where, "error",
+                          "restore it from a backup, or delete it if the run is lost")
         return single("error", issue, sha)
     if table.records == 0:
         return single("skipped", Issue("no-rows", "has a header but no data rows",
@@ -633,6 +637,39 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
         entries[0].issues[:0] = warnings
     return _SourceOutcome(key, sha, result.rows_read, entries,
                           [documents.get(id(e)) for e in entries])
+
+
+#: File names CodeCarbon writes: emissions.csv, its task files and its backups.
+CODECARBON_NAMES: tuple[str, ...] = ("emissions*.csv", "emissions*.csv.bak",
+                                     "emissions*.csv_*.bak", "emissions*.csv.gz")
+
+
+def _codecarbon_name(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name.lower(), g) for g in CODECARBON_NAMES)
+
+
+def _plainly_foreign(data: bytes) -> bool:
+    """A readable text header naming (almost) no CodeCarbon column: someone else's CSV,
+    not a damaged CodeCarbon one (an empty, blank or binary file, or a header cut short,
+    is damage)."""
+    import gzip
+    import zlib
+
+    from .codecarbon import KNOWN_COLUMNS
+    from .io.readers import sniff_delimiter
+
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data[: 1 << 20]) if len(data) < (1 << 20) else \
+                gzip.GzipFile(fileobj=io.BytesIO(data)).read(1 << 16)
+        except (OSError, EOFError, zlib.error):
+            return False
+    text = data[: 1 << 16].decode("utf-8", errors="replace").lstrip("\ufeff")
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if not line or "\x00" in line or "\ufffd" in line:
+        return False
+    names = {f.strip().strip('"') for f in line.split(sniff_delimiter(line))}
+    return len(names & KNOWN_COLUMNS) < 2
 
 
 def _convert_unit(task: _Task) -> list[_SourceOutcome]:

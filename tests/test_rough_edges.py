@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
 from conftest import CODECARBON, FIXTURES, TASK_CONTEXT
 
 import boamps_etl as be
+from boamps_etl.batch import convert_tree
+from boamps_etl.cli import cli
 from boamps_etl.levels import assess
 
 RECOVERY = FIXTURES / "recovery"
@@ -44,3 +51,41 @@ def test_file_without_gpu_columns_gets_no_gpu_utilisation() -> None:
     assert result.reports
     for report in result.reports:
         assert "averageUtilizationGpu" not in report.document["measures"][0]
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def test_damaged_codecarbon_file_in_a_batch_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    exp = root / "exp"
+    exp.mkdir(parents=True)
+    (exp / "emissions.csv").write_bytes((CODECARBON / "v3.2.1.csv").read_bytes())
+    # a PNG saved over emissions.csv: binary garbage under CodeCarbon's name
+    (exp / "emissions_base_1.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (exp / "emissions.csv.bak").write_bytes(b"")  # truncated to nothing
+    header = (CODECARBON / "v3.2.1.csv").read_text(encoding="utf-8").splitlines()[0]
+    (exp / "emissions_cut.csv").write_text(header[:40] + "\n", encoding="utf-8")
+    # plainly someone else's CSVs: other columns (even under the name), other name
+    (exp / "emissions_by_country.csv").write_text("country,year,co2_mt\nFR,2020,299\n",
+                                                 encoding="utf-8")
+    (exp / "notes.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    result = convert_tree(root, tmp_path / "out", contexts=[_context(tmp_path)])
+    status = {e.source: e.status for e in result.entries}
+    assert status == {"exp/emissions.csv": "valid", "exp/emissions_base_1.csv": "error",
+                      "exp/emissions.csv.bak": "error", "exp/emissions_cut.csv": "error",
+                      "exp/emissions_by_country.csv": "skipped",
+                      "exp/notes.csv.gz": "skipped"}
+    assert not result.ok
+    damaged = next(e for e in result.entries if e.source == "exp/emissions.csv.bak")
+    assert "damaged CodeCarbon file" in damaged.messages
+    runner = CliRunner().invoke(cli, ["batch", str(root), "-o", str(tmp_path / "out2"),
+                                      "-c", str(_context(tmp_path))])
+    assert runner.exit_code == 1
+    assert "emissions_base_1.csv" in runner.stderr
+
+
+def _context(tmp_path: Path) -> Path:
+    path = tmp_path / "ctx.json"
+    path.write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
+    return path
