@@ -119,8 +119,11 @@ def report_files(paths: Iterable[PathLike]) -> tuple[list[Path], list[Issue]]:
                            and not any(part.startswith(".") for part in
                                        p.relative_to(path).parts))
             if not found:
+                csvs = any(p.suffix.lower() == ".csv" for p in path.rglob("*.csv"))
                 issues.append(Issue("no-reports", "holds no .json or .jsonl file",
-                                    Location(path)))
+                                    Location(path),
+                                    hint=f"it holds CSVs: convert them first with 'boamps-etl "
+                                    f"batch {path} -o OUT', then give OUT" if csvs else None))
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -129,7 +132,29 @@ def report_files(paths: Iterable[PathLike]) -> tuple[list[Path], list[Issue]]:
     return files, issues
 
 
+def _csv_instead(path: Path, head: bytes) -> Issue | None:
+    """A CodeCarbon CSV given where BoAmps reports are expected: say how to convert it."""
+    name = path.name.lower()
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
+    if not (name.endswith((".csv", ".csv.gz", ".csv.bak", ".tsv")) or ".csv_" in name
+            or head[:2] == b"\x1f\x8b"
+            or all(c in first for c in ("timestamp", "duration", "energy_consumed"))):
+        return None
+    return Issue("csv-input", "is a CSV, not a BoAmps report (JSON or JSON Lines)",
+                 Location(path), "error",
+                 f"convert it first: 'boamps-etl convert {path}', or 'boamps-etl batch "
+                 "FOLDER -o OUT' for a folder of runs; then give the reports written")
+
+
 def _read_file(path: Path) -> tuple[list[LoadedReport], list[Issue]]:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        return [], [Issue("bad-input", f"cannot be read ({exc.strerror})", Location(path))]
+    csv_issue = _csv_instead(path, head)
+    if csv_issue is not None:
+        return [], [csv_issue]
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:

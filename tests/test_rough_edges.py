@@ -89,3 +89,72 @@ def _context(tmp_path: Path) -> Path:
     path = tmp_path / "ctx.json"
     path.write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_convert_says_the_second_report_is_a_duplicate(tmp_path: Path) -> None:
+    a = tmp_path / "emissions.csv"
+    a.write_bytes((CODECARBON / "v3.2.1.csv").read_bytes())
+    bak = tmp_path / "emissions.csv.bak"
+    bak.write_bytes(a.read_bytes())  # CodeCarbon's backup holds the same runs
+    for fmt, out in (("json", tmp_path / "out"), ("jsonl", tmp_path / "out.jsonl"),
+                     ("csv", tmp_path / "out.csv")):
+        result = CliRunner().invoke(cli, ["convert", str(a), str(bak), "-c",
+                                          str(_context(tmp_path)), "--format", fmt,
+                                          "-o", str(out)])
+        assert result.exit_code == 0, result.stderr
+        said = [line for line in result.stderr.splitlines() if "duplicate:" in line]
+        assert len(said) == 1 and str(bak) in said[0] and str(a) in said[0]
+        assert "3 duplicate(s) not written; 3 written" in result.stderr
+    assert len(list((tmp_path / "out").glob("*.json"))) == 3
+    assert not list((tmp_path / "out").glob("*-2.json"))
+    assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_duplicates_are_dropped_the_same_way_on_both_engines(tmp_path: Path) -> None:
+    from boamps_etl.api import convert_to
+
+    a = tmp_path / "a.csv"
+    a.write_bytes((CODECARBON / "v3.2.1.csv").read_bytes())
+    b = tmp_path / "b.csv"
+    b.write_bytes(a.read_bytes())
+    fast = convert_to([a, b], tmp_path / "fast.jsonl", "jsonl", context=TASK_CONTEXT,
+                      fast_path=True)
+    ref = convert_to([a, b], tmp_path / "ref.jsonl", "jsonl", context=TASK_CONTEXT,
+                     fast_path=False)
+    assert (tmp_path / "fast.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+    assert fast.duplicates == ref.duplicates == 3
+    assert fast.reports_written == ref.reports_written == 3
+
+
+def test_convert_given_a_folder_points_to_batch(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["convert", str(CODECARBON), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "is a folder" in result.stderr and "boamps-etl batch" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_validate_and_summary_given_a_csv_point_to_convert() -> None:
+    csv_file = str(CODECARBON / "v3.2.1.csv")
+    for command in (["validate", csv_file], ["summary", csv_file]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2
+        assert "JSON syntax error" not in result.stderr + result.stdout
+        assert "is a CSV, not a BoAmps report" in result.stderr
+        assert f"boamps-etl convert {csv_file}" in result.stderr
+
+
+def test_validate_given_a_folder_of_csvs_points_to_batch() -> None:
+    result = CliRunner().invoke(cli, ["validate", str(RECOVERY)])
+    assert result.exit_code == 2
+    assert f"boamps-etl batch {RECOVERY}" in result.stderr
+
+
+def test_schema_official_and_extension_together_is_refused() -> None:
+    both = CliRunner().invoke(cli, ["schema", "--official", "--extension"])
+    assert both.exit_code == 2 and "give one of them" in both.stderr and not both.stdout
+    official = json.loads(CliRunner().invoke(cli, ["schema", "--official"]).stdout)
+    extension = json.loads(CliRunner().invoke(cli, ["schema", "--extension"]).stdout)
+    assert official != extension and "boamps-etl" in extension["$id"]
