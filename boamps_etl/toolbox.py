@@ -724,12 +724,12 @@ class _Project:
 
 
 def _projects(result: Any) -> tuple[list[_Project], bool]:
-    """Distinct project_name (task_name for task files) values, and whether some reports
-    have none."""
+    """Distinct project_name values, and whether some reports have none. Task names
+    (task files) are not projects: they stay in each report (measures[0].taskName)."""
     found: dict[tuple[str, str], _Project] = {}
     unnamed = False
     for r in result.reports:
-        column = "task_name" if r.columns.get("task_name") else "project_name"
+        column = "project_name"
         name = r.columns.get(column)
         if not name:
             unnamed = True
@@ -758,8 +758,10 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     naming the key, until each is given a value); optional ones are commented out. Each has
     a comment with its description, type and allowed values, taken from the schemas.
     With CSVs, the values they already determine are shown as comments, and one ``match``
-    section per distinct ``project_name`` (``task_name`` for task files) holds the task
-    fields and names the project (``header.publisher.projectName``).
+    section per distinct ``project_name`` holds the task fields and names the project
+    (``header.publisher.projectName``); task names of task files are not projects (each
+    report keeps its own in ``measures[0].taskName``). Required sections the CSVs do not
+    give (the hardware of a CodeCarbon 1.x file) are listed as REQUIRED.
 
     Args:
         csvs: CodeCarbon CSVs to take values and project names from.
@@ -805,7 +807,20 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     types = [t for t in found_types.split(" | ") if not t.startswith("... (")] \
         if found_types else ["cpu", "gpu"]
     notes = _csv_notes(docs) if docs else {}
-    tree = _build_tree(TEMPLATE_FIELDS, present, types, notes)
+    fields = list(TEMPLATE_FIELDS)
+    lacking = _lacking(docs)
+    if "infrastructure.components" in lacking:
+        # CodeCarbon 1.x records no hardware: the components are the user's to give
+        types = ["cpu"]
+        fields.remove("infrastructure.components[*].share")
+        fields.extend(f"infrastructure.components[*].{k}" for k in _COMPONENT_FIELDS)
+        notes["infrastructure"] = "; ".join(
+            [*([notes["infrastructure"]] if "infrastructure" in notes else []),
+             "no hardware recorded (CodeCarbon 1.x): one entry per component below"])
+    fields.extend(p for p in lacking if p not in fields and "components" not in p)
+    tree = _build_tree(fields, present, types, notes)
+    if "infrastructure.components" in lacking:
+        _require_component_types(tree)
     task = tree.children.pop(_PER_PROJECT)
     assert isinstance(task, _Obj)
 
@@ -836,6 +851,38 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     if target is not None:
         atomic_write(target, text)
     return text
+
+
+#: Component fields a template asks for when the CSVs record no hardware: the type and
+#: count (required by BoAmps) and the name fields.
+_COMPONENT_FIELDS = ("nbComponent", "componentName", "manufacturer", "family", "series",
+                     "share")
+
+
+def _require_component_types(tree: _Obj) -> None:
+    """The component entries are to be filled: their fixed componentType is kept active."""
+    infra = tree.children.get("infrastructure")
+    comps = infra.children.get("components") if isinstance(infra, _Obj) else None
+    for item in comps.items if isinstance(comps, _Arr) else []:
+        leaf = item.children.get("componentType")
+        if isinstance(leaf, _Leaf):
+            leaf.required = True
+
+
+def _lacking(docs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Required fields outside the task and publisher that some converted CSV row does not
+    give (CodeCarbon 1.x has no hardware columns; a row may have no country): the template
+    asks for them."""
+    from .validate import validate_report
+
+    found: dict[str, None] = {}
+    for doc in docs:
+        for issue in validate_report(doc):
+            path = issue.where.json_path
+            if issue.code == "missing-field" and path and \
+                    not path.startswith(("task", "header")):
+                found.setdefault(path, None)
+    return list(found)
 
 
 def _note(w: _Writer, text: str) -> None:

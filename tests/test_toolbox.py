@@ -16,7 +16,7 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import REFERENCE, TASK_CONTEXT, v321_row, write_csv
+from conftest import CODECARBON, REFERENCE, TASK_CONTEXT, v321_row, write_csv
 
 import boamps_etl as be
 from boamps_etl.cli import cli as main_cli
@@ -228,17 +228,42 @@ def test_every_optional_line_uncommented_and_filled_is_valid(two_projects: Path,
     assert [c["share"] for c in doc["infrastructure"]["components"]] == [1, 1, 1]
 
 
-def test_task_files_match_on_task_name_and_unnamed_rows_keep_base_task(tmp_path: Path) -> None:
+def test_task_files_group_by_project_and_keep_task_names(tmp_path: Path) -> None:
+    # Task names are not projects (issue #14): one match section per project, and each
+    # report keeps its task name (measures[0].taskName), not as header.publisher.projectName.
     tasks = write_csv(tmp_path / "tasks.csv", task_row("load"), task_row("infer"),
                       header=TASK_HEADER)
     plain = write_csv(tmp_path / "plain.csv", v321_row(run_id="z", project_name=""))
-    data = yaml.safe_load(init_context([tasks, plain]))
-    assert [m["when"] for m in data["match"]] == [{"task_name": "load"},
-                                                  {"task_name": "infer"}]
+    text = init_context([tasks, plain])
+    data = yaml.safe_load(text)
+    assert [m["when"] for m in data["match"]] == [{"project_name": "tasks"}]
+    assert [m["header"] for m in data["match"]] == [{"publisher": {"projectName": "tasks"}}]
+    assert "task_name" not in text
     assert data["task"]["taskStage"] is None  # the plain CSV's row has no project
     fill(data, [])
     result = be.convert([tasks, plain], context=data)
     assert len(result.valid) == 3, [str(i) for i in result.errors]
+    by_task = {r.document["measures"][0].get("taskName"): r.document for r in result.reports}
+    assert set(by_task) == {"load", "infer", None}
+    assert by_task["load"]["header"]["publisher"]["projectName"] == "tasks"
+    assert by_task["infer"]["header"]["publisher"]["projectName"] == "tasks"
+
+
+def test_codecarbon_1x_template_filled_only_where_required_converts() -> None:
+    # CodeCarbon 1.x records no hardware: the template must ask for the components
+    # (issue #14), so that filling only what it marks REQUIRED gives valid reports.
+    csv = CODECARBON / "v1.csv"
+    text = init_context([csv])
+    assert "infrastructure:\n  components:\n    - componentType: \"cpu\"" in text
+    at = text.splitlines().index("      nbComponent: null")
+    assert "REQUIRED" in text.splitlines()[at - 2]
+    data = yaml.safe_load(text)  # only the active (REQUIRED) lines
+    fill(data, [])
+    result = be.convert(csv, context=data)
+    assert [r.status for r in result.reports] == ["valid"] * 3, \
+        [str(i) for i in result.errors]
+    comp = result.reports[0].document["infrastructure"]["components"]
+    assert comp == [{"componentType": "cpu", "nbComponent": 2}]
 
 
 def test_init_context_writes_atomically_and_refuses_to_overwrite(two_projects: Path,
