@@ -1245,11 +1245,40 @@ def _labels(frame: pd.DataFrame) -> tuple[list[str], str]:
     labels = [str(v) for v in frame.index.tolist()]
     if len(labels) > 20:
         return [str(i) for i in range(1, len(labels) + 1)], f"{name} (numbered as in the table)"
+    # run ids are UUIDs: their first block tells them apart, when it does
+    heads = [lab.split("-", 1)[0] for lab in labels]
+    if all(len(h) >= 6 for h in heads) and len(set(heads)) == len(heads) and \
+            any(len(lab) > 12 for lab in labels):
+        return [f"{h}…" for h in heads], f"{name} (first characters of its id)"
     return [lab if len(lab) <= 24 else lab[:11] + "…" + lab[-11:] for lab in labels], name
 
 
+#: Bars drawn one by one up to this many groups; above, the runs are drawn as stacked areas
+#: (a bar would be thinner than a pixel).
+_MAX_BARS = 200
+#: A log scale when the largest total is this many times the smallest (tiny runs next to
+#: big ones would be invisible on a linear scale).
+_LOG_SPREAD = 100.0
+
+
+def _tick_step(n: int, width_in: float) -> int:
+    """A round step (1, 2, 5, 10, 20, 50...) giving at most 3 tick labels an inch."""
+    most = max(1, int(width_in * 3))
+    return next(s for s in _round_steps() if -(-n // s) <= most)
+
+
+def _round_steps() -> Iterator[int]:
+    base = 1
+    while True:
+        for m in (1, 2, 5):
+            yield base * m
+        base *= 10
+
+
 def _figure(frame: pd.DataFrame) -> tuple[Any, Any]:
-    """The summary chart as a matplotlib ``(Figure, Axes)``: one stacked bar per group."""
+    """The summary chart as a matplotlib ``(Figure, Axes)``: one stacked bar per group (or
+    stacked areas for many groups), on a log scale when the totals span orders of
+    magnitude, with labels that never overlap."""
     _require("matplotlib", "plot", "PNG plots")
     from matplotlib.figure import Figure
 
@@ -1257,26 +1286,42 @@ def _figure(frame: pd.DataFrame) -> tuple[Any, Any]:
     unit, factor = _energy_unit(series)
     labels, xlabel = _labels(frame)
     n = len(labels)
-    fig = Figure(figsize=(min(16.0, max(6.0, 0.5 + 0.14 * n if n > 20 else 1.2 * n + 3)), 4.8),
-                 dpi=110, layout="constrained")
+    width = min(16.0, max(6.0, 0.5 + 0.14 * n if n > 20 else 1.1 * n + 3.5))
+    fig = Figure(figsize=(width, 4.8), dpi=110, layout="constrained")
     ax = fig.add_subplot()
+    scaled_series = [(label, color, [v * factor for v in values])
+                     for label, color, values in series]
+    totals = [sum(col) for col in zip(*(v for _, _, v in scaled_series), strict=True)]
+    positive = [t for t in totals if t > 0]
+    log = bool(positive) and max(positive) / min(positive) > _LOG_SPREAD
+    floor = min(positive) / 3 if log else 0.0
     xs = list(range(n))
-    bottom = [0.0] * n
-    for label, color, values in series:
-        scaled = [v * factor for v in values]
-        ax.bar(xs, scaled, bottom=bottom, label=label, color=color,
-               width=0.8 if n > 1 else 0.5)
-        bottom = [b + v for b, v in zip(bottom, scaled, strict=True)]
-    ax.set_ylabel(f"energy ({unit})")
+    bottom = [floor] * n
+    for label, color, values in scaled_series:
+        top = [b + v for b, v in zip(bottom, values, strict=True)]
+        if n > _MAX_BARS:
+            ax.fill_between(xs, bottom, top, step="mid", label=label, color=color,
+                            linewidth=0)
+        else:
+            ax.bar(xs, values, bottom=bottom, label=label, color=color,
+                   width=0.8 if n > 1 else 0.5)
+        bottom = top
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor)
+    ax.set_ylabel(f"energy ({unit}{', log scale' if log else ''})")
     ax.set_xlabel(xlabel)
     name = str(frame.index.name or "group")
     ax.set_title(f"Energy by component per {name} ({n} {name}{'s' if n != 1 else ''})")
     if n > 20:
-        step = max(1, n // 20)
-        ax.set_xticks(xs[::step], labels[::step])
+        step = _tick_step(n, width)
+        ticks = xs[::step]
+        ax.set_xticks(ticks, [labels[i] for i in ticks])
     else:
-        ax.set_xticks(xs, labels, rotation=30 if n > 3 else 0,
-                      ha="right" if n > 3 else "center")
+        long = max((len(lab) for lab in labels), default=0)
+        slanted = n > 1 and long * n > 7 * width
+        ax.set_xticks(xs, labels, rotation=30 if slanted else 0,
+                      ha="right" if slanted else "center")
     ax.margins(x=0.01)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="component", loc="upper left", bbox_to_anchor=(1.0, 1.0))

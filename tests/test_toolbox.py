@@ -770,3 +770,42 @@ def test_doctests() -> None:
     module = importlib.import_module("boamps_etl.toolbox")
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0
+
+
+def _frame_of_runs(n: int, tmp_path: Path) -> Any:
+    """n runs whose energies span six orders of magnitude (2 mWh to 1.2 kWh)."""
+    energies = [2e-6, 5e-5, 3e-3, 0.4, 1.2]
+    rows = []
+    for i in range(n):
+        e = energies[i % len(energies)] if n > 1 else 0.05
+        rows.append(v321_row(run_id=f"{i:08d}-aaaa-4bbb-8ccc-{i:012d}",
+                             cpu_energy=repr(e * 0.6), gpu_energy=repr(e * 0.3),
+                             ram_energy=repr(e * 0.1), energy_consumed=repr(e)))
+    csv = write_csv(tmp_path / f"runs{n}.csv", *rows)
+    return summarize(be.convert(csv, context=TASK_CONTEXT))
+
+
+@pytest.mark.parametrize("n", [1, 3, 30, 3000])
+def test_plot_is_readable_for_1_3_30_and_3000_runs(n: int, tmp_path: Path) -> None:
+    # issue #14: labels never overlap, and tiny runs next to big ones stay visible
+    pytest.importorskip("matplotlib")
+    from boamps_etl.toolbox import _figure
+
+    frame = _frame_of_runs(n, tmp_path)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig, ax = _figure(frame)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+    assert boxes and all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))  # no overlap
+    assert all(fig.bbox.x0 <= b.x0 and b.x1 <= fig.bbox.x1 for b in boxes)
+    if n > 1:
+        assert ax.get_yscale() == "log"  # 2 mWh next to 1.2 kWh: a linear axis hides it
+        low, high = ax.get_ylim()
+        tops = [p.get_y() + p.get_height() for p in ax.patches[-n:]]  # the stacks' tops
+        assert low > 0 and all(low * 2 <= t <= high for t in tops)  # every run visible
+    if n == 3000:
+        assert not ax.patches and ax.collections  # areas, not 3,000 sub-pixel bars
+    plot_summary(frame, tmp_path / f"runs{n}.png")
