@@ -567,19 +567,21 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
 COUNTRY_DERIVED = "environment.country derived from the ISO 3166 code in country_iso_code"
 
 
-def derive_country(columns: dict[str, list[Any]], n: int) -> dict[int, str]:
+def derive_country(columns: dict[str, Sequence[str | None]], n: int) -> dict[int, str]:
     """Rows whose ``country_name`` is empty but whose ``country_iso_code`` is an ISO 3166
     code (alpha-2 or alpha-3): the name is filled in from the code (in ``columns``).
     Returns those rows, each with its code."""
     codes = columns.get("country_iso_code")
     if codes is None:
         return {}
-    names = columns.setdefault("country_name", [None] * n)
+    names = list(columns.get("country_name") or [None] * n)
     derived: dict[int, str] = {}
     for i, (name, code) in enumerate(zip(names, codes, strict=True)):
         if name is None and code is not None:
-            found = country_from_iso(str(code))
+            found = country_from_iso(code)
             if found is not None:
                 names[i] = found
-                derived[i] = str(code)
+                derived[i] = code
+    if derived:
+        columns["country_name"] = names
     return derived

@@ -159,8 +159,8 @@ def country_from_iso(code: str) -> str | None:
     code = code.strip()
     if not code.isascii() or not code.isalpha() or len(code) not in (2, 3):
         return None
-    key = "alpha_2" if len(code) == 2 else "alpha_3"
-    found = pycountry.countries.get(**{key: code.upper()})
+    found = (pycountry.countries.get(alpha_2=code.upper()) if len(code) == 2 else
+             pycountry.countries.get(alpha_3=code.upper()))
     if found is None:
         return None
     name = getattr(found, "common_name", None) or found.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import doctest
 import importlib
+import itertools
 import json
 import re
 import sys
@@ -799,7 +800,7 @@ def test_plot_is_readable_for_1_3_30_and_3000_runs(n: int, tmp_path: Path) -> No
     canvas.draw()
     renderer = canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
-    assert boxes and all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))  # no overlap
+    assert boxes and all(a.x1 <= b.x0 for a, b in itertools.pairwise(boxes))  # no overlap
     assert all(fig.bbox.x0 <= b.x0 and b.x1 <= fig.bbox.x1 for b in boxes)
     if n > 1:
         assert ax.get_yscale() == "log"  # 2 mWh next to 1.2 kWh: a linear axis hides it

@@ -141,9 +141,16 @@ def _plausible(columns: Sequence[str], row: Sequence[str]) -> bool:
 def realign_shifted(columns: list[str], cells: Sequence[str]) -> Realigned:
     """Put the cells of a row CodeCarbon 3.2.9-3.3.0 wrote without its empty columns back
     under the header: every arrangement that keeps the cells in order and leaves out only
-    whole groups of :data:`DROPPABLE_GROUPS` is tried; the row is realigned when all the arrangements
-    whose cells fit their columns give the same row. Its ``codecarbon_version`` must be
-    one of the versions that write such rows."""
+    whole groups of :data:`DROPPABLE_GROUPS` is tried; the row is realigned when all the
+    arrangements whose cells fit their columns give the same row. Its
+    ``codecarbon_version`` must be one of the versions that write such rows.
+
+    >>> cols = ["timestamp", "duration", "emissions", "energy_consumed",
+    ...         "codecarbon_version", "longitude", "latitude", "tracking_mode"]
+    >>> realign_shifted(cols, ["2026-07-01T09:12:44", "1", "0", "0", "3.3.0", "machine"]
+    ...                 ).cells[5:]
+    ['', '', 'machine']
+    """
     n, m = len(columns), len(cells)
     if m >= n:
         return Realigned(None, reason="the row is not shorter than the header")
@@ -156,10 +163,10 @@ def realign_shifted(columns: list[str], cells: Sequence[str]) -> Realigned:
         # distinct ways (at most MAX_ARRANGEMENTS) to place cells[i:] under columns[j:]
         if (i, j) in memo:
             return memo[(i, j)]
+        found: list[tuple[str, ...]] = []
         if j == n:
             found = [()] if i == m else []
         else:
-            found = []
             if i < m and fits(columns[j], cells[i]):
                 found += [(cells[i], *rest) for rest in suffixes(i + 1, j + 1)]
             size = groups.get(j, 0)
