@@ -849,19 +849,20 @@ def _require_component_types(tree: _Obj) -> None:
 
 
 def _lacking(docs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Required fields outside the task and publisher that some converted CSV row does not
-    give (CodeCarbon 1.x has no hardware columns; a row may have no country): the template
-    asks for them."""
+    """Required fields outside the task and publisher that no converted CSV row gives
+    (CodeCarbon 1.x has no hardware columns): the template asks for them. A field only
+    some rows lack is not asked for at the top: its value would override the rows that
+    have one."""
     from .validate import validate_report
 
-    found: dict[str, None] = {}
+    counts: dict[str, int] = {}
     for doc in docs:
-        for issue in validate_report(doc):
-            path = issue.where.json_path
-            if issue.code == "missing-field" and path and \
-                    not path.startswith(("task", "header")):
-                found.setdefault(path, None)
-    return list(found)
+        paths = {issue.where.json_path for issue in validate_report(doc)
+                 if issue.code == "missing-field"}
+        for path in paths:
+            if path and not path.startswith(("task", "header")):
+                counts[path] = counts.get(path, 0) + 1
+    return [path for path, count in counts.items() if count == len(docs)]
 
 
 def _note(w: _Writer, text: str) -> None:
