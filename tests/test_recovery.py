@@ -210,3 +210,38 @@ def test_recovered_reports_validate(name: str) -> None:
     result = be.convert(RECOVERY / name, context=TASK_CONTEXT)
     for report in result.reports:
         assert be.validate(report) == []
+
+
+V330_COLUMNS = _cells(RECOVERY / "v3.3.0-aligned.csv")[0].keys()
+
+
+@pytest.mark.parametrize("region", [None, "ile-de-france", ""])
+@pytest.mark.parametrize("coordinates", [None, (2.35, 48.85)])
+@pytest.mark.parametrize("gpu", [None, (0, ""), (2, "2 x NVIDIA A100-SXM4-80GB")])
+@pytest.mark.parametrize("cloud", [("", ""), ("gcp", "europe-west1")])
+def test_every_row_codecarbon_330_shifts_is_realigned_exactly(
+        region: str | None, coordinates: tuple[float, float] | None,
+        gpu: tuple[int, str] | None, cloud: tuple[str, str]) -> None:
+    """Rows written as CodeCarbon 3.3.0 writes them (pandas, None columns dropped before a
+    headerless append) for every combination of the values it leaves None."""
+    import io
+
+    import pandas as pd
+
+    row = dict(_cells(RECOVERY / "v3.3.0-aligned.csv")[0])
+    row.update(region=region, cloud_provider=cloud[0], cloud_region=cloud[1],
+               gpu_count=None if gpu is None else gpu[0],
+               gpu_model=None if gpu is None else gpu[1],
+               longitude=None if coordinates is None else coordinates[0],
+               latitude=None if coordinates is None else coordinates[1])
+    frame = pd.DataFrame.from_records([row])[list(V330_COLUMNS)]
+    full, shifted = io.StringIO(), io.StringIO()
+    frame.to_csv(full, index=False, header=False)
+    frame.dropna(axis=1, how="all").to_csv(shifted, index=False, header=False)
+    want = next(csv.reader([full.getvalue().rstrip("\n")]))
+    cells = next(csv.reader([shifted.getvalue().rstrip("\n")]))
+    found = realign_shifted(list(V330_COLUMNS), cells)
+    if len(cells) == len(want):
+        assert found.cells is None  # nothing was dropped: nothing to realign
+    else:
+        assert found.cells == want, found.reason
