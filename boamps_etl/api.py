@@ -168,9 +168,16 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
                 raise UsageError(f"convert() takes CSV paths or a DataFrame, not {item!r}")
             paths.append(item)
         tables = [read_codecarbon_csv(p) for p in paths]
+    seen = _Duplicates(len(tables) > 1)
     for table in tables:
-        result.extend(convert_table(table, the_mapping, the_context, per_row=per_row,
-                                    allow_incomplete=allow_incomplete))
+        part = convert_table(table, the_mapping, the_context, per_row=per_row,
+                             allow_incomplete=allow_incomplete)
+        seen.start(table.name)
+        for report in part.reports:
+            first = seen.first(report.report_id)
+            if first is not None:  # kept (the result holds every report), but said
+                part.issues.append(seen.issue(first, report.row, written=False))
+        result.extend(part)
     return result
 
 
@@ -307,9 +314,10 @@ class _Duplicates:
             self.current.setdefault(report_id, self.name)
         return found
 
-    def issue(self, first: str, row: int | None = None) -> Issue:
+    def issue(self, first: str, row: int | None = None, written: bool = True) -> Issue:
+        what = "not written again" if written else "the result holds both"
         return Issue("duplicate", f"duplicate: {first} already gave the same report (same "
-                     "reportId): not written again", Location(self.name, row), "warning",
+                     f"reportId): {what}", Location(self.name, row), "warning",
                      "the same run is in several inputs, e.g. a copy or a backup")
 
     def filter(self, data: bytes | memoryview, count: int, summary: ConvertSummary

@@ -158,3 +158,15 @@ def test_schema_official_and_extension_together_is_refused() -> None:
     official = json.loads(CliRunner().invoke(cli, ["schema", "--official"]).stdout)
     extension = json.loads(CliRunner().invoke(cli, ["schema", "--extension"]).stdout)
     assert official != extension and "boamps-etl" in extension["$id"]
+
+
+def test_library_convert_says_which_reports_repeat_an_earlier_input(tmp_path: Path) -> None:
+    a = tmp_path / "emissions.csv"
+    a.write_bytes((CODECARBON / "v3.2.1.csv").read_bytes())
+    bak = tmp_path / "emissions.csv.bak"
+    bak.write_bytes(a.read_bytes())
+    result = be.convert([a, bak], context=TASK_CONTEXT)
+    assert len(result.reports) == 6
+    said = [i for i in result.issues if i.code == "duplicate"]
+    assert [(i.where.file, i.where.row) for i in said] == [(str(bak), r) for r in (2, 3, 4)]
+    assert not [i for i in be.convert(a, context=TASK_CONTEXT).issues if i.code == "duplicate"]
