@@ -577,7 +577,10 @@ COUNTRY_DERIVED = "environment.country derived from the ISO 3166 code in country
 def derive_country(columns: dict[str, Sequence[str | None]], n: int) -> dict[int, str]:
     """Rows whose ``country_name`` is empty but whose ``country_iso_code`` is an ISO 3166
     code (alpha-2 or alpha-3): the name is filled in from the code (in ``columns``).
-    Returns those rows, each with its code."""
+    Returns those rows, each with its code.
+
+    Column-wise twin: none; ``engine/convert.py`` sends such rows here (``Converter.convert``).
+    """
     codes = columns.get("country_iso_code")
     if codes is None:
         return {}
