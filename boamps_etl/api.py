@@ -85,10 +85,31 @@ def _as_context(context: ContextLike | Sequence[ContextLike] | None,
     return Context(layers)
 
 
-def _as_mapping(mapping: PathLike | FieldMapping | None) -> FieldMapping:
+def _as_mapping(mapping: PathLike | FieldMapping | None, base: str = "codecarbon"
+                ) -> FieldMapping:
     if isinstance(mapping, FieldMapping):
         return mapping
-    return load_mapping(None if mapping is None else Path(mapping))
+    return load_mapping(None if mapping is None else Path(mapping), base=base)
+
+
+class _Mappings:
+    """The mapping each tracker's files are converted with: the user's mapping for the
+    tracker it extends, the tracker's built-in one otherwise (loaded once)."""
+
+    def __init__(self, mapping: PathLike | FieldMapping | None):
+        self._given = mapping
+        self._loaded: dict[str, FieldMapping] = {}
+
+    def __call__(self, tracker: str) -> FieldMapping:
+        if tracker not in self._loaded:
+            given = self._given
+            if isinstance(given, FieldMapping):
+                # A loaded mapping serves the tracker it was made for (its built-in base).
+                self._loaded[tracker] = given if given.base in (tracker, None) else \
+                    load_mapping(None, base=tracker)
+            else:
+                self._loaded[tracker] = _as_mapping(given, tracker)
+        return self._loaded[tracker]
 
 
 def _cell_text(value: Any) -> str:
@@ -129,18 +150,25 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
             sets: Iterable[str] = (),
             mapping: PathLike | FieldMapping | None = None,
             per_row: bool = False,
-            allow_incomplete: bool = False) -> ConversionResult:
-    """Convert CodeCarbon CSVs (paths) or a DataFrame into validated BoAmps reports.
+            allow_incomplete: bool = False,
+            tracker: str | None = None) -> ConversionResult:
+    """Convert trackers' files (paths) or a DataFrame into validated BoAmps reports.
+
+    Each file's tracker (CodeCarbon, eco2ai, carbontracker, Zeus, perun, optimum-benchmark,
+    AI Energy Score) is recognised from its content, and converted with that tracker's
+    mapping (``mappings/<tracker>.yaml``).
 
     Args:
-        source: a CSV path, several paths, or a DataFrame (e.g. from :func:`read_csv`).
+        source: a file path, several paths, or a DataFrame (e.g. from :func:`read_csv`).
         context: context file path(s) or dict(s) with what CodeCarbon cannot know (task,
             algorithms, dataset, publisher...); later ones override earlier ones.
         sets: ``PATH=VALUE`` strings (``task.taskStage=inference``) that win over all.
-        mapping: a mapping file (extends the built-in one) or a loaded mapping.
+        mapping: a mapping file (extends the tracker's built-in one) or a loaded mapping.
         per_row: one report per row instead of one per run_id.
         allow_incomplete: mark reports that only miss required fields as ``draft``
             (their status stays 'incomplete'; :meth:`ConversionResult.writable` keeps them).
+        tracker: read every file as this tracker's (``'eco2ai'``...) instead of
+            recognising it; a DataFrame is CodeCarbon's unless told.
 
     Returns:
         A :class:`ConversionResult`: reports with status and located issues, plus the
@@ -152,11 +180,18 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
     >>> result = convert("tests/fixtures/codecarbon/v3.2.1.csv",
     ...                  sets=["task.taskStage=training"])  # doctest: +SKIP
     """
-    the_mapping = _as_mapping(mapping)
+    from .trackers import get_tracker, read_table
+
+    forced = get_tracker(tracker) if tracker is not None else None
+    mappings = _Mappings(mapping)
+    mappings(forced.name if forced is not None else "codecarbon")  # a bad mapping: at once
     the_context = _as_context(context, sets)
     result = ConversionResult()
     if _is_frame(source):
-        tables = [table_from_frame(source)]
+        if forced is not None and forced.name != "codecarbon":
+            raise UsageError("a DataFrame is read as CodeCarbon rows; convert the "
+                             f"{forced.title} file itself")
+        tables = [("codecarbon", table_from_frame(source))]
     else:
         items = [source] if isinstance(source, str | os.PathLike) else list(source)
         paths: list[PathLike] = []
@@ -164,10 +199,16 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
             if not isinstance(item, str | os.PathLike):
                 raise UsageError(f"convert() takes CSV paths or a DataFrame, not {item!r}")
             paths.append(item)
-        tables = [read_codecarbon_csv(p) for p in paths]
-    for table in tables:
-        result.extend(convert_table(table, the_mapping, the_context, per_row=per_row,
-                                    allow_incomplete=allow_incomplete))
+        tables = []
+        for p in paths:
+            found, table = read_table(p, forced)
+            tables.append((found.name, table))
+    for name, table in tables:
+        part = convert_table(table, mappings(name), the_context, per_row=per_row,
+                             allow_incomplete=allow_incomplete)
+        for report in part.reports:
+            report.tracker = name
+        result.extend(part)
     return result
 
 

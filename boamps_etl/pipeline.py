@@ -44,6 +44,7 @@ class ConvertedReport:
         rows: the spreadsheet rows it stands for (all rows of its run_id; the last one
             holds the values).
         run_id: CodeCarbon's run_id, when the row had one.
+        tracker: the tool whose file it was made from (``codecarbon``, ``eco2ai``...).
         status: 'valid', 'incomplete' or 'invalid'.
         issues: schema errors and warnings, located by file, row and field.
     """
@@ -56,6 +57,7 @@ class ConvertedReport:
     issues: list[Issue] = field(default_factory=list)
     columns: dict[str, str | None] = field(default_factory=dict)
     level: str = "none"  # completeness: none, bronze, silver or gold (boamps_etl.levels)
+    tracker: str = "codecarbon"  # the tool that wrote the source (boamps_etl.trackers)
 
     @property
     def row(self) -> int:
