@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError, Location
 from ..io.readers import CsvTable, Source
-from . import Tracker
+from .base import Tracker
 from .sample import Sample
 from .table import cell, make_table
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..errors import InputError, Location
 from ..io.readers import CsvTable, Source
-from . import Tracker
+from .base import Tracker
 from .sample import Sample
 from .table import make_table
 
@@ -39,7 +39,7 @@ _BLOCK = re.compile(
     r"\s*Time:\s*(?P<time>\S+)\s*\n\s*Energy:\s*(?P<energy>\S+) kWh\s*\n"
     r"\s*CO2eq:\s*(?P<co2>\S+) g")
 _INTENSITY = re.compile(r"Average carbon intensity during training was (?P<ci>\S+) "
-                        r"gCO2/kWh(?: at detected location: (?P<where>.*?)\.?\s*$)?",
+                        r"gCO2(?:eq)?/kWh(?: at detected location: (?P<where>.*?))?\.?[ \t]*$",
                         re.MULTILINE)
 _VERSION = re.compile(r"carbontracker version (\S+)")
 

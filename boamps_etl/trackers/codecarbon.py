@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..codecarbon import REQUIRED_COLUMNS
 from ..io.readers import CsvTable, Source, read_codecarbon_csv
-from . import Tracker
+from .base import Tracker
 from .sample import Sample
 
 #: File names batch looks for: emissions.csv, task files emissions_<experiment>_<run_id>.csv,

@@ -21,7 +21,7 @@ import re
 
 from ..io.readers import CsvTable, Source
 from ..transforms import clean
-from . import Tracker
+from .base import Tracker
 from .sample import Sample
 from .table import add_columns, read_csv
 

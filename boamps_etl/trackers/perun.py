@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import InputError, Location
 from ..io.readers import ROW_COLUMN, CsvTable, Source
 from ..transforms import clean
-from . import Tracker
+from .base import Tracker
 from .sample import Sample
 from .table import cell, make_table, read_csv
 

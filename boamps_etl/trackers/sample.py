@@ -69,7 +69,7 @@ class Sample:
             with open(path, "rb") as fh:  # read-only
                 head = fh.read(SAMPLE_BYTES)
         except IsADirectoryError:
-            raise InputError("is a folder, not a file", Location(path)) from None
+            raise InputError("is a folder, not a CSV file", Location(path)) from None
         except FileNotFoundError:
             raise InputError("no such file", Location(path)) from None
         except PermissionError:

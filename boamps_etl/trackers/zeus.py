@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from ..errors import InputError, Location
 from ..io.readers import ROW_COLUMN, CsvTable, Source
 from ..transforms import clean
-from . import Tracker
+from .base import Tracker
 from .sample import Sample
 from .table import add_columns, read_csv
 
