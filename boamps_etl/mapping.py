@@ -519,6 +519,8 @@ def apply_rules(mapping: Mapping, n: int, condition: Callable[[Condition], list[
         problems: Problems = {}
         if rule.has_const:
             result: list[Any] = [rule.const] * n
+        elif not rule.source:  # a default alone: the value of every row
+            result = [rule.default] * n
         else:
             result = compute(rule, problems)
             if rule.default is not None and None in result:

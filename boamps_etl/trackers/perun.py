@@ -242,13 +242,17 @@ def _read_json(source: Source, name: str | None) -> CsvTable:
             if run.get("type") != RUN_TYPE:
                 continue
             hosts = list(_children(run))
-            host_meta = [h.get("metadata") for _, h in hosts if isinstance(h.get("metadata"),
-                                                                            dict)]
+            # perun 1.0 keeps the host's description (platform, processor, core_count) in
+            # the run's metadata; earlier files in each host node's.
+            own = run.get("metadata") if isinstance(run.get("metadata"), dict) else {}
+            host_meta = [own] if own.get("platform") or own.get("core_count") else [
+                h["metadata"] for _, h in hosts if isinstance(h.get("metadata"), dict)]
             first = host_meta[0] if host_meta else {}
             cores = [str(m.get("core_count")) for m in host_meta if m.get("core_count")]
             record: dict[str, str | None] = {
                 "app": app, "multirun": mr_id, "run": run_id,
-                "perun_version": cell(meta.get("perun_version")) or _find_version(doc),
+                "perun_version": cell(meta.get("perun_version")) or cell(
+                    own.get("perun_version")) or _find_version(doc),
                 "execution_dt": cell(meta.get("execution_dt")),
                 "hosts": str(len(hosts)),
                 "hostname": ", ".join(k for k, _ in hosts) or None,
