@@ -385,7 +385,7 @@ MISSING_HINT = ("the CSV does not provide these: add them to a context file (--c
                 "or pass --allow-incomplete to write drafts")
 
 
-def _required_leaves(path: str) -> list[str]:
+def required_leaves(path: str) -> list[str]:
     """A missing object stands for its required fields: 'task' -> task.taskStage, ..."""
     from .schema import field_spec
 
@@ -401,7 +401,7 @@ def _summarise_missing(issues: list[Issue], where: Location) -> list[Issue]:
     missing = [i for i in issues if i.code == "missing-field"]
     expanded: list[str] = []
     for i in missing:
-        expanded.extend(_required_leaves(str(i.where.json_path)))
+        expanded.extend(required_leaves(str(i.where.json_path)))
     if len(expanded) > 1:
         fields = ", ".join(expanded)
         summary = Issue("missing-field", f"missing required fields {fields}", where, "error",
