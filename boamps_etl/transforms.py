@@ -477,4 +477,4 @@ def unit_factor(source_unit: str, unit: str) -> Decimal | None:
 
 
 def known_units() -> list[str]:
-    return sorted(set(_UNIT_ALIASES.values()))
+    return sorted(set(_UNIT_ALIASES.values()) | set(_UNIT_EXACT.values()))

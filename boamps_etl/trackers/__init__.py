@@ -82,6 +82,9 @@ def detect(source: Source, name: str | None = None) -> Tracker:
         if tracker.name != "codecarbon" and tracker.recognise(sample):
             return tracker
     if sample.looks_like_json():
+        error = sample.json_error()
+        if error is not None:
+            raise error
         raise InputError("is JSON of no known tracker", Location(sample.name),
                          "expected optimum-benchmark's benchmark_report.json, AI Energy "
                          "Score's GPU_ENERGY_SUMMARY.json or a perun JSON export; or force "

@@ -278,7 +278,7 @@ def read(source: Source, name: str | None = None) -> CsvTable:
 
 TRACKER = Tracker(
     name="perun", title="perun", homepage="https://github.com/Helmholtz-AI-Energy/perun",
-    files=("perun_results/*.csv", "perun_results/*.json", "*perun*.csv", "*perun*.json"),
+    files=("*perun_results/*.csv", "*perun_results/*.json", "*perun*.csv", "*perun*.json"),
     recognise=recognise, read=read,
     records="one report per run of a multi-run; every host and device of the run summed",
     asks=("task", "infrastructure.infraType", "software.language"),
