@@ -447,3 +447,15 @@ def test_batch_finds_every_tracker_and_names_it(tmp_path: Path) -> None:
     statuses = dict(zip(forced.manifest["source"], forced.manifest["status"], strict=False))
     assert statuses["g/emissions.csv"] == "valid"
     assert statuses["a/emission.csv"] == "skipped"
+
+
+def test_docs_trackers_md_is_made_from_the_mappings() -> None:
+    from boamps_etl.trackers.docs import trackers_markdown
+
+    text = (FIXTURES.parent.parent / "docs" / "trackers.md").read_text(encoding="utf-8")
+    assert text == trackers_markdown(), (
+        "docs/trackers.md is out of date: python -m boamps_etl.trackers.docs > docs/trackers.md")
+    for name in tracker_names():  # every tracker has its section and field table
+        assert f'<a id="{name}"></a>' in text
+    readme = (FIXTURES.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "docs/trackers.md" in readme
