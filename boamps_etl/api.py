@@ -297,9 +297,9 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
         writer = StreamWriter(target, format, force=force)
         summary = ConvertSummary()
         try:
-            for source in sources:
-                if isinstance(source, tuple):
-                    name, table = source
+            for item in sources:
+                if isinstance(item, tuple):
+                    name, table = item
                     summary.files.append(table.name)
                     summary.rows_read += table.records
                     _write_part(convert_table(table, mappings(name), the_context,
@@ -307,6 +307,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                                               allow_incomplete=allow_incomplete),
                                 allow_incomplete, writer, summary)
                     continue
+                source = item
                 summary.files.append(source.name)
                 summary.rows_read += source.records
                 if id(source) in fast:

@@ -818,8 +818,8 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
         if found_types else ["cpu", "gpu"]
     notes = _csv_notes(docs) if docs else {}
     extra = _unrecorded(docs)
-    for path in extra:  # their sections exist in the reports, or are required anyway
-        parts = [p for p in split_path(path) if not _is_index(p)]
+    for field_path in extra:  # their sections exist in the reports, or are required anyway
+        parts = [p for p in split_path(field_path) if not _is_index(p)]
         present.update(".".join(str(p) for p in parts[:i]) for i in range(1, len(parts)))
     tree = _build_tree((*TEMPLATE_FIELDS, *extra), present, types, notes)
     task = tree.children.pop(_PER_PROJECT)

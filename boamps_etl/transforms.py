@@ -430,7 +430,8 @@ _UNIT_ALIASES = {
     "h": "h", "%": "%", "1": "1", "fraction": "1", "kg": "kg", "g": "g", "gb": "GB",
     "mb": "MB", "gib": "GiB", "l": "L", "ml": "mL", "kg co2eq": "kg", "g co2eq": "g",
     "kg co2eq/s": "kg/s", "g co2eq/s": "g/s", "kg/s": "kg/s", "g/s": "g/s",
-    "j": "J", "joule": "J", "kj": "kJ", "g co2eq/kwh": "g/kWh", "kg co2eq/kwh": "kg/kWh", "l/kwh": "L/kWh", "degree": "degree",
+    "j": "J", "joule": "J", "kj": "kJ", "g co2eq/kwh": "g/kWh", "kg co2eq/kwh": "kg/kWh",
+    "l/kwh": "L/kWh", "degree": "degree",
 }
 
 #: Prefixed units told apart by case only (mWh and MWh, mJ and MJ): matched as written.

@@ -8,6 +8,7 @@ Expected numbers are computed here from the files' cells with exact rationals
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import shutil
 from fractions import Fraction
@@ -187,7 +188,7 @@ def _perun_expected(path: Path) -> dict[str, dict[str, Fraction]]:
             energy = points[-1][1] - points[0][1]
         else:
             energy = sum(((t1 - t0) * (a + b) / 2 for (t0, a), (t1, b)
-                          in zip(points, points[1:], strict=False)), Fraction(0))
+                          in itertools.pairwise(points)), Fraction(0))
         run = out.setdefault(key[0], {})
         run[key[2]] = run.get(key[2], Fraction(0)) + energy * mag
         run["all"] = run.get("all", Fraction(0)) + energy * mag
@@ -220,7 +221,7 @@ def test_perun_json_metrics_with_their_prefixes() -> None:
         m = measure(report.document)
         metrics = run["metrics"]
 
-        def kwh(name: str) -> float:
+        def kwh(name: str, metrics: dict[str, Any] = metrics) -> float:
             metric = metrics[name]
             return as_float(Fraction(str(metric["value"])) * Fraction(
                 str(metric["metric_md"]["mag"])) / J_PER_KWH)

@@ -109,7 +109,7 @@ def read(source: Source, name: str | None = None) -> CsvTable:
         row["carbon_intensity"] = intensity["ci"]
         row["location"] = intensity["where"]
     path = None if isinstance(source, bytes) or hasattr(source, "read") else Path(
-        os.fspath(source))  # type: ignore[arg-type]
+        os.fspath(source))
     row["version"] = _version(path)
     return make_table(label, [row], "carbontracker",
                       row_numbers=[_line_of(text, actual.start())])

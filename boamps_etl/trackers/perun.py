@@ -21,6 +21,7 @@ with its SI prefix (``kJ`` for J x 1e3), which the mapping converts (``unit_colu
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
@@ -80,7 +81,7 @@ def _sensor_energy(unit: str, samples: list[tuple[Decimal, Decimal, int]], name:
                              "convert perun's JSON export instead, which corrects it")
         return energy
     energy = Decimal(0)
-    for (t0, v0, _), (t1, v1, _) in zip(samples, samples[1:], strict=False):
+    for (t0, v0, _), (t1, v1, _) in itertools.pairwise(samples):
         energy += (t1 - t0) * (v0 + v1) / 2
     return energy
 
@@ -135,10 +136,10 @@ def _read_csv(source: Source, name: str | None) -> CsvTable:
             energy = _sensor_energy(unit, samples, label) * magnitude
             seen = True
             total += energy
-            group = GROUPS.get(key[2])
-            if group is not None:
-                sums[group] = sums.get(group, Decimal(0)) + energy
-                devices[group] = devices.get(group, 0) + 1
+            kind = GROUPS.get(key[2])
+            if kind is not None:
+                sums[kind] = sums.get(kind, Decimal(0)) + energy
+                devices[kind] = devices.get(kind, 0) + 1
         steps = times[run]
         record: dict[str, str | None] = {
             "run id": run, "hosts": str(len(hosts[run])),
@@ -168,6 +169,10 @@ def _children(node: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             for key, child in holder.items():
                 if isinstance(child, dict):
                     yield str(key), child
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _find_version(node: dict[str, Any], depth: int = 0) -> str | None:
@@ -237,16 +242,16 @@ def _read_json(source: Source, name: str | None) -> CsvTable:
     multiruns = [(k, n) for k, n in _children(doc) if n.get("type") == RUN_TYPE - 1] or [
         ("", doc)]
     for mr_id, multirun in multiruns:
-        meta = multirun.get("metadata") if isinstance(multirun.get("metadata"), dict) else {}
+        meta = _dict(multirun.get("metadata"))
         for run_id, run in _children(multirun):
             if run.get("type") != RUN_TYPE:
                 continue
             hosts = list(_children(run))
             # perun 1.0 keeps the host's description (platform, processor, core_count) in
             # the run's metadata; earlier files in each host node's.
-            own = run.get("metadata") if isinstance(run.get("metadata"), dict) else {}
+            own = _dict(run.get("metadata"))
             host_meta = [own] if own.get("platform") or own.get("core_count") else [
-                h["metadata"] for _, h in hosts if isinstance(h.get("metadata"), dict)]
+                _dict(h.get("metadata")) for _, h in hosts]
             first = host_meta[0] if host_meta else {}
             cores = [str(m.get("core_count")) for m in host_meta if m.get("core_count")]
             record: dict[str, str | None] = {

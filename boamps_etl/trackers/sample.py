@@ -59,11 +59,11 @@ class Sample:
             InputError: the file is missing, a folder, unreadable or damaged gzip.
         """
         if isinstance(source, bytes) or hasattr(source, "read"):
-            data, default = _read_bytes(source)  # type: ignore[arg-type]
+            data, default = _read_bytes(source)
             label = name or default
             data = _decompress(data, label)
             return cls(label, data[:SAMPLE_BYTES], data=data)
-        path = Path(os.fspath(source))  # type: ignore[arg-type]
+        path = Path(os.fspath(source))
         label = name or str(path)
         try:
             with open(path, "rb") as fh:  # read-only
