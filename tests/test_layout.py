@@ -14,7 +14,6 @@ MAX_LINES = 1_000
 OVERSIZE = {
     "boamps_etl/toolbox.py",
     "boamps_etl/batch.py",
-    "boamps_etl/fastpath.py",
 }
 
 
