@@ -273,7 +273,7 @@ def test_carbontracker_actual_consumption_g_to_kg() -> None:
 
 def test_optimum_benchmark_one_report_per_target_with_energy() -> None:
     data = json.loads(OPTIMUM.read_text())
-    result = be.convert(OPTIMUM, context=WITH_GPU)
+    result = be.convert(OPTIMUM, context=COMPLETE)
     targets = [t for t, v in data.items() if v["energy"] is not None]
     assert targets == ["load_model", "prefill", "decode"]
     assert [r.status for r in result] == ["valid"] * 3
@@ -285,6 +285,35 @@ def test_optimum_benchmark_one_report_per_target_with_energy() -> None:
             energy["cpu"], energy["gpu"], energy["ram"])
         assert m["measurementDuration"] == data[target]["latency"]["total"]
         assert report.document["task"]["nbRequest"] == data[target]["latency"]["count"]
+
+
+def test_optimum_benchmark_environment_from_its_configuration(tmp_path: Path) -> None:
+    config = json.loads((OPTIMUM.parent / "benchmark_config.json").read_text())
+    env = config["environment"]
+    result = be.convert(OPTIMUM, context=COMPLETE)
+    assert [r.status for r in result] == ["valid"] * 3
+    doc = result.reports[0].document
+    assert measure(doc)["version"] == env["optimum_benchmark_version"]
+    assert doc["software"]["version"] == env["python_version"]
+    cpu, gpu, ram = doc["infrastructure"]["components"]
+    assert (cpu["componentName"], cpu["nbComponent"]) == (env["cpu"].strip(), env["cpu_count"])
+    assert (gpu["componentName"], gpu["nbComponent"]) == (env["gpu"][0], env["gpu_count"])
+    assert gpu["memorySize"] == 80.0  # from the GPU's name
+    assert ram["memorySize"] == as_float(Fraction(str(env["cpu_ram_mb"])) / 1000)  # MB -> GB
+    # benchmark.json holds the same configuration and report in one file.
+    combined = tmp_path / "benchmark.json"
+    combined.write_text(json.dumps({"config": config, "report": json.loads(OPTIMUM.read_text())}))
+    assert be.detect_tracker(combined) == "optimum_benchmark"
+    def without_id(doc: dict[str, Any]) -> dict[str, Any]:
+        # The id is derived from the cells as written, and the copy rewrote the numbers.
+        return {**doc, "header": {k: v for k, v in doc["header"].items() if k != "reportId"}}
+    assert [without_id(r.document) for r in be.convert(combined, context=COMPLETE)] == \
+        [without_id(r.document) for r in result]
+    # The report alone says nothing of the machine.
+    alone = tmp_path / "benchmark_report.json"
+    shutil.copy(OPTIMUM, alone)
+    doc = be.convert(alone).reports[0].document
+    assert "version" not in measure(doc) and "infrastructure" not in doc
 
 
 def test_ai_energy_score_wh_become_kwh() -> None:
