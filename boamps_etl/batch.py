@@ -600,7 +600,7 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
                         None, ())) -> _SourceOutcome:
     from .pipeline import convert_table
-    from .trackers import read_table
+    from .trackers import detect, get_tracker, read_table
 
     found_name = ""
 
@@ -616,7 +616,11 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
                                      Location(key)), None)
     sha = _sha_bytes(data)
     try:
-        found, table = read_table(data, tracker, name=key)
+        found = get_tracker(tracker) if tracker is not None else detect(data, key)
+        # Other trackers' files are small; from their path, their readers also find the
+        # files written beside them (carbontracker's standard log, optimum-benchmark's
+        # configuration).
+        found, table = read_table(data if found.name == "codecarbon" else path, found, key)
     except InputError as exc:
         issue = Issue(exc.code, exc.message, Location(key, exc.where.row, exc.where.column),
                       "error", exc.hint)

@@ -454,6 +454,9 @@ def test_batch_finds_every_tracker_and_names_it(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     for src, rel in ((ECO2AI, "a/emission.csv"), (ZEUS, "b/zeus_log.csv"),
                      (CARBONTRACKER, "c/run_carbontracker_output.log"),
+                     (CARBONTRACKER.with_name("run_carbontracker.log"),
+                      "c/run_carbontracker.log"),
+                     (OPTIMUM.with_name("benchmark_config.json"), "e/benchmark_config.json"),
                      (PERUN_JSON, "d/perun_results/train.json"),
                      (OPTIMUM, "e/benchmark_report.json"), (AIES, "f/GPU_ENERGY_SUMMARY.json"),
                      (CODECARBON / "v3.2.1.csv", "g/emissions.csv")):
@@ -472,6 +475,12 @@ def test_batch_finds_every_tracker_and_names_it(tmp_path: Path) -> None:
                         "f/GPU_ENERGY_SUMMARY.json": "aienergyscore",
                         "g/emissions.csv": "codecarbon"}
     assert set(result.manifest["status"]) == {"valid"}
+    # Files beside the converted ones were read too: the versions they hold are there.
+    outputs = dict(zip(result.manifest["source"], result.manifest["output"], strict=False))
+    for source, version in (("c/run_carbontracker_output.log", "2.4.7"),
+                            ("e/benchmark_report.json", "0.6.0")):
+        written = json.loads((tmp_path / "out" / outputs[source]).read_text())
+        assert measure(written)["version"] == version
     # --from reads every file as one tracker's: the others are not CodeCarbon's.
     forced = be.convert_tree(root, tmp_path / "out2", tracker="codecarbon")
     statuses = dict(zip(forced.manifest["source"], forced.manifest["status"], strict=False))
