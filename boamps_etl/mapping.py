@@ -467,6 +467,11 @@ def _row_scale(rule: Rule, unit_text: str | None, default: Decimal | None) -> De
 
 def _coerce(rule: Rule, cells: Cells, problems: Problems,
             units: Cells | None = None) -> list[Any]:
+    """Cells as the rule's declared type (number, integer, boolean, text), units scaled
+    (each row's own unit with ``units``: the cells of the rule's ``unit_column``).
+
+    Column-wise twin: :func:`boamps_etl.engine.columns._coerce` (which serves mappings
+    without ``unit_column``)."""
     spec = rule.spec
     typ = spec.type if spec else "string"
     column = rule.source[0] if rule.source else None
@@ -541,6 +546,8 @@ def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
 
     ``columns`` maps a column name to its cells (``None`` = empty); absent columns are
     absent data, never zero.
+
+    Column-wise twin: :func:`boamps_etl.engine.columns.apply_columns`.
     """
     context = ctx or Context()
     empty: Cells = [None] * n
