@@ -711,13 +711,13 @@ def _unrecorded(docs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Required fields the files' reports lack beside those of :data:`TEMPLATE_FIELDS`: what
     their trackers do not record (an infraType, a component, an OS...), to be asked for."""
     from .pipeline import required_leaves
-    from .validate import explain, full_check
+    from .validate import full_check, schema_errors
 
     found: list[str] = []
     for doc in docs:
         if full_check(doc):
             continue
-        for issue in explain(doc):
+        for issue in schema_errors(doc):
             if issue.code != "missing-field" or not issue.where.json_path:
                 continue
             for leaf in required_leaves(str(issue.where.json_path)):

@@ -38,7 +38,7 @@ class ValueProblem(ValueError):
 
 
 @dataclass
-class Context:
+class TransformContext:
     """What a transform may know beside its cells."""
 
     kind: str = "codecarbon"  # codecarbon | task | tracker
@@ -50,7 +50,7 @@ class Context:
 
 
 Problems = dict[int, ValueProblem]
-TransformFunc = Callable[[list[Cells], Context, Problems], list[Any]]
+TransformFunc = Callable[[list[Cells], TransformContext, Problems], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -214,19 +214,19 @@ def _per_value(cells: Cells, fn: Callable[[str], Any], problems: Problems,
 
 
 @transform("first", (1, 8), "the first non-empty source column (coalesce)")
-def _first(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _first(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [next((v for v in values if v is not None), None) for values in zip(*cols,
                                                                                   strict=True)]
 
 
 @transform("lower", (1, 1), "text in lower case")
-def _lower(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _lower(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [None if v is None else v.lower() for v in cols[0]]
 
 
 # Column-wise twin: boamps_etl.engine.columns._datetime
 @transform("datetime", (1, 1), "a timestamp as YYYY-MM-DD HH:MM:SS")
-def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     def one(text: str) -> str:
         return _iso_fast(text) or format_datetime(parse_timestamp(text, ctx.sources[0]))
     return _per_value(cols[0], one, problems, ctx.sources[0])
@@ -236,7 +236,7 @@ def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
 @transform("start_datetime", (2, 2),
            "timestamp minus duration (s), to the nearest second, as YYYY-MM-DD HH:MM:SS: "
            "CodeCarbon writes its timestamp when the measurement ends")
-def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _start_datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     ts_col, dur_col = ctx.sources[0], ctx.sources[1]
     for i, (ts, dur) in enumerate(zip(cols[0], cols[1], strict=True)):
@@ -262,7 +262,7 @@ def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list
 @transform("epoch_datetime", (1, 1),
            "seconds since 1970-01-01 UTC (as Zeus writes its start_time), to the nearest "
            "second, as YYYY-MM-DD HH:MM:SS (UTC)")
-def _epoch_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _epoch_datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     column = ctx.sources[0]
 
     def one(text: str) -> str:
@@ -281,7 +281,7 @@ _HMS = re.compile(r"^(\d+):([0-5]\d):([0-5]?\d(?:\.\d+)?)$")
 
 @transform("hms_seconds", (1, 1),
            "a duration written H:MM:SS or H:MM:SS.ss (carbontracker's logs), in seconds")
-def _hms_seconds(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _hms_seconds(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     column = ctx.sources[0]
 
     def one(text: str) -> float:
@@ -296,7 +296,7 @@ def _hms_seconds(cols: list[Cells], ctx: Context, problems: Problems) -> list[An
 
 @transform("country_name", (1, 1),
            "English name of a country from its ISO 3166 code (IN, FRA) or its name")
-def _country_name(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _country_name(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return _per_value(cols[0], hardware.country_name, problems, ctx.sources[0])
 
 
@@ -305,7 +305,7 @@ def _country_name(cols: list[Cells], ctx: Context, problems: Problems) -> list[A
            "run_id; for task files run_id + task_name, and for rows without a usable run_id "
            "(V1 files, 'None', empty) or with --per-row, a UUID derived from the row's content; "
            "with args {derived: true}, always the derived UUID")
-def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _report_id(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     run_ids = cols[0]
     if ctx.args.get("derived"):  # the id cell names a measurement of a run, not the run
         run_ids = [None] * len(run_ids)
@@ -324,7 +324,7 @@ def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]
 
 
 def _platform_part(attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         def one(text: str) -> Any:
             value = getattr(hardware.parse_platform(text), attr)
             # An unrecognised platform string is still the best name of the OS there is.
@@ -334,7 +334,7 @@ def _platform_part(attr: str) -> TransformFunc:
 
 
 def _hw_part(parser: Callable[[str], Any], attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         return _per_value(cols[0], lambda t: getattr(parser(t), attr), problems, ctx.sources[0])
     return run
 
@@ -362,7 +362,7 @@ for _name, _parser, _attr, _doc in (
 
 @transform("gpu_count", (1, 2),
            "number of GPUs: gpu_count, else the 'N x' prefix of gpu_model; 0 means no GPU")
-def _gpu_count(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _gpu_count(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     counts = _per_value(cols[0], lambda t: to_int(t, ctx.sources[0]), problems, ctx.sources[0])
     if len(cols) > 1:
         models = cols[1]
@@ -377,7 +377,7 @@ _YES = {"y", "yes", "true", "1"}
 
 @transform("infra_type", (2, 2),
            "publicCloud when on_cloud is Y or a cloud provider is set, else onPremise")
-def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _infra_type(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for on_cloud, provider in zip(cols[0], cols[1], strict=True):
         if on_cloud is None and provider is None:
@@ -393,7 +393,7 @@ def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any
 @transform("emissions_rate", (3, 3),
            "emissions rate in kg CO2eq/s; values CodeCarbon 2.0-2.1 wrote in g/s (1000 x "
            "emissions / duration) are divided by 1000")
-def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _emissions_rate(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     rate_col = ctx.sources[0]
     milli = Decimal("0.001")
@@ -417,7 +417,7 @@ def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list
 # Column-wise twin: boamps_etl.engine.columns._carbon_intensity
 @transform("carbon_intensity", (2, 2),
            "emissions (kg) / energy (kWh) x 1000, in g CO2eq/kWh, when both are positive")
-def _carbon_intensity(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _carbon_intensity(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for i, (emissions, energy) in enumerate(zip(*cols, strict=True)):
         if emissions is None or energy is None:
