@@ -812,10 +812,3 @@ def test_plot_is_readable_for_1_3_30_and_3000_runs(n: int, tmp_path: Path) -> No
         assert not ax.patches and ax.collections  # areas, not 3,000 sub-pixel bars
     plot_summary(frame, tmp_path / f"runs{n}.png")
 
-
-def test_template_asks_for_components_only_when_no_csv_gives_them() -> None:
-    # a value at the top of a context applies to every row: with a 3.x CSV beside the 1.x
-    # one, asking for components there would override the hardware the 3.x CSV recorded
-    text = init_context([CODECARBON / "v1.csv", CODECARBON / "v3.2.1.csv"])
-    assert "      nbComponent: null" not in text
-    assert "nbComponent: null" in init_context([CODECARBON / "v1.csv"])
