@@ -26,6 +26,9 @@ _EXPORTS = {
     "InputError": "errors", "MappingError": "errors", "ContextError": "errors",
     "OutputError": "errors", "Report": "models",
     "convert_tree": "batch", "explain": "batch", "BatchResult": "batch",
+    "MissingExtraError": "errors",
+    "track": "tracking.notebook", "run_command": "tracking.command",
+    "RunResult": "tracking.command", "BoampsOutput": "tracking.handler",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
