@@ -218,10 +218,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register_commands() -> None:
     # Commands living in their own modules (still thin wrappers over library functions).
-    from . import cli_batch, cli_toolbox
+    from . import cli_batch, cli_run, cli_toolbox
 
     cli_batch.register(cli)
     cli_toolbox.register(cli)
+    cli_run.register(cli)
 
 
 _register_commands()
