@@ -122,8 +122,7 @@ class BoampsOutput(BaseOutput):  # type: ignore[misc,unused-ignore]  # Any witho
     def _out(self, total: Any) -> None:
         values = dict(total.values)
         result = self._convert([values], f"codecarbon run {values.get('run_id')}", False)
-        for report in self._keep(result):
-            self.report = report
+        self._keep(result, self._remember_run)
 
     def _task_out(self, data: Sequence[Any]) -> None:
         if not data:
@@ -131,16 +130,23 @@ class BoampsOutput(BaseOutput):  # type: ignore[misc,unused-ignore]  # Any witho
         records = [dict(item.values) for item in data]
         run_id = records[0].get("run_id")
         result = self._convert(records, f"codecarbon tasks of run {run_id}", True)
-        for report in self._keep(result):
-            name = report.columns.get("task_name")
-            if name is not None:
-                self.task_reports[name] = report
+        self._keep(result, self._remember_task)
 
-    def _keep(self, result: ConversionResult) -> list[ConvertedReport]:
+    def _remember_run(self, report: ConvertedReport) -> None:
+        self.report = report
+
+    def _remember_task(self, report: ConvertedReport) -> None:
+        name = report.columns.get("task_name")
+        if name is not None:
+            self.task_reports[name] = report
+
+    def _keep(self, result: ConversionResult,
+              remember: Callable[[ConvertedReport], None]) -> None:
+        """Each report kept (even when it cannot be written), said, and written."""
         for issue in result.issues:
             self._say(logging.WARNING, f"boamps-etl: {issue}")
-        kept = []
         for report in result.reports:
+            remember(report)
             if report.status == "invalid":
                 errors = "; ".join(str(i) for i in report.issues if i.severity == "error")
                 self._say(logging.ERROR, f"boamps-etl: invalid BoAmps report, not written: "
@@ -153,8 +159,6 @@ class BoampsOutput(BaseOutput):  # type: ignore[misc,unused-ignore]  # Any witho
                 self.reports[report.report_id] = report
             if report.status != "invalid":
                 self._write(report)
-            kept.append(report)
-        return kept
 
     def _write(self, report: ConvertedReport) -> None:
         if self.out_dir is None or report.report_id is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,14 +59,21 @@ def start_tracker(handler: BoampsOutput, country: str, out: Path | None,
     """An ``OfflineEmissionsTracker`` writing ``emissions.csv`` into ``out`` (none when
     ``out`` is None) and feeding ``handler``, started."""
     codecarbon = require_codecarbon("tracking a run")
-    settings: dict[str, Any] = {"country_iso_code": country, "output_handlers": [handler]}
+    # Offline: no API, Prometheus or HTTP endpoint, whatever a .codecarbon.config says.
+    settings: dict[str, Any] = {"country_iso_code": country, "output_handlers": [handler],
+                                "emissions_endpoint": None}
     if project:
         settings["project_name"] = project
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        settings.update(output_dir=str(out), output_file=EMISSIONS_CSV, save_to_file=True)
+        settings.update(output_dir=str(out), output_file=EMISSIONS_CSV)
+    methods = getattr(import_module("codecarbon.output_methods.base_output"), "OutputMethod",
+                      None)
+    if methods is not None:  # CodeCarbon 3.3+; save_to_* is deprecated there
+        settings["output_methods"] = [methods.CSV] if out is not None else []
     else:
-        settings["save_to_file"] = False
+        settings.update(save_to_file=out is not None, save_to_api=False,
+                        save_to_prometheus=False, save_to_logfire=False)
     # CodeCarbon logs every measurement at 'info'; its warnings (what it estimates instead of
     # measuring) are what a user needs. CODECARBON_LOG_LEVEL or log_level= still win.
     if "CODECARBON_LOG_LEVEL" not in os.environ and "log_level" not in options:
