@@ -72,7 +72,11 @@ def run_cmd(contexts: tuple[Path, ...], sets: tuple[str, ...], mapping: Path | N
             state = "draft" if report.status == "incomplete" else report.status
             level = f", level {report.level}" if report.status == "valid" else ""
             path = run.handler.written.get(report.report_id or "")
-            click.echo(f"boamps-etl: {state} report{level}: {path or 'not written'}", err=True)
+            measure = (report.document.get("measures") or [{}])[0]
+            amounts = f" ({measure.get('powerConsumption')} kWh, " \
+                      f"{measure.get('emissions')} kg CO2eq)" if measure else ""
+            click.echo(f"boamps-etl: {state} report{level}{amounts}: {path or 'not written'}",
+                       err=True)
         if run.report is None:
             click.echo("boamps-etl: no report (see the messages above)", err=True)
     ended = f"exit code {result.returncode}"

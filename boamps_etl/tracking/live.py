@@ -123,8 +123,11 @@ def fallback_notes(tracker: Any) -> list[str]:
         notes.append(f"CPU power is estimated, not measured ({mode} mode): "
                      f"{_ESTIMATES[mode]}; RAPL or another power counter was not available")
     ram = kinds.get("RAM")
-    if ram is not None and not getattr(tracker, "_rapl_include_dram", False):
-        notes.append("RAM power is estimated from the installed memory size, not measured")
+    if ram is not None:
+        forced = getattr(ram, "_force_ram_power", None)
+        notes.append(f"RAM power is the constant given ({forced} W), not measured"
+                     if forced is not None else
+                     "RAM power is estimated from the memory size, not measured")
     if "GPU" not in kinds and "AppleSiliconChip" not in kinds:
         notes.append("no GPU found: GPU energy is 0")
     return notes
