@@ -393,6 +393,7 @@ def test_without_codecarbon_the_entry_points_say_how_to_install_it(tmp_path: Pat
         import sys
         sys.modules["codecarbon"] = None  # as if it were not installed
         import boamps_etl as be
+        from boamps_etl import *  # noqa: F403 (works without the extra)
         for use in (lambda: be.track(country="FRA").__enter__(),
                     lambda: be.BoampsOutput,
                     lambda: be.run_command(["true"], country="FRA")):
