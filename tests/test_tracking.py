@@ -413,3 +413,107 @@ def test_without_codecarbon_the_entry_points_say_how_to_install_it(tmp_path: Pat
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: boamps-etl run needs CodeCarbon")
     assert list(tmp_path.iterdir()) == []
+
+
+COUNTING = textwrap.dedent("""\
+    import signal, sys, time
+    import numpy as np
+    marker = sys.argv[1]
+    got = []
+    def on_int(signum, frame):
+        got.append(signum)
+        open(marker, "a").write("SIGINT\\n")
+    signal.signal(signal.SIGINT, on_int)
+    a = np.random.default_rng(0).random((200, 200))
+    end = time.perf_counter() + 1.0
+    while time.perf_counter() < end:
+        a = a @ a
+        a /= abs(a).max()
+    open(marker, "a").write("ready\\n")
+    end = time.perf_counter() + 60
+    while not got and time.perf_counter() < end:
+        time.sleep(0.05)
+    time.sleep(1.5)  # time for a second SIGINT, if one were sent
+    sys.exit(5)
+    """)
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
+    """Ctrl-C typed in a terminal goes to the whole foreground group, the command included:
+    it gets SIGINT (once), its own exit code is kept and the report is written. (Two SIGINTs
+    sent within microseconds are merged by the kernel, so the next test checks the decision
+    not to send it again.)"""
+    import pty
+
+    marker = tmp_path / "marker.txt"
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODECARBON_")}
+    argv = [sys.executable, "-m", "boamps_etl", "run", "--country", "FRA", "--out", str(out),
+            "--", sys.executable, "-c", COUNTING, str(marker)]
+    pid, fd = pty.fork()  # the child gets a new session with the pty as its terminal
+    if pid == 0:  # pragma: no cover (replaced by exec)
+        os.execve(sys.executable, argv, env)
+    output = b""
+    try:
+        deadline = time.monotonic() + 60
+        while not (marker.exists() and "ready" in marker.read_text()):
+            assert time.monotonic() < deadline, output.decode(errors="replace")
+            output += _drain(fd)
+            time.sleep(0.05)
+        os.write(fd, b"\x03")  # Ctrl-C, as typed
+        while True:
+            chunk = _drain(fd, 0.2)
+            output += chunk
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline + 60, output.decode(errors="replace")
+    finally:
+        os.close(fd)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 5, text  # the command's own exit code
+    assert marker.read_text().split() == ["ready", "SIGINT"]
+    assert "exit code 5 (after SIGINT)" in text
+    assert len(list(out.glob("report_*.json"))) == 1
+
+
+def _drain(fd: int, wait: float = 0.0) -> bytes:
+    import select
+
+    data = b""
+    while select.select([fd], [], [], wait)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        data += chunk
+        wait = 0.0
+    return data
+
+
+DECIDES = ("from boamps_etl.tracking.command import _terminal_sends_sigint as f; "
+           "print('terminal' if f() else 'none')")
+
+
+def test_sigint_is_passed_on_only_without_a_terminal_foreground() -> None:
+    import pty
+
+    pid, fd = pty.fork()  # in the foreground of a terminal: Ctrl-C reaches the command
+    if pid == 0:  # pragma: no cover (replaced by exec)
+        os.execv(sys.executable, [sys.executable, "-c", DECIDES])
+    output = b""
+    try:
+        while True:
+            chunk = _drain(fd, 0.2)
+            output += chunk
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                output += _drain(fd)
+                break
+    finally:
+        os.close(fd)
+    assert output.decode().split() == ["terminal"]
+    alone = subprocess.run([sys.executable, "-c", DECIDES], capture_output=True, text=True,
+                           start_new_session=True, timeout=60)
+    assert alone.stdout.split() == ["none"]  # no terminal: boamps-etl run passes it on

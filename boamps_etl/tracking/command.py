@@ -8,9 +8,9 @@ report of the measured part is written. The exit code is the command's own, or 1
 when signal N ended it (130 for SIGINT, 143 for SIGTERM), as a shell gives it.
 
 Ctrl-C in a terminal reaches every process of the foreground group, the command included:
-SIGINT is then not sent a second time. A SIGINT sent to ``boamps-etl run`` alone (``kill
--INT``) while it runs in the foreground of a terminal is therefore not passed on; SIGTERM
-always is.
+SIGINT is then not sent a second time (unless the command left the group). A SIGINT sent to
+``boamps-etl run`` alone (``kill -INT``) while it runs in the foreground of a terminal is
+therefore not passed on; SIGTERM always is.
 """
 
 from __future__ import annotations
@@ -93,6 +93,14 @@ def _terminal_sends_sigint() -> bool:
         os.close(fd)
 
 
+def _same_group(pid: int) -> bool:
+    """Whether the child is still in this process group (a child may leave it)."""
+    try:
+        return os.getpgid(pid) == os.getpgrp()
+    except OSError:
+        return False
+
+
 def _executable(command: Sequence[str]) -> str:
     if not command:
         raise UsageError("no command to run", hint="boamps-etl run [OPTIONS] -- CMD ARGS...")
@@ -159,7 +167,8 @@ def run_command(command: Sequence[str], *, context: Any = None, sets: Iterable[s
     pending: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGINT and child is not None and _terminal_sends_sigint():
+        if signum == signal.SIGINT and child is not None and _same_group(child.pid) \
+                and _terminal_sends_sigint():
             result.signals.append(signum)  # the terminal gave it to the child already
             return
         if child is None or child.poll() is not None:
