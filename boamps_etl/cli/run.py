@@ -1,7 +1,7 @@
 """``boamps-etl run``: a thin wrapper over :func:`boamps_etl.tracking.run_command`.
 
-``register(cli)`` adds the command to the main group. This module imports ``cli`` only when
-the command runs, so ``cli.py`` can import it anywhere without an import cycle.
+``register(cli)`` adds the command to the main group. CodeCarbon is imported only when the
+command runs, so ``boamps-etl --help`` stays fast and works without the ``track`` extra.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import click
+
+from .common import _fail, context_option, mapping_option, set_option
 
 RUN_EXIT_CODES = """\b
 Exit codes:
@@ -22,14 +24,10 @@ Exit codes:
 @click.command("run", epilog=RUN_EXIT_CODES,
                context_settings={"allow_interspersed_args": False,
                                  "ignore_unknown_options": True})
-@click.option("-c", "--context", "contexts", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Context file (YAML/JSON) with what CodeCarbon cannot know; repeatable, "
-                   "later files override earlier ones.")
-@click.option("-s", "--set", "sets", multiple=True, metavar="PATH=VALUE",
-              help="Set a BoAmps field, e.g. --set task.taskStage=inference; wins over all.")
-@click.option("-m", "--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Mapping file extending the built-in CodeCarbon mapping.")
+@context_option("Context file (YAML/JSON) with what CodeCarbon cannot know; repeatable, "
+                "later files override earlier ones.")
+@set_option("Set a BoAmps field, e.g. --set task.taskStage=inference; wins over all.")
+@mapping_option("Mapping file extending the built-in CodeCarbon mapping.")
 @click.option("-o", "--out", default="boamps-reports", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder for CodeCarbon's emissions.csv (appended to) and the report(s).")
@@ -50,9 +48,8 @@ def run_cmd(contexts: tuple[Path, ...], sets: tuple[str, ...], mapping: Path | N
     report and one warning. SIGINT and SIGTERM are passed to CMD; the report covers the
     measured part. The exit code is CMD's.
     """
-    from .cli import _fail
-    from .errors import BoampsEtlError
-    from .tracking.command import CommandError, run_command
+    from ..errors import BoampsEtlError
+    from ..tracking.command import CommandError, run_command
 
     try:
         result = run_command(list(command), context=list(contexts), sets=sets, out=out,
