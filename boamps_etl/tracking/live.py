@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..mapping import Mapping as FieldMapping
     from ..pipeline import ConversionResult
 
-#: CodeCarbon versions the ``track`` extra installs (tested with 3.3.2).
+#: CodeCarbon versions the ``track`` extra installs (tested with 3.0.0 and 3.3.2).
 SUPPORTED_CODECARBON = ">=3.0,<4"
 INSTALL_HINT = "pip install 'boamps-etl[track]'"
 

@@ -15,8 +15,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Location, UsageError
-from .live import fallback_notes, require_codecarbon
+from ..errors import Location, MissingExtraError, UsageError
+from .live import INSTALL_HINT, fallback_notes, require_codecarbon
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -44,8 +44,11 @@ def resolve_country(country: str | None, context: Context) -> str:
         raise UsageError("CodeCarbon's offline tracker needs the country where the job runs",
                          hint="give --country (country=) as an ISO 3166 code, e.g. FRA, or "
                               "environment.countryIsoCode in the context")
-    import pycountry  # a dependency of CodeCarbon
-
+    try:
+        import pycountry
+    except ImportError:
+        raise MissingExtraError("reading a country code needs pycountry, which is not "
+                                "installed", hint=INSTALL_HINT) from None
     try:
         found = pycountry.countries.lookup(country)
     except LookupError:
