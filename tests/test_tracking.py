@@ -135,11 +135,13 @@ def handler_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     _WATCHING[0] = True
     try:
         tracker.start()
-        for name in ("load", "train"):
-            tracker.start_task(name)
-            work(0.5)
-            tracker.stop_task()
         with _captured() as records:
+            for name in ("load", "train"):
+                tracker.start_task(name)
+                work(0.5)
+                tracker.stop_task()
+                if name == "load":
+                    tracker.flush()  # a first row of the run, and a first report, rewritten
             emissions = tracker.stop()
     finally:
         _WATCHING[0] = False
@@ -177,6 +179,9 @@ def test_handler_writes_the_run_report_as_convert_makes_it(handler_run: dict[str
         handler_run["emissions"], rel=0, abs=0)
     written = handler.written[report.report_id]  # type: ignore[index]
     assert json.loads(written.read_text()) == report.document
+    # the flush wrote a first row of the run: convert keeps its last row, as the handler
+    rows = (handler_run["root"] / "emissions.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(report.report_id in row for row in rows[1:])
     assert handler_run["network"] == []
 
 
