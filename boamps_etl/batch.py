@@ -58,10 +58,10 @@ from .errors import (
 from .flatten import columns_of
 from .io.writers import (
     FORMATS,
-    _inside,
     atomic_write,
     check_writable,
     dumps,
+    is_inside,
     plan_json,
     render_csv,
     render_jsonl,
@@ -342,7 +342,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
 def _remove_output(out: Path, rel: str) -> None:
     """Delete a file this tool wrote before (recorded in the state)."""
     target = out / rel
-    if _inside(out, target):
+    if is_inside(out, target):
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
 
@@ -350,7 +350,7 @@ def _remove_output(out: Path, rel: str) -> None:
 def _remove_empty_folders(out: Path, folder: Path) -> None:
     """Remove ``folder`` and its parents up to ``out`` while they are empty."""
     root = out.resolve()
-    while _inside(out, folder) and folder.resolve() != root:
+    while is_inside(out, folder) and folder.resolve() != root:
         try:
             folder.rmdir()
         except OSError:

@@ -15,10 +15,10 @@ from .common import _fail, context_option, mapping_option, set_option
 
 RUN_EXIT_CODES = """\b
 Exit codes:
-  N    the command's own exit code (0, 3...)
+  N      the command's own exit code (0, 3...)
   128+N  the command was ended by signal N: 130 for SIGINT, 143 for SIGTERM
-  126  the command is not executable; 127 it is not found (nothing measured)
-  2    usage, context or mapping error, or CodeCarbon missing (nothing run)"""
+  126    the command is not executable; 127: not found (nothing measured)
+  2      usage, context or mapping error, or CodeCarbon missing (nothing run)"""
 
 
 @click.command("run", epilog=RUN_EXIT_CODES,
@@ -36,11 +36,11 @@ Exit codes:
                    "offline tracker.  [default: the context's environment.countryIsoCode]")
 @click.option("--project", metavar="NAME",
               help="CodeCarbon's project_name.  [default: the program's name]")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED,
+                metavar="-- CMD [ARGS]...")
 def run_cmd(contexts: tuple[Path, ...], sets: tuple[str, ...], mapping: Path | None, out: Path,
             country: str | None, project: str | None, command: tuple[str, ...]) -> None:
-    """Run CMD under CodeCarbon and write its BoAmps report: boamps-etl run [OPTIONS] -- CMD
-    ARGS...
+    """Run a command under CodeCarbon and write its BoAmps report.
 
     CodeCarbon's offline tracker (no network) measures the machine while CMD runs; then it
     writes its row to OUT/emissions.csv and the report is made from that row by the same

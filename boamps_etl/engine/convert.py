@@ -15,7 +15,7 @@ from ..io.readers import ROW_COLUMN, CsvTable
 from ..io.writers import dumps
 from ..levels import assess
 from ..mapping import Applied, Mapping
-from ..pipeline import build_report, convert_table
+from ..pipeline import build_report, convert_table, needed_columns
 from ..shapes import schema_path, supported, tag
 from ..transforms import Context as TransformContext
 from ..validate import full_check
@@ -100,10 +100,7 @@ class Converter:
                           or mapping.rules[t].has_const}
         self.paths = [schema_path(t) for t in self.targets]
         columns = ff.columns
-        needed = set(mapping.columns()) | {"run_id", "task_name", "project_name",
-                                           "experiment_id"}
-        if context is not None:
-            needed.update(context.match_columns)
+        needed = needed_columns(mapping, context)
         self.read = list(columns) if ff.all_columns else [c for c in columns if c in needed]
         self.match_cols = context.match_columns if context is not None else []
         self._layers_of: dict[tuple[int, ...], list[dict[str, Any]]] = {(): []}

@@ -561,6 +561,9 @@ class CsvSource:
         self.scanned = True
 
     def _collect(self, group_runs: bool) -> None:
+        """Check every row and note, for each run_id, its rows (the last one stands for
+        the run). Column-wise twin: :func:`boamps_etl.engine.scan._last_of_each` (and
+        :func:`boamps_etl.engine.scan._last_of_each_bucket` for a large file)."""
         runs, repeated = self._runs, self._repeated
         for number, columns, cells in self._events():
             if not group_runs:
