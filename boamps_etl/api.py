@@ -26,8 +26,7 @@ from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
 from .levels import count_levels
-from .mapping import Mapping as FieldMapping
-from .mapping import load_mapping
+from .mapping import FieldMapping, load_mapping
 from .pipeline import ConversionResult, ConvertedReport, convert_table
 from .validate import validate_report
 

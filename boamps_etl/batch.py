@@ -68,7 +68,7 @@ from .io.writers import (
 )
 from .jobs import resolve_jobs
 from .levels import count_levels
-from .mapping import Mapping, load_mapping
+from .mapping import FieldMapping, load_mapping
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -550,7 +550,7 @@ def _cached(key: Any, load: Callable[[], Any]) -> Any:
     return _SETUP_CACHE[key]
 
 
-def _load_setup(task: _Task) -> tuple[Mapping | None, Context | None, Issue | None]:
+def _load_setup(task: _Task) -> tuple[FieldMapping | None, Context | None, Issue | None]:
     mapping_path, mapping_hashes = task.mapping
     mapping, error = _cached(("mapping", mapping_path, mapping_hashes),
                              lambda: load_mapping(mapping_path))
@@ -566,7 +566,7 @@ def _sorted_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
                                           e.rows[0] if e.rows else 0))
 
 
-def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Context | None,
+def _convert_source(key: str, path: Path, mapping: FieldMapping | None, context: Context | None,
                     setup_error: Issue | None, per_row: bool, allow_incomplete: bool
                     ) -> _SourceOutcome:
     from .io.readers import read_codecarbon_csv
@@ -629,7 +629,7 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
 
 def _convert_unit(task: _Task) -> list[_SourceOutcome]:
     """Convert the CSVs of one folder (in a worker with ``jobs > 1``)."""
-    mapping: Mapping | None = None
+    mapping: FieldMapping | None = None
     context: Context | None = None
     error = task.setup_error
     if error is None:

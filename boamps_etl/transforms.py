@@ -38,7 +38,7 @@ class ValueProblem(ValueError):
 
 
 @dataclass
-class Context:
+class TransformContext:
     """What a transform may know beside its cells."""
 
     kind: str = "codecarbon"  # codecarbon | task | tracker
@@ -50,7 +50,7 @@ class Context:
 
 
 Problems = dict[int, ValueProblem]
-TransformFunc = Callable[[list[Cells], Context, Problems], list[Any]]
+TransformFunc = Callable[[list[Cells], TransformContext, Problems], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -214,19 +214,19 @@ def _per_value(cells: Cells, fn: Callable[[str], Any], problems: Problems,
 
 
 @transform("first", (1, 8), "the first non-empty source column (coalesce)")
-def _first(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _first(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [next((v for v in values if v is not None), None) for values in zip(*cols,
                                                                                   strict=True)]
 
 
 @transform("lower", (1, 1), "text in lower case")
-def _lower(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _lower(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [None if v is None else v.lower() for v in cols[0]]
 
 
 # Column-wise twin: boamps_etl.engine.columns._datetime
 @transform("datetime", (1, 1), "a timestamp as YYYY-MM-DD HH:MM:SS")
-def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     def one(text: str) -> str:
         return _iso_fast(text) or format_datetime(parse_timestamp(text, ctx.sources[0]))
     return _per_value(cols[0], one, problems, ctx.sources[0])
@@ -236,7 +236,7 @@ def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
 @transform("start_datetime", (2, 2),
            "timestamp minus duration (s), to the nearest second, as YYYY-MM-DD HH:MM:SS: "
            "CodeCarbon writes its timestamp when the measurement ends")
-def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _start_datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     ts_col, dur_col = ctx.sources[0], ctx.sources[1]
     for i, (ts, dur) in enumerate(zip(cols[0], cols[1], strict=True)):
@@ -263,7 +263,7 @@ def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list
 @transform("report_id", (1, 2),
            "run_id; for task files run_id + task_name, and for rows without a usable run_id "
            "(V1 files, 'None', empty) or with --per-row, a UUID derived from the row's content")
-def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _report_id(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     run_ids = cols[0]
     extras = list(ctx.content) or [[None] * len(run_ids)]
     task_names = cols[1] if len(cols) > 1 else [None] * len(run_ids)
@@ -280,7 +280,7 @@ def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]
 
 
 def _platform_part(attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         def one(text: str) -> Any:
             value = getattr(hardware.parse_platform(text), attr)
             # An unrecognised platform string is still the best name of the OS there is.
@@ -290,7 +290,7 @@ def _platform_part(attr: str) -> TransformFunc:
 
 
 def _hw_part(parser: Callable[[str], Any], attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         return _per_value(cols[0], lambda t: getattr(parser(t), attr), problems, ctx.sources[0])
     return run
 
@@ -318,7 +318,7 @@ for _name, _parser, _attr, _doc in (
 
 @transform("gpu_count", (1, 2),
            "number of GPUs: gpu_count, else the 'N x' prefix of gpu_model; 0 means no GPU")
-def _gpu_count(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _gpu_count(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     counts = _per_value(cols[0], lambda t: to_int(t, ctx.sources[0]), problems, ctx.sources[0])
     if len(cols) > 1:
         models = cols[1]
@@ -333,7 +333,7 @@ _YES = {"y", "yes", "true", "1"}
 
 @transform("infra_type", (2, 2),
            "publicCloud when on_cloud is Y or a cloud provider is set, else onPremise")
-def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _infra_type(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for on_cloud, provider in zip(cols[0], cols[1], strict=True):
         if on_cloud is None and provider is None:
@@ -349,7 +349,7 @@ def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any
 @transform("emissions_rate", (3, 3),
            "emissions rate in kg CO2eq/s; values CodeCarbon 2.0-2.1 wrote in g/s (1000 x "
            "emissions / duration) are divided by 1000")
-def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _emissions_rate(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     rate_col = ctx.sources[0]
     milli = Decimal("0.001")
@@ -373,7 +373,7 @@ def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list
 # Column-wise twin: boamps_etl.engine.columns._carbon_intensity
 @transform("carbon_intensity", (2, 2),
            "emissions (kg) / energy (kWh) x 1000, in g CO2eq/kWh, when both are positive")
-def _carbon_intensity(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _carbon_intensity(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for i, (emissions, energy) in enumerate(zip(*cols, strict=True)):
         if emissions is None or energy is None:

@@ -32,7 +32,7 @@ from .live import require_codecarbon
 from .session import EMISSIONS_CSV, TrackedRun, resolve_country, start_tracker
 
 if TYPE_CHECKING:
-    from ..mapping import Mapping as FieldMapping
+    from ..mapping import FieldMapping
     from ..pipeline import ConvertedReport
 
 PathLike = str | os.PathLike[str]

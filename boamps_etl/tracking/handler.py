@@ -35,7 +35,7 @@ require_codecarbon("boamps_etl.tracking.BoampsOutput")
 from codecarbon.output_methods.base_output import BaseOutput  # noqa: E402
 
 if TYPE_CHECKING:
-    from ..mapping import Mapping as FieldMapping
+    from ..mapping import FieldMapping
     from ..pipeline import ConversionResult, ConvertedReport
 
 LOG = logging.getLogger("boamps_etl.tracking")

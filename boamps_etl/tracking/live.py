@@ -25,7 +25,7 @@ from ..errors import MissingExtraError
 if TYPE_CHECKING:
     from ..context import Context
     from ..io.readers import CsvTable
-    from ..mapping import Mapping as FieldMapping
+    from ..mapping import FieldMapping
     from ..pipeline import ConversionResult
 
 #: CodeCarbon versions the ``track`` extra installs (tested with 3.0.0 and 3.3.2).

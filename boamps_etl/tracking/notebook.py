@@ -19,7 +19,7 @@ from .live import require_codecarbon
 from .session import EMISSIONS_CSV, TrackedRun, resolve_country, start_tracker
 
 if TYPE_CHECKING:
-    from ..mapping import Mapping as FieldMapping
+    from ..mapping import FieldMapping
 
 PathLike = str | os.PathLike[str]
 
