@@ -22,12 +22,11 @@ from .context import Context, merge_into
 from .errors import Issue, Location
 from .io.readers import ROW_COLUMN, CsvTable
 from .levels import assess, count_levels
-from .mapping import Mapping, apply_mapping, clean_columns, issue_for, problems_by_row
+from .mapping import FieldMapping, apply_mapping, clean_columns, issue_for, problems_by_row
 from .schema import child_keys, split_path
 from .shapes import schema_path, supported, tag, value_check
-from .transforms import Context as TransformContext
-from .transforms import ValueProblem, clean, printable
-from .validate import explain, full_check
+from .transforms import TransformContext, ValueProblem, clean, country_from_iso, printable
+from .validate import full_check, schema_errors
 
 Status = Literal["valid", "incomplete", "invalid"]
 SECTION_ORDER = ("header", "task", "measures", "system", "software", "infrastructure",
@@ -44,6 +43,7 @@ class ConvertedReport:
         rows: the spreadsheet rows it stands for (all rows of its run_id; the last one
             holds the values).
         run_id: CodeCarbon's run_id, when the row had one.
+        tracker: the tool whose file it was made from (``codecarbon``, ``eco2ai``...).
         status: 'valid', 'incomplete' or 'invalid'.
         issues: schema errors and warnings, located by file, row and field.
     """
@@ -56,6 +56,10 @@ class ConvertedReport:
     issues: list[Issue] = field(default_factory=list)
     columns: dict[str, str | None] = field(default_factory=dict)
     level: str = "none"  # completeness: none, bronze, silver or gold (boamps_etl.levels)
+    tracker: str = "codecarbon"  # the tool that wrote the source (boamps_etl.trackers)
+    #: what was recovered to make this report (NUL padding stripped, a short row completed
+    #: or realigned, the country derived from its ISO code); empty for a clean row
+    recovered: tuple[str, ...] = ()
 
     @property
     def row(self) -> int:
@@ -229,10 +233,10 @@ class _Plan:
     lists: tuple[tuple[str, tuple[str | int, ...], tuple[tuple[str, str], ...]], ...]
 
 
-_PLANS: dict[int, tuple[Mapping, _Plan]] = {}
+_PLANS: dict[int, tuple[FieldMapping, _Plan]] = {}
 
 
-def _plan(mapping: Mapping) -> _Plan:
+def _plan(mapping: FieldMapping) -> _Plan:
     cached = _PLANS.get(id(mapping))
     if cached is not None and cached[0] is mapping:
         return cached[1]
@@ -281,7 +285,7 @@ def _make(made: dict[tuple[str | int, ...], Any], path: tuple[str | int, ...],
     return node
 
 
-def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
+def assemble(mapping: FieldMapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
              i: int) -> dict[str, Any]:
     """Build the mapped part of report ``i`` from the column-wise rule values."""
     plan = _plan(mapping)
@@ -358,7 +362,7 @@ def ordered(doc: Any, path: str = "") -> Any:
     return doc
 
 
-def build_report(mapping: Mapping, values: dict[str, Any], entries: dict[str, Any], i: int,
+def build_report(mapping: FieldMapping, values: dict[str, Any], entries: dict[str, Any], i: int,
                  layers: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Report ``i``: its mapped values, the context layers merged over them in order, keys
     in the schemas' order."""
@@ -383,7 +387,7 @@ MISSING_HINT = ("the CSV does not provide these: add them to a context file (--c
                 "or pass --allow-incomplete to write drafts")
 
 
-def _required_leaves(path: str) -> list[str]:
+def required_leaves(path: str) -> list[str]:
     """A missing object stands for its required fields: 'task' -> task.taskStage, ..."""
     from .schema import field_spec
 
@@ -399,7 +403,7 @@ def _summarise_missing(issues: list[Issue], where: Location) -> list[Issue]:
     missing = [i for i in issues if i.code == "missing-field"]
     expanded: list[str] = []
     for i in missing:
-        expanded.extend(_required_leaves(str(i.where.json_path)))
+        expanded.extend(required_leaves(str(i.where.json_path)))
     if len(expanded) > 1:
         fields = ", ".join(expanded)
         summary = Issue("missing-field", f"missing required fields {fields}", where, "error",
@@ -430,7 +434,7 @@ EMPTY_CELL_HINT = ("write the value CodeCarbon measured, or set it with --set PA
                    "pass --allow-incomplete to write drafts")
 
 
-def _missing(issues: list[Issue], mapping: Mapping, table: CsvTable, sub: Any, i: int,
+def _missing(issues: list[Issue], mapping: FieldMapping, table: CsvTable, sub: Any, i: int,
              where: Location) -> list[Issue]:
     """Missing required fields in one line, except those the CSV has a column for but this
     row leaves empty: those are said with their column, not as something CodeCarbon cannot
@@ -453,7 +457,7 @@ def _missing(issues: list[Issue], mapping: Mapping, table: CsvTable, sub: Any, i
     return [*_summarise_missing(rest, where), *empty]
 
 
-def _value_checks(mapping: Mapping, applied: Any) -> list[tuple[list[Any], Any]]:
+def _value_checks(mapping: FieldMapping, applied: Any) -> list[tuple[list[Any], Any]]:
     """(column of mapped values, value check) for every mapped field the schemas bound."""
     out = []
     for target, col in applied.values.items():
@@ -463,7 +467,18 @@ def _value_checks(mapping: Mapping, applied: Any) -> list[tuple[list[Any], Any]]
     return out
 
 
-def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = None, *,
+def needed_columns(mapping: FieldMapping, context: Context | None) -> set[str]:
+    """The columns a conversion reads: the mapping's sources, the context's ``match``
+    columns, and those that name a report (run, task, project, experiment). The
+    column-wise engine reads the same ones (:class:`boamps_etl.engine.convert.Converter`)."""
+    needed = set(mapping.columns())
+    if context is not None:
+        needed.update(context.match_columns)
+    needed.update(("run_id", "task_name", "project_name", "experiment_id"))
+    return needed
+
+
+def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | None = None, *,
                   per_row: bool = False, allow_incomplete: bool = False,
                   groups: dict[int, tuple[int, ...]] | None = None) -> ConversionResult:
     """Convert one read CSV into reports (see the module docs for the steps).
@@ -482,14 +497,12 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
     frame = table.frame
     indexes = [i for i, _ in selected]
     sub = frame.iloc[indexes]
-    needed = set(mapping.columns())
-    if context is not None:
-        needed.update(context.match_columns)
-    needed.update(("run_id", "task_name", "project_name", "experiment_id"))
+    needed = needed_columns(mapping, context)
     columns = clean_columns(sub, [c for c in table.columns if c in needed])
     if table.kind == "tracker":
         normalise_tracker(columns)  # type: ignore[arg-type]
     n = len(indexes)
+    derived = derive_country(columns, n)
     run_id_cells = columns.get("run_id")
     # Derived report ids hash the whole row: only build those cells when some row needs one.
     content = [[None if v is None else str(v) for v in sub[c].tolist()] for c in table.columns] \
@@ -522,8 +535,14 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             layers = context.values_for(row_view)
         doc = build_report(mapping, applied.values, applied.entries, i, layers)
         issues = _cell_issues(problems.get(i, []), table.name, rows[-1])
+        recovered = list(table.recovered.get(rows[-1], ()))
+        if i in derived:
+            recovered.append(COUNTRY_DERIVED)
+            issues.append(Issue("recovered-country", f"recovered: {COUNTRY_DERIVED}",
+                                Location(table.name, rows[-1], "country_iso_code"),
+                                "warning"))
         signature: Any = None
-        if not issues:
+        if not any(issue.severity == "error" for issue in issues):
             if use_signatures:  # see boamps_etl.shapes: the report's shape, without a walk
                 signature = (tag_rows[i], mask_rows[i], tuple(id(layer) for layer in layers))
             known = signature is not None and signature in seen
@@ -531,7 +550,7 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             if valid and signature is not None and not known:
                 seen[signature] = None
             if not valid:
-                issues = _missing(explain(doc, where), mapping, table, sub, i, where)
+                issues += _missing(schema_errors(doc, where), mapping, table, sub, i, where)
         status: Status = "invalid" if any(i.code == "bad-value" for i in issues) else _status(
             issues)
         if status == "incomplete" and allow_incomplete:
@@ -550,5 +569,31 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
                                                                            [None] * n)[i],
                                                "task_name": columns.get("task_name",
                                                                         [None] * n)[i]},
-                                              level))
+                                              level, recovered=tuple(recovered)))
     return result
+
+
+COUNTRY_DERIVED = "environment.country derived from the ISO 3166 code in country_iso_code"
+
+
+def derive_country(columns: dict[str, Sequence[str | None]], n: int) -> dict[int, str]:
+    """Rows whose ``country_name`` is empty but whose ``country_iso_code`` is an ISO 3166
+    code (alpha-2 or alpha-3): the name is filled in from the code (in ``columns``).
+    Returns those rows, each with its code.
+
+    Column-wise twin: none; ``engine/convert.py`` sends such rows here (``Converter.convert``).
+    """
+    codes = columns.get("country_iso_code")
+    if codes is None:
+        return {}
+    names = list(columns.get("country_name") or [None] * n)
+    derived: dict[int, str] = {}
+    for i, (name, code) in enumerate(zip(names, codes, strict=True)):
+        if name is None and code is not None:
+            found = country_from_iso(code)
+            if found is not None:
+                names[i] = found
+                derived[i] = code
+    if derived:
+        columns["country_name"] = names
+    return derived

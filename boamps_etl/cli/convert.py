@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import Location, OutputError
+from ..errors import InputError, Location, OutputError
 from .common import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
@@ -23,15 +23,18 @@ from .common import (
     print_issues,
     report_format_option,
     set_option,
+    tracker_option,
 )
 
 
 @click.command("convert", epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
-@context_option("Context file (YAML/JSON) with what CodeCarbon cannot know; repeatable, "
+                type=click.Path(exists=True, allow_dash=True, path_type=Path))
+@context_option("Context file (YAML/JSON) with what the tracker cannot know; repeatable, "
                 "later files override earlier ones.")
-@mapping_option("Mapping file extending the built-in CodeCarbon mapping.")
+@mapping_option("Mapping file extending the built-in mapping of the inputs' tracker.")
+@tracker_option("Read every input as this tracker's file instead of recognising it from "
+                "its content.")
 @set_option("Set a BoAmps field, e.g. --set task.taskStage=inference; wins over all.")
 @report_format_option("json: one file per report in the --out folder; jsonl/csv: one file.")
 @click.option("-o", "--out", default=None,
@@ -43,18 +46,27 @@ from .common import (
 @jobs_option
 def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: Path | None,
                 sets: tuple[str, ...], fmt: str, out: str | None, force: bool,
-                allow_incomplete: bool, per_row: bool, jobs: int) -> None:
-    """Convert CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz) into BoAmps reports.
+                allow_incomplete: bool, per_row: bool, jobs: int, tracker: str | None) -> None:
+    """Convert energy trackers' files into BoAmps reports.
 
-    An input may be '-' (standard input), a FIFO or a <(...) process substitution.
-
-    Rows sharing a run_id (CodeCarbon's cumulative flushes) give one report, from the last
-    row; task files give one report per task. Every report is validated against the official
+    CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz), eco2ai CSVs, carbontracker
+    output logs, Zeus logs, perun CSV and JSON exports, optimum-benchmark reports and AI
+    Energy Score summaries, each recognised from its content (--from forces one); '-'
+    (standard input), a FIFO or a <(...) process substitution as well. CodeCarbon
+    rows sharing a run_id (cumulative flushes) give one report, from the last row; task
+    files give one report per task. Every report is validated against the official
     BoAmps schema and the extension schema before it is written. Worker processes (--jobs)
     serve large clean CSVs written as jsonl.
     """
     from .. import api
 
+    for path in inputs:
+        if path.is_dir():
+            _fail(InputError(
+                "is a folder: 'convert' takes CSV files", Location(path),
+                f"to convert every CodeCarbon CSV below it, run 'boamps-etl batch {path} -o "
+                "OUT'; or name the CSVs, e.g. 'boamps-etl convert "
+                f"{path / 'emissions.csv'}'"))
     target = out or {"json": "boamps-reports", "jsonl": "boamps-reports.jsonl",
                      "csv": "boamps-reports.csv"}[fmt]
     _refuse_overwriting_inputs(target, [*inputs, *contexts, *([mapping] if mapping else [])])
@@ -65,7 +77,7 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
              (Path(target).parent if str(Path(target).parent) else Path(".")))
     summary = _run(api.convert_to, list(inputs), target, fmt, context=list(contexts),
                    sets=sets, mapping=mapping, per_row=per_row,
-                   allow_incomplete=allow_incomplete, force=force, jobs=jobs)
+                   allow_incomplete=allow_incomplete, force=force, jobs=jobs, tracker=tracker)
     print_issues(summary.issues)
     counts = summary.counts
     dest = "stdout" if target == "-" else (target if fmt != "json" else f"{target}/")
@@ -74,7 +86,8 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
         f"{summary.reports} report(s) from {len(summary.files)} file(s), "
         f"{summary.rows_read} row(s): {counts['valid']} valid, {counts['incomplete']} incomplete"
         f"{' (written as drafts)' if allow_incomplete else ''}, {counts['invalid']} invalid; "
-        f"{written} written" + (f" to {dest}" if written else ""), err=True)
+        + (f"{summary.duplicates} duplicate(s) not written; " if summary.duplicates else "")
+        + f"{written} written" + (f" to {dest}" if written else ""), err=True)
     if counts["valid"]:
         from ..levels import format_counts
 

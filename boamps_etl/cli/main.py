@@ -1,7 +1,8 @@
 """The ``boamps-etl`` command: the group, its commands, and :func:`main`, the entry point.
 
 Commands are thin wrappers over the library, one module per group (:mod:`.convert`,
-:mod:`.mapping`, :mod:`.batch`, :mod:`.toolbox`); what they share is in :mod:`.common`.
+:mod:`.mapping`, :mod:`.batch`, :mod:`.toolbox`, :mod:`.run`); what they share is in
+:mod:`.common`.
 This module imports them; they never import it.
 
 Exit codes: 0 everything written and valid; 1 some rows or reports invalid (the valid ones
@@ -20,7 +21,7 @@ import click
 
 from ..errors import BoampsEtlError
 from ..execute.signals import Terminated, sigterm_as_interrupt
-from . import batch, toolbox
+from . import batch, run, toolbox
 from .common import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -48,6 +49,7 @@ cli.add_command(convert_cmd)
 cli.add_command(mapping_group)
 batch.register(cli)
 toolbox.register(cli)
+run.register(cli)
 
 
 def _exit_now(code: int, line: str) -> NoReturn:

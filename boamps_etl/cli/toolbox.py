@@ -28,11 +28,12 @@ Exit codes:
               help="File to write (default: print the template).")
 @force_option("Overwrite an existing --out file.")
 def init_context_cmd(csvs: tuple[Path, ...], out: Path | None, force: bool) -> None:
-    """Write a commented YAML context template: the fields CodeCarbon cannot record.
+    """Write a commented YAML context template: the fields the trackers cannot record.
 
     Required fields come first with a null value to replace; optional ones are commented
-    out. Given CSVs, the template shows what they already hold and has one `match` section
-    per project_name (task_name for task files).
+    out. Given files (CodeCarbon CSVs or other trackers' files), the template shows what
+    they already hold, asks for what their trackers do not record, and has one `match`
+    section per project_name (task_name for task files).
     """
     from .. import toolbox
 
@@ -135,16 +136,20 @@ def summary_cmd(paths: tuple[Path, ...], by: str, plot: Path | None, fmt: str,
 
 
 @click.command("schema")
-@click.option("--official", "which", flag_value="official",
+@click.option("--official", is_flag=True,
               help="The official BoAmps report schema, $refs inlined (draft-04).")
-@click.option("--extension", "which", flag_value="extension",
+@click.option("--extension", is_flag=True,
               help="The boamps-etl extension schema (extra fields, units, bounds).")
-def schema_cmd(which: str | None) -> None:
+def schema_cmd(official: bool, extension: bool) -> None:
     """Print the JSON Schema reports are validated with (default: official and extension
     combined with allOf)."""
     from .. import toolbox
 
-    doc = _run(toolbox.schema_document, which or "combined")
+    if official and extension:
+        raise click.UsageError("--official and --extension print one schema each: give one "
+                               "of them, or neither for both combined (allOf)")
+    which = "official" if official else "extension" if extension else "combined"
+    doc = _run(toolbox.schema_document, which)
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 

@@ -14,10 +14,10 @@ from ..errors import Issue
 from ..io.readers import ROW_COLUMN, CsvTable
 from ..io.writers import dumps
 from ..levels import assess
-from ..mapping import Applied, Mapping
-from ..pipeline import build_report, convert_table
+from ..mapping import Applied, FieldMapping
+from ..pipeline import build_report, convert_table, needed_columns
 from ..shapes import schema_path, supported, tag
-from ..transforms import Context as TransformContext
+from ..transforms import TransformContext
 from ..validate import full_check
 from .arrays import _as_numpy, _clean_array, _numpy_array, _offsets, _scalar, _text_array
 from .checks import _column_ok, _kinds
@@ -87,7 +87,7 @@ class BlockResult:
 class Converter:
     """Converts the blocks of one fast file; templates are kept across blocks."""
 
-    def __init__(self, ff: FastFile, mapping: Mapping, context: Context | None,
+    def __init__(self, ff: FastFile, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None):
         self.ff, self.mapping, self.context = ff, mapping, context
         self.allow_incomplete = allow_incomplete
@@ -100,10 +100,7 @@ class Converter:
                           or mapping.rules[t].has_const}
         self.paths = [schema_path(t) for t in self.targets]
         columns = ff.columns
-        needed = set(mapping.columns()) | {"run_id", "task_name", "project_name",
-                                           "experiment_id"}
-        if context is not None:
-            needed.update(context.match_columns)
+        needed = needed_columns(mapping, context)
         self.read = list(columns) if ff.all_columns else [c for c in columns if c in needed]
         self.match_cols = context.match_columns if context is not None else []
         self._layers_of: dict[tuple[int, ...], list[dict[str, Any]]] = {(): []}
@@ -137,6 +134,7 @@ class Converter:
     def convert(self, batch: Any, rows: Any) -> BlockResult:
         import numpy as np
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         n = batch.num_rows
         row_list: list[int] = rows.tolist()
@@ -153,6 +151,13 @@ class Converter:
             slow.update(range(n))
         elif run_ids.null_count:
             slow.update(i for i, v in enumerate(run_ids.is_null().to_pylist()) if v)
+        codes = arrays.get("country_iso_code")
+        if codes is not None and codes.null_count < n:
+            # a country to derive from its ISO code: the reference derives it and says so
+            names = arrays.get("country_name")
+            derive = codes.is_valid() if names is None else \
+                pc.and_(names.is_null(), codes.is_valid())
+            slow.update(np.flatnonzero(_as_numpy(derive)).tolist())
         values = [applied.values[t] for t in self.targets]
         all_kinds = [_kinds(column) for column in values]
         for k, column in enumerate(values):
@@ -326,7 +331,7 @@ def _string_data(array: Any) -> memoryview:
     return memoryview(array.buffers()[2])[int(offsets[0]):int(offsets[-1])]
 
 
-def convert_file(ff: FastFile, mapping: Mapping, context: Context | None,
+def convert_file(ff: FastFile, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool) -> Iterator[BlockResult]:
     """Convert a prepared file block by block."""
     converter = Converter(ff, mapping, context, allow_incomplete)

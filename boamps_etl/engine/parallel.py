@@ -12,7 +12,7 @@ from typing import Any
 from ..context import Context
 from ..execute.signals import forking, stop_processes, worker_init
 from ..io import staging
-from ..mapping import Mapping
+from ..mapping import FieldMapping
 from .convert import Converter, PartResult
 from .scan import FastFile, single_threaded
 from .templates import _Template
@@ -58,7 +58,7 @@ class Runner:
     signal to the process group breaks the pool (an error) instead of leaving a lock held
     that ``Pool.terminate`` would wait for forever."""
 
-    def __init__(self, jobs: int, mapping: Mapping, context: Context | None,
+    def __init__(self, jobs: int, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool):
         import multiprocessing
 

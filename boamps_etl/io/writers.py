@@ -67,7 +67,8 @@ def report_filename(doc: Mapping[str, Any]) -> str:
     return name[:MAX_NAME] + ".json"
 
 
-def _inside(folder: Path, target: Path) -> bool:
+def is_inside(folder: Path, target: Path) -> bool:
+    """Whether ``target`` is ``folder`` or below it, links resolved."""
     try:
         target.resolve().relative_to(folder.resolve())
     except ValueError:
@@ -99,13 +100,16 @@ def _said(target: str | os.PathLike[str]) -> Iterator[None]:
         raise staging.output_error(exc, target) from None
 
 
-def atomic_write(path: Path, data: str, root: Path | None = None) -> None:
-    """Write text to ``path`` through a work file in the same folder and a rename; with
-    ``root``, refuse a path whose real folder is not inside the real ``root``.
+def atomic_write(path: Path, data: str | bytes, root: Path | None = None) -> None:
+    """Write ``data`` (text as UTF-8, line breaks as they are; or bytes) to ``path``
+    through a work file in the same folder and a rename: ``path`` holds either its old
+    content or all of the new one, never a part. With ``root``, refuse a path whose real
+    folder is not inside the real ``root``.
 
     Raises:
         OutputError: outside ``root``, or the disk is full or not writable.
     """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     with _said(path):
         path.parent.mkdir(parents=True, exist_ok=True)
     if root is not None:
@@ -115,7 +119,7 @@ def atomic_write(path: Path, data: str, root: Path | None = None) -> None:
         with _said(path):
             fh, tmp = staging.new_file(path.parent)
             with fh:
-                fh.write(data.encode("utf-8"))
+                fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
             staging.publish(tmp, path)
@@ -135,7 +139,7 @@ def plan_json(docs: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
         if count > 1:
             name = name[: -len(".json")] + f"-{count}.json"
         target = folder / name
-        if not _inside(folder, target):  # unreachable with safe_part; kept as a guard
+        if not is_inside(folder, target):  # unreachable with safe_part; kept as a guard
             raise OutputError(f"refusing to write outside {folder}", Location(target))
         out.append(target)
     return out
