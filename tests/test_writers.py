@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import boamps_etl as be
-from boamps_etl.io import writers
+from boamps_etl.io import staging, writers
 from boamps_etl.io.writers import report_filename, safe_part, write_reports
 
 DOC = {"header": {"reportId": "r1", "publisher": {"name": "Acme Labs"}},
@@ -112,7 +112,7 @@ def test_atomic_write_takes_text_and_bytes(tmp_path: Path) -> None:
     writers.atomic_write(bytes_path, b"\x89PNG\r\n\x00")
     assert text_path.read_bytes() == "é,x\r\nline 2\n".encode()
     assert bytes_path.read_bytes() == b"\x89PNG\r\n\x00"
-    mode = 0o666 & ~writers._umask()
+    mode = 0o666 & ~staging._umask()
     assert (bytes_path.stat().st_mode & 0o777) == mode  # not mkstemp's 0600
     with pytest.raises(UnicodeEncodeError):
         writers.atomic_write(text_path, "\ud800")  # a lone surrogate: nothing replaced
