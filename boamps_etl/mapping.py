@@ -358,7 +358,9 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
     >>> mapping.rules["measures[0].powerConsumption"].source
     ('energy_consumed',)
     """
-    return _load_mapping(Path(builtin_mapping_path() if path is None else path), ())
+    from .io.storage import as_path
+
+    return _load_mapping(as_path(builtin_mapping_path() if path is None else path), ())
 
 
 def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
