@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
 from .errors import InputError, Issue, Location, UsageError
-from .fastpath import FastFile, Runner, convert_file, default_jobs, prepare
+from .fastpath import FastFile, Runner, convert_file, prepare
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
+from .jobs import resolve_jobs
 from .levels import count_levels
 from .mapping import Mapping as FieldMapping
 from .mapping import load_mapping
@@ -211,7 +212,8 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     :func:`write`; ``fast_path=False`` converts every row with the reference pipeline
     instead of the column-wise path clean files take to JSONL (:mod:`boamps_etl.fastpath`;
     both give the same output). ``jobs``: worker processes for a large file on that path
-    (``None``: one per core; the output is the same whatever the number).
+    (``None`` or 0: one per CPU, see :mod:`boamps_etl.jobs`; the output is the same whatever
+    the number).
 
     Raises:
         InputError, MappingError, ContextError, OutputError: nothing is written then.
@@ -222,7 +224,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     sources = []
     fast: dict[int, FastFile] = {}
-    workers = default_jobs() if jobs is None else max(1, jobs)
+    workers = resolve_jobs(jobs)
     with Runner(workers if format == "jsonl" and fast_path else 1, the_mapping, the_context,
                 allow_incomplete) as runner:
         for path in paths:  # every input is read through once before anything is written

@@ -64,13 +64,12 @@ from .io.storage import AnyPath
 from .io.writers import (
     FORMATS,
     _inside,
-    atomic_write,
-    check_writable,
     dumps,
     plan_json,
     render_csv,
     render_jsonl,
 )
+from .jobs import resolve_jobs
 from .levels import count_levels
 from .mapping import Mapping, load_mapping
 
@@ -1162,7 +1161,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         sets: ``PATH=VALUE`` values applied last.
         fmt: 'json' (a file per report), 'jsonl' or 'csv' (a ``boamps-reports.<fmt>`` per
             folder, plus ``all.<fmt>`` for the batch).
-        jobs: worker processes (0: one per CPU); the outputs do not depend on it.
+        jobs: worker processes (0: one per CPU, see :mod:`boamps_etl.jobs`); the outputs do
+            not depend on it.
         globs: file-name patterns replacing :data:`DEFAULT_GLOBS` (a pattern with ``/``
             matches the path relative to its ROOT).
         force: convert everything again, even sources that are up to date.
@@ -1199,9 +1199,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     start = time.perf_counter()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
-    if jobs < 0:
-        raise UsageError("jobs must be 0 (one per CPU) or more")
-    jobs = jobs or os.cpu_count() or 1
+    jobs = resolve_jobs(jobs)
     options = dict(storage_options or {})
     out_path = storage.as_path(out, options)
     if _probe(out_path, storage.exists) and not _probe(out_path, storage.is_dir):

@@ -1947,9 +1947,3 @@ class Runner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def default_jobs() -> int:
-    """One worker per core this process may use."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
