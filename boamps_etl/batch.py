@@ -409,8 +409,9 @@ def _prepare_roots(roots: PathLike | Sequence[PathLike], out: AnyPath | None,
     resolved: list[AnyPath] = []
     for item in items:
         path = storage.as_path(item, options)
+        storage.forget_listings(path)
         if not _probe(path, storage.exists):
-            raise UsageError("ROOT does not exist", Location(str(path)))
+            raise UsageError(storage.missing(path, "ROOT"), Location(str(path)))
         if not _probe(path, storage.is_dir):
             raise UsageError("ROOT is not a folder", Location(str(path)),
                              "use 'boamps-etl convert' for single files")
@@ -1202,6 +1203,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     jobs = resolve_jobs(jobs)
     options = dict(storage_options or {})
     out_path = storage.as_path(out, options)
+    storage.forget_listings(out_path)
     if _probe(out_path, storage.exists) and not _probe(out_path, storage.is_dir):
         raise OutputError("the output is a file, not a folder", Location(str(out_path)))
     root_list = _prepare_roots(roots, out_path, options)

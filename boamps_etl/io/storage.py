@@ -14,6 +14,7 @@ Credentials and endpoints come from each backend's usual environment and configu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -74,9 +75,11 @@ def as_path(location: str | os.PathLike[str] | Any,
         raise UsageError(f"cannot open {text} ({exc})") from None
 
 
-def text_of(path: AnyPath) -> str:
-    """The path as the user writes it (``s3://bucket/key`` or a local path)."""
-    return str(path)
+def forget_listings(path: AnyPath) -> None:
+    """Drop what the backend remembers of listings under ``path`` (fsspec caches them per
+    filesystem object, and a run must see the store as it is now)."""
+    if is_url(path):
+        path.fs.invalidate_cache()  # type: ignore[union-attr]
 
 
 def walk(top: AnyPath) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]:
@@ -108,12 +111,40 @@ def walk(top: AnyPath) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]
 
 
 def exists(path: AnyPath) -> bool:
-    return path.exists()
+    """True when there is a file or folder at ``path``. For URLs, a refused access raises
+    (PermissionError) instead of passing for 'missing'."""
+    if not is_url(path):
+        return path.exists()
+    try:
+        path.fs.info(path.path)  # type: ignore[union-attr]
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def is_dir(path: AnyPath) -> bool:
     """A folder; for object stores, a prefix with objects below it (or a bucket)."""
-    return path.is_dir()
+    if not is_url(path):
+        return path.is_dir()
+    try:
+        info = path.fs.info(path.path)  # type: ignore[union-attr]
+    except FileNotFoundError:
+        return False
+    return bool(info.get("type") == "directory")
+
+
+def missing(path: AnyPath, what: str) -> str:
+    """Why ``path`` is not there, in a few words (the bucket, when that is what is missing)."""
+    if is_url(path):
+        bucket = path.path.split("/", 1)[0]  # type: ignore[union-attr]
+        try:
+            try:
+                path.fs.info(bucket)  # type: ignore[union-attr]
+            except FileNotFoundError:
+                return f"{what} is in a bucket that does not exist ('{bucket}')"
+        except OSError:
+            pass
+    return f"{what} does not exist"
 
 
 def read_bytes(path: AnyPath) -> bytes:
@@ -142,10 +173,8 @@ def put(path: AnyPath, data: bytes) -> None:
 
 def remove(path: AnyPath) -> None:
     """Delete a file; a missing one is fine."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def inside(folder: AnyPath, target: AnyPath) -> bool:
@@ -173,12 +202,13 @@ def check_writable(folder: AnyPath) -> None:
     fs = folder.fs  # type: ignore[union-attr]
     bucket = folder.path.split("/", 1)[0]  # type: ignore[union-attr]
     try:
-        if not fs.exists(bucket):
-            raise OutputError("the bucket does not exist", Location(str(folder)),
-                              "create it first, or check the name")
-    except PermissionError as exc:
-        raise OutputError(f"access refused ({_short(exc)})", Location(str(folder)),
-                          "check the credentials") from None
+        fs.info(bucket)
+    except FileNotFoundError:
+        raise OutputError(f"the bucket '{bucket}' does not exist", Location(str(folder)),
+                          "create it first, or check the name") from None
+    except OSError as exc:
+        raise OutputError(f"cannot be written ({_short(exc)})", Location(str(folder)),
+                          "check the URL and the credentials") from None
 
 
 def describe_error(exc: BaseException) -> str:
