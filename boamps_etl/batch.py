@@ -515,21 +515,20 @@ def _walk_parallel(root: _Root, out_real: str, globs: Sequence[str],
     bucket or a shared file system of many folders is itself slow)."""
     if executor is None or not executor.per_file:
         return _walk(root, out_real, globs)
-    top = _walk_one_level(root, out_real, globs)
-    futures = [executor.submit(_walk, root, out_real, globs, (name,))
-               for name in top.pop("subfolders")]  # type: ignore[call-overload]
-    found: dict[tuple[str, ...], _Folder] = {(): top[()]}
+    here, subfolders = _walk_one_level(root, out_real, globs)
+    futures = [executor.submit(_walk, root, out_real, globs, (name,)) for name in subfolders]
+    found: dict[tuple[str, ...], _Folder] = {(): here}
     for future in futures:
         found.update(future.result())
     return found
 
 
-def _walk_one_level(root: _Root, out_real: str, globs: Sequence[str]) -> dict[Any, Any]:
-    """The ROOT's own files, and the names of its subfolders under the key 'subfolders'."""
+def _walk_one_level(root: _Root, out_real: str, globs: Sequence[str]
+                    ) -> tuple[_Folder, list[str]]:
+    """The ROOT's own files, and the names of its subfolders (pruned as by _walk)."""
     for rel, dirnames, filenames in storage.walk(root.path):
-        single = _walk_listing(root, out_real, globs, rel, dirnames, filenames)
-        return {(): single, "subfolders": list(dirnames)}
-    return {(): _Folder([], [], []), "subfolders": []}
+        return _walk_listing(root, out_real, globs, rel, dirnames, filenames), dirnames
+    return _Folder([], [], []), []
 
 
 def _walk_listing(root: _Root, out_real: str, globs: Sequence[str], rel: tuple[str, ...],
@@ -1043,9 +1042,9 @@ class _Batch:
         if self.progress is not None:
             c = self.counters
             ahead = max(0, self.finished - self.consumed)
-            self.progress(BatchProgress(c["files"] + ahead, self.files_total, c["rows"], c["reports"],
-                                        c["unchanged"], time.perf_counter() - self.start,
-                                        current))
+            self.progress(BatchProgress(c["files"] + ahead, self.files_total, c["rows"],
+                                        c["reports"], c["unchanged"],
+                                        time.perf_counter() - self.start, current))
 
     # -- the loop
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_csv, v321_row
+from conftest import v321_row, write_csv
 from test_batch import build_tree, tree_bytes
 
 from boamps_etl import batch

@@ -69,7 +69,7 @@ def print_issues(issues: Iterable[Issue], limit: int = 50) -> None:
         click.echo(f"... and {len(lines) - limit} more problem lines", err=True)
 
 
-class PathOrURL(click.ParamType):
+class PathOrURL(click.ParamType):  # type: ignore[type-arg]
     """A local path (checked as ``click.Path`` checks it) or an fsspec URL (``s3://``,
     ``gs://``, ``file://``, ``memory://``), passed on as text: the library opens it."""
 

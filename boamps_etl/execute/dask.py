@@ -71,7 +71,7 @@ class DaskExecutor:
             services = client.scheduler_info().get("services", {})
             if "dashboard" in services:
                 self.dashboard = str(client.dashboard_link)
-        except Exception:  # noqa: BLE001 - the link is a courtesy, never a failure
+        except Exception:  # the link is a courtesy, never a failure
             self.dashboard = None
 
     def submit(self, fn: Callable[..., T], *args: Any) -> TaskFuture[T]:

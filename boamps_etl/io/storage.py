@@ -20,15 +20,13 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, cast
 
 from ..errors import Location, OutputError, UsageError
 
-if TYPE_CHECKING:
-    from upath import UPath
-
-#: A local path or a URL's path object.
-AnyPath = Union[Path, "UPath"]
+#: A local path or a URL's path object (a ``upath.UPath``, which has ``pathlib.Path``'s
+#: API: the type checker sees both as ``Path``; :func:`is_url` tells them apart).
+AnyPath = Path
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 #: Extras to install per protocol (the hint printed when the backend is missing).
@@ -60,7 +58,7 @@ def as_path(location: str | os.PathLike[str] | Any,
     if not is_url(location):
         return Path(location)
     if hasattr(location, "storage_options"):
-        return location  # type: ignore[no-any-return]
+        return cast(Path, location)
     text = str(location)
     protocol = text.split("://", 1)[0].lower()
     try:
@@ -68,7 +66,7 @@ def as_path(location: str | os.PathLike[str] | Any,
     except ImportError:
         raise _missing(f"the URL {text}", EXTRAS.get(protocol, "s3")) from None
     try:
-        return UPath(text, **dict(storage_options or {}))
+        return cast(Path, UPath(text, **dict(storage_options or {})))
     except ImportError:
         raise _missing(f"the URL {text}", EXTRAS.get(protocol, protocol)) from None
     except ValueError as exc:
@@ -79,7 +77,7 @@ def forget_listings(path: AnyPath) -> None:
     """Drop what the backend remembers of listings under ``path`` (fsspec caches them per
     filesystem object, and a run must see the store as it is now)."""
     if is_url(path):
-        path.fs.invalidate_cache()  # type: ignore[union-attr]
+        _fs(path).invalidate_cache()
 
 
 def walk(top: AnyPath) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]:
@@ -89,8 +87,8 @@ def walk(top: AnyPath) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]
         for dirpath, dirnames, filenames in os.walk(top):
             yield Path(dirpath).relative_to(top).parts, dirnames, filenames
         return
-    fs = top.fs  # type: ignore[union-attr]
-    base = top.path.rstrip("/")  # type: ignore[union-attr]
+    fs = _fs(top)
+    base = _key(top).rstrip("/")
     stack: list[tuple[str, ...]] = [()]
     while stack:
         rel = stack.pop()
@@ -99,7 +97,8 @@ def walk(top: AnyPath) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]
             items = fs.ls(path, detail=True, refresh=True)
         except FileNotFoundError:
             continue
-        dirs, files = [], []
+        dirs: list[str] = []
+        files: list[str] = []
         for item in items:
             name = item["name"].rstrip("/")
             if name == path:
@@ -116,7 +115,7 @@ def exists(path: AnyPath) -> bool:
     if not is_url(path):
         return path.exists()
     try:
-        path.fs.info(path.path)  # type: ignore[union-attr]
+        _fs(path).info(_key(path))
     except FileNotFoundError:
         return False
     return True
@@ -127,7 +126,7 @@ def is_dir(path: AnyPath) -> bool:
     if not is_url(path):
         return path.is_dir()
     try:
-        info = path.fs.info(path.path)  # type: ignore[union-attr]
+        info = _fs(path).info(_key(path))
     except FileNotFoundError:
         return False
     return bool(info.get("type") == "directory")
@@ -136,10 +135,10 @@ def is_dir(path: AnyPath) -> bool:
 def missing(path: AnyPath, what: str) -> str:
     """Why ``path`` is not there, in a few words (the bucket, when that is what is missing)."""
     if is_url(path):
-        bucket = path.path.split("/", 1)[0]  # type: ignore[union-attr]
+        bucket = _key(path).split("/", 1)[0]
         try:
             try:
-                path.fs.info(bucket)  # type: ignore[union-attr]
+                _fs(path).info(bucket)
             except FileNotFoundError:
                 return f"{what} is in a bucket that does not exist ('{bucket}')"
         except OSError:
@@ -168,7 +167,7 @@ def put(path: AnyPath, data: bytes) -> None:
 
         atomic_write_bytes(Path(path), data)
         return
-    path.fs.pipe_file(path.path, data)  # type: ignore[union-attr]
+    _fs(path).pipe_file(_key(path), data)
 
 
 def remove(path: AnyPath) -> None:
@@ -199,8 +198,8 @@ def check_writable(folder: AnyPath) -> None:
 
         check_local(Path(folder))
         return
-    fs = folder.fs  # type: ignore[union-attr]
-    bucket = folder.path.split("/", 1)[0]  # type: ignore[union-attr]
+    fs = _fs(folder)
+    bucket = _key(folder).split("/", 1)[0]
     try:
         fs.info(bucket)
     except FileNotFoundError:
@@ -214,6 +213,16 @@ def check_writable(folder: AnyPath) -> None:
 def describe_error(exc: BaseException) -> str:
     """One line for an error raised by a storage backend (credentials, network...)."""
     return _short(exc)
+
+
+def _fs(path: AnyPath) -> Any:
+    """The fsspec filesystem of a URL path."""
+    return getattr(path, "fs")  # noqa: B009 - UPath only, the type checker sees a Path
+
+
+def _key(path: AnyPath) -> str:
+    """The path inside the filesystem (``bucket/key`` for object stores)."""
+    return str(getattr(path, "path"))  # noqa: B009
 
 
 def _short(exc: BaseException) -> str:
