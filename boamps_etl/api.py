@@ -21,6 +21,7 @@ from .errors import InputError, Issue, Location, UsageError
 from .fastpath import FastFile, Runner, convert_file, prepare
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
+from .io.storage import as_path
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
 from .levels import count_levels
@@ -81,7 +82,7 @@ def _as_context(context: ContextLike | Sequence[ContextLike] | None,
         elif isinstance(item, Mapping):
             layers.extend(load_context(data=[item]).layers)
         else:
-            layers.extend(load_context([Path(item)]).layers)
+            layers.extend(load_context([as_path(item)]).layers)
     layers.extend(load_context(sets=sets).layers)
     return Context(layers)
 
@@ -89,7 +90,7 @@ def _as_context(context: ContextLike | Sequence[ContextLike] | None,
 def _as_mapping(mapping: PathLike | FieldMapping | None) -> FieldMapping:
     if isinstance(mapping, FieldMapping):
         return mapping
-    return load_mapping(None if mapping is None else Path(mapping))
+    return load_mapping(None if mapping is None else as_path(mapping))
 
 
 def _cell_text(value: Any) -> str:

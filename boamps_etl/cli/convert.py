@@ -12,6 +12,7 @@ from .common import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
     EXIT_OK,
+    PathOrURL,
     _fail,
     _run,
     allow_incomplete_option,
@@ -28,7 +29,7 @@ from .common import (
 
 @click.command("convert", epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+                type=PathOrURL(exists=True, dir_okay=False))
 @context_option("Context file (YAML/JSON) with what CodeCarbon cannot know; repeatable, "
                 "later files override earlier ones.")
 @mapping_option("Mapping file extending the built-in CodeCarbon mapping.")
@@ -41,7 +42,8 @@ from .common import (
 @allow_incomplete_option
 @per_row_option
 @jobs_option
-def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: Path | None,
+def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...],
+                mapping: Path | str | None,
                 sets: tuple[str, ...], fmt: str, out: str | None, force: bool,
                 allow_incomplete: bool, per_row: bool, jobs: int) -> None:
     """Convert CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz) into BoAmps reports.
@@ -80,12 +82,12 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
     sys.exit(EXIT_INVALID if summary.failed(allow_incomplete) else EXIT_OK)
 
 
-def _refuse_overwriting_inputs(target: str, inputs: list[Path]) -> None:
+def _refuse_overwriting_inputs(target: str, inputs: list[Path | str]) -> None:
     """Inputs are never written, not even with --force (``-o emissions.csv --format csv``)."""
     out = Path(target)
     if target == "-" or not out.is_file():
         return
     for path in inputs:
-        if path.is_file() and out.samefile(path):
+        if isinstance(path, Path) and path.is_file() and out.samefile(path):
             _fail(OutputError("--out is one of the input files: refusing to overwrite it",
                               Location(out), "choose another --out"))

@@ -61,6 +61,10 @@ def as_path(location: str | os.PathLike[str] | Any,
         return cast(Path, location)
     text = str(location)
     protocol = text.split("://", 1)[0].lower()
+    if protocol in ("file", "local"):  # a local file: keep temp file + fsync + rename
+        from urllib.parse import unquote, urlsplit
+
+        return Path(unquote(urlsplit(text).path))
     try:
         from upath import UPath
     except ImportError:
