@@ -912,6 +912,7 @@ class _Batch:
     """One run of :func:`convert_tree` (kept in an object: the loop shares much state)."""
 
     WRITE_THREADS = 8  # fsync dominates writing small files: overlap them
+    PREFETCH = 256  # results fetched from a cluster in one round trip
 
     def __init__(self, out: AnyPath, units: list[_Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
@@ -930,6 +931,8 @@ class _Batch:
         self.lock = threading.Lock()
         self.finished = 0  # files converted by the executor (in any order)
         self.consumed = 0  # ... of which the loop has taken the results (in order)
+        self.queued: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        self.prefetched: dict[str, dict[int, list[_SourceOutcome]]] = {}
         self.seen: dict[str, str] = {}
         self.pending: list[_Pending] = []
         self.emptied: set[AnyPath] = set()
@@ -1078,6 +1081,7 @@ class _Batch:
                                          _warm_up, _worker_init)
             if executor.name != "inline":
                 futures = {u.key: self.submit(executor, u) for u in stale}
+                self.queued = futures
             self.report("")
             for unit in self.units:
                 entries = self.reuse(unit) if unit.key in self.candidates else None
@@ -1088,6 +1092,7 @@ class _Batch:
                     else:
                         outcomes = [o for part in parts for o in self.wait(part, unit)]
                         self.consumed += len(unit.sources)
+                        self.prefetched.pop(unit.key, None)
                     entries = self.convert(unit, outcomes)
                 self.counters["files"] += len(unit.sources)
                 self.counters["reports"] += sum(
@@ -1119,14 +1124,26 @@ class _Batch:
     def wait(self, future: TaskFuture[list[_SourceOutcome]], unit: _Unit
              ) -> list[_SourceOutcome]:
         """A task's result; progress is reported while waiting (completions elsewhere)."""
+        executor = self.executor
+        if executor is None or not executor.per_file:
+            return future.result()
         seen = self.finished
-        while self.progress is not None and self.executor is not None \
-                and self.executor.per_file and not future.done():
+        while self.progress is not None and not future.done():
             time.sleep(0.05)
             if self.finished != seen:
                 seen = self.finished
                 self.report(unit.key)
-        return future.result()
+        if id(future) not in self.prefetched.get(unit.key, {}):
+            # one round trip for this result and those of the next folders already done
+            batch_: list[tuple[str, TaskFuture[list[_SourceOutcome]]]] = [(unit.key, future)]
+            for key, parts in self.queued.items():
+                if len(batch_) >= self.PREFETCH:
+                    break
+                batch_.extend((key, p) for p in parts if p.done() and p is not future)
+            for (key, part), value in zip(batch_, executor.gather([p for _, p in batch_]),
+                                          strict=True):
+                self.prefetched.setdefault(key, {})[id(part)] = value
+        return self.prefetched[unit.key].pop(id(future))
 
     def finish(self) -> None:
         """``all.<fmt>`` and ``manifest.csv`` (after a complete run)."""

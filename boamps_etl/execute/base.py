@@ -38,6 +38,10 @@ class Executor(Protocol):
         """Start ``fn(*args)``; the result (or the exception) comes from the future."""
         ...
 
+    def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
+        """The results of several futures at once (one round trip on a cluster)."""
+        ...
+
     def close(self) -> None:
         """Stop the workers this executor started (pending tasks are cancelled)."""
         ...
@@ -72,6 +76,9 @@ class InlineExecutor:
 
     def submit(self, fn: Callable[..., T], *args: Any) -> TaskFuture[T]:
         return _Deferred(fn, args)
+
+    def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
+        return [f.result() for f in futures]
 
     def close(self) -> None:
         pass

@@ -78,6 +78,10 @@ class DaskExecutor:
         future: TaskFuture[T] = self.client.submit(fn, *args, pure=False)
         return future
 
+    def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
+        results: list[T] = self.client.gather(futures)
+        return results
+
     def scatter_map(self, fn: Callable[..., T], items: list[Any]) -> list[TaskFuture[T]]:
         """One task per item (listing folders in parallel, for example)."""
         futures: list[TaskFuture[T]] = self.client.map(fn, items, pure=False)

@@ -35,6 +35,9 @@ class LocalPoolExecutor:
             self._pool = ProcessPoolExecutor(self.jobs, initializer=self._initializer)
         return self._pool.submit(fn, *args)
 
+    def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
+        return [f.result() for f in futures]
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
