@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Issue, Location, MappingError
+from .io.storage import normalize
 from .schema import FieldSpec, field_spec, split_path
 from .transforms import (
     TRANSFORMS,
@@ -370,7 +371,7 @@ def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
     extends = data.get("extends", DEFAULT_MAPPING if path != builtin_mapping_path() else False)
     if extends:
         base_path = builtin_mapping_path(str(extends)) if str(extends) == DEFAULT_MAPPING else (
-            path.parent / str(extends))
+            normalize(path.parent / str(extends)))
         line, col = line_of(lines, ("extends",))
         where = Location(path, line=line, col=col)
         chain = (*chain, path.resolve())

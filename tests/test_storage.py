@@ -90,3 +90,22 @@ def test_make_executor() -> None:
         make_executor("spark")
     with pytest.raises(UsageError, match="--scheduler needs --executor dask"):
         make_executor("local", 2, "tcp://127.0.0.1:1")
+
+
+def test_folder_mappings_with_extends_in_a_url_tree(tmp_path: Path) -> None:
+    root = build_tree(tmp_path)
+    (root / "boamps-mapping.yaml").write_text(
+        "version: 1\nrules:\n  software.language: {const: farther}\n", encoding="utf-8")
+    (root / "lab/exp1/boamps-mapping.yaml").write_text(
+        "version: 1\nextends: ../../boamps-mapping.yaml\n"
+        "rules:\n  software.version: {const: nearer}\n", encoding="utf-8")
+    url = _memory_copy(root)
+    local = convert_tree(root, tmp_path / "out", jobs=1)
+    out = f"memory://o-{uuid.uuid4().hex}"
+    remote = convert_tree(url, out, jobs=1)
+    assert remote.manifest.equals(local.manifest)
+    assert set(local.manifest.status) >= {"valid", "duplicate", "error"}
+    for rel in local.manifest.output:
+        if rel:
+            assert storage.as_path(out).joinpath(rel).read_bytes() == \
+                (tmp_path / "out" / rel).read_bytes()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -75,6 +76,17 @@ def as_path(location: str | os.PathLike[str] | Any,
         raise _missing(f"the URL {text}", EXTRAS.get(protocol, protocol)) from None
     except ValueError as exc:
         raise UsageError(f"cannot open {text} ({exc})") from None
+
+
+def normalize(path: AnyPath) -> AnyPath:
+    """``a/b/../c`` -> ``a/c`` for URLs (object stores keep '..' as part of a key); local
+    paths are returned as they are (``resolve`` follows symlinks there)."""
+    if not is_url(path):
+        return path
+    protocol, _, rest = str(path).partition("://")
+    lead = "/" if rest.startswith("/") else ""
+    return as_path(f"{protocol}://{lead}{posixpath.normpath(rest).lstrip('/')}",
+                   getattr(path, "storage_options", None))
 
 
 def forget_listings(path: AnyPath) -> None:
