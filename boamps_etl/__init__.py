@@ -19,7 +19,7 @@ _EXPORTS = {
     "validate": "api", "to_frame": "api",
     "from_frame": "api", "write": "api", "mapping_table": "api", "table_from_frame": "api",
     "ConversionResult": "pipeline", "ConvertedReport": "pipeline",
-    "load_mapping": "mapping", "Mapping": "mapping", "load_context": "context",
+    "load_mapping": "mapping", "FieldMapping": "mapping", "load_context": "context",
     "Context": "context", "flatten": "flatten", "unflatten": "flatten",
     "read_codecarbon_csv": "io.readers", "CsvTable": "io.readers",
     "Issue": "errors", "Location": "errors", "BoampsEtlError": "errors",
@@ -39,6 +39,12 @@ from .flatten import unflatten as unflatten  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Mapping":  # the old name, which shadowed collections.abc.Mapping
+        import warnings
+
+        warnings.warn("boamps_etl.Mapping is now boamps_etl.FieldMapping; the old name will "
+                      "be removed", DeprecationWarning, stacklevel=2)
+        name = "FieldMapping"
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'boamps_etl' has no attribute {name!r}")

@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
+from .engine.convert import convert_file
+from .engine.parallel import Runner
+from .engine.scan import FastFile, prepare
 from .errors import InputError, Issue, Location, UsageError
-from .fastpath import FastFile, Runner, convert_file, prepare
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
 from .io.storage import as_path
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
 from .levels import count_levels
-from .mapping import Mapping as FieldMapping
-from .mapping import load_mapping
+from .mapping import FieldMapping, load_mapping
 from .pipeline import ConversionResult, ConvertedReport, convert_table
 from .validate import validate_report
 
@@ -211,7 +212,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     valid reports (and incomplete drafts with ``allow_incomplete``) written; the outputs
     appear, atomically, when all is done. Arguments are those of :func:`convert` and
     :func:`write`; ``fast_path=False`` converts every row with the reference pipeline
-    instead of the column-wise path clean files take to JSONL (:mod:`boamps_etl.fastpath`;
+    instead of the column-wise path clean files take to JSONL (:mod:`boamps_etl.engine`;
     both give the same output). ``jobs``: worker processes for a large file on that path
     (``None`` or 0: one per CPU, see :mod:`boamps_etl.jobs`; the output is the same whatever
     the number).
@@ -270,7 +271,7 @@ def _add_counts(summary: ConvertSummary, counts: Mapping[str, int], levels: Mapp
 def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: Context,
                   allow_incomplete: bool, writer: StreamWriter,
                   summary: ConvertSummary) -> None:
-    """A clean file, column-wise (boamps_etl.fastpath): in this process, or by ranges of
+    """A clean file, column-wise (boamps_etl.engine): in this process, or by ranges of
     rows handed out to the workers, their outputs appended in order as they come."""
     if runner.jobs == 1 or len(ff.parts) == 1:
         for block in convert_file(ff, mapping, context, allow_incomplete):

@@ -63,15 +63,15 @@ from .io import storage
 from .io.storage import AnyPath
 from .io.writers import (
     FORMATS,
-    _inside,
     dumps,
+    is_inside,
     plan_json,
     render_csv,
     render_jsonl,
 )
 from .jobs import resolve_jobs
 from .levels import count_levels
-from .mapping import Mapping, load_mapping
+from .mapping import FieldMapping, load_mapping
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -364,7 +364,7 @@ def _remove_empty_folders(out: AnyPath, folder: AnyPath) -> None:
         return  # object stores have no folders to leave behind
     assert isinstance(out, Path) and isinstance(folder, Path)
     root = out.resolve()
-    while _inside(out, folder) and folder.resolve() != root:
+    while is_inside(out, folder) and folder.resolve() != root:
         try:
             folder.rmdir()
         except OSError:
@@ -616,7 +616,7 @@ def _cached(key: Any, load: Callable[[], Any]) -> Any:
     return _SETUP_CACHE[key]
 
 
-def _load_setup(task: _Task) -> tuple[Mapping | None, Context | None, Issue | None]:
+def _load_setup(task: _Task) -> tuple[FieldMapping | None, Context | None, Issue | None]:
     mapping_path, mapping_hashes = task.mapping
     options = dict(task.options)
     mapping, error = _cached(("mapping", mapping_path, mapping_hashes),
@@ -635,7 +635,7 @@ def _sorted_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
                                           e.rows[0] if e.rows else 0))
 
 
-def _convert_source(key: str, path: AnyPath, mapping: Mapping | None, context: Context | None,
+def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None, context: Context | None,
                     setup_error: Issue | None, per_row: bool, allow_incomplete: bool
                     ) -> _SourceOutcome:
     from .io.readers import read_codecarbon_csv
@@ -699,7 +699,7 @@ def _convert_source(key: str, path: AnyPath, mapping: Mapping | None, context: C
 
 def _convert_unit(task: _Task) -> list[_SourceOutcome]:
     """Convert the CSVs of one folder (in a worker with ``jobs > 1``)."""
-    mapping: Mapping | None = None
+    mapping: FieldMapping | None = None
     context: Context | None = None
     error = task.setup_error
     if error is None:

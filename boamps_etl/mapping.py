@@ -36,8 +36,8 @@ from .schema import FieldSpec, field_spec, split_path
 from .transforms import (
     TRANSFORMS,
     Cells,
-    Context,
     Problems,
+    TransformContext,
     ValueProblem,
     clean,
     known_units,
@@ -144,7 +144,7 @@ class Rule:
 
 
 @dataclass
-class Mapping:
+class FieldMapping:
     """A loaded, checked mapping: rules in file order (the default's first)."""
 
     rules: dict[str, Rule]
@@ -346,7 +346,7 @@ def _load_file(path: Path) -> tuple[dict[str, Any], Lines]:
     return data, lines
 
 
-def load_mapping(path: str | Path | None = None) -> Mapping:
+def load_mapping(path: str | Path | None = None) -> FieldMapping:
     """Load and check a mapping file; ``None`` loads the built-in CodeCarbon mapping.
 
     A user mapping extends the built-in one unless it says ``extends: false``: its rules
@@ -364,7 +364,7 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
     return _load_mapping(as_path(builtin_mapping_path() if path is None else path), ())
 
 
-def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
+def _load_mapping(path: Path, chain: tuple[Path, ...]) -> FieldMapping:
     data, lines = _load_file(path)
     rules: dict[str, Rule] = {}
     files: tuple[str, ...] = ()
@@ -394,7 +394,7 @@ def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
             rules.pop(target, None)
             continue
         rules[target] = _parse_rule(target, raw, str(path), line)
-    return Mapping(rules, str(data.get("name") or path.stem), (*files, str(path)),
+    return FieldMapping(rules, str(data.get("name") or path.stem), (*files, str(path)),
                    str(data.get("description") or ""))
 
 
@@ -412,6 +412,9 @@ class Applied:
 
 
 def _coerce(rule: Rule, cells: Cells, problems: Problems) -> list[Any]:
+    """Cells as the rule's declared type (number, integer, boolean, text), units scaled.
+
+    Column-wise twin: :func:`boamps_etl.engine.columns._coerce`."""
     spec = rule.spec
     typ = spec.type if spec else "string"
     column = rule.source[0] if rule.source else None
@@ -440,7 +443,7 @@ def _coerce(rule: Rule, cells: Cells, problems: Problems) -> list[Any]:
     return out
 
 
-def apply_rules(mapping: Mapping, n: int, condition: Callable[[Condition], list[bool]],
+def apply_rules(mapping: FieldMapping, n: int, condition: Callable[[Condition], list[bool]],
                 compute: Callable[[Rule, Problems], list[Any]]) -> Applied:
     """Evaluate every rule over a block of ``n`` rows: ``condition`` gives a ``when``
     condition's value per row, ``compute`` a sourced rule's values per row (before its
@@ -475,14 +478,16 @@ def apply_rules(mapping: Mapping, n: int, condition: Callable[[Condition], list[
     return Applied(n, values, entries, all_problems)
 
 
-def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
-                  ctx: Context | None = None) -> Applied:
+def apply_mapping(mapping: FieldMapping, columns: MappingABC[str, Cells], n: int,
+                  ctx: TransformContext | None = None) -> Applied:
     """Evaluate every rule over a block of ``n`` rows of cleaned text cells.
 
     ``columns`` maps a column name to its cells (``None`` = empty); absent columns are
     absent data, never zero.
+
+    Column-wise twin: :func:`boamps_etl.engine.columns.apply_columns`.
     """
-    context = ctx or Context()
+    context = ctx or TransformContext()
     empty: Cells = [None] * n
 
     def compute(rule: Rule, problems: Problems) -> list[Any]:
@@ -497,10 +502,11 @@ def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
                        compute)
 
 
-def run_transform(rule: Rule, cells: list[Cells], ctx: Context, problems: Problems
+def run_transform(rule: Rule, cells: list[Cells], ctx: TransformContext, problems: Problems
                   ) -> list[Any]:
     """A rule's named transform over its source cells (whole numbers for integer fields)."""
-    sub = Context(ctx.kind, ctx.per_row, dict(rule.args), rule.source, ctx.rows, ctx.content)
+    sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source, ctx.rows,
+                           ctx.content)
     raw = TRANSFORMS[rule.transform or ""].func(cells, sub, problems)
     if rule.spec is None or rule.spec.type != "integer":
         return raw
@@ -528,3 +534,13 @@ def issue_for(problem: ValueProblem, target: str, file: str | None, row: int | N
     """A located issue for a cell that could not be mapped."""
     return Issue("bad-value", f"{problem.message} (for {target})",
                  Location(file, row, problem.column), "error", problem.hint)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Mapping":  # the old name of FieldMapping, which shadowed collections.abc.Mapping
+        import warnings
+
+        warnings.warn("boamps_etl.mapping.Mapping is now FieldMapping; the old name will be "
+                      "removed", DeprecationWarning, stacklevel=2)
+        return FieldMapping
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,7 +38,7 @@ class ValueProblem(ValueError):
 
 
 @dataclass
-class Context:
+class TransformContext:
     """What a transform may know beside its cells."""
 
     kind: str = "codecarbon"  # codecarbon | task | tracker
@@ -50,7 +50,7 @@ class Context:
 
 
 Problems = dict[int, ValueProblem]
-TransformFunc = Callable[[list[Cells], Context, Problems], list[Any]]
+TransformFunc = Callable[[list[Cells], TransformContext, Problems], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,9 @@ _WRAPPED = re.compile(r"^\s*(?:Power|Energy)\(\s*k?Wh?\s*=\s*([^)]*)\)\s*$")
 
 
 def clean(text: Any) -> str | None:
-    """Strip a cell; CodeCarbon's empty spellings ('', 'None', 'nan') become ``None``."""
+    """Strip a cell; CodeCarbon's empty spellings ('', 'None', 'nan') become ``None``.
+
+    Column-wise twin: :func:`boamps_etl.engine.arrays._clean_array`."""
     if text is None:
         return None
     if not isinstance(text, str):
@@ -113,7 +115,10 @@ MAX_COUNT = 1 << 53
 
 def to_float(text: str, column: str | None = None, scale: Decimal | None = None) -> float:
     """A number with full precision: plain cells go straight to float (exact round trip);
-    scaled ones go through Decimal so ``0.0425 kW`` becomes exactly ``42.5 W``."""
+    scaled ones go through Decimal so ``0.0425 kW`` becomes exactly ``42.5 W``.
+
+    Column-wise twins: :func:`boamps_etl.engine.columns._parse_numbers` (plain),
+    :func:`boamps_etl.engine.columns._scaled_column` (scaled)."""
     if scale is None and not _WRAPPED.match(text):
         try:
             if "_" in text:  # float() reads '1_000'; a cell is a plain decimal number
@@ -209,27 +214,29 @@ def _per_value(cells: Cells, fn: Callable[[str], Any], problems: Problems,
 
 
 @transform("first", (1, 8), "the first non-empty source column (coalesce)")
-def _first(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _first(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [next((v for v in values if v is not None), None) for values in zip(*cols,
                                                                                   strict=True)]
 
 
 @transform("lower", (1, 1), "text in lower case")
-def _lower(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _lower(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [None if v is None else v.lower() for v in cols[0]]
 
 
+# Column-wise twin: boamps_etl.engine.columns._datetime
 @transform("datetime", (1, 1), "a timestamp as YYYY-MM-DD HH:MM:SS")
-def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     def one(text: str) -> str:
         return _iso_fast(text) or format_datetime(parse_timestamp(text, ctx.sources[0]))
     return _per_value(cols[0], one, problems, ctx.sources[0])
 
 
+# Column-wise twin: boamps_etl.engine.columns._start_datetime
 @transform("start_datetime", (2, 2),
            "timestamp minus duration (s), to the nearest second, as YYYY-MM-DD HH:MM:SS: "
            "CodeCarbon writes its timestamp when the measurement ends")
-def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _start_datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     ts_col, dur_col = ctx.sources[0], ctx.sources[1]
     for i, (ts, dur) in enumerate(zip(cols[0], cols[1], strict=True)):
@@ -252,10 +259,11 @@ def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list
     return out
 
 
+# Column-wise twin: boamps_etl.engine.columns._report_id
 @transform("report_id", (1, 2),
            "run_id; for task files run_id + task_name, and for rows without a usable run_id "
            "(V1 files, 'None', empty) or with --per-row, a UUID derived from the row's content")
-def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _report_id(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     run_ids = cols[0]
     extras = list(ctx.content) or [[None] * len(run_ids)]
     task_names = cols[1] if len(cols) > 1 else [None] * len(run_ids)
@@ -272,7 +280,7 @@ def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]
 
 
 def _platform_part(attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         def one(text: str) -> Any:
             value = getattr(hardware.parse_platform(text), attr)
             # An unrecognised platform string is still the best name of the OS there is.
@@ -282,7 +290,7 @@ def _platform_part(attr: str) -> TransformFunc:
 
 
 def _hw_part(parser: Callable[[str], Any], attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         return _per_value(cols[0], lambda t: getattr(parser(t), attr), problems, ctx.sources[0])
     return run
 
@@ -310,7 +318,7 @@ for _name, _parser, _attr, _doc in (
 
 @transform("gpu_count", (1, 2),
            "number of GPUs: gpu_count, else the 'N x' prefix of gpu_model; 0 means no GPU")
-def _gpu_count(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _gpu_count(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     counts = _per_value(cols[0], lambda t: to_int(t, ctx.sources[0]), problems, ctx.sources[0])
     if len(cols) > 1:
         models = cols[1]
@@ -325,7 +333,7 @@ _YES = {"y", "yes", "true", "1"}
 
 @transform("infra_type", (2, 2),
            "publicCloud when on_cloud is Y or a cloud provider is set, else onPremise")
-def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _infra_type(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for on_cloud, provider in zip(cols[0], cols[1], strict=True):
         if on_cloud is None and provider is None:
@@ -337,10 +345,11 @@ def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any
     return out
 
 
+# Column-wise twin: boamps_etl.engine.columns._emissions_rate
 @transform("emissions_rate", (3, 3),
            "emissions rate in kg CO2eq/s; values CodeCarbon 2.0-2.1 wrote in g/s (1000 x "
            "emissions / duration) are divided by 1000")
-def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _emissions_rate(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     rate_col = ctx.sources[0]
     milli = Decimal("0.001")
@@ -361,9 +370,10 @@ def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list
     return out
 
 
+# Column-wise twin: boamps_etl.engine.columns._carbon_intensity
 @transform("carbon_intensity", (2, 2),
            "emissions (kg) / energy (kWh) x 1000, in g CO2eq/kWh, when both are positive")
-def _carbon_intensity(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _carbon_intensity(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for i, (emissions, energy) in enumerate(zip(*cols, strict=True)):
         if emissions is None or energy is None:

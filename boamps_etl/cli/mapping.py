@@ -16,13 +16,16 @@ def mapping_group() -> None:
 
 @mapping_group.command("show")
 @mapping_option("Mapping file (extends the built-in one); default: the built-in mapping.")
-@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "markdown"]),
+              default="text", show_default=True)
 def mapping_show(mapping: Path | None, fmt: str) -> None:
     """Print the effective field table: BoAmps path, source, transform, unit."""
     from .. import api
 
     rows = _run(api.mapping_table, mapping)
+    if fmt == "markdown":
+        click.echo(markdown_table(rows), nl=False)
+        return
     if fmt == "json":
         import json
 
@@ -44,3 +47,21 @@ def mapping_show(mapping: Path | None, fmt: str) -> None:
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
     for r in rows:
         click.echo("  ".join(r[c][: widths[c]].ljust(widths[c]) for c in cols).rstrip())
+
+
+MARKDOWN_COLUMNS = ("path", "source", "transform", "unit", "when", "note")
+
+
+def markdown_table(rows: list[dict[str, str]]) -> str:
+    """The field table as a Markdown table (``docs/fields.md`` is this table)."""
+
+    def cell(text: str, code: bool) -> str:
+        text = text.replace("|", "\\|").replace("\n", " ")
+        return f"`{text}`" if code and text else text
+
+    lines = ["| " + " | ".join(MARKDOWN_COLUMNS) + " |",
+             "|" + "---|" * len(MARKDOWN_COLUMNS)]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(r.get(c, ""), c in ("path", "source", "when"))
+                                       for c in MARKDOWN_COLUMNS) + " |")
+    return "\n".join(lines) + "\n"

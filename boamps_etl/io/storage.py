@@ -179,9 +179,9 @@ def put(path: AnyPath, data: bytes) -> None:
     """Make ``path`` hold ``data``, never visible half-written: a temporary file, fsync
     and rename on local disks, one whole-object upload on object stores."""
     if not is_url(path):
-        from .writers import atomic_write_bytes
+        from .writers import atomic_write
 
-        atomic_write_bytes(Path(path), data)
+        atomic_write(Path(path), data)
         return
     _fs(path).pipe_file(_key(path), data)
 
@@ -197,9 +197,9 @@ def inside(folder: AnyPath, target: AnyPath) -> bool:
     if is_url(folder) != is_url(target):
         return False
     if not is_url(folder):
-        from .writers import _inside
+        from .writers import is_inside
 
-        return _inside(Path(folder), Path(target))
+        return is_inside(Path(folder), Path(target))
     a, b = str(folder).rstrip("/"), str(target).rstrip("/")
     return b == a or b.startswith(a + "/")
 
