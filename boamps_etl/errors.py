@@ -137,3 +137,10 @@ class UsageError(BoampsEtlError):
     """The arguments of a call do not fit together."""
 
     code = "usage"
+
+
+class ExecutionError(BoampsEtlError):
+    """The place the work runs failed (a Dask cluster lost its workers, its scheduler...);
+    what was completed is kept, and a re-run resumes."""
+
+    code = "execution"

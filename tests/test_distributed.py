@@ -405,3 +405,16 @@ def test_convert_reads_urls(s3: S3, bucket_tree: str, local_tree: Path, tmp_path
     assert (tmp_path / "remote.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     missing = _invoke("convert", f"{bucket_tree}/nothing.csv", "-o", str(tmp_path / "x"))
     assert _one_error_line(missing) == f"error: {bucket_tree}/nothing.csv: file not found"
+
+
+def test_a_failing_cluster_is_one_line_not_a_traceback(cluster: Any) -> None:
+    import time
+
+    from boamps_etl.errors import ExecutionError
+
+    runner = DaskExecutor(client=cluster)
+    future = runner.submit(time.sleep, 30)
+    cluster.cancel([future])
+    with pytest.raises(ExecutionError,
+                       match=r"^the Dask cluster failed \(\w*CancelledError: sleep-"):
+        runner.gather([future])

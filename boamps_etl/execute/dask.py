@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import UsageError
+from ..errors import ExecutionError, UsageError
 from .base import TaskFuture
 
 T = TypeVar("T")
@@ -79,13 +79,19 @@ class DaskExecutor:
         return future
 
     def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
-        results: list[T] = self.client.gather(futures)
-        return results
+        """The results; a task that killed its workers too often, a cancelled task or a lost
+        scheduler is an :class:`ExecutionError` (one line), not a traceback."""
+        from concurrent.futures import CancelledError
 
-    def scatter_map(self, fn: Callable[..., T], items: list[Any]) -> list[TaskFuture[T]]:
-        """One task per item (listing folders in parallel, for example)."""
-        futures: list[TaskFuture[T]] = self.client.map(fn, items, pure=False)
-        return futures
+        from distributed import KilledWorker
+
+        try:
+            results: list[T] = self.client.gather(futures)
+        except (KilledWorker, CancelledError, OSError) as exc:
+            raise ExecutionError(f"the Dask cluster failed ({type(exc).__name__}: "
+                                 f"{_first_line(exc)})",
+                                 hint="run again: completed folders are kept") from None
+        return results
 
     def close(self) -> None:
         if self._own_client:
