@@ -1,4 +1,5 @@
-"""boamps-etl: convert CodeCarbon emissions CSVs into schema-valid BoAmps reports.
+"""boamps-etl: convert AI energy trackers' files (CodeCarbon, eco2ai, carbontracker, Zeus,
+perun, optimum-benchmark, AI Energy Score) into schema-valid BoAmps reports.
 
 >>> import boamps_etl as be
 >>> frame = be.read_csv("emissions.csv")                       # doctest: +SKIP
@@ -18,6 +19,7 @@ _EXPORTS = {
     "read_csv": "api", "convert": "api", "convert_to": "api", "ConvertSummary": "api",
     "validate": "api", "to_frame": "api",
     "from_frame": "api", "write": "api", "mapping_table": "api", "table_from_frame": "api",
+    "detect_tracker": "api", "tracker_names": "api",
     "ConversionResult": "pipeline", "ConvertedReport": "pipeline",
     "load_mapping": "mapping", "FieldMapping": "mapping", "load_context": "context",
     "Context": "context", "flatten": "flatten", "unflatten": "flatten",

@@ -78,13 +78,17 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike[str]
 
-#: File-name patterns found by default (``--glob`` replaces them).
-DEFAULT_GLOBS: tuple[str, ...] = (
-    "emissions*.csv",          # emissions.csv, task files emissions_<experiment>_<run_id>.csv
-    "emissions*.csv.bak",      # CodeCarbon's first backup when the header changed
-    "emissions*.csv_*.bak",    # ... and the next ones: emissions.csv_0.bak, _1.bak
-    "*.csv.gz",                # compressed copies
-)
+def _default_globs() -> tuple[str, ...]:
+    from .trackers import trackers
+
+    ordered = sorted(trackers().values(), key=lambda t: t.name != "codecarbon")
+    return tuple(dict.fromkeys(p for t in ordered for p in t.files))
+
+
+#: File-name patterns found by default (``--glob`` replaces them): every tracker's files
+#: (CodeCarbon's emissions*.csv, .bak backups and *.csv.gz first). The name only finds a
+#: file; its content says which tracker wrote it.
+DEFAULT_GLOBS: tuple[str, ...] = _default_globs()
 CONTEXT_NAMES: tuple[str, ...] = ("boamps.yaml", "boamps.yml", "boamps.json")
 MAPPING_NAMES: tuple[str, ...] = ("boamps-mapping.yaml", "boamps-mapping.yml",
                                   "boamps-mapping.json")
@@ -94,11 +98,12 @@ FOLDER_OUTPUT = "boamps-reports"  # + .jsonl / .csv: one file per source folder
 ALL_OUTPUT = "all"                # + .jsonl / .csv: the whole batch
 STATE_VERSION = 1
 STATUSES: tuple[str, ...] = ("valid", "incomplete", "invalid", "duplicate", "skipped", "error")
-MANIFEST_COLUMNS: tuple[str, ...] = ("source", "rows", "run_id", "report_id", "status",
-                                     "level", "output", "messages", "sha256")
+MANIFEST_COLUMNS: tuple[str, ...] = ("source", "tracker", "rows", "run_id", "report_id",
+                                     "status", "level", "output", "messages", "sha256")
 
 # Reader messages meaning "there is nothing to convert here" rather than "this is broken".
-_NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds only blank space")
+_NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds only blank space",
+                       "is JSON of no known tracker")
 _CHECKPOINT_SECONDS = 2.0
 
 
@@ -133,6 +138,7 @@ class ManifestEntry:
     duplicate_of: str | None = None
     base_status: str = "error"  # the status before duplicates were looked for
     level: str = ""  # completeness level of a written report (boamps_etl.levels)
+    tracker: str = ""  # the tool that wrote the source (boamps_etl.trackers); '' unknown
 
     @property
     def messages(self) -> str:
@@ -154,7 +160,8 @@ class ManifestEntry:
 
     def as_row(self) -> dict[str, str]:
         """The manifest line as text cells (``''`` for nothing)."""
-        return {"source": self.source, "rows": self.row_text(), "run_id": self.run_id or "",
+        return {"source": self.source, "tracker": self.tracker, "rows": self.row_text(),
+                "run_id": self.run_id or "",
                 "report_id": self.report_id or "", "status": self.status,
                 "level": self.level if self.status in ("valid", "incomplete") else "",
                 "output": self.output or "", "messages": self.messages,
@@ -165,14 +172,15 @@ class ManifestEntry:
                 "report_id": self.report_id, "status": self.status, "output": self.output,
                 "issues": [_issue_to_state(i) for i in self.issues], "sha256": self.sha256,
                 "duplicate_of": self.duplicate_of, "base_status": self.base_status,
-                "level": self.level}
+                "level": self.level, "tracker": self.tracker}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> ManifestEntry:
         return cls(data["source"], tuple(data["rows"]), data["run_id"], data["report_id"],
                    data["status"], data["output"],
                    [_issue_from_state(i) for i in data["issues"]], data["sha256"],
-                   data["duplicate_of"], data["base_status"], data.get("level", ""))
+                   data["duplicate_of"], data["base_status"], data.get("level", ""),
+                   data.get("tracker", ""))
 
 
 @dataclass(frozen=True)
@@ -586,6 +594,7 @@ class _Task:
     setup_error: Issue | None
     fmt: str = "json"
     options: tuple[tuple[str, Any], ...] = ()  # fsspec storage options for URLs
+    tracker: str | None = None  # read every source as this tracker's (--from)
 
 
 @dataclass
@@ -635,15 +644,39 @@ def _sorted_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
                                           e.rows[0] if e.rows else 0))
 
 
-def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None, context: Context | None,
-                    setup_error: Issue | None, per_row: bool, allow_incomplete: bool
-                    ) -> _SourceOutcome:
-    from .io.readers import read_codecarbon_csv
+def _tracker_mapping(mapping: FieldMapping | None, mapping_path: str | None,
+                     hashes: tuple[tuple[str, str | None], ...], tracker: str
+                     ) -> tuple[FieldMapping | None, Issue | None]:
+    """The mapping a tracker's files are converted with: the folder's mapping when it is
+    made for that tracker, else the tracker's built-in one."""
+    if mapping is not None and mapping.base in (tracker, None):
+        return mapping, None
+    if mapping_path is not None:
+        loaded, error = _cached(("mapping", mapping_path, hashes, tracker),
+                                lambda: load_mapping(mapping_path, base=tracker))
+        if error is not None:
+            return None, error
+        if loaded.base in (tracker, None):
+            return loaded, None
+    found, error = _cached(("mapping", None, (), tracker),
+                           lambda: load_mapping(None, base=tracker))
+    return found, error
+
+
+def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
+                    context: Context | None,
+                    setup_error: Issue | None, per_row: bool, allow_incomplete: bool,
+                    tracker: str | None = None,
+                    mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
+                        None, ())) -> _SourceOutcome:
     from .pipeline import convert_table
+    from .trackers import detect, get_tracker, read_table
+
+    found_name = ""
 
     def single(status: str, issue: Issue, sha: str | None, rows: int = 0) -> _SourceOutcome:
         entry = ManifestEntry(key, (), None, None, status, None, [issue], sha,
-                              base_status=status)
+                              base_status=status, tracker=found_name)
         return _SourceOutcome(key, sha, rows, [entry], [None])
 
     try:
@@ -654,19 +687,29 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None, conte
                                      Location(key)), None)
     sha = _sha_bytes(data)
     try:
-        table = read_codecarbon_csv(data, name=key)
+        found = get_tracker(tracker) if tracker is not None else detect(data, key)
+        # Other trackers' files are small; from their path, their readers also find the
+        # files written beside them (carbontracker's standard log, optimum-benchmark's
+        # configuration).
+        found, table = read_table(data if found.name == "codecarbon" else path, found, key)
     except InputError as exc:
         issue = Issue(exc.code, exc.message, Location(key, exc.where.row, exc.where.column),
                       "error", exc.hint)
         if exc.message.startswith(_NOTHING_TO_CONVERT):
             return single("skipped", issue, sha)
         return single("error", issue, sha)
+    found_name = found.name
     if table.records == 0:
         return single("skipped", Issue("no-rows", "has a header but no data rows",
                                        Location(key), "warning"), sha)
-    # A broken context or mapping fails the CodeCarbon files below it, not the others.
+    # A broken context or mapping fails the files below it, not the others.
     if setup_error is not None:
         return single("error", setup_error, sha, table.records)
+    if found.name != "codecarbon":
+        mapping, error = _tracker_mapping(mapping, mapping_file[0], mapping_file[1],
+                                          found.name)
+        if error is not None:
+            return single("error", error, sha, table.records)
     assert mapping is not None
     result = convert_table(table, mapping, context, per_row=per_row,
                            allow_incomplete=allow_incomplete)
@@ -675,7 +718,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None, conte
     for report in result.reports:
         entry = ManifestEntry(key, tuple(report.rows), report.run_id, report.report_id,
                               report.status, None, list(report.issues), sha,
-                              base_status=report.status, level=report.level)
+                              base_status=report.status, level=report.level,
+                              tracker=found.name)
         documents[id(entry)] = report.document
         entries.append(entry)
     warnings: list[Issue] = []
@@ -685,11 +729,11 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None, conte
             continue
         rows = () if issue.where.row is None else (issue.where.row,)
         entries.append(ManifestEntry(key, rows, None, None, "error", None, [issue], sha,
-                                     base_status="error"))
+                                     base_status="error", tracker=found.name))
     if not entries:
         entries.append(ManifestEntry(key, (), None, None, "skipped", None, [Issue(
             "no-rows", "no rows to convert", Location(key), "warning")], sha,
-            base_status="skipped"))
+            base_status="skipped", tracker=found.name))
     entries = _sorted_entries(entries)
     if warnings:
         entries[0].issues[:0] = warnings
@@ -705,9 +749,10 @@ def _convert_unit(task: _Task) -> list[_SourceOutcome]:
     if error is None:
         mapping, context, error = _load_setup(task)
     options = dict(task.options)
-    outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context,
-                                error, task.per_row,
-                                task.allow_incomplete) for key, path in task.sources]
+    outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
+                                task.per_row, task.allow_incomplete, task.tracker,
+                                task.mapping)
+                for key, path in task.sources]
     for outcome in outcomes:
         if task.fmt == "json":
             outcome.texts = [None if d is None else dumps(d) + "\n" for d in outcome.documents]
@@ -760,11 +805,14 @@ def _write_state(out: AnyPath, units: dict[str, Any]) -> None:
 
 
 def _settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
-                   sets: Sequence[str]) -> str:
+                   sets: Sequence[str], tracker: str | None = None) -> str:
     from . import __version__
 
-    text = json.dumps({"tool": __version__, "format": fmt, "per_row": per_row,
-                       "allow_incomplete": allow_incomplete, "sets": list(sets)})
+    settings: dict[str, Any] = {"tool": __version__, "format": fmt, "per_row": per_row,
+                                "allow_incomplete": allow_incomplete, "sets": list(sets)}
+    if tracker is not None:
+        settings["tracker"] = tracker
+    text = json.dumps(settings)
     return _sha_bytes(text.encode())
 
 
@@ -919,7 +967,9 @@ class _Batch:
                  per_row: bool, allow_incomplete: bool, fail_fast: bool, jobs: int,
                  progress: Callable[[BatchProgress], None] | None, start: float,
                  executor: Executor | None = None,
-                 options: tuple[tuple[str, Any], ...] = ()) -> None:
+                 options: tuple[tuple[str, Any], ...] = (),
+                 tracker: str | None = None) -> None:
+        self.tracker = tracker
         self.out, self.units, self.old_units = out, units, old_units
         self.candidates, self.settings, self.fmt = candidates, settings, fmt
         self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
@@ -951,7 +1001,7 @@ class _Batch:
                      (None if unit.mapping_file is None else str(unit.mapping_file),
                       tuple((str(f), h) for f, h in unit.mapping_hashes)),
                      self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
-                     self.fmt, self.options)
+                     self.fmt, self.options, self.tracker)
 
     def reuse(self, unit: _Unit) -> list[ManifestEntry] | None:
         """The stored lines of an up-to-date folder, or None when duplicates elsewhere
@@ -1166,8 +1216,11 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  progress: Callable[[BatchProgress], None] | None = None,
                  executor: str | Executor = "local", client: Any = None,
                  scheduler: str | None = None,
-                 storage_options: dict[str, Any] | None = None) -> BatchResult:
-    """Convert every CodeCarbon CSV under ``roots`` into BoAmps reports mirrored under ``out``.
+                 storage_options: dict[str, Any] | None = None,
+                 tracker: str | None = None) -> BatchResult:
+    """Convert every tracker's file under ``roots`` into BoAmps reports mirrored under
+    ``out``: CodeCarbon CSVs, eco2ai CSVs, carbontracker logs, Zeus and perun files,
+    optimum-benchmark reports, AI Energy Score summaries, each recognised from its content.
 
     Args:
         roots: one folder or several (each mirrored under ``out/<its name>``, ``-2``... on
@@ -1190,6 +1243,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         progress: called with a :class:`BatchProgress` before the first folder and after
             each; an exception it raises (KeyboardInterrupt included) stops the batch with
             the state saved for the completed folders.
+        tracker: read every file found as this tracker's instead of recognising it.
         executor: 'local' (this machine, ``jobs`` processes) or 'dask' (a dask.distributed
             cluster: one task per file), or an :class:`boamps_etl.execute.Executor`.
         client: a connected ``distributed.Client`` to run on (implies 'dask').
@@ -1214,6 +1268,10 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     >>> result.manifest[result.manifest.status == "invalid"]            # doctest: +SKIP
     """
     start = time.perf_counter()
+    if tracker is not None:
+        from .trackers import get_tracker
+
+        tracker = get_tracker(tracker).name
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
     jobs = resolve_jobs(jobs)
@@ -1243,7 +1301,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     try:
         return _convert_tree(runner, root_list, out_path, context_paths, mapping_path,
                              mapping_cache, pattern_list, options, fmt, per_row,
-                             allow_incomplete, sets, force, fail_fast, jobs, progress, start)
+                             allow_incomplete, sets, force, fail_fast, jobs, progress, start,
+                             tracker)
     finally:
         if runner is not None and runner is not executor:
             runner.close()
@@ -1254,11 +1313,11 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
                   mapping_cache: dict[Any, Any], pattern_list: tuple[str, ...],
                   options: dict[str, Any], fmt: str, per_row: bool, allow_incomplete: bool,
                   sets: Sequence[str], force: bool, fail_fast: bool, jobs: int,
-                  progress: Callable[[BatchProgress], None] | None, start: float
-                  ) -> BatchResult:
+                  progress: Callable[[BatchProgress], None] | None, start: float,
+                  tracker: str | None) -> BatchResult:
     units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
-    settings = _settings_hash(fmt, per_row, allow_incomplete, sets)
+    settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
     file_hashes: dict[str, str | None] = {}
     if runner is not None and runner.per_file:  # hash on the cluster, where the bytes are
         paths = sorted({str(p) for u in units for _, p in u.sources}
@@ -1292,7 +1351,7 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
                                                     out_path, out_hashes)}
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
-                 tuple(sorted(options.items())))
+                 tuple(sorted(options.items())), tracker)
     run.run()
     run.finish()
     c = run.counters

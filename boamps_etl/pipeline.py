@@ -43,6 +43,7 @@ class ConvertedReport:
         rows: the spreadsheet rows it stands for (all rows of its run_id; the last one
             holds the values).
         run_id: CodeCarbon's run_id, when the row had one.
+        tracker: the tool whose file it was made from (``codecarbon``, ``eco2ai``...).
         status: 'valid', 'incomplete' or 'invalid'.
         issues: schema errors and warnings, located by file, row and field.
     """
@@ -55,6 +56,7 @@ class ConvertedReport:
     issues: list[Issue] = field(default_factory=list)
     columns: dict[str, str | None] = field(default_factory=dict)
     level: str = "none"  # completeness: none, bronze, silver or gold (boamps_etl.levels)
+    tracker: str = "codecarbon"  # the tool that wrote the source (boamps_etl.trackers)
 
     @property
     def row(self) -> int:
@@ -382,7 +384,7 @@ MISSING_HINT = ("the CSV does not provide these: add them to a context file (--c
                 "or pass --allow-incomplete to write drafts")
 
 
-def _required_leaves(path: str) -> list[str]:
+def required_leaves(path: str) -> list[str]:
     """A missing object stands for its required fields: 'task' -> task.taskStage, ..."""
     from .schema import field_spec
 
@@ -398,7 +400,7 @@ def _summarise_missing(issues: list[Issue], where: Location) -> list[Issue]:
     missing = [i for i in issues if i.code == "missing-field"]
     expanded: list[str] = []
     for i in missing:
-        expanded.extend(_required_leaves(str(i.where.json_path)))
+        expanded.extend(required_leaves(str(i.where.json_path)))
     if len(expanded) > 1:
         fields = ", ".join(expanded)
         summary = Issue("missing-field", f"missing required fields {fields}", where, "error",

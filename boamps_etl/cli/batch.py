@@ -25,6 +25,7 @@ from .common import (
     print_issues,
     report_format_option,
     set_option,
+    tracker_option,
 )
 
 if TYPE_CHECKING:
@@ -142,7 +143,10 @@ def register(cli: click.Group) -> None:
     @jobs_option
     @click.option("--glob", "globs", multiple=True, metavar="PATTERN",
                   help="File pattern replacing the defaults (emissions*.csv, "
-                       "emissions*.csv.bak, emissions*.csv_*.bak, *.csv.gz); repeatable.")
+                       "emissions*.csv.bak, emissions*.csv_*.bak, *.csv.gz, and the other "
+                       "trackers' files: see docs/trackers.md); repeatable.")
+    @tracker_option("Read every file found as this tracker's instead of recognising it "
+                    "from its content.")
     @force_option("Convert everything again, even up-to-date sources.")
     @click.option("--fail-fast", is_flag=True,
                   help="Stop after the first folder with an invalid report or an error.")
@@ -167,9 +171,13 @@ def register(cli: click.Group) -> None:
                   contexts: tuple[Path | str, ...], mapping: Path | str | None, fmt: str,
                   jobs: int, globs: tuple[str, ...], force: bool, fail_fast: bool,
                   quiet: bool, explain_path: Path | None, allow_incomplete: bool,
-                  per_row: bool, sets: tuple[str, ...], executor: str,
+                  per_row: bool, sets: tuple[str, ...], tracker: str | None, executor: str,
                   scheduler: str | None) -> None:
-        """Convert every CodeCarbon CSV under ROOT folders, mirroring the tree under --out.
+        """Convert every tracker's file under ROOT folders, mirroring the tree under --out.
+
+        CodeCarbon CSVs, eco2ai CSVs, carbontracker output logs, Zeus and perun files,
+        optimum-benchmark reports and AI Energy Score summaries are found by name and
+        recognised from their content; manifest.csv names each file's tracker.
 
         A boamps.yaml (.yml, .json) in a folder is the context of every CSV below it (nearer
         files override farther ones; --context files come first, --set last); the nearest
@@ -195,7 +203,7 @@ def register(cli: click.Group) -> None:
             "contexts": list(contexts), "mapping": mapping, "sets": sets, "fmt": fmt,
             "jobs": jobs, "globs": list(globs) or None, "force": force,
             "fail_fast": fail_fast, "allow_incomplete": allow_incomplete,
-            "per_row": per_row, "progress": progress,
+            "per_row": per_row, "progress": progress, "tracker": tracker,
             "executor": runner if runner is not None else "local",
         }
         try:
