@@ -269,8 +269,15 @@ _EVENT_ROW = 0
 SAMPLE_BYTES = 1 << 16
 
 
-def _read_url(url: Any, name: str) -> bytes:
+def read_url(url: Any, name: str | None = None) -> bytes:
+    """The bytes of the file at a URL (``s3://``, ``gs://``...), as stored (compressed or not).
+
+    Raises:
+        InputError: not found, or refused (credentials), in one line.
+    """
     from .storage import as_path, describe_error
+
+    name = name or str(url)
 
     try:
         return as_path(url).read_bytes()
@@ -308,7 +315,7 @@ class CsvSource:
             self._data = _decompress(data, self.name)
         elif is_url(source):  # s3://, gs://, file://...: one read into memory
             self.name = name or str(source)
-            self._data = _decompress(_read_url(source, self.name), self.name)
+            self._data = _decompress(read_url(source, self.name), self.name)
         else:
             self._path = Path(os.fspath(source))
             self.name = name or str(self._path)
