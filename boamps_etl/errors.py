@@ -144,3 +144,9 @@ class ExecutionError(BoampsEtlError):
     what was completed is kept, and a re-run resumes."""
 
     code = "execution"
+
+
+class MissingExtraError(BoampsEtlError):
+    """An optional dependency is not installed; the hint names the extra to install."""
+
+    code = "missing-extra"

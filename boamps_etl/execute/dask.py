@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import ExecutionError, UsageError
+from ..errors import ExecutionError, MissingExtraError, UsageError
 from .base import TaskFuture
 
 T = TypeVar("T")
@@ -23,8 +23,8 @@ def _import_distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise UsageError("--executor dask needs dask.distributed, which is not installed",
-                         hint=INSTALL_HINT) from None
+        raise MissingExtraError("--executor dask needs dask.distributed, which is not "
+                                "installed", hint=INSTALL_HINT) from None
     return distributed
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from ..errors import Location, OutputError, UsageError
+from ..errors import Location, MissingExtraError, OutputError, UsageError
 
 #: A local path or a URL's path object (a ``upath.UPath``, which has ``pathlib.Path``'s
 #: API: the type checker sees both as ``Path``; :func:`is_url` tells them apart).
@@ -41,8 +41,8 @@ def is_url(location: object) -> bool:
     return bool(_URL.match(str(location))) or hasattr(location, "storage_options")
 
 
-def _missing(what: str, extra: str) -> UsageError:
-    return UsageError(f"{what} needs an optional dependency that is not installed",
+def _missing(what: str, extra: str) -> MissingExtraError:
+    return MissingExtraError(f"{what} needs an optional dependency that is not installed",
                       hint=f"pip install 'boamps-etl[{extra}]'")
 
 
