@@ -184,6 +184,7 @@ class ConvertSummary:
     written: list[Path] = field(default_factory=list)
     reports_written: int = 0
     row_errors: int = 0  # rows that gave no report (misaligned, cut off)
+    engine_rows: int = 0  # rows read by the column-wise engine (boamps_etl.fastpath)
 
     @property
     def reports(self) -> int:
@@ -243,6 +244,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 summary.files.append(source.name)
                 summary.rows_read += source.records
                 if id(source) in fast:
+                    summary.engine_rows += source.records
                     _convert_fast(fast[id(source)], runner, the_mapping, the_context,
                                   allow_incomplete, writer, summary)
                     continue

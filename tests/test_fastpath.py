@@ -14,6 +14,7 @@ import io
 import math
 import random
 import struct
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,21 +34,39 @@ from boamps_etl.io.readers import CsvSource
 CONTEXTS: list[Any] = [None, TASK_CONTEXT]
 
 
-def _run(path: Path, out: Path, *, fast: bool, context: Any = TASK_CONTEXT,
-         jobs: int = 1, **kw: Any) -> tuple[Any, bytes | str]:
-    out.unlink(missing_ok=True)  # hypothesis examples share tmp_path
+FORMATS = ("jsonl", "json", "csv")
+SUFFIX = {"jsonl": ".jsonl", "json": "", "csv": ".csv"}
+
+
+def _output(out: Path, fmt: str) -> Any:
+    """What a conversion wrote: the file's bytes, or for json each file's name and bytes
+    (hidden work files included: none may be left behind)."""
+    if fmt != "json":
+        return out.read_bytes() if out.exists() else b""
+    if not out.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def _run(path: Path | list[Path], out: Path, *, fast: bool, context: Any = TASK_CONTEXT,
+         jobs: int = 1, fmt: str = "jsonl", **kw: Any) -> tuple[Any, Any]:
+    out = out.with_name(out.stem + SUFFIX[fmt]) if out.suffix else out
+    if out.is_dir():  # hypothesis examples share tmp_path
+        shutil.rmtree(out)
+    out.unlink(missing_ok=True)
     try:
-        summary = be.convert_to(path, out, "jsonl", context=context, force=True,
+        summary = be.convert_to(path, out, fmt, context=context, force=True,
                                 fast_path=fast, jobs=jobs, **kw)
     except BoampsEtlError as exc:
         return None, str(exc.issue)
-    return summary, out.read_bytes() if out.exists() else b""
+    return summary, _output(out, fmt)
 
 
-def assert_same(path: Path, tmp_path: Path, **kw: Any) -> Any:
+def assert_same(path: Path | list[Path], tmp_path: Path, fmt: str = "jsonl",
+                **kw: Any) -> Any:
     """Both paths give the same bytes, counts, levels and issues; returns the summary."""
-    ref, ref_out = _run(path, tmp_path / "reference.jsonl", fast=False, **kw)
-    got, got_out = _run(path, tmp_path / "fast.jsonl", fast=True, **kw)
+    ref, ref_out = _run(path, tmp_path / "reference.jsonl", fast=False, fmt=fmt, **kw)
+    got, got_out = _run(path, tmp_path / "fast.jsonl", fast=True, fmt=fmt, **kw)
     assert got_out == ref_out, path
     if ref is None:
         return None
@@ -57,7 +76,8 @@ def assert_same(path: Path, tmp_path: Path, **kw: Any) -> Any:
     assert [str(i) for i in got.issues] == [str(i) for i in ref.issues]
     assert got.reports_written == ref.reports_written
     assert got.rows_read == ref.rows_read
-    _check_with_jsonschema(got_out, drafts=bool(kw.get("allow_incomplete")))
+    if fmt == "jsonl":
+        _check_with_jsonschema(got_out, drafts=bool(kw.get("allow_incomplete")))
     return got
 
 
@@ -84,18 +104,47 @@ def _fixtures() -> list[Path]:
 
 @pytest.mark.parametrize("path", _fixtures(), ids=lambda p: f"{p.parent.name}/{p.name}")
 @pytest.mark.parametrize("context", CONTEXTS, ids=["no-context", "context"])
-def test_every_fixture_converts_the_same(path: Path, context: Any, tmp_path: Path) -> None:
-    assert_same(path, tmp_path, context=context)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_fixture_converts_the_same(path: Path, context: Any, fmt: str,
+                                         tmp_path: Path) -> None:
+    assert_same(path, tmp_path, fmt, context=context)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_generated_files_of_every_version_convert_the_same(variant: str,
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_generated_files_of_every_version_convert_the_same(variant: str, fmt: str,
                                                            tmp_path: Path) -> None:
     path = tmp_path / "emissions.csv"
     write_csv(path, rows=400, variant=variant, seed=11, gpu_share=0.4, cloud_share=0.3,
               flush=2)
-    summary = assert_same(path, tmp_path)
+    summary = assert_same(path, tmp_path, fmt)
     assert summary.reports > 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("how", ["plain", "per-row", "gzip", "task"])
+def test_every_format_and_input_takes_the_column_wise_engine(fmt: str, how: str,
+                                                             tmp_path: Path) -> None:
+    # the engine serves every output format, per-row conversions, compressed inputs and
+    # task files: same bytes as the reference, and the rows go through the engine
+    import gzip
+
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=600, variant="mixed", seed=4, gpu_share=0.4, cloud_share=0.3,
+              flush=3)
+    kw: dict[str, Any] = {}
+    if how == "per-row":
+        kw["per_row"] = True
+    elif how == "gzip":
+        packed = tmp_path / "emissions.csv.gz"
+        packed.write_bytes(gzip.compress(path.read_bytes()))
+        path = packed
+    elif how == "task":
+        path = tmp_path / "emissions_task.csv"
+        write_csv(path, rows=300, variant="t3.2", seed=4)
+    summary = assert_same(path, tmp_path, fmt, **kw)
+    assert summary.reports_written > 0
+    assert summary.engine_rows == summary.rows_read  # every row read column-wise
 
 
 def test_the_fast_path_takes_clean_files(tmp_path: Path) -> None:
