@@ -224,13 +224,12 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     sources = []
     fast: dict[int, FastFile] = {}
     workers = default_jobs() if jobs is None else max(1, jobs)
-    with Runner(workers if format == "jsonl" and fast_path else 1, the_mapping, the_context,
-                allow_incomplete) as runner:
+    with Runner(workers if fast_path else 1, the_mapping, the_context,
+                allow_incomplete, format) as runner:
         for path in paths:  # every input is read through once before anything is written
             source = CsvSource(path)
             prepared = prepare(source, per_row=per_row, runner=runner,
-                               spill=staging_folder(out, format)) \
-                if format == "jsonl" and fast_path else None
+                               spill=staging_folder(out, format)) if fast_path else None
             if prepared is None:
                 source.scan(group_runs=not per_row and source.kind != "task")
             else:
@@ -271,10 +270,16 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
                   summary: ConvertSummary) -> None:
     """A clean file, column-wise (boamps_etl.fastpath): in this process, or by ranges of
     rows handed out to the workers, their outputs appended in order as they come."""
-    if runner.jobs == 1 or len(ff.parts) == 1:
-        for block in convert_file(ff, mapping, context, allow_incomplete):
+    if runner.jobs == 1 or len(ff.parts) == 1 or writer.fmt != "jsonl":
+        for block in convert_file(ff, mapping, context, allow_incomplete, writer.fmt):
             _add_counts(summary, block.counts, block.levels, block.issues)
-            writer.write_data(block.data, block.count)
+            if writer.fmt == "json":
+                assert block.names is not None
+                writer.write_files(block.data, block.lengths.tolist(), block.names)
+            elif writer.fmt == "csv":
+                writer.write_lines(block.data, block.lengths, block.column_ids, block.columns)
+            else:
+                writer.write_data(block.data, block.count)
             summary.reports_written += block.count
         return
     for part in runner.convert(ff, writer.stage_folder()):

@@ -48,8 +48,17 @@ from typing import TYPE_CHECKING, Any
 from .codecarbon import EMPTY_VALUES, REQUIRED_COLUMNS
 from .context import Context
 from .errors import Issue
+from .flatten import cell_text, csv_line, flatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable
-from .io.writers import dumps
+from .io.writers import (
+    MAX_NAME,
+    NAME_FIELDS,
+    dumps,
+    name_from_parts,
+    name_values,
+    report_filename,
+    safe_part,
+)
 from .levels import assess
 from .mapping import Applied, Mapping, Rule, apply_rules, run_transform
 from .pipeline import build_report, convert_table
@@ -1449,6 +1458,11 @@ class _Template:
     pieces: list[str]  # literal text around the slots
     slots: list[int]  # which mapped value fills each slot
     level: str
+    # the output's own layout when it is not JSON Lines: a json file's text (with
+    # ``name``, how its file name is made) or a flat CSV line (with its ``columns``)
+    out: _Template | None = None
+    name: list[str | int] | None = None  # a name part's text, or the slot giving it
+    columns: tuple[str, ...] | None = None
 
     @property
     def scalars(self) -> list[Any]:
@@ -1476,17 +1490,158 @@ def _slotted(values: dict[str, list[Any]], targets: list[str], keep_real: set[in
 
 def _make_template(doc_real: dict[str, Any], mapping: Mapping, applied: Applied,
                    targets: list[str], keep_real: set[int], layers: list[dict[str, Any]],
-                   i: int, level: str) -> _Template | None:
+                   i: int, level: str, fmt: str = "jsonl") -> _Template | None:
     one = _slotted(applied.values, targets, keep_real, i)
     entries = {t: [mask[i]] for t, mask in applied.entries.items()}
-    text = dumps(build_report(mapping, one, entries, 0, layers), indent=None)
-    parts = _SLOT.split(text)
+    doc = build_report(mapping, one, entries, 0, layers)
+    parts = _SLOT.split(dumps(doc, indent=None))
     pieces, slots = parts[0::2], [int(s) for s in parts[1::2]]
     template = _Template(pieces, slots, level)
     row = [_encode(applied.values[targets[k]][i]) for k in slots]
     if _fill_one(template, row) != dumps(doc_real, indent=None):
         return None  # a value shapes the report beyond its type: the reference decides
+    if fmt == "jsonl":
+        return template
+    real = [applied.values[t][i] for t in targets]
+    layout = _json_layout(doc, doc_real, real) if fmt == "json" else \
+        _csv_layout(doc, doc_real, real)
+    if layout is None:
+        return None
+    template.out = layout
     return template
+
+
+_MARK = re.compile("\ue000([0-9]+)\ue001")
+
+
+def _json_layout(doc: dict[str, Any], doc_real: dict[str, Any], real: list[Any]
+                 ) -> _Template | None:
+    """The layout of a report's json file (indented, as the json writer writes it) and of
+    its file name, checked against the report itself."""
+    parts = _SLOT.split(dumps(doc))
+    layout = _Template(parts[0::2], [int(s) for s in parts[1::2]], "")
+    if _fill_one(layout, [_encode(real[k]) for k in layout.slots]) != dumps(doc_real):
+        return None
+    name: list[str | int] = []
+    for value, (_, fallback) in zip(name_values(doc), NAME_FIELDS, strict=True):
+        found = _MARK.fullmatch(value) if isinstance(value, str) else None
+        name.append(int(found.group(1)) if found else safe_part(value, fallback))
+    layout.name = name
+    if _name_of(name, real) != report_filename(doc_real):
+        return None
+    return layout
+
+
+def _name_of(name: list[str | int], real: list[Any]) -> str:
+    fallbacks = [fallback for _, fallback in NAME_FIELDS]
+    return name_from_parts([part if isinstance(part, str) else
+                            safe_part(real[part], fallbacks[j])
+                            for j, part in enumerate(name)])
+
+
+def _csv_layout(doc: dict[str, Any], doc_real: dict[str, Any], real: list[Any]
+                ) -> _Template | None:
+    """The layout of a report's flat CSV line, in its own columns (the writer puts them in
+    the order of the whole file's), checked against the report itself."""
+    flat, flat_real = flatten(doc), flatten(doc_real)
+    if list(flat) != list(flat_real):
+        return None
+    cells = [cell_text(v) for v in flat.values()]
+    if any("\r" in c for c in cells):  # such a line is quoted whole: the reference
+        return None
+    parts = _MARK.split(csv_line(cells)[:-1])
+    layout = _Template(parts[0::2], [int(s) for s in parts[1::2]], "")
+    layout.columns = tuple(flat)
+    expected = csv_line([cell_text(v) for v in flat_real.values()])[:-1]
+    if _fill_one(layout, [_csv_cell(real[k]) for k in layout.slots]) != expected:
+        return None
+    return layout
+
+
+def _text_of(doc: dict[str, Any], fmt: str) -> tuple[str, Any]:
+    """A report's text in the output's layout as the writers write it, with its file name
+    (json) or its column set (csv)."""
+    if fmt == "json":
+        return dumps(doc) + "\n", report_filename(doc)
+    if fmt == "csv":
+        flat = flatten(doc)
+        return csv_line([cell_text(v) for v in flat.values()]), tuple(flat)
+    return dumps(doc, indent=None) + "\n", None
+
+
+def _csv_cells(texts: Any) -> tuple[Any, Any]:
+    """CSV cells from the JSON texts of flat values (an Arrow string array): numbers and
+    booleans as they are, ``null`` empty, texts unquoted or quoted as the csv module
+    quotes them; and a numpy mask of the texts JSON escapes (a quote, a backslash, a
+    control character), which the reference writes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def text(value: str) -> Any:
+        return _scalar(value, pa.string())
+
+    is_text = pc.starts_with(texts, pattern='"')
+    escaped = pc.and_(is_text, pc.match_substring(texts, pattern="\\"))
+    inner = pc.utf8_slice_codeunits(texts, 1, -1)
+    quoted = pc.binary_join_element_wise(text('"'), inner, text('"'), text(""))
+    cells = pc.if_else(is_text, pc.if_else(pc.match_substring(inner, pattern=","), quoted,
+                                           inner),
+                       pc.if_else(pc.equal(texts, text("null")), text(""), texts))
+    return cells, _as_numpy(_filled(escaped, False))
+
+
+_SAFE_NAME = r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,58}[A-Za-z0-9_])?$"  # safe_part keeps it
+
+
+def _name_parts(values: Sequence[Any], column: Any, order: Any, fallback: str) -> Any:
+    """:func:`boamps_etl.io.writers.safe_part` of the values of rows ``order`` (an Arrow
+    string array): texts already safe taken as they are, others once per distinct value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column is not None and pa.types.is_string(column.type):
+        texts = column.take(_numpy_array(order))
+        if pc.all(_filled(pc.match_substring_regex(texts, _SAFE_NAME), False)).as_py():
+            return texts
+    if isinstance(values, _Dict):
+        distinct = [safe_part(v, fallback) for v in values.distinct]
+        return _text_array(distinct).take(_numpy_array(values.indices[order]))
+    items = values.to_list() if isinstance(values, _Lazy) else values
+    cache: dict[tuple[type, Any], str] = {}
+    out = []
+    for i in order.tolist():
+        value = items[i]
+        key = (type(value), value)
+        part = cache.get(key)
+        if part is None:
+            part = cache[key] = safe_part(value, fallback)
+        out.append(part)
+    return _text_array(out)
+
+
+def _joined_name(parts: list[Any], count: int) -> Any:
+    """File names (:func:`boamps_etl.io.writers.name_from_parts`) from their parts, each an
+    Arrow scalar (the same for all) or an array of ``count`` texts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if all(isinstance(p, pa.Scalar) for p in parts):
+        return _text_array([name_from_parts([p.as_py() for p in parts])] * count)
+    sep = _scalar("_", pa.string())
+    pieces: list[Any] = [_scalar("report_", pa.string())]
+    for j, part in enumerate(parts):
+        pieces += [sep, part] if j else [part]
+    joined = pc.binary_join_element_wise(*pieces, _scalar("", pa.string()))
+    if pc.max(pc.utf8_length(joined)).as_py() > MAX_NAME:
+        joined = pc.utf8_slice_codeunits(joined, 0, MAX_NAME)
+    return pc.binary_join_element_wise(joined, _scalar(".json", pa.string()),
+                                       _scalar("", pa.string()))
+
+
+def _csv_cell(value: Any) -> str:
+    """A flat value as a cell of a CSV line (quoted where the csv module quotes it)."""
+    text = cell_text(value)
+    return csv_line([text])[:-1] if text else ""
 
 
 def _fill_one(template: _Template, row: list[str]) -> str:
@@ -1579,24 +1734,31 @@ _SCALARS = {type(None), bool, int, float, str}
 
 @dataclass
 class BlockResult:
-    """One block's output: JSON lines in row order, and what the reference path said."""
+    """One block's output in row order: the text of each report in the output's layout (a
+    JSON line, a json file's text, or a flat CSV line in its own columns), and what the
+    reference path said."""
 
-
-    data: Any = b""  # the JSON lines, each ending with a line break (UTF-8 bytes)
-    count: int = 0  # how many lines
+    data: Any = b""  # the texts end to end, each ending with a line break (UTF-8 bytes)
+    count: int = 0  # how many texts
     counts: dict[str, int] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     row_errors: int = 0
+    lengths: Any = None  # json and csv: the byte length of each text (numpy int64)
+    names: list[str] | None = None  # json: each report's file name (before any -2 suffix)
+    columns: list[tuple[str, ...]] = field(default_factory=list)  # csv: the column sets
+    column_ids: Any = None  # csv: the column set of each line, in ``columns`` (numpy)
 
 
 class Converter:
     """Converts the blocks of one fast file; templates are kept across blocks."""
 
     def __init__(self, ff: FastFile, mapping: Mapping, context: Context | None,
-                 allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None):
+                 allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None,
+                 fmt: str = "jsonl"):
         self.ff, self.mapping, self.context = ff, mapping, context
         self.allow_incomplete = allow_incomplete
+        self.fmt = fmt
         self.templates: dict[Any, _Template | None] = {} if templates is None else templates
         self.targets = [t for t, r in mapping.rules.items() if not r.is_entry]
         # merge keys (componentType) shape the report by their value, and constants are
@@ -1702,17 +1864,34 @@ class Converter:
         tids[ok_rows] = group_tids[groups.reshape(-1)]
         slow.update(np.flatnonzero(tids < 0).tolist())
         result = BlockResult(counts={"valid": 0, "incomplete": 0, "invalid": 0})
-        pieces, positions = self._fill(templates, tids, values, all_kinds, direct, slow,
-                                       result.levels)
+        registry: dict[tuple[str, ...], int] = {}  # csv: the column sets of this block
+        pieces, positions, extra = self._fill(templates, tids, values, all_kinds, direct,
+                                              slow, result.levels, registry)
         if slow:
             lines = self._reference(batch, sorted(slow), row_list, result)
-            pieces.append(_text_array([text for _, text in lines]))
-            positions.append(np.array([i for i, _ in lines], dtype=np.int64))
+            pieces.append(_text_array([text for _, text, _ in lines]))
+            positions.append(np.array([i for i, _, _ in lines], dtype=np.int64))
+            if self.fmt == "json":
+                extra.append(_text_array([name for _, _, name in lines]))
+            elif self.fmt == "csv":
+                extra.append(np.array([registry.setdefault(cols, len(registry))
+                                       for _, _, cols in lines], dtype=np.int64))
         lines_array = pa.concat_arrays(pieces) if pieces else _text_array([])
         where = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
-        final = lines_array.take(_numpy_array(np.argsort(where, kind="stable")))
+        order = np.argsort(where, kind="stable")
+        final = lines_array.take(_numpy_array(order))
         result.data = _string_data(final)
         result.count = len(final)
+        if self.fmt != "jsonl":
+            result.lengths = np.diff(_offsets(final)) if len(final) else \
+                np.zeros(0, dtype=np.int64)
+        if self.fmt == "json":
+            names = pa.concat_arrays(extra) if extra else _text_array([])
+            result.names = names.take(_numpy_array(order)).to_pylist()
+        elif self.fmt == "csv":
+            ids = np.concatenate(extra) if extra else np.zeros(0, dtype=np.int64)
+            result.column_ids = ids[order]
+            result.columns = list(registry)
         result.counts["valid"] += n - len(slow)
         return result
 
@@ -1740,11 +1919,13 @@ class Converter:
 
     def _fill(self, templates: list[_Template], tids: Any, values: list[list[Any]],
               all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int],
-              levels: dict[str, int]) -> tuple[list[Any], list[Any]]:
-        """The JSON lines of the rows of each template, column-wise: rows grouped by
-        template, each used column encoded once and taken in that order, the lines
-        joined by Arrow. Returns the lines and their rows; counts the rows written in
-        ``levels``."""
+              levels: dict[str, int], registry: dict[tuple[str, ...], int]
+              ) -> tuple[list[Any], list[Any], list[Any]]:
+        """The output texts of the rows of each template, column-wise: rows grouped by
+        template, each used column encoded once and taken in that order, the texts
+        joined by Arrow. Returns the texts, their rows, and per group the file names
+        (json) or the column sets in ``registry`` (csv); counts the rows written in
+        ``levels``. A row whose text the template cannot vouch for goes to ``slow``."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -1752,33 +1933,69 @@ class Converter:
         ids = np.asarray(tids, dtype=np.int64)
         fast_rows = np.flatnonzero(ids >= 0)
         if len(fast_rows) == 0:
-            return [], []
+            return [], [], []
         order = fast_rows[np.argsort(ids[fast_rows], kind="stable")]
         counts = np.bincount(ids[fast_rows], minlength=len(templates))
-        used = sorted({k for t in templates for k in t.slots})
+        layouts = [t if t.out is None else t.out for t in templates]
+        used = sorted({k for t in layouts for k in t.slots})
         encoded = {k: _json_column(values[k], all_kinds[k] - {type(None)}, direct.get(k),
                                    self.ff.plain_text, order) for k in used}
-        pieces, positions = [], []
+        refused = np.zeros(len(order), dtype=bool)  # csv: cells the reference writes
+        if self.fmt == "csv":
+            for k in used:
+                encoded[k], bad = _csv_cells(encoded[k])
+                refused |= bad
+        names: dict[int, Any] = {}
+        if self.fmt == "json":
+            wanted = {p for t in layouts for p in t.name or () if isinstance(p, int)}
+            for k in wanted:
+                fallback = NAME_FIELDS[next(j for t in layouts for j, p in
+                                            enumerate(t.name or ()) if p == k)][1]
+                names[k] = _name_parts(values[k], direct.get(k), order, fallback)
+        pieces, positions, extra = [], [], []
         start = 0
         for t, template in enumerate(templates):
             count = int(counts[t])
             if count == 0:
                 continue
-            parts: list[Any] = [template.scalars[0]]
-            for k, piece in zip(template.slots, template.scalars[1:], strict=True):
-                parts.append(encoded[k].slice(start, count))
+            rows = order[start: start + count]
+            layout = layouts[t]
+            took = np.flatnonzero(~refused[start: start + count])
+            if len(took) < count:
+                slow.update(rows[refused[start: start + count]].tolist())
+
+            def cut(array: Any, start: int = start, count: int = count,
+                    took: Any = took) -> Any:
+                part = array.slice(start, count)
+                return part if len(took) == count else part.take(_numpy_array(took))
+
+            start += count
+            if len(took) == 0:
+                continue
+            parts: list[Any] = [layout.scalars[0]]
+            for k, piece in zip(layout.slots, layout.scalars[1:], strict=True):
+                parts.append(cut(encoded[k]))
                 parts.append(piece)
             lines = pc.binary_join_element_wise(*parts, _scalar("", pa.string()))
-            first = int(order[start])
-            check = _fill_one(template, [_encode(values[k][first]) for k in template.slots])
+            first = int(rows[took[0]])
+            encode = _csv_cell if self.fmt == "csv" else _encode
+            check = _fill_one(layout, [encode(values[k][first]) for k in layout.slots])
             if lines[0].as_py() != check + "\n":  # never: tests/test_fastpath.py
-                slow.update(order[start: start + count].tolist())
-            else:
-                pieces.append(lines)
-                positions.append(order[start: start + count])
-                levels[template.level] = levels.get(template.level, 0) + count
-            start += count
-        return pieces, positions
+                slow.update(rows[took].tolist())
+                continue
+            pieces.append(lines)
+            positions.append(rows[took])
+            levels[template.level] = levels.get(template.level, 0) + len(took)
+            if self.fmt == "json":
+                assert layout.name is not None
+                extra.append(_joined_name([_scalar(p, pa.string()) if isinstance(p, str)
+                                           else cut(names[p]) for p in layout.name],
+                                          len(took)))
+            elif self.fmt == "csv":
+                assert layout.columns is not None
+                extra.append(np.full(len(took), registry.setdefault(
+                    layout.columns, len(registry)), dtype=np.int64))
+        return pieces, positions, extra
 
     def _template(self, signature: Any, applied: Applied, i: int,
                   layers: list[dict[str, Any]]) -> _Template | None:
@@ -1790,15 +2007,16 @@ class Converter:
             if full_check(doc):
                 level = assess(doc, []).level
                 template = _make_template(doc, self.mapping, applied, self.targets,
-                                          self.keep_real, layers, i, level)
+                                          self.keep_real, layers, i, level, self.fmt)
         if len(self.templates) < 4096:
             self.templates[signature] = template
         return template
 
     def _reference(self, batch: Any, indexes: list[int], row_list: list[int],
-                   result: BlockResult) -> list[tuple[int, str]]:
+                   result: BlockResult) -> list[tuple[int, str, Any]]:
         """Rows the fast path does not vouch for: converted by the reference pipeline.
-        Returns (row, JSON line) for each report to write."""
+        Returns (row, text, its file name (json) or column set (csv)) for each report to
+        write."""
         import numpy as np
         import pandas as pd
 
@@ -1819,7 +2037,7 @@ class Converter:
             result.levels[report.level] = result.levels.get(report.level, 0) + 1
             result.issues.extend(report.issues)
             if report.status in ok:
-                out.append((i, dumps(report.document, indent=None) + "\n"))
+                out.append((i, *_text_of(report.document, self.fmt)))
         return out
 
 
@@ -1833,9 +2051,9 @@ def _string_data(array: Any) -> memoryview:
 
 
 def convert_file(ff: FastFile, mapping: Mapping, context: Context | None,
-                 allow_incomplete: bool) -> Iterator[BlockResult]:
-    """Convert a prepared file block by block."""
-    converter = Converter(ff, mapping, context, allow_incomplete)
+                 allow_incomplete: bool, fmt: str = "jsonl") -> Iterator[BlockResult]:
+    """Convert a prepared file block by block, into texts in the layout of ``fmt``."""
+    converter = Converter(ff, mapping, context, allow_incomplete, fmt=fmt)
     for batch, rows in converter.blocks():
         yield converter.convert(batch, rows)
 
@@ -1857,8 +2075,8 @@ _JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, al
 def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
     """Convert one range of a file into the file ``out``."""
     ff, index, out = task
-    mapping, context, allow_incomplete = _JOB
-    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES)
+    mapping, context, allow_incomplete, fmt = _JOB
+    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, fmt)
     total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
     with open(out, "wb") as fh:
         for batch, rows in converter.blocks(ff.parts[index]):
@@ -1888,12 +2106,12 @@ class Runner:
     ``jobs=1`` runs everything in this process."""
 
     def __init__(self, jobs: int, mapping: Mapping, context: Context | None,
-                 allow_incomplete: bool):
+                 allow_incomplete: bool, fmt: str = "jsonl"):
         import multiprocessing
 
         global _JOB
         self.jobs = jobs if "fork" in multiprocessing.get_all_start_methods() else 1
-        _JOB = (mapping, context, allow_incomplete)
+        _JOB = (mapping, context, allow_incomplete, fmt)
         _TEMPLATES.clear()
         self._pool: Any = None
 

@@ -104,6 +104,14 @@ def write_csv_rows(stream: Any, columns: Sequence[str],
         (quoted if any("\r" in c for c in cells) else minimal).writerow(cells)
 
 
+def csv_line(cells: Sequence[str]) -> str:
+    """One CSV line of cell texts, as :func:`write_csv_rows` writes it."""
+    buf = io.StringIO()
+    quoting = csv.QUOTE_ALL if any("\r" in c for c in cells) else csv.QUOTE_MINIMAL
+    csv.writer(buf, lineterminator="\n", quoting=quoting).writerow(cells)
+    return buf.getvalue()
+
+
 @lru_cache(maxsize=4096)
 def column_type(column: str) -> str | None:
     """The schema type of a flat column (``'number'``, ``'string'``...), ``None`` when no

@@ -10,6 +10,8 @@ job with nothing written.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import re
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Location, OutputError
-from ..flatten import csv_text, flatten, write_csv_rows
+from ..flatten import cell_text, csv_line, csv_text, flatten
 
 Format = Literal["json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")
@@ -45,21 +47,38 @@ def safe_part(value: Any, fallback: str = "unknown") -> str:
     return text[:60] or fallback
 
 
-def report_filename(doc: Mapping[str, Any]) -> str:
-    """``report_<publisher>_<taskStage>_<taskFamily>_<infraType>_<reportId>.json``."""
-    header = doc.get("header") or {}
-    task = doc.get("task") or {}
-    infra = doc.get("infrastructure") or {}
-    publisher = (header.get("publisher") or {}).get("name") if isinstance(header, dict) else None
-    parts = [
-        safe_part(publisher),
-        safe_part(task.get("taskStage") if isinstance(task, dict) else None),
-        safe_part(task.get("taskFamily") if isinstance(task, dict) else None),
-        safe_part(infra.get("infraType") if isinstance(infra, dict) else None),
-        safe_part(header.get("reportId") if isinstance(header, dict) else None, "noid"),
-    ]
+#: Where the parts of a report's file name come from, with the text of an absent value.
+NAME_FIELDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("header", "publisher", "name"), "unknown"),
+    (("task", "taskStage"), "unknown"),
+    (("task", "taskFamily"), "unknown"),
+    (("infrastructure", "infraType"), "unknown"),
+    (("header", "reportId"), "noid"),
+)
+
+
+def name_values(doc: Mapping[str, Any]) -> list[Any]:
+    """The values a report's file name is made of (:data:`NAME_FIELDS`), ``None`` where
+    absent."""
+    out = []
+    for path, _ in NAME_FIELDS:
+        node: Any = doc
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        out.append(node)
+    return out
+
+
+def name_from_parts(parts: Sequence[str]) -> str:
+    """A report's file name from its :func:`safe_part` texts."""
     name = "report_" + "_".join(parts)
     return name[:MAX_NAME] + ".json"
+
+
+def report_filename(doc: Mapping[str, Any]) -> str:
+    """``report_<publisher>_<taskStage>_<taskFamily>_<infraType>_<reportId>.json``."""
+    return name_from_parts([safe_part(value, fallback) for value, (_, fallback)
+                            in zip(name_values(doc), NAME_FIELDS, strict=True)])
 
 
 def _inside(folder: Path, target: Path) -> bool:
@@ -174,6 +193,69 @@ def staging_folder(out: str | os.PathLike[str], fmt: Format) -> Path:
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
+def _char_sizes(data: bytes, lengths: Any) -> list[int]:
+    """The length in characters of each UTF-8 text of ``lengths`` bytes in ``data``."""
+    if data.isascii():
+        out: list[int] = lengths.tolist()
+        return out
+    import numpy as np
+
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    # a character starts at every byte that is not a continuation byte (10xxxxxx)
+    leads = np.cumsum(np.concatenate([[0], (np.frombuffer(data, dtype=np.uint8) & 0xC0)
+                                      != 0x80]))
+    sizes: list[int] = (leads[starts + lengths] - leads[starts]).tolist()
+    return sizes
+
+
+def _syncfs() -> Any:
+    """libc's ``syncfs`` (Linux): every file of one file system to disk at once."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+SYNC = "syncfs"  # how staged json files reach the disk: 'syncfs' (one call), 'fsync' (each)
+
+
+def sync_files(folder: Path, names: Sequence[str]) -> None:
+    """Put the files ``names`` of ``folder`` on disk: with one ``syncfs`` of the folder's
+    file system where there is one (one call instead of one ``fsync`` per file, which
+    dominates writing many small files), else one ``fsync`` per file. Then the folder."""
+    syncfs = _syncfs() if SYNC == "syncfs" else None
+    if syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for name in names:
+        fd = os.open(folder / name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder: the renames into it are on disk."""
+    with contextlib.suppress(OSError):  # some file systems refuse to open folders
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _copy_into(src: Any, dst: Any) -> None:
     """Append the rest of file ``src`` to ``dst`` (in the kernel where it can)."""
     dst.flush()
@@ -191,10 +273,16 @@ class StreamWriter:
     """Write reports block by block in bounded memory, with the same guarantees as
     :func:`write_reports`: outputs appear only when :meth:`close` succeeds, all at once.
 
-    JSON files are staged in a hidden folder inside ``out`` and moved into place at the end;
-    JSONL goes to a temporary file renamed at the end; CSV rows are staged (their columns are
-    only known once every report is seen) and the CSV is written at the end. ``abort``
-    removes whatever was staged.
+    JSON files are staged in a hidden folder inside ``out``, each under its final name,
+    and moved into place at the end, once all of them are on disk (one file-system sync,
+    not one per file); JSONL goes to a temporary file renamed at the end; CSV lines are
+    staged in their own columns (the header needs every report's columns first) with a
+    record of their column set, and the CSV is written at the end, each line put in the
+    columns of the whole file. ``abort`` removes whatever was staged.
+
+    Reports come as documents (:meth:`write`) or as texts already in the output's layout
+    (:meth:`write_data`, :meth:`write_files`, :meth:`write_lines`: the column-wise engine);
+    both give the same bytes.
     """
 
     def __init__(self, out: str | Path, fmt: Format = "json", *, force: bool = False):
@@ -204,10 +292,13 @@ class StreamWriter:
         self.stdout = str(out) == STDOUT
         self.out = Path(out)
         self.count = 0
-        self._used: dict[str, int] = {}
-        self._names: list[str] = []
+        self._repeated: dict[str, int] = {}  # json: names given to several reports
+        self._names: list[str] = []  # json: the files staged, in order
         self._stage: Path | None = None
         self._fh: Any = None
+        self._side: Any = None  # csv: (column set, byte length) of each staged line
+        self._column_sets: dict[tuple[str, ...], int] = {}
+        self._seen: dict[str, None] = {}  # csv: every column, in first-seen order
         self._first_json = True
         self._created_out = fmt == "json" and not self.stdout and not self.out.exists()
         if self.stdout:
@@ -245,6 +336,9 @@ class StreamWriter:
                                            dir=parent)
             self._stage = Path(tmp)
             self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            if self.fmt == "csv":
+                self._side = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close/abort
+                    dir=None if self.stdout else parent)
 
     def write(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Add a block of reports."""
@@ -262,20 +356,96 @@ class StreamWriter:
                 return
         self._open_stage()
         if self.fmt == "json":
-            assert self._stage is not None
             for doc in docs:
-                name = report_filename(doc)
-                n = self._used.get(name, 0) + 1
-                self._used[name] = n
-                if n > 1:
-                    name = name[: -len(".json")] + f"-{n}.json"
-                (self._stage / name).write_text(dumps(doc) + "\n", encoding="utf-8")
-                self._names.append(name)
+                self._write_file(report_filename(doc), (dumps(doc) + "\n").encode("utf-8"))
         elif self.fmt == "jsonl":
             self._fh.write(render_jsonl(docs))
-        else:  # flat rows staged as JSON lines: the CSV header needs every column first
-            self._fh.writelines(json.dumps(flatten(d), ensure_ascii=False) + "\n"
-                                for d in docs)
+        else:
+            flats = [flatten(d) for d in docs]
+            lines = [csv_line([cell_text(v) for v in flat.values()]).encode("utf-8")
+                     for flat in flats]
+            self._stage_lines(b"".join(lines), [len(line) for line in lines],
+                              [self._column_set(tuple(flat)) for flat in flats])
+
+    def _write_file(self, name: str, data: bytes | memoryview) -> None:
+        """One json file in the stage, under its name (``-2``, ``-3``... for the second,
+        third report of that name): the stage itself tells which names are taken."""
+        assert self._stage is not None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self._stage / name, flags, 0o666)
+        except FileExistsError:
+            n = self._repeated.get(name, 1) + 1
+            self._repeated[name] = n
+            name = name[: -len(".json")] + f"-{n}.json"
+            fd = os.open(self._stage / name, flags & ~os.O_EXCL | os.O_TRUNC, 0o666)
+        self._names.append(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+    def write_files(self, data: bytes | memoryview, lengths: Sequence[int],
+                    names: Sequence[str]) -> None:
+        """Add json reports already serialised: ``data`` holds their texts end to end
+        (UTF-8, ``lengths`` bytes each), ``names`` their file names (json only)."""
+        if self.fmt != "json":
+            raise ValueError("write_files is for json output")
+        if not len(names):
+            return
+        self.count += len(names)
+        view = memoryview(data)
+        if self.stdout:
+            at = 0
+            for size in lengths:
+                text = bytes(view[at: at + size]).decode("utf-8")
+                at += size
+                sys.stdout.write(("" if self._first_json else ",") + "\n" + text[:-1])
+                self._first_json = False
+            return
+        self._open_stage()
+        at = 0
+        for name, size in zip(names, lengths, strict=True):
+            self._write_file(name, view[at: at + size])
+            at += size
+
+    def write_lines(self, data: bytes | memoryview, lengths: Any, column_ids: Any,
+                    columns: Sequence[tuple[str, ...]]) -> None:
+        """Add CSV lines already serialised, each in its own columns: ``data`` holds them
+        end to end (UTF-8, ``lengths`` bytes each); line ``i`` has the columns
+        ``columns[column_ids[i]]`` (csv only)."""
+        import numpy as np
+
+        if self.fmt != "csv":
+            raise ValueError("write_lines is for csv output")
+        if not len(lengths):
+            return
+        self.count += len(lengths)
+        self._open_stage()
+        mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
+        self._stage_lines(data, lengths, mine[np.asarray(column_ids, dtype=np.int64)])
+
+    def _column_set(self, columns: tuple[str, ...]) -> int:
+        found = self._column_sets.get(columns)
+        if found is None:
+            found = self._column_sets[columns] = len(self._column_sets)
+        return found
+
+    def _stage_lines(self, data: bytes | memoryview, lengths: Any, ids: Any) -> None:
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        _, first = np.unique(ids, return_index=True)
+        sets = list(self._column_sets)
+        for at in sorted(first.tolist()):  # the columns of the file, in first-seen order
+            for column in sets[int(ids[at])]:
+                self._seen.setdefault(column, None)
+        self._fh.flush()
+        self._fh.buffer.write(data)
+        self._side.write(np.stack([ids, np.asarray(lengths, dtype=np.int64)], axis=1)
+                         .tobytes())
 
     def write_data(self, data: bytes | memoryview, count: int) -> None:
         """Add ``count`` reports already serialised as JSON lines, UTF-8 bytes each ending
@@ -333,6 +503,8 @@ class StreamWriter:
                 self._write_csv_from(self._stage, sys.stdout)
                 os.unlink(self._stage)
                 self._stage = None
+                self._side.close()
+                self._side = None
             sys.stdout.flush()
             return []
         if self.count == 0:
@@ -340,26 +512,11 @@ class StreamWriter:
             return []
         if self.fmt == "json":
             assert self._stage is not None
-            targets = [self.out / n for n in self._names]
-            if not self.force:
-                existing = [t for t in targets if t.exists()]
-                if existing:
-                    self.abort()
-                    raise OutputError(
-                        f"{len(existing)} output file(s) exist already, e.g. "
-                        f"{existing[0].name}", Location(self.out),
-                        "pass --force to overwrite them")
-            mode = 0o666 & ~_umask()
-            for name, target in zip(self._names, targets, strict=True):
-                staged = self._stage / name
-                os.chmod(staged, mode)
-                os.replace(staged, target)
-            self._stage.rmdir()
-            self._stage = None
-            return targets
+            return self._commit_files(self._stage)
         assert self._stage is not None
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self.fmt == "jsonl":  # csv: only the file written from the staged lines counts
+            os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
         if self.out.exists() and not self.force:
@@ -373,29 +530,52 @@ class StreamWriter:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(staged)
+                self._side.close()
+                self._side = None
             return [self.out]
         os.chmod(self._stage, 0o666 & ~_umask())
         os.replace(self._stage, self.out)
         self._stage = None
         return [self.out]
 
+    def _commit_files(self, stage: Path) -> list[Path]:
+        """Move the staged json files into ``out``, once all of them are on disk: a report
+        is visible only when complete, also after a crash."""
+        names = list(dict.fromkeys(self._names))
+        if not self.force:
+            taken = set(os.listdir(self.out))
+            existing = [n for n in names if n in taken]
+            if existing:
+                self.abort()
+                raise OutputError(
+                    f"{len(existing)} output file(s) exist already, e.g. {existing[0]}",
+                    Location(self.out), "pass --force to overwrite them")
+        sync_files(stage, names)
+        mode = 0o666 & ~_umask()
+        for name in names:
+            staged = stage / name
+            os.chmod(staged, mode)
+            os.replace(staged, self.out / name)
+        _sync_folder(self.out)
+        stage.rmdir()
+        self._stage = None
+        return [self.out / n for n in names]
+
     def _write_csv_from(self, staged: Path, stream: Any = None) -> None:
-        # Two passes over the staged rows: the union of columns first, then the rows.
-        seen: dict[str, None] = {}
-        with open(staged, encoding="utf-8") as fh:
-            for line in fh:
-                for key in json.loads(line):
-                    seen.setdefault(key, None)
+        """The CSV: the header of every column, then each staged line in those columns."""
+        columns = list(self._seen)
+        self._side.flush()
+        self._side.seek(0)
         if stream is not None:
-            with open(staged, encoding="utf-8") as fh:
-                write_csv_rows(stream, list(seen), (json.loads(line) for line in fh))
+            with open(staged, "rb") as lines:
+                self._copy_csv(lines, columns, stream.write)
             return
         parent = self.out.parent if str(self.out.parent) else Path(".")
         fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".part", dir=parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, \
-                    open(staged, encoding="utf-8") as fh:
-                write_csv_rows(out, list(seen), (json.loads(line) for line in fh))
+            with os.fdopen(fd, "wb") as out, open(staged, "rb") as lines:
+                self._copy_csv(lines, columns,
+                               lambda text: out.write(text.encode("utf-8")), out.write)
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o666 & ~_umask())
@@ -405,8 +585,52 @@ class StreamWriter:
                 os.unlink(tmp)
             raise
 
+    def _copy_csv(self, lines: Any, columns: list[str], write: Any,
+                  write_bytes: Any = None) -> None:
+        """Write the header and the staged lines, each put in ``columns``: a line in the
+        same columns as it is, one in the first columns padded with empty cells, any
+        other read and written again."""
+        import numpy as np
+
+        write(csv_line(columns))
+        sets = list(self._column_sets)
+        index = {c: j for j, c in enumerate(columns)}
+        same = [list(s) == columns for s in sets]
+        pads = ["," * (len(columns) - len(s)) if list(s) == columns[: len(s)] else None
+                for s in sets]
+        while True:
+            side = np.frombuffer(self._side.read(16 * 65536), dtype=np.int64).reshape(-1, 2)
+            if not len(side):
+                break
+            ids, lengths = side[:, 0], side[:, 1]
+            data = lines.read(int(lengths.sum()))
+            if write_bytes is not None and all(same[j] for j in np.unique(ids).tolist()):
+                write_bytes(data)  # every line in the file's columns already
+                continue
+            text = data.decode("utf-8")
+            out = []
+            at = 0
+            for j, size in zip(ids.tolist(), _char_sizes(data, lengths), strict=True):
+                line = text[at: at + size]
+                at += size
+                if same[j]:
+                    out.append(line)
+                elif pads[j] is not None and "\r" not in line:
+                    out.append(line[:-1] + pads[j] + "\n")
+                else:
+                    cells = [""] * len(columns)
+                    for column, cell in zip(sets[j], next(csv.reader(
+                            io.StringIO(line, newline=""))), strict=True):
+                        cells[index[column]] = cell
+                    out.append(csv_line(cells))
+            write("".join(out))
+
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""
+        if self._side is not None:
+            with contextlib.suppress(OSError):
+                self._side.close()
+            self._side = None
         if self._fh is not None:
             with contextlib.suppress(OSError):
                 self._fh.close()
