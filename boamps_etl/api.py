@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
 from .errors import InputError, Issue, Location, UsageError
-from .fastpath import FastFile, Runner, convert_file, default_jobs, prepare
+from .fastpath import FastFile, Runner, convert_file, default_jobs, prepare, release
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
@@ -225,7 +226,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     fast: dict[int, FastFile] = {}
     workers = default_jobs() if jobs is None else max(1, jobs)
     with Runner(workers if fast_path else 1, the_mapping, the_context,
-                allow_incomplete, format) as runner:
+                allow_incomplete, format) as runner, contextlib.ExitStack() as unpacked:
         for path in paths:  # every input is read through once before anything is written
             source = CsvSource(path)
             prepared = prepare(source, per_row=per_row, runner=runner,
@@ -234,6 +235,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 source.scan(group_runs=not per_row and source.kind != "task")
             else:
                 fast[id(source)] = prepared
+                unpacked.callback(release, prepared)  # a gzip file's unpacked copy
             sources.append(source)
         target = out if isinstance(out, str) else Path(out)
         writer = StreamWriter(target, format, force=force)
@@ -270,7 +272,7 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
                   summary: ConvertSummary) -> None:
     """A clean file, column-wise (boamps_etl.fastpath): in this process, or by ranges of
     rows handed out to the workers, their outputs appended in order as they come."""
-    if runner.jobs == 1 or len(ff.parts) == 1 or writer.fmt != "jsonl":
+    if runner.jobs == 1 or len(ff.parts) == 1:
         for block in convert_file(ff, mapping, context, allow_incomplete, writer.fmt):
             _add_counts(summary, block.counts, block.levels, block.issues)
             if writer.fmt == "json":
@@ -285,7 +287,12 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
     for part in runner.convert(ff, writer.stage_folder()):
         _add_counts(summary, part.counts, part.levels, part.issues)
         summary.reports_written += part.lines
-        writer.append_file(part.path, part.lines)
+        if writer.fmt == "json":
+            writer.append_files(part.path, part.names)
+        elif writer.fmt == "csv":
+            writer.append_lines(part.path, part.lengths, part.column_ids, part.columns)
+        else:
+            writer.append_file(part.path, part.lines)
 
 
 def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,

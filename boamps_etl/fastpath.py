@@ -109,13 +109,15 @@ class FastFile:
     parts: list[tuple[int, int, int]] = field(default_factory=list)
     # (first byte, end byte, index of the first row) of each range a worker converts
     plain_text: bool = False  # no cell holds a character JSON escapes
+    kind: str = "codecarbon"  # or 'task' (a report per row)
+    per_row: bool = False  # a report per row, its id derived from the row's content
+    temporary: Path | None = None  # the unpacked copy of a gzip file (``path``)
 
 
-def _header_line(source: CsvSource) -> tuple[list[str], int] | None:
+def _header_line(source: CsvSource, path: Path) -> tuple[list[str], int] | None:
     """The raw header fields and the offset of the first data byte, when the header is the
-    file's first line."""
-    assert source._path is not None
-    with open(source._path, "rb") as fh:
+    first line of the file ``path`` (the source's, or its unpacked copy)."""
+    with open(path, "rb") as fh:
         sample = fh.read(1 << 16)
     end = sample.find(b"\n")
     if end < 0:
@@ -491,29 +493,79 @@ def _hash_buckets(cells: Any, buckets: int) -> Any:
 def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None = None,
             spill: str | Path | None = None) -> FastFile | None:
     """Check a file for the fast path: ``None`` when it must take the reference path
-    (compressed or in memory, another encoding, an unusual layout, a damaged row...).
+    (in memory, another encoding, an unusual layout, a damaged row...). A gzip file is
+    unpacked first, streamed, into ``spill`` (or the system's temporary folder); the
+    unpacked copy is the FastFile's ``temporary``, which :func:`release` removes.
     With a ``runner``, each of its workers checks one range of the file. ``spill``: a
     folder where the run_ids of a large file are written for a while, bucket by bucket,
     so that finding the last row of each run takes bounded memory (without it they are
     all kept in memory)."""
-    import numpy as np
-    import pyarrow as pa
-
     global _EMPTY
-    if source._path is None or source.kind != "codecarbon" or not available():
+    if source._path is None or source.kind not in ("codecarbon", "task") or not available():
         return None
     if _EMPTY is None:
         _EMPTY = _empty_values()
     if source.encoding not in ("utf-8", "utf-8-sig") or source._header_issues:
         return None
-    with open(source._path, "rb") as fh:
-        if fh.read(2) == b"\x1f\x8b":
+    path = source._path
+    with open(path, "rb") as fh:
+        packed = fh.read(2) == b"\x1f\x8b"
+    if packed:
+        unpacked = _unpacked(path, spill)
+        if unpacked is None:
             return None
-    found = _header_line(source)
+        path = unpacked
+    try:
+        found = _prepare(source, path, per_row, runner, spill)
+    except BaseException:
+        if packed:
+            path.unlink(missing_ok=True)
+        raise
+    if found is None and packed:
+        path.unlink(missing_ok=True)
+    if found is not None and packed:
+        found.temporary = path
+    return found
+
+
+def release(ff: FastFile) -> None:
+    """Remove the unpacked copy of a gzip file, if any."""
+    if ff.temporary is not None:
+        ff.temporary.unlink(missing_ok=True)
+        ff.temporary = None
+
+
+def _unpacked(path: Path, spill: str | Path | None) -> Path | None:
+    """A gzip file unpacked into a hidden file of ``spill``, streamed; ``None`` when it is
+    damaged (the reference says how)."""
+    import gzip
+    import zlib
+
+    folder = Path(spill) if spill is not None else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".boamps-etl-unpacked-", suffix=".csv", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 22)
+    except (OSError, EOFError, zlib.error):
+        Path(name).unlink(missing_ok=True)
+        return None
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Runner | None,
+             spill: str | Path | None) -> FastFile | None:
+    import numpy as np
+    import pyarrow as pa
+
+    found = _header_line(source, path)
     if found is None:
         return None
     fields, start = found
-    path = source._path
+    every_row = per_row or source.kind == "task"  # each row is a report
     names = _unique_names(fields)
     by_column = dict(zip(source.columns, names, strict=True))
     run_col = by_column.get("run_id")
@@ -524,7 +576,7 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None =
     if workers > 1 and pieces > workers:
         pieces -= pieces % workers  # as many ranges for each worker
     ranges = _ranges(path, start, max(1, pieces))
-    buckets = 1 if run_col is None or per_row or spill is None else \
+    buckets = 1 if run_col is None or every_row or spill is None else \
         -(-size // KEEP_BUCKET_BYTES)
     folder = None
     if buckets > 1:
@@ -546,9 +598,11 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None =
             return None  # the reference says so
         firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
         parts = [(a, b, int(first)) for (a, b), first in zip(ranges, firsts, strict=True)]
-        if run_col is None or per_row:
+        if run_col is None or every_row:
             keep = np.ones(rows, dtype=bool)
-            missing_ids = run_col is None
+            # ids derived from the whole row: with --per-row, or for rows without run_id
+            missing_ids = run_col is None or per_row or any(
+                part[1].null_count for part in scanned if part is not None)
         elif buckets > 1:
             keep, missing_ids = _last_of_each_bucket(
                 [part[1] for part in scanned if part is not None], counts, firsts, buckets)
@@ -564,7 +618,8 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Runner | None =
     source.records = rows
     source.scanned = True
     return FastFile(source.name, path, list(source.columns), names, source.delimiter,
-                    source.encoding, rows, keep, missing_ids, parts, plain_text)
+                    source.encoding, rows, keep, missing_ids, parts, plain_text,
+                    source.kind, per_row)
 
 
 def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
@@ -1811,7 +1866,12 @@ class Converter:
         arrays = {c: _clean_array(batch.column(i)) for i, c in enumerate(self.read)}
         run_ids = arrays.get("run_id")
         content: list[list[str | None]] = []
-        ctx = TransformContext("codecarbon", False, {}, (), row_list, content)
+        if self.ff.per_row:  # report ids derived from every cell of the row, as read
+            import pyarrow.compute as pc
+
+            content = [pc.utf8_trim_whitespace(batch.column(i)).to_pylist()
+                       for i in range(len(self.read))]
+        ctx = TransformContext(self.ff.kind, self.ff.per_row, {}, (), row_list, content)
         applied, columns = apply_columns(self.mapping, arrays, n, ctx)
         direct = {k: columns[t] for k, t in enumerate(self.targets) if t in columns}
         slow: set[int] = set()
@@ -2026,9 +2086,9 @@ class Converter:
                               for k, c in enumerate(self.read)}, dtype=object)
         frame = frame.reindex(columns=list(self.ff.columns))
         frame[ROW_COLUMN] = [row_list[i] for i in indexes]
-        table = CsvTable(self.ff.name, frame, list(self.ff.columns), "codecarbon", [], 0,
+        table = CsvTable(self.ff.name, frame, list(self.ff.columns), self.ff.kind, [], 0,
                          self.ff.encoding)
-        part = convert_table(table, self.mapping, self.context,
+        part = convert_table(table, self.mapping, self.context, per_row=self.ff.per_row,
                              allow_incomplete=self.allow_incomplete, groups={})
         ok = ("valid", "incomplete") if self.allow_incomplete else ("valid",)
         out = []
@@ -2060,35 +2120,77 @@ def convert_file(ff: FastFile, mapping: Mapping, context: Context | None,
 
 @dataclass
 class PartResult:
-    """What one worker converted: its JSON lines are in ``path``."""
+    """What one worker converted: its texts are in the file ``path`` (jsonl: JSON lines;
+    csv: lines in their own columns, ``lengths`` bytes each, in the column sets
+    ``columns[column_ids[i]]``) or, for json, in the folder ``path``, one file per report
+    named by its index, the report's file name in ``names``."""
 
     path: Path
     lines: int
     counts: dict[str, int]
     levels: dict[str, int]
     issues: list[Issue]
+    lengths: Any = None
+    column_ids: Any = None
+    columns: list[tuple[str, ...]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
 
 
-_JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow)
+_JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow, fmt)
 
 
 def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
-    """Convert one range of a file into the file ``out``."""
+    """Convert one range of a file into the file (or, for json, the folder) ``out``."""
+    import numpy as np
+
     ff, index, out = task
     mapping, context, allow_incomplete, fmt = _JOB
     converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, fmt)
     total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
-    with open(out, "wb") as fh:
+    lengths, ids = [], []
+    sets: dict[tuple[str, ...], int] = {}
+    with contextlib.ExitStack() as stack:
+        fh = None if fmt == "json" else stack.enter_context(open(out, "wb"))
         for batch, rows in converter.blocks(ff.parts[index]):
             block = converter.convert(batch, rows)
-            fh.write(block.data)
+            if fh is not None:
+                fh.write(block.data)
+            else:
+                assert block.names is not None
+                _write_numbered(Path(out), total.lines, block.data, block.lengths)
+                total.names.extend(block.names)
+            if fmt == "csv":
+                mine = np.array([sets.setdefault(c, len(sets)) for c in block.columns],
+                                dtype=np.int64)
+                ids.append(mine[block.column_ids] if len(mine) else block.column_ids)
+                lengths.append(block.lengths)
             total.lines += block.count
             for status, count in block.counts.items():
                 total.counts[status] = total.counts.get(status, 0) + count
             for level, count in block.levels.items():
                 total.levels[level] = total.levels.get(level, 0) + count
             total.issues.extend(block.issues)
+    if fmt == "csv":
+        total.lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        total.column_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        total.columns = list(sets)
     return total
+
+
+def _write_numbered(folder: Path, first: int, data: Any, lengths: Any) -> None:
+    """Texts ``lengths`` bytes each of ``data`` as files named ``first``, ``first + 1``..."""
+    view = memoryview(data)
+    at = 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for j, size in enumerate(lengths.tolist(), first):
+        fd = os.open(folder / str(j), flags, 0o666)
+        try:
+            part = view[at: at + size]
+            while part:
+                part = part[os.write(fd, part):]
+        finally:
+            os.close(fd)
+        at += size
 
 
 _TEMPLATES: dict[Any, _Template | None] = {}  # kept from one range to the next (same job)
@@ -2111,6 +2213,7 @@ class Runner:
 
         global _JOB
         self.jobs = jobs if "fork" in multiprocessing.get_all_start_methods() else 1
+        self.fmt = fmt
         _JOB = (mapping, context, allow_incomplete, fmt)
         _TEMPLATES.clear()
         self._pool: Any = None
@@ -2136,9 +2239,13 @@ class Runner:
         time; yields each range's result in order as soon as it and those before it are
         done. Its JSON lines are in a file in ``stage``, which the caller removes."""
         outs = []
+        folders = self.fmt == "json"  # json: a folder of files per range
         try:
             for _ in ff.parts:
-                fd, name = tempfile.mkstemp(prefix=".boamps-etl-part-", suffix=".jsonl",
+                if folders:
+                    outs.append(tempfile.mkdtemp(prefix=".boamps-etl-part-", dir=stage))
+                    continue
+                fd, name = tempfile.mkstemp(prefix=".boamps-etl-part-", suffix=".part",
                                             dir=stage)
                 os.close(fd)
                 outs.append(name)
@@ -2148,7 +2255,10 @@ class Runner:
             raise
         finally:
             for name in outs:
-                Path(name).unlink(missing_ok=True)
+                if folders:
+                    shutil.rmtree(name, ignore_errors=True)
+                else:
+                    Path(name).unlink(missing_ok=True)
 
     def close(self) -> None:
         global _JOB

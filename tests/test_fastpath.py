@@ -244,19 +244,45 @@ def test_cells_are_cleaned_as_the_reference_reader_cleans_them(cells: list[str])
     assert fastpath._clean_array(sliced).to_pylist() == [clean(c) for c in cells]
 
 
-def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path,
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path, fmt: str,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     path = tmp_path / "emissions.csv"
     write_csv(path, rows=3000, variant="mixed", seed=5, flush=3)
+    # the same run twice (a name taken by a report of another range) and a row JSON
+    # escapes (a csv line the reference writes)
+    text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    text.append(text[5])
+    text.insert(2000, text[1500].replace("Linux", "Lin\\ux"))
+    path.write_text("".join(text), encoding="utf-8")
     monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 14)  # many small ranges
-    one, one_out = _run(path, tmp_path / "one.jsonl", fast=True, jobs=1)
-    many, many_out = _run(path, tmp_path / "many.jsonl", fast=True, jobs=3)
-    ref, ref_out = _run(path, tmp_path / "ref.jsonl", fast=False)
+    one, one_out = _run(path, tmp_path / "one.jsonl", fast=True, jobs=1, fmt=fmt)
+    many, many_out = _run(path, tmp_path / "many.jsonl", fast=True, jobs=3, fmt=fmt)
+    ref, ref_out = _run(path, tmp_path / "ref.jsonl", fast=False, fmt=fmt)
     assert one_out == many_out == ref_out
     assert one.counts == many.counts == ref.counts
     assert one.levels == many.levels == ref.levels
-    assert not list(tmp_path.glob(".boamps-etl-part-*"))  # worker files are cleaned up
+    assert many.engine_rows == many.rows_read
+    assert not list(tmp_path.glob(".boamps-etl-*"))  # worker files are cleaned up
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_reports_of_one_name_get_suffixes_in_row_order_across_ranges(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    # --per-row: identical rows give one report id, so one file name; the second, third...
+    # report of a name gets -2, -3... in row order, whichever worker wrote it first
+    rows = [v321_row(run_id=f"aaaaaaaa-0000-4000-8000-{n % 7:012d}", duration=f"{n % 5}.5")
+            for n in range(1, 700)]
+    path = tmp_path / "repeated.csv"
+    path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 13)
+    ref, ref_out = _run(path, tmp_path / "ref", fast=False, fmt="json", per_row=True)
+    got, got_out = _run(path, tmp_path / "got", fast=True, fmt="json", per_row=True,
+                        jobs=jobs)
+    assert got_out == ref_out
+    assert len(ref_out) == 699 and any(name.endswith("-19.json") for name in ref_out)
+    assert got.engine_rows == 699
 
 
 def test_several_files_split_between_workers_go_to_one_output_in_order(

@@ -387,6 +387,57 @@ class StreamWriter:
         finally:
             os.close(fd)
 
+    def append_files(self, folder: Path, names: Sequence[str]) -> None:
+        """Add json reports already written as files ``0``, ``1``... of ``folder`` (on the
+        output's file system, e.g. in :meth:`stage_folder`), ``names`` their file names;
+        the files are moved into the stage, then the folder is removed (json only)."""
+        if self.fmt != "json":
+            raise ValueError("append_files is for json output")
+        self.count += len(names)
+        if self.stdout:
+            for j, _ in enumerate(names):
+                text = (folder / str(j)).read_text(encoding="utf-8")
+                sys.stdout.write(("" if self._first_json else ",") + "\n" + text[:-1])
+                self._first_json = False
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        self._open_stage()
+        assert self._stage is not None
+        for j, name in enumerate(names):
+            src = folder / str(j)
+            try:
+                os.link(src, self._stage / name)  # fails when the name is taken
+            except FileExistsError:
+                n = self._repeated.get(name, 1) + 1
+                self._repeated[name] = n
+                name = name[: -len(".json")] + f"-{n}.json"
+                os.replace(src, self._stage / name)
+            else:
+                os.unlink(src)
+            self._names.append(name)
+        folder.rmdir()
+
+    def append_lines(self, part: Path, lengths: Any, column_ids: Any,
+                     columns: Sequence[tuple[str, ...]]) -> None:
+        """Add the CSV lines of the file ``part`` (as :meth:`write_lines` takes them), then
+        delete it (csv only)."""
+        import numpy as np
+
+        if self.fmt != "csv":
+            raise ValueError("append_lines is for csv output")
+        try:
+            if not len(lengths):
+                return
+            self.count += len(lengths)
+            self._open_stage()
+            mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
+            self._note_columns(mine[np.asarray(column_ids, dtype=np.int64)], lengths)
+            with open(part, "rb") as src:
+                self._fh.flush()
+                _copy_into(src, self._fh.buffer)
+        finally:
+            part.unlink(missing_ok=True)
+
     def write_files(self, data: bytes | memoryview, lengths: Sequence[int],
                     names: Sequence[str]) -> None:
         """Add json reports already serialised: ``data`` holds their texts end to end
@@ -437,13 +488,20 @@ class StreamWriter:
         import numpy as np
 
         ids = np.asarray(ids, dtype=np.int64)
-        _, first = np.unique(ids, return_index=True)
-        sets = list(self._column_sets)
-        for at in sorted(first.tolist()):  # the columns of the file, in first-seen order
-            for column in sets[int(ids[at])]:
-                self._seen.setdefault(column, None)
+        self._note_columns(ids, lengths)
         self._fh.flush()
         self._fh.buffer.write(data)
+
+    def _note_columns(self, ids: Any, lengths: Any) -> None:
+        """Record the column set and length of each line staged next; the columns of the
+        file grow in first-seen order."""
+        import numpy as np
+
+        _, first = np.unique(ids, return_index=True)
+        sets = list(self._column_sets)
+        for at in sorted(first.tolist()):
+            for column in sets[int(ids[at])]:
+                self._seen.setdefault(column, None)
         self._side.write(np.stack([ids, np.asarray(lengths, dtype=np.int64)], axis=1)
                          .tobytes())
 
@@ -465,7 +523,14 @@ class StreamWriter:
         self._fh.buffer.write(data)
 
     def stage_folder(self) -> Path:
-        """:func:`staging_folder` of this output, made if missing."""
+        """Where work files of this output may be put for a while, made if missing: beside
+        a jsonl or csv file, in the stage of a json folder (its hidden work folder: on the
+        same file system, left out of the output), in the system's temporary folder for
+        stdout."""
+        if self.fmt == "json" and not self.stdout:
+            self._open_stage()
+            assert self._stage is not None
+            return self._stage
         folder = staging_folder(self.out, self.fmt)
         if not self.stdout:
             folder.mkdir(parents=True, exist_ok=True)
