@@ -182,7 +182,7 @@ class ConvertSummary:
         ("valid", "incomplete", "invalid"), 0))
     levels: dict[str, int] = field(default_factory=lambda: count_levels(()))
     issues: list[Issue] = field(default_factory=list)
-    written: list[Path] = field(default_factory=list)
+    written: Sequence[Path] = field(default_factory=list)
     reports_written: int = 0
     row_errors: int = 0  # rows that gave no report (misaligned, cut off)
     engine_rows: int = 0  # rows read by the column-wise engine (boamps_etl.fastpath)

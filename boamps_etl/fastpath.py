@@ -2182,8 +2182,9 @@ def _write_numbered(folder: Path, first: int, data: Any, lengths: Any) -> None:
     view = memoryview(data)
     at = 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    prefix = os.fspath(folder) + os.sep
     for j, size in enumerate(lengths.tolist(), first):
-        fd = os.open(folder / str(j), flags, 0o666)
+        fd = os.open(prefix + str(j), flags, 0o666)
         try:
             part = view[at: at + size]
             while part:

@@ -107,8 +107,10 @@ def write_csv_rows(stream: Any, columns: Sequence[str],
 def csv_line(cells: Sequence[str]) -> str:
     """One CSV line of cell texts, as :func:`write_csv_rows` writes it."""
     buf = io.StringIO()
-    quoting = csv.QUOTE_ALL if any("\r" in c for c in cells) else csv.QUOTE_MINIMAL
-    csv.writer(buf, lineterminator="\n", quoting=quoting).writerow(cells)
+    if any("\r" in c for c in cells):
+        csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(cells)
+    else:
+        csv.writer(buf, lineterminator="\n").writerow(cells)
     return buf.getvalue()
 
 

@@ -176,7 +176,7 @@ def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Forma
     writer = StreamWriter(out, fmt, force=force)
     try:
         writer.write(docs)
-        return writer.close()
+        return list(writer.close())
     except BaseException:
         writer.abort()
         raise
@@ -191,21 +191,31 @@ def staging_folder(out: str | os.PathLike[str], fmt: Format) -> Path:
 
 
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def _char_sizes(data: bytes, lengths: Any) -> list[int]:
-    """The length in characters of each UTF-8 text of ``lengths`` bytes in ``data``."""
-    if data.isascii():
-        out: list[int] = lengths.tolist()
-        return out
-    import numpy as np
+class Written(Sequence[Path]):
+    """The json files written: ``folder / name`` for each name, made when asked (one
+    :class:`~pathlib.Path` per report would cost more than writing some of them)."""
 
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    # a character starts at every byte that is not a continuation byte (10xxxxxx)
-    leads = np.cumsum(np.concatenate([[0], (np.frombuffer(data, dtype=np.uint8) & 0xC0)
-                                      != 0x80]))
-    sizes: list[int] = (leads[starts + lengths] - leads[starts]).tolist()
-    return sizes
+    def __init__(self, folder: Path, names: list[str]):
+        self.folder, self.names = folder, names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self.folder / n for n in self.names[i]]
+        return self.folder / self.names[i]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Written({self.folder!r}, {len(self.names)} file(s))"
 
 
 def _syncfs() -> Any:
@@ -371,14 +381,14 @@ class StreamWriter:
         """One json file in the stage, under its name (``-2``, ``-3``... for the second,
         third report of that name): the stage itself tells which names are taken."""
         assert self._stage is not None
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        stage = os.fspath(self._stage) + os.sep
         try:
-            fd = os.open(self._stage / name, flags, 0o666)
+            fd = os.open(stage + name, _NEW_FILE, 0o666)
         except FileExistsError:
             n = self._repeated.get(name, 1) + 1
             self._repeated[name] = n
             name = name[: -len(".json")] + f"-{n}.json"
-            fd = os.open(self._stage / name, flags & ~os.O_EXCL | os.O_TRUNC, 0o666)
+            fd = os.open(stage + name, _NEW_FILE & ~os.O_EXCL | os.O_TRUNC, 0o666)
         self._names.append(name)
         try:
             view = memoryview(data)
@@ -403,17 +413,19 @@ class StreamWriter:
             return
         self._open_stage()
         assert self._stage is not None
+        stage, part = os.fspath(self._stage) + os.sep, os.fspath(folder) + os.sep
+        link, unlink = os.link, os.unlink
         for j, name in enumerate(names):
-            src = folder / str(j)
+            src = part + str(j)
             try:
-                os.link(src, self._stage / name)  # fails when the name is taken
+                link(src, stage + name)  # fails when the name is taken
             except FileExistsError:
                 n = self._repeated.get(name, 1) + 1
                 self._repeated[name] = n
                 name = name[: -len(".json")] + f"-{n}.json"
-                os.replace(src, self._stage / name)
+                os.replace(src, stage + name)
             else:
-                os.unlink(src)
+                unlink(src)
             self._names.append(name)
         folder.rmdir()
 
@@ -557,7 +569,7 @@ class StreamWriter:
         finally:
             part.unlink(missing_ok=True)
 
-    def close(self) -> list[Path]:
+    def close(self) -> Sequence[Path]:
         """Put every output in place; returns the files written."""
         if self.stdout:
             if self.fmt == "json":
@@ -603,7 +615,7 @@ class StreamWriter:
         self._stage = None
         return [self.out]
 
-    def _commit_files(self, stage: Path) -> list[Path]:
+    def _commit_files(self, stage: Path) -> Sequence[Path]:
         """Move the staged json files into ``out``, once all of them are on disk: a report
         is visible only when complete, also after a crash."""
         names = list(dict.fromkeys(self._names))
@@ -616,15 +628,15 @@ class StreamWriter:
                     f"{len(existing)} output file(s) exist already, e.g. {existing[0]}",
                     Location(self.out), "pass --force to overwrite them")
         sync_files(stage, names)
-        mode = 0o666 & ~_umask()
+        # files were made 0666 less the umask (os.open), as any new file: no chmod
+        src, dst = os.fspath(stage), os.fspath(self.out)
+        replace, sep = os.replace, os.sep
         for name in names:
-            staged = stage / name
-            os.chmod(staged, mode)
-            os.replace(staged, self.out / name)
+            replace(src + sep + name, dst + sep + name)
         _sync_folder(self.out)
         stage.rmdir()
         self._stage = None
-        return [self.out / n for n in names]
+        return Written(self.out, names)
 
     def _write_csv_from(self, staged: Path, stream: Any = None) -> None:
         """The CSV: the header of every column, then each staged line in those columns."""
@@ -653,42 +665,53 @@ class StreamWriter:
     def _copy_csv(self, lines: Any, columns: list[str], write: Any,
                   write_bytes: Any = None) -> None:
         """Write the header and the staged lines, each put in ``columns``: a line in the
-        same columns as it is, one in the first columns padded with empty cells, any
-        other read and written again."""
+        same columns as it is; one in other columns split at its commas when it holds no
+        quote (no cell is quoted then), else read as CSV, and written in ``columns``."""
+        from operator import itemgetter
+
         import numpy as np
+
+        if write_bytes is None:
+            def write_bytes(data: bytes) -> None:
+                write(data.decode("utf-8"))
 
         write(csv_line(columns))
         sets = list(self._column_sets)
-        index = {c: j for j, c in enumerate(columns)}
         same = [list(s) == columns for s in sets]
-        pads = ["," * (len(columns) - len(s)) if list(s) == columns[: len(s)] else None
-                for s in sets]
+        # cells of a line in its own columns, plus one empty: each column's cell
+        picks = []
+        for s in sets:
+            own = {c: j for j, c in enumerate(s)}
+            picks.append(itemgetter(*[own.get(c, len(s)) for c in columns]))
         while True:
-            side = np.frombuffer(self._side.read(16 * 65536), dtype=np.int64).reshape(-1, 2)
+            side = np.frombuffer(self._side.read(16 * 8192), dtype=np.int64).reshape(-1, 2)
             if not len(side):
                 break
             ids, lengths = side[:, 0], side[:, 1]
             data = lines.read(int(lengths.sum()))
-            if write_bytes is not None and all(same[j] for j in np.unique(ids).tolist()):
+            if all(same[j] for j in np.unique(ids).tolist()):
                 write_bytes(data)  # every line in the file's columns already
                 continue
-            text = data.decode("utf-8")
             out = []
             at = 0
-            for j, size in zip(ids.tolist(), _char_sizes(data, lengths), strict=True):
-                line = text[at: at + size]
+            for j, size in zip(ids.tolist(), lengths.tolist(), strict=True):
+                line = data[at: at + size]
                 at += size
                 if same[j]:
                     out.append(line)
-                elif pads[j] is not None and "\r" not in line:
-                    out.append(line[:-1] + pads[j] + "\n")
+                    continue
+                text = line.decode("utf-8")
+                if '"' not in text:
+                    cells = text[:-1].split(",")
+                    cells.append("")
                 else:
-                    cells = [""] * len(columns)
-                    for column, cell in zip(sets[j], next(csv.reader(
-                            io.StringIO(line, newline=""))), strict=True):
-                        cells[index[column]] = cell
-                    out.append(csv_line(cells))
-            write("".join(out))
+                    cells = next(csv.reader(io.StringIO(text, newline="")))
+                    cells.append("")
+                found = picks[j](cells)
+                row = list(found) if isinstance(found, tuple) else [found]
+                out.append(csv_line(row).encode("utf-8") if '"' in text else
+                           (",".join(row) + "\n").encode("utf-8"))
+            write_bytes(b"".join(out))
 
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""
