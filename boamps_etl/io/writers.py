@@ -183,11 +183,11 @@ def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Forma
 
 
 def staging_folder(out: str | os.PathLike[str], fmt: Format) -> Path:
-    """Where work files of an output may be put for a while: inside a json output
-    folder, beside a jsonl or csv file, in the system's temporary folder for stdout."""
+    """Where work files of an output may be put for a while: beside the output (a json
+    folder, a jsonl or csv file), in the system's temporary folder for stdout."""
     if str(out) == STDOUT:
         return Path(tempfile.gettempdir())
-    return Path(out) if fmt == "json" else Path(out).parent
+    return Path(out).parent
 
 
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
@@ -333,9 +333,11 @@ class StreamWriter:
     def _open_stage(self) -> None:
         if self._stage is not None or self._fh is not None:
             return
-        if self.fmt == "json":
-            self.out.mkdir(parents=True, exist_ok=True)
-            self._stage = Path(tempfile.mkdtemp(prefix=".boamps-etl-", dir=self.out))
+        if self.fmt == "json":  # beside the folder: it may become the folder (_commit_files)
+            parent = self.out.parent if str(self.out.parent) else Path(".")
+            parent.mkdir(parents=True, exist_ok=True)
+            self._stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.boamps-etl-",
+                                                dir=parent))
         else:
             parent = self.out.parent if str(self.out.parent) else Path(".")
             if self.stdout:  # stdout: stage in the system's temporary folder
@@ -616,9 +618,24 @@ class StreamWriter:
         return [self.out]
 
     def _commit_files(self, stage: Path) -> Sequence[Path]:
-        """Move the staged json files into ``out``, once all of them are on disk: a report
-        is visible only when complete, also after a crash."""
+        """Put the staged json files in ``out`` once all of them are on disk (a report is
+        visible only when complete, also after a crash): the stage becomes ``out`` by one
+        rename when ``out`` is missing or empty, else each file is moved."""
         names = list(dict.fromkeys(self._names))
+        if not self.out.exists() or not any(os.scandir(self.out)):
+            mode = self.out.stat().st_mode & 0o7777 if self.out.exists() else \
+                0o777 & ~_umask()
+            sync_files(stage, names)
+            os.chmod(stage, mode)
+            try:
+                os.rename(stage, self.out)  # replaces an empty folder
+            except OSError:
+                pass  # a file appeared in it meanwhile: moved one by one below
+            else:
+                self._stage = None
+                _sync_folder(self.out.parent if str(self.out.parent) else Path("."))
+                return Written(self.out, names)
+        self.out.mkdir(parents=True, exist_ok=True)
         if not self.force:
             taken = set(os.listdir(self.out))
             existing = [n for n in names if n in taken]
