@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args(argv)
 
-    from boamps_etl import fastpath
     from boamps_etl.api import ConvertSummary, _as_context, _as_mapping, _convert_reference
+    from boamps_etl.engine.convert import Converter
+    from boamps_etl.engine.scan import prepare
     from boamps_etl.io.readers import CsvSource
     from boamps_etl.io.writers import StreamWriter
 
@@ -57,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         phases["read + convert + write"] = time.perf_counter() - t
         rows = source.records
     else:
-        ff = fastpath.prepare(source)
+        ff = prepare(source)
         if ff is None:
             print("this file takes the reference path; use --reference", file=sys.stderr)
             return 1
         phases["check pass (bytes, run_id)"] = time.perf_counter() - start
-        converter = fastpath.Converter(ff, mapping, context, False)
+        converter = Converter(ff, mapping, context, False)
         read = convert = 0.0
         blocks = converter.blocks()
         with open(out, "wb") as sink:

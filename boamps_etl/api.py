@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
+from .engine.convert import convert_file
+from .engine.parallel import Runner
+from .engine.scan import FastFile, prepare, release
 from .errors import InputError, Issue, Location, UsageError
-from .fastpath import FastFile, Runner, convert_file, default_jobs, prepare, release
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
+from .jobs import resolve_jobs
 from .levels import count_levels
 from .mapping import Mapping as FieldMapping
 from .mapping import load_mapping
@@ -185,7 +188,7 @@ class ConvertSummary:
     written: Sequence[Path] = field(default_factory=list)
     reports_written: int = 0
     row_errors: int = 0  # rows that gave no report (misaligned, cut off)
-    engine_rows: int = 0  # rows read by the column-wise engine (boamps_etl.fastpath)
+    engine_rows: int = 0  # rows read by the column-wise engine (boamps_etl.engine)
 
     @property
     def reports(self) -> int:
@@ -211,9 +214,10 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     valid reports (and incomplete drafts with ``allow_incomplete``) written; the outputs
     appear, atomically, when all is done. Arguments are those of :func:`convert` and
     :func:`write`; ``fast_path=False`` converts every row with the reference pipeline
-    instead of the column-wise path clean files take to JSONL (:mod:`boamps_etl.fastpath`;
+    instead of the column-wise path clean files take to JSONL (:mod:`boamps_etl.engine`;
     both give the same output). ``jobs``: worker processes for a large file on that path
-    (``None``: one per core; the output is the same whatever the number).
+    (``None`` or 0: one per CPU, see :mod:`boamps_etl.jobs`; the output is the same whatever
+    the number).
 
     Raises:
         InputError, MappingError, ContextError, OutputError: nothing is written then.
@@ -224,7 +228,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     sources = []
     fast: dict[int, FastFile] = {}
-    workers = default_jobs() if jobs is None else max(1, jobs)
+    workers = resolve_jobs(jobs)
     with Runner(workers if fast_path else 1, the_mapping, the_context,
                 allow_incomplete, format) as runner, contextlib.ExitStack() as unpacked:
         for path in paths:  # every input is read through once before anything is written
@@ -270,7 +274,7 @@ def _add_counts(summary: ConvertSummary, counts: Mapping[str, int], levels: Mapp
 def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: Context,
                   allow_incomplete: bool, writer: StreamWriter,
                   summary: ConvertSummary) -> None:
-    """A clean file, column-wise (boamps_etl.fastpath): in this process, or by ranges of
+    """A clean file, column-wise (boamps_etl.engine): in this process, or by ranges of
     rows handed out to the workers, their outputs appended in order as they come."""
     if runner.jobs == 1 or len(ff.parts) == 1:
         for block in convert_file(ff, mapping, context, allow_incomplete, writer.fmt):

@@ -58,14 +58,15 @@ from .errors import (
 from .flatten import columns_of
 from .io.writers import (
     FORMATS,
-    _inside,
     atomic_write,
     check_writable,
     dumps,
+    is_inside,
     plan_json,
     render_csv,
     render_jsonl,
 )
+from .jobs import resolve_jobs
 from .levels import count_levels
 from .mapping import Mapping, load_mapping
 
@@ -341,7 +342,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
 def _remove_output(out: Path, rel: str) -> None:
     """Delete a file this tool wrote before (recorded in the state)."""
     target = out / rel
-    if _inside(out, target):
+    if is_inside(out, target):
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
 
@@ -349,7 +350,7 @@ def _remove_output(out: Path, rel: str) -> None:
 def _remove_empty_folders(out: Path, folder: Path) -> None:
     """Remove ``folder`` and its parents up to ``out`` while they are empty."""
     root = out.resolve()
-    while _inside(out, folder) and folder.resolve() != root:
+    while is_inside(out, folder) and folder.resolve() != root:
         try:
             folder.rmdir()
         except OSError:
@@ -1040,7 +1041,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         sets: ``PATH=VALUE`` values applied last.
         fmt: 'json' (a file per report), 'jsonl' or 'csv' (a ``boamps-reports.<fmt>`` per
             folder, plus ``all.<fmt>`` for the batch).
-        jobs: worker processes (0: one per CPU); the outputs do not depend on it.
+        jobs: worker processes (0: one per CPU, see :mod:`boamps_etl.jobs`); the outputs do
+            not depend on it.
         globs: file-name patterns replacing :data:`DEFAULT_GLOBS` (a pattern with ``/``
             matches the path relative to its ROOT).
         force: convert everything again, even sources that are up to date.
@@ -1067,9 +1069,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     start = time.perf_counter()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
-    if jobs < 0:
-        raise UsageError("jobs must be 0 (one per CPU) or more")
-    jobs = jobs or os.cpu_count() or 1
+    jobs = resolve_jobs(jobs)
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise OutputError("the output is a file, not a folder", Location(out_path))

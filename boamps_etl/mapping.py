@@ -409,6 +409,9 @@ class Applied:
 
 
 def _coerce(rule: Rule, cells: Cells, problems: Problems) -> list[Any]:
+    """Cells as the rule's declared type (number, integer, boolean, text), units scaled.
+
+    Column-wise twin: :func:`boamps_etl.engine.columns._coerce`."""
     spec = rule.spec
     typ = spec.type if spec else "string"
     column = rule.source[0] if rule.source else None
@@ -478,6 +481,8 @@ def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
 
     ``columns`` maps a column name to its cells (``None`` = empty); absent columns are
     absent data, never zero.
+
+    Column-wise twin: :func:`boamps_etl.engine.columns.apply_columns`.
     """
     context = ctx or Context()
     empty: Cells = [None] * n

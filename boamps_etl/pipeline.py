@@ -463,6 +463,17 @@ def _value_checks(mapping: Mapping, applied: Any) -> list[tuple[list[Any], Any]]
     return out
 
 
+def needed_columns(mapping: Mapping, context: Context | None) -> set[str]:
+    """The columns a conversion reads: the mapping's sources, the context's ``match``
+    columns, and those that name a report (run, task, project, experiment). The
+    column-wise engine reads the same ones (:class:`boamps_etl.engine.convert.Converter`)."""
+    needed = set(mapping.columns())
+    if context is not None:
+        needed.update(context.match_columns)
+    needed.update(("run_id", "task_name", "project_name", "experiment_id"))
+    return needed
+
+
 def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = None, *,
                   per_row: bool = False, allow_incomplete: bool = False,
                   groups: dict[int, tuple[int, ...]] | None = None) -> ConversionResult:
@@ -482,10 +493,7 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
     frame = table.frame
     indexes = [i for i, _ in selected]
     sub = frame.iloc[indexes]
-    needed = set(mapping.columns())
-    if context is not None:
-        needed.update(context.match_columns)
-    needed.update(("run_id", "task_name", "project_name", "experiment_id"))
+    needed = needed_columns(mapping, context)
     columns = clean_columns(sub, [c for c in table.columns if c in needed])
     if table.kind == "tracker":
         normalise_tracker(columns)  # type: ignore[arg-type]

@@ -83,7 +83,10 @@ def _same(a: Any, b: Any) -> bool:
 @cache
 def value_check(path: Path) -> Callable[[Any], bool] | None:
     """The value constraints (enum, bounds, pattern) both schemas put on ``path``;
-    ``None`` when there are none."""
+    ``None`` when there are none.
+
+    Column-wise twins: :func:`boamps_etl.engine.checks._column_ok` and
+    :func:`boamps_etl.engine.checks._column_ok_arrow`."""
     checks = value_constraints(path)
     if not checks:
         return None
@@ -173,7 +176,9 @@ _TAGS = {type(None): "n", bool: "b", int: "i", float: "f"}
 
 
 def tag(value: Any) -> str:
-    """The JSON type of a scalar as the shape sees it (``""`` apart from other text)."""
+    """The JSON type of a scalar as the shape sees it (``""`` apart from other text).
+
+    Column-wise twin: :func:`boamps_etl.engine.convert._tags`."""
     found = _TAGS.get(type(value))
     if found is not None:
         return found

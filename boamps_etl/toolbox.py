@@ -14,14 +14,12 @@ command line starts fast.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import io
 import json
 import math
 import os
 import re
-import tempfile
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,25 +63,6 @@ def _refuse_existing(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise OutputError("output file exists already", Location(path),
                           "pass --force to overwrite it")
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    # writers.atomic_write writes text; images need the same temp-file-and-rename for bytes.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # =========================================================================== reading reports
@@ -922,7 +901,7 @@ def flatten_paths(paths: Iterable[PathLike], out: PathLike | None = None, *,
         pq = _require("pyarrow.parquet", "parquet", "Parquet output")
         buf = io.BytesIO()
         pq.write_table(table, buf)
-        _atomic_bytes(target, buf.getvalue())
+        atomic_write(target, buf.getvalue())
     return frame
 
 
@@ -1314,7 +1293,7 @@ def plot_summary(frame: pd.DataFrame, path: PathLike, *, force: bool = False) ->
         fig, _ = _figure(frame)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
-        _atomic_bytes(target, buf.getvalue())
+        atomic_write(target, buf.getvalue())
     else:
         atomic_write(target, _html(frame))
     return target

@@ -78,7 +78,9 @@ _WRAPPED = re.compile(r"^\s*(?:Power|Energy)\(\s*k?Wh?\s*=\s*([^)]*)\)\s*$")
 
 
 def clean(text: Any) -> str | None:
-    """Strip a cell; CodeCarbon's empty spellings ('', 'None', 'nan') become ``None``."""
+    """Strip a cell; CodeCarbon's empty spellings ('', 'None', 'nan') become ``None``.
+
+    Column-wise twin: :func:`boamps_etl.engine.arrays._clean_array`."""
     if text is None:
         return None
     if not isinstance(text, str):
@@ -113,7 +115,10 @@ MAX_COUNT = 1 << 53
 
 def to_float(text: str, column: str | None = None, scale: Decimal | None = None) -> float:
     """A number with full precision: plain cells go straight to float (exact round trip);
-    scaled ones go through Decimal so ``0.0425 kW`` becomes exactly ``42.5 W``."""
+    scaled ones go through Decimal so ``0.0425 kW`` becomes exactly ``42.5 W``.
+
+    Column-wise twins: :func:`boamps_etl.engine.columns._parse_numbers` (plain),
+    :func:`boamps_etl.engine.columns._scaled_column` (scaled)."""
     if scale is None and not _WRAPPED.match(text):
         try:
             if "_" in text:  # float() reads '1_000'; a cell is a plain decimal number
@@ -219,6 +224,7 @@ def _lower(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
     return [None if v is None else v.lower() for v in cols[0]]
 
 
+# Column-wise twin: boamps_etl.engine.columns._datetime
 @transform("datetime", (1, 1), "a timestamp as YYYY-MM-DD HH:MM:SS")
 def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
     def one(text: str) -> str:
@@ -226,6 +232,7 @@ def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
     return _per_value(cols[0], one, problems, ctx.sources[0])
 
 
+# Column-wise twin: boamps_etl.engine.columns._start_datetime
 @transform("start_datetime", (2, 2),
            "timestamp minus duration (s), to the nearest second, as YYYY-MM-DD HH:MM:SS: "
            "CodeCarbon writes its timestamp when the measurement ends")
@@ -252,6 +259,7 @@ def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list
     return out
 
 
+# Column-wise twin: boamps_etl.engine.columns._report_id
 @transform("report_id", (1, 2),
            "run_id; for task files run_id + task_name, and for rows without a usable run_id "
            "(V1 files, 'None', empty) or with --per-row, a UUID derived from the row's content")
@@ -337,6 +345,7 @@ def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any
     return out
 
 
+# Column-wise twin: boamps_etl.engine.columns._emissions_rate
 @transform("emissions_rate", (3, 3),
            "emissions rate in kg CO2eq/s; values CodeCarbon 2.0-2.1 wrote in g/s (1000 x "
            "emissions / duration) are divided by 1000")
@@ -361,6 +370,7 @@ def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list
     return out
 
 
+# Column-wise twin: boamps_etl.engine.columns._carbon_intensity
 @transform("carbon_intensity", (2, 2),
            "emissions (kg) / energy (kWh) x 1000, in g CO2eq/kWh, when both are positive")
 def _carbon_intensity(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:

@@ -18,11 +18,11 @@ from conftest import V321_HEADER, v321_row, write_csv
 from boamps_etl import batch
 from boamps_etl.batch import BatchProgress, convert_tree, explain
 from boamps_etl.cli import cli as main_cli
-from boamps_etl.cli_batch import register
+from boamps_etl.cli.batch import register
 from boamps_etl.errors import ContextError, OutputError, UsageError
 from boamps_etl.io.writers import render_csv
 
-# A copy of the main group, so that registering here leaves the real one as cli.py makes it
+# A copy of the main group, so that registering here leaves the real one as cli/main.py makes it
 # (other test modules check the real group's commands against the README).
 cli = click.Group(main_cli.name, commands=dict(main_cli.commands), callback=main_cli.callback,
                   params=list(main_cli.params))
@@ -555,7 +555,7 @@ def test_cli_help_lists_every_option() -> None:
 
 
 def test_progress_lines() -> None:
-    from boamps_etl.cli_batch import _Progress
+    from boamps_etl.cli.batch import _Progress
 
     buf = io.StringIO()
     progress = _Progress(buf)

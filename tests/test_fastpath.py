@@ -1,4 +1,4 @@
-"""The column-wise path (boamps_etl.fastpath) against the reference pipeline.
+"""The column-wise path (boamps_etl.engine) against the reference pipeline.
 
 Every comparison converts the same input twice with :func:`boamps_etl.convert_to`, once
 with ``fast_path=False`` (every row through boamps_etl.pipeline), and asserts the same JSONL
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import boamps_etl as be
 from bench.generate import VARIANTS, write_csv
-from boamps_etl import fastpath
+from boamps_etl.engine import arrays, columns, scan, templates
 from boamps_etl.errors import BoampsEtlError
 from boamps_etl.io.readers import CsvSource
 
@@ -150,7 +150,19 @@ def test_every_format_and_input_takes_the_column_wise_engine(fmt: str, how: str,
 def test_the_fast_path_takes_clean_files(tmp_path: Path) -> None:
     path = tmp_path / "emissions.csv"
     write_csv(path, rows=50, variant="v3.2.1", seed=3)
-    assert fastpath.prepare(CsvSource(path)) is not None
+    assert scan.prepare(CsvSource(path)) is not None
+
+
+def test_prepare_counts_the_rows_as_the_reference_scan_does(tmp_path: Path) -> None:
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=37, variant="v3.2.1", seed=5)
+    reference = CsvSource(path)
+    reference.scan()
+    source = CsvSource(path)
+    assert source.path == path and not source.scanned
+    assert scan.prepare(source) is not None
+    assert source.scanned and source.records == reference.records == 37
+    assert CsvSource(path.read_bytes()).path is None  # in memory: the reference path
 
 
 @pytest.mark.parametrize("name, text", [
@@ -170,7 +182,7 @@ def test_unusual_files_take_the_reference_path(name: str, text: str, tmp_path: P
         source = CsvSource(path)
     except BoampsEtlError:
         return
-    assert fastpath.prepare(source) is None
+    assert scan.prepare(source) is None
     assert_same(path, tmp_path)
 
 
@@ -183,7 +195,7 @@ def test_compressed_and_cp1252_files_take_the_reference_path(tmp_path: Path) -> 
     packed = tmp_path / "packed.csv.gz"
     packed.write_bytes(gzip.compress(body))
     for path in (latin, packed):
-        assert fastpath.prepare(CsvSource(path)) is None
+        assert scan.prepare(CsvSource(path)) is None
         assert_same(path, tmp_path)
 
 
@@ -237,11 +249,11 @@ def test_random_rows_with_broken_cells_convert_the_same(data: Any, tmp_path: Pat
 def test_cells_are_cleaned_as_the_reference_reader_cleans_them(cells: list[str]) -> None:
     from boamps_etl.transforms import clean
 
-    fastpath._EMPTY = fastpath._empty_values()
-    array = fastpath._text_array(cells)
-    assert fastpath._clean_array(array).to_pylist() == [clean(c) for c in cells]
-    sliced = fastpath._text_array(["pad", *cells]).slice(1)  # an array with an offset
-    assert fastpath._clean_array(sliced).to_pylist() == [clean(c) for c in cells]
+    arrays.load_empty_values()
+    array = arrays._text_array(cells)
+    assert arrays._clean_array(array).to_pylist() == [clean(c) for c in cells]
+    sliced = arrays._text_array(["pad", *cells]).slice(1)  # an array with an offset
+    assert arrays._clean_array(sliced).to_pylist() == [clean(c) for c in cells]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -256,7 +268,7 @@ def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path, fmt: 
     text.append(text[5])
     text.insert(2000, text[1500].replace("Linux", "Lin\\ux"))
     path.write_text("".join(text), encoding="utf-8")
-    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 14)  # many small ranges
+    monkeypatch.setattr(scan, "MIN_PART_BYTES", 1 << 14)  # many small ranges
     one, one_out = _run(path, tmp_path / "one.jsonl", fast=True, jobs=1, fmt=fmt)
     many, many_out = _run(path, tmp_path / "many.jsonl", fast=True, jobs=3, fmt=fmt)
     ref, ref_out = _run(path, tmp_path / "ref.jsonl", fast=False, fmt=fmt)
@@ -276,7 +288,7 @@ def test_reports_of_one_name_get_suffixes_in_row_order_across_ranges(
             for n in range(1, 700)]
     path = tmp_path / "repeated.csv"
     path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 13)
+    monkeypatch.setattr(scan, "MIN_PART_BYTES", 1 << 13)
     ref, ref_out = _run(path, tmp_path / "ref", fast=False, fmt="json", per_row=True)
     assert ref.counts == {"valid": 699, "incomplete": 0, "invalid": 0}
     got, got_out = _run(path, tmp_path / "got", fast=True, fmt="json", per_row=True,
@@ -294,7 +306,7 @@ def test_several_files_split_between_workers_go_to_one_output_in_order(
     for seed in (1, 2):
         paths.append(tmp_path / f"emissions-{seed}.csv")
         write_csv(paths[-1], rows=1500, variant="mixed", seed=seed, flush=3)
-    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 14)
+    monkeypatch.setattr(scan, "MIN_PART_BYTES", 1 << 14)
     one = be.convert_to(paths, tmp_path / "one.jsonl", "jsonl", context=TASK_CONTEXT,
                         jobs=1)
     many = be.convert_to(paths, tmp_path / "many.jsonl", "jsonl", context=TASK_CONTEXT,
@@ -323,11 +335,11 @@ def test_run_ids_sorted_out_in_buckets_on_disk_give_the_same_bytes(
     path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     (tmp_path / "out").mkdir()
     ref, ref_out = _run(path, tmp_path / "out" / "ref.jsonl", fast=False)
-    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 13)
-    monkeypatch.setattr(fastpath, "KEEP_BUCKET_BYTES", 1 << 12)  # dozens of buckets
+    monkeypatch.setattr(scan, "MIN_PART_BYTES", 1 << 13)
+    monkeypatch.setattr(scan, "KEEP_BUCKET_BYTES", 1 << 12)  # dozens of buckets
     buckets: list[int] = []
-    real = fastpath._last_of_each_bucket
-    monkeypatch.setattr(fastpath, "_last_of_each_bucket",
+    real = scan._last_of_each_bucket
+    monkeypatch.setattr(scan, "_last_of_each_bucket",
                         lambda *a: buckets.append(a[3]) or real(*a))
     got, got_out = _run(path, tmp_path / "out" / "fast.jsonl", fast=True, jobs=jobs)
     assert buckets and buckets[0] > 10
@@ -341,15 +353,15 @@ def test_combinations_of_many_wide_columns_stay_apart() -> None:
     n = 2000
     rows = [(f"a{i}", f"b{i}", f"c{i}", f"d{i}", f"e{i}", f"f{(i * 7) % n}") for i in range(n)]
     rows += rows[:50]  # the same combinations again
-    arrays = [fastpath._text_array([row[k] for row in rows]) for k in range(6)]
-    cells, inverse = fastpath._combinations(arrays)
+    texts = [arrays._text_array([row[k] for row in rows]) for k in range(6)]
+    cells, inverse = columns._combinations(texts)
     assert len(cells[0]) == n
     assert [tuple(col[j] for col in cells) for j in inverse.tolist()] == rows
 
 
 def test_hash_buckets_keep_equal_texts_together_and_spread_others() -> None:
     texts = [f"run-{i % 500}" for i in range(5000)] + ["é" * 40, "x"]
-    buckets = fastpath._hash_buckets(fastpath._text_array(texts), 16)
+    buckets = scan._hash_buckets(arrays._text_array(texts), 16)
     by_text: dict[str, set[int]] = {}
     for text, bucket in zip(texts, buckets.tolist(), strict=True):
         by_text.setdefault(text, set()).add(bucket)
@@ -365,7 +377,7 @@ def test_runs_flushed_across_a_worker_boundary_keep_their_last_row(
             for n in range(1, 400)]
     path = tmp_path / "flushes.csv"
     path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    monkeypatch.setattr(fastpath, "MIN_PART_BYTES", 1 << 12)
+    monkeypatch.setattr(scan, "MIN_PART_BYTES", 1 << 12)
     summary, out = _run(path, tmp_path / "out.jsonl", fast=True, jobs=2)
     assert summary.reports_written == 1
     assert b'"measurementDuration": 399.5' in bytes(out)
@@ -397,8 +409,8 @@ def _random_double(rng: random.Random) -> float:
                 max_size=60))
 def test_float_texts_are_python_reprs(values: list[float | None]) -> None:
     expected = ["null" if v is None else repr(v) for v in values]
-    assert fastpath.float_texts(values) == expected
-    assert fastpath.float_texts(_as_column(values)) == expected
+    assert templates.float_texts(values) == expected
+    assert templates.float_texts(_as_column(values)) == expected
 
 
 def _as_column(values: list[float | None]) -> Any:
@@ -417,14 +429,14 @@ def test_float_texts_over_every_exponent() -> None:
     values += [float(f"{rng.randint(1, 99999)}e-{rng.randint(1, 9)}") for _ in range(5000)]
     rng.shuffle(values)
     expected = ["null" if v is None else repr(v) for v in values]
-    assert fastpath.float_texts(values) == expected
-    assert fastpath.float_texts(_as_column(values)) == expected
+    assert templates.float_texts(values) == expected
+    assert templates.float_texts(_as_column(values)) == expected
     # a column where no value, or only a few, need Python's notation (below 1e-4)
     for small_every in (0, 1000, 3):
         small = [-1.5e-5, 3e-7, 1e-12, 2.5e-5, -4e-9]
         column = [small[i % 5] if small_every and i % small_every == 0 else 1.25 + i
                   for i in range(3000)]
-        assert fastpath.float_texts(_as_column(column)) == [repr(v) for v in column]
+        assert templates.float_texts(_as_column(column)) == [repr(v) for v in column]
 
 
 @given(st.from_regex(r"\A[+-]?([0-9]{1,25}\.?[0-9]{0,25}|\.[0-9]{1,25})([eE][+-]?[0-9]{1,3})?\Z"))
@@ -432,7 +444,7 @@ def test_arrow_reads_numbers_as_python_does(text: str) -> None:
     import pyarrow as pa
 
     array = pa.array([text], type=pa.string())
-    parsed, odd = fastpath._parse_numbers(array)
+    parsed, odd = columns._parse_numbers(array)
     value = float(text)
     if math.isfinite(value):
         assert not odd[0].as_py()
@@ -462,7 +474,7 @@ def test_the_generator_writes_csv_the_fast_path_reads(tmp_path: Path) -> None:
     write_csv(path, rows=200, variant="mixed", seed=6, flush=3)
     with open(path, newline="", encoding="utf-8") as fh:
         assert all(len(r) == 38 for r in csv.reader(io.StringIO(fh.read())))
-    assert fastpath.prepare(CsvSource(path)) is not None
+    assert scan.prepare(CsvSource(path)) is not None
 
 
 def test_odd_cells_in_a_clean_file_go_to_the_reference_row_by_row(tmp_path: Path) -> None:
@@ -479,7 +491,7 @@ def test_odd_cells_in_a_clean_file_go_to_the_reference_row_by_row(tmp_path: Path
     rows.append(v321_row(run_id="None", duration="12.0"))
     path = tmp_path / "odd.csv"
     path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    assert fastpath.prepare(CsvSource(path)) is not None
+    assert scan.prepare(CsvSource(path)) is not None
     summary = assert_same(path, tmp_path)
     assert summary.counts["invalid"] > 0 and summary.counts["valid"] > 0
     assert_same(path, tmp_path, allow_incomplete=True, context=None)

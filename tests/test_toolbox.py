@@ -1,4 +1,4 @@
-"""Tests for boamps_etl.toolbox and its commands (boamps_etl.cli_toolbox): init-context,
+"""Tests for boamps_etl.toolbox and its commands (boamps_etl.cli.toolbox): init-context,
 validate, flatten/unflatten, summary and schema."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from conftest import REFERENCE, TASK_CONTEXT, v321_row, write_csv
 
 import boamps_etl as be
 from boamps_etl.cli import cli as main_cli
-from boamps_etl.cli_toolbox import COMMANDS, register
+from boamps_etl.cli.toolbox import COMMANDS, register
 from boamps_etl.context import load_context
 from boamps_etl.errors import ContextError, InputError, OutputError, UsageError
 from boamps_etl.schema import field_spec
@@ -38,7 +38,7 @@ from boamps_etl.toolbox import (
 )
 from boamps_etl.validate import validate_report
 
-# A copy of the main group, so that registering here leaves the real one as cli.py makes it.
+# A copy of the main group, so that registering here leaves the real one as cli/main.py makes it.
 cli = click.Group(main_cli.name, commands=dict(main_cli.commands), callback=main_cli.callback,
                   params=list(main_cli.params))
 register(cli)
@@ -733,7 +733,7 @@ def test_register_adds_every_command_once() -> None:
 def test_cli_module_does_not_import_heavy_modules() -> None:
     import subprocess
 
-    code = ("import sys, boamps_etl.cli_toolbox; "
+    code = ("import sys, boamps_etl.cli.toolbox; "
             "print(sorted(m for m in ('pandas', 'matplotlib', 'pyarrow', 'jsonschema') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -86,3 +86,24 @@ def test_out_must_be_a_folder_for_json(tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(be.OutputError, match="must be a folder"):
         write_reports([DOC], target, "json")
+
+
+def test_atomic_write_takes_text_and_bytes(tmp_path: Path) -> None:
+    text_path, bytes_path = tmp_path / "a" / "t.csv", tmp_path / "b.png"
+    writers.atomic_write(text_path, "é,x\r\nline 2\n")  # line breaks kept as they are
+    writers.atomic_write(bytes_path, b"\x89PNG\r\n\x00")
+    assert text_path.read_bytes() == "é,x\r\nline 2\n".encode()
+    assert bytes_path.read_bytes() == b"\x89PNG\r\n\x00"
+    mode = 0o666 & ~writers._umask()
+    assert (bytes_path.stat().st_mode & 0o777) == mode  # not mkstemp's 0600
+    with pytest.raises(UnicodeEncodeError):
+        writers.atomic_write(text_path, "\ud800")  # a lone surrogate: nothing replaced
+    assert text_path.read_bytes() == "é,x\r\nline 2\n".encode()
+    assert sorted(p.name for p in text_path.parent.iterdir()) == ["t.csv"]  # no .part left
+
+
+def test_is_inside(tmp_path: Path) -> None:
+    assert writers.is_inside(tmp_path, tmp_path / "a" / "b")
+    assert writers.is_inside(tmp_path, tmp_path)
+    assert not writers.is_inside(tmp_path / "a", tmp_path / "b")
+    assert not writers.is_inside(tmp_path / "a", tmp_path / "a" / ".." / "b")

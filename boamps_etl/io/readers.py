@@ -324,6 +324,22 @@ class CsvSource:
         self._fallback: Issue | None = None
         self._read_header()
 
+    @property
+    def path(self) -> Path | None:
+        """The file on disk; ``None`` for bytes and file objects (read into memory)."""
+        return self._path
+
+    @property
+    def header_issues(self) -> tuple[Issue, ...]:
+        """What the header read noted (a text-encoding fallback, lines before the header)."""
+        return tuple(self._header_issues)
+
+    def mark_scanned(self, records: int) -> None:
+        """Say that another reader (:func:`boamps_etl.engine.scan.prepare`) has checked the
+        whole file and found ``records`` data rows: :meth:`scan` then has nothing to do."""
+        self.records = records
+        self.scanned = True
+
     # -- bytes ------------------------------------------------------------------------
 
     def _binary(self) -> IO[bytes]:
@@ -545,6 +561,9 @@ class CsvSource:
         self.scanned = True
 
     def _collect(self, group_runs: bool) -> None:
+        """Check every row and note, for each run_id, its rows (the last one stands for
+        the run). Column-wise twin: :func:`boamps_etl.engine.scan._last_of_each` (and
+        :func:`boamps_etl.engine.scan._last_of_each_bucket` for a large file)."""
         runs, repeated = self._runs, self._repeated
         for number, columns, cells in self._events():
             if not group_runs:

@@ -81,7 +81,8 @@ def report_filename(doc: Mapping[str, Any]) -> str:
                             in zip(name_values(doc), NAME_FIELDS, strict=True)])
 
 
-def _inside(folder: Path, target: Path) -> bool:
+def is_inside(folder: Path, target: Path) -> bool:
+    """Whether ``target`` is ``folder`` or below it, links resolved."""
     try:
         target.resolve().relative_to(folder.resolve())
     except ValueError:
@@ -110,13 +111,16 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, data: str) -> None:
-    """Write text to ``path`` through a temporary file in the same folder and a rename."""
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8, line breaks as they are; or bytes) to ``path``
+    through a temporary file in the same folder and a rename: ``path`` holds either its old
+    content or all of the new one, never a part."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are shared
@@ -138,7 +142,7 @@ def plan_json(docs: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
         if count > 1:
             name = name[: -len(".json")] + f"-{count}.json"
         target = folder / name
-        if not _inside(folder, target):  # unreachable with safe_part; kept as a guard
+        if not is_inside(folder, target):  # unreachable with safe_part; kept as a guard
             raise OutputError(f"refusing to write outside {folder}", Location(target))
         out.append(target)
     return out

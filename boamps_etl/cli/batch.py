@@ -1,5 +1,5 @@
 """The ``batch`` command: a thin wrapper over :func:`boamps_etl.batch.convert_tree` and
-:func:`boamps_etl.batch.explain`. ``cli.py`` adds it with :func:`register`.
+:func:`boamps_etl.batch.explain`. :mod:`boamps_etl.cli.main` adds it with :func:`register`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,23 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from .common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    _run,
+    allow_incomplete_option,
+    context_option,
+    force_option,
+    jobs_option,
+    mapping_option,
+    per_row_option,
+    print_issues,
+    report_format_option,
+    set_option,
+)
+
 if TYPE_CHECKING:
-    from .batch import BatchProgress, BatchResult, Explanation
+    from ..batch import BatchProgress, BatchResult, Explanation
 
 BATCH_EXIT_CODES_HELP = """\b
 Exit codes:
@@ -67,7 +82,7 @@ class _Progress:
 
 
 def _summary(result: BatchResult) -> str:
-    from .levels import format_counts
+    from ..levels import format_counts
 
     c = result.counts
     unchanged = f" ({result.unchanged} unchanged)" if result.unchanged else ""
@@ -119,21 +134,15 @@ def register(cli: click.Group) -> None:
     @click.option("-o", "--out", required=True,
                   type=click.Path(file_okay=False, path_type=Path),
                   help="Output folder: mirrors the ROOT tree; manifest.csv goes here.")
-    @click.option("-c", "--context", "contexts", multiple=True,
-                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  help="Context file applied under every boamps.yaml found; repeatable.")
-    @click.option("-m", "--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  help="Mapping for folders with no boamps-mapping.yaml above them.")
-    @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]), default="json",
-                  show_default=True,
-                  help="json: a file per report; jsonl/csv: a file per folder, plus all.<fmt>.")
-    @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
-                  help="Worker processes (0: one per CPU); outputs are the same for any N.")
+    @context_option("Context file applied under every boamps.yaml found; repeatable.")
+    @mapping_option("Mapping for folders with no boamps-mapping.yaml above them.")
+    @report_format_option(
+        "json: a file per report; jsonl/csv: a file per folder, plus all.<fmt>.")
+    @jobs_option
     @click.option("--glob", "globs", multiple=True, metavar="PATTERN",
                   help="File pattern replacing the defaults (emissions*.csv, "
                        "emissions*.csv.bak, emissions*.csv_*.bak, *.csv.gz); repeatable.")
-    @click.option("--force", is_flag=True, help="Convert everything again, even up-to-date "
-                                                "sources.")
+    @force_option("Convert everything again, even up-to-date sources.")
     @click.option("--fail-fast", is_flag=True,
                   help="Stop after the first folder with an invalid report or an error.")
     @click.option("-q", "--quiet", is_flag=True,
@@ -142,13 +151,10 @@ def register(cli: click.Group) -> None:
                   type=click.Path(exists=True, path_type=Path),
                   help="Show which context and mapping files apply to PATH, and the merged "
                        "context; converts nothing.")
-    @click.option("--allow-incomplete", is_flag=True,
-                  help="Write reports that only lack fields CodeCarbon cannot know, as drafts.")
-    @click.option("--per-row", is_flag=True,
-                  help="One report per CSV row instead of one per run_id.")
-    @click.option("-s", "--set", "sets", multiple=True, metavar="PATH=VALUE",
-                  help="Set a BoAmps field for every report, e.g. --set task.taskStage="
-                       "inference; wins over all context files.")
+    @allow_incomplete_option
+    @per_row_option
+    @set_option("Set a BoAmps field for every report, e.g. --set task.taskStage="
+                "inference; wins over all context files.")
     def batch_cmd(roots: tuple[Path, ...], out: Path, contexts: tuple[Path, ...],
                   mapping: Path | None, fmt: str, jobs: int, globs: tuple[str, ...],
                   force: bool, fail_fast: bool, quiet: bool, explain_path: Path | None,
@@ -160,9 +166,7 @@ def register(cli: click.Group) -> None:
         boamps-mapping.yaml is the mapping. A re-run converts only what changed; --force
         converts everything. manifest.csv lists every report and every problem.
         """
-        # Imported here, not at the top: cli.py imports this module to register the command.
-        from . import batch
-        from .cli import EXIT_INVALID, EXIT_OK, _run, print_issues
+        from .. import batch
 
         if explain_path is not None:
             explanation = _run(batch.explain, explain_path, roots=list(roots),

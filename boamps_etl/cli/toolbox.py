@@ -2,19 +2,18 @@
 
 ``register(cli)`` adds them to the main group: ``init-context``, ``validate``, ``flatten``,
 ``unflatten``, ``summary`` and ``schema``. Library errors become one stderr line and exit
-code 2 (through :func:`boamps_etl.cli._run`). This module imports ``cli`` only when a
-command runs, so ``cli.py`` can import it anywhere without an import cycle.
+code 2 (through :func:`boamps_etl.cli.common._run`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
+
+from .common import EXIT_INPUT, EXIT_INVALID, EXIT_OK, _run, force_option
 
 VALIDATE_EXIT_CODES = """\b
 Exit codes:
@@ -23,18 +22,11 @@ Exit codes:
   2  an input cannot be read (missing, not UTF-8, bad JSON: file, line, column named)"""
 
 
-def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """:func:`boamps_etl.cli._run`: library errors become one stderr line, exit code 2."""
-    from .cli import _run as run
-
-    return run(func, *args, **kwargs)
-
-
 @click.command("init-context")
 @click.argument("csvs", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (default: print the template).")
-@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@force_option("Overwrite an existing --out file.")
 def init_context_cmd(csvs: tuple[Path, ...], out: Path | None, force: bool) -> None:
     """Write a commented YAML context template: the fields CodeCarbon cannot record.
 
@@ -42,7 +34,7 @@ def init_context_cmd(csvs: tuple[Path, ...], out: Path | None, force: bool) -> N
     out. Given CSVs, the template shows what they already hold and has one `match` section
     per project_name (task_name for task files).
     """
-    from . import toolbox
+    from .. import toolbox
 
     text = _run(toolbox.init_context, csvs, out, force=force)
     if out is None:
@@ -66,7 +58,7 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, level: str | None) -> None:
 
     Each problem is one line: FILE, report N, field PATH: message.
     """
-    from . import toolbox
+    from .. import toolbox
 
     summary = _run(toolbox.validate_paths, paths, level=level)
     if fmt == "json":
@@ -75,8 +67,6 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, level: str | None) -> None:
         for line in summary.problem_lines():
             click.echo(line, err=True)
         click.echo(summary.summary_line())
-    from .cli import EXIT_INPUT, EXIT_INVALID, EXIT_OK
-
     if summary.unreadable:
         sys.exit(EXIT_INPUT)
     sys.exit(EXIT_OK if summary.passed else EXIT_INVALID)
@@ -88,11 +78,11 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, level: str | None) -> None:
 @click.option("-o", "--out", required=True,
               help="FILE.csv or FILE.parquet; "
                    "'-' prints CSV.")
-@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@force_option("Overwrite an existing --out file.")
 def flatten_cmd(paths: tuple[Path, ...], out: str, force: bool) -> None:
     """Flatten reports into one row per report, with BoAmps column names
     (measures_0_powerConsumption...)."""
-    from . import toolbox
+    from .. import toolbox
 
     frame = _run(toolbox.flatten_paths, paths, out, force=force)
     if out != "-":
@@ -104,10 +94,10 @@ def flatten_cmd(paths: tuple[Path, ...], out: str, force: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the JSON reports (one file per row).")
-@click.option("--force", is_flag=True, help="Overwrite existing report files.")
+@force_option("Overwrite existing report files.")
 def unflatten_cmd(file: Path, out: Path, force: bool) -> None:
     """Rebuild JSON reports from a flat CSV or Parquet file (the inverse of flatten)."""
-    from . import toolbox
+    from .. import toolbox
 
     docs = _run(toolbox.unflatten_file, file, out, force=force)
     click.echo(f"{len(docs)} report(s) -> {out}/", err=True)
@@ -124,12 +114,12 @@ def unflatten_cmd(file: Path, out: Path, force: bool) -> None:
               help="Also draw FILE.png (needs boamps-etl[plot]) or FILE.html (self-contained).")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
               show_default=True)
-@click.option("--force", is_flag=True, help="Overwrite an existing --plot file.")
+@force_option("Overwrite an existing --plot file.")
 def summary_cmd(paths: tuple[Path, ...], by: str, plot: Path | None, fmt: str,
                 force: bool) -> None:
     """Energy (kWh, total and CPU/GPU/RAM), duration (s), emissions (kg CO2eq), carbon
     intensity (g/kWh) and level of reports, per run, project or task."""
-    from . import toolbox
+    from .. import toolbox
 
     frame = _run(toolbox.summarize, list(paths), by=by)
     if plot is not None:
@@ -152,7 +142,7 @@ def summary_cmd(paths: tuple[Path, ...], by: str, plot: Path | None, fmt: str,
 def schema_cmd(which: str | None) -> None:
     """Print the JSON Schema reports are validated with (default: official and extension
     combined with allOf)."""
-    from . import toolbox
+    from .. import toolbox
 
     doc = _run(toolbox.schema_document, which or "combined")
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))

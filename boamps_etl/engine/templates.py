@@ -1,0 +1,214 @@
+"""JSON templates: the first report of a signature, rendered by the reference code, with each
+mapped value replaced by a slot; later reports of that signature are written through it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..io.writers import dumps
+from ..mapping import Applied, Mapping
+from ..pipeline import build_report
+from .arrays import _as_numpy, _filled, _numpy_array, _scalar, _text_array
+from .columns import _Dict
+
+_SLOT = re.compile('"\ue000([0-9]+)\ue001"')
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _encode(value: Any) -> str:
+    """JSON text of a scalar as :func:`boamps_etl.io.writers.dumps` writes it."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float:
+        return float.__repr__(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+_PLAIN_TEXT = re.compile(r'[\x00-\x1f"\\]')
+
+
+def float_json(values: Any) -> Any:
+    """``repr`` of each float (``null`` for ``None`` or NaN), as ``json.dumps`` writes
+    them, as an Arrow string array: orjson's shortest round-trip digits for the whole
+    column, put in Python's notation (:func:`_python_notation`) where they differ."""
+    import numpy as np
+    import orjson
+
+    if len(values) == 0:
+        return _text_array([])
+    if not isinstance(values, np.ndarray):
+        return _python_notation(_float_items(orjson.dumps(
+            values if isinstance(values, list) else list(values))))
+    texts = _float_items(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))
+    with np.errstate(invalid="ignore"):
+        small = np.abs(values) < 1e-4
+    small &= values != 0
+    count = int(np.count_nonzero(small))
+    if count == 0:  # orjson and Python differ only below 1e-4
+        return texts
+    if count * 2 > len(values):
+        return _python_notation(texts)
+    import pyarrow as pa
+
+    where = np.arange(len(values))
+    where[small] = len(values) + np.arange(count)
+    fixed = _python_notation(texts.take(_numpy_array(np.flatnonzero(small))))
+    return pa.concat_arrays([texts, fixed]).take(_numpy_array(where))
+
+
+def _float_items(data: bytes) -> Any:
+    """orjson's JSON list of numbers as an Arrow string array of its items."""
+    import pyarrow.compute as pc
+
+    return pc.split_pattern(_text_array([data[1:-1].decode()]), ",").flatten()
+
+
+def _python_notation(texts: Any) -> Any:
+    """orjson's float texts in Python's notation: below 1e-4 Python writes an exponent of
+    two digits at least (``1.5e-7`` is ``1.5e-07``, ``0.00001`` is ``1e-05``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def text(value: str) -> Any:  # a Python str argument would make Arrow import pandas
+        return _scalar(value, pa.string())
+
+    one_digit = pc.equal(pc.utf8_slice_codeunits(texts, -3, -1), text("e-"))
+    if pc.any(one_digit).as_py():
+        texts = pc.if_else(one_digit, pc.utf8_replace_slice(texts, -1, -1, "0"), texts)
+    negative = pc.starts_with(texts, "-0.0000")
+    five = pc.or_(negative, pc.starts_with(texts, "0.0000"))
+    if pc.any(five).as_py():  # [-]0.0000d[ddd] -> [-]d[.ddd]e-05
+        digits = pc.if_else(negative, pc.utf8_slice_codeunits(texts, 7),
+                            pc.utf8_slice_codeunits(texts, 6))
+        rest = pc.utf8_slice_codeunits(digits, 1)
+        dot = pc.if_else(pc.greater(pc.binary_length(rest), _scalar(0, pa.int32())),
+                         text("."), text(""))
+        texts = pc.if_else(five, pc.binary_join_element_wise(
+            pc.if_else(negative, text("-"), text("")), pc.utf8_slice_codeunits(digits, 0, 1),
+            dot, rest, text("e-05"), text("")), texts)
+    return texts
+
+
+def float_texts(values: Sequence[float | None]) -> list[str]:
+    """:func:`float_json` as a list of Python strings."""
+    out: list[str] = float_json(values).to_pylist()
+    return out
+
+
+def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bool = False,
+                 order: Any = None) -> Any:
+    """The JSON text of each value as an Arrow string array (``column``: the values as
+    an Arrow column, when there is one: no Python object is made then; ``plain``: its
+    texts hold nothing JSON escapes, known from the file check; ``order``: the rows to
+    encode, in that order, as numpy indices, else all)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def ordered(array: Any) -> Any:
+        return array if order is None else array.take(_numpy_array(order))
+
+    if column is not None:
+        if pa.types.is_floating(column.type):
+            numbers = _as_numpy(_filled(column, float('nan')))
+            return float_json(numbers if order is None else numbers[order])
+        if pa.types.is_string(column.type) and (plain or not pc.any(
+                pc.match_substring_regex(column, _PLAIN_TEXT.pattern)).as_py()):
+            quote = _scalar('"', pa.string())
+            return pc.binary_join_element_wise(quote, ordered(column), quote,
+                                               _scalar("", pa.string()))
+    if isinstance(values, _Dict):
+        texts = [_encode(v) for v in values.distinct]
+        indices = values.indices if order is None else values.indices[order]
+        return _text_array(texts).take(_numpy_array(indices))
+    if kinds == {float}:
+        return ordered(float_json(values))
+    return ordered(_text_array(_encoded(values, kinds)))
+
+
+def _encoded(values: Sequence[Any], kinds: set[type]) -> list[str]:
+    if kinds == {str}:
+        distinct = set(values)
+        if len(distinct) * 4 < len(values):  # few texts: each encoded once
+            table = {v: "null" if v is None else _encode(v) for v in distinct}
+            return [table[v] for v in values]
+        if not _PLAIN_TEXT.search("".join([v for v in values if v is not None])):
+            return ["null" if v is None else f'"{v}"' for v in values]
+    cache: dict[tuple[type, Any], str] = {}
+    out = []
+    for value in values:
+        key = (type(value), value)
+        text = cache.get(key)
+        if text is None:
+            text = _encode(value)
+            if len(cache) < 65536:
+                cache[key] = text
+        out.append(text)
+    return out
+
+
+@dataclass
+class _Template:
+    pieces: list[str]  # literal text around the slots
+    slots: list[int]  # which mapped value fills each slot
+    level: str
+    # the output's own layout when it is not JSON Lines (:mod:`.layouts`): a json file's
+    # text (with ``name``, how its file name is made) or a flat CSV line (with ``columns``)
+    out: _Template | None = None
+    name: list[str | int] | None = None  # a name part's text, or the slot giving it
+    columns: tuple[str, ...] | None = None
+
+    @property
+    def scalars(self) -> list[Any]:
+        """The text pieces as Arrow scalars; the last one ends the line."""
+
+        found = self.__dict__.get("_scalars")
+        if found is None:
+            texts = _text_array([*self.pieces[:-1], self.pieces[-1] + "\n"])
+            found = [texts[i] for i in range(len(texts))]
+            self.__dict__["_scalars"] = found
+        return found
+
+
+def _slotted(values: dict[str, list[Any]], targets: list[str], keep_real: set[int],
+             i: int) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for k, target in enumerate(targets):
+        value = values[target][i]
+        if value is None or k in keep_real:
+            out[target] = [value]
+        else:
+            out[target] = [f"\ue000{k}\ue001"]  # a slot: _SLOT finds it in the JSON
+    return out
+
+
+def _make_template(doc_real: dict[str, Any], mapping: Mapping, applied: Applied,
+                   targets: list[str], keep_real: set[int], layers: list[dict[str, Any]],
+                   i: int, level: str) -> _Template | None:
+    one = _slotted(applied.values, targets, keep_real, i)
+    entries = {t: [mask[i]] for t, mask in applied.entries.items()}
+    text = dumps(build_report(mapping, one, entries, 0, layers), indent=None)
+    parts = _SLOT.split(text)
+    pieces, slots = parts[0::2], [int(s) for s in parts[1::2]]
+    template = _Template(pieces, slots, level)
+    row = [_encode(applied.values[targets[k]][i]) for k in slots]
+    if _fill_one(template, row) != dumps(doc_real, indent=None):
+        return None  # a value shapes the report beyond its type: the reference decides
+    return template
+
+
+def _fill_one(template: _Template, row: list[str]) -> str:
+    out = [template.pieces[0]]
+    for text, piece in zip(row, template.pieces[1:], strict=True):
+        out.append(text)
+        out.append(piece)
+    return "".join(out)
