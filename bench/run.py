@@ -748,7 +748,7 @@ def bench_size(
                 }
             )
 
-        if peers is not None:
+        if peers is not None and not args.skip_jsonschema:
             if jsonl is not None and jsonl["ok"]:
                 cmd = [str(etl_python), str(RUN_PY), "_peer-jsonschema", str(out)]
                 runs, last = repeated(TOOL_JS, cmd, work, args)
@@ -1004,6 +1004,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-peers",
         action="store_true",
         help="measure boamps-etl only (no peers venv, no network)",
+    )
+    p.add_argument(
+        "--skip-jsonschema",
+        action="store_true",
+        help="leave out peer 2, the jsonschema validation alone (the slowest to measure)",
     )
     p.add_argument(
         "--peers-venv",
