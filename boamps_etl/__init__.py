@@ -1,4 +1,5 @@
-"""boamps-etl: convert CodeCarbon emissions CSVs into schema-valid BoAmps reports.
+"""boamps-etl: convert AI energy trackers' files (CodeCarbon, eco2ai, carbontracker, Zeus,
+perun, optimum-benchmark, AI Energy Score) into schema-valid BoAmps reports.
 
 >>> import boamps_etl as be
 >>> frame = be.read_csv("emissions.csv")                       # doctest: +SKIP
@@ -18,8 +19,9 @@ _EXPORTS = {
     "read_csv": "api", "convert": "api", "convert_to": "api", "ConvertSummary": "api",
     "validate": "api", "to_frame": "api",
     "from_frame": "api", "write": "api", "mapping_table": "api", "table_from_frame": "api",
+    "detect_tracker": "api", "tracker_names": "api",
     "ConversionResult": "pipeline", "ConvertedReport": "pipeline",
-    "load_mapping": "mapping", "Mapping": "mapping", "load_context": "context",
+    "load_mapping": "mapping", "FieldMapping": "mapping", "load_context": "context",
     "Context": "context", "flatten": "flatten", "unflatten": "flatten",
     "read_codecarbon_csv": "io.readers", "CsvTable": "io.readers",
     "Issue": "errors", "Location": "errors", "BoampsEtlError": "errors",
@@ -39,6 +41,12 @@ from .flatten import unflatten as unflatten  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Mapping":  # the old name, which shadowed collections.abc.Mapping
+        import warnings
+
+        warnings.warn("boamps_etl.Mapping is now boamps_etl.FieldMapping; the old name will "
+                      "be removed", DeprecationWarning, stacklevel=2)
+        name = "FieldMapping"
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'boamps_etl' has no attribute {name!r}")

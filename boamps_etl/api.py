@@ -27,8 +27,7 @@ from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
 from .levels import count_levels
-from .mapping import Mapping as FieldMapping
-from .mapping import load_mapping
+from .mapping import FieldMapping, load_mapping
 from .pipeline import ConversionResult, ConvertedReport, convert_table
 from .validate import validate_report
 
@@ -89,10 +88,34 @@ def _as_context(context: ContextLike | Sequence[ContextLike] | None,
     return Context(layers)
 
 
-def _as_mapping(mapping: PathLike | FieldMapping | None) -> FieldMapping:
+def _as_mapping(mapping: PathLike | FieldMapping | None, base: str = "codecarbon"
+                ) -> FieldMapping:
     if isinstance(mapping, FieldMapping):
         return mapping
-    return load_mapping(None if mapping is None else Path(mapping))
+    return load_mapping(None if mapping is None else Path(mapping), base=base)
+
+
+class _Mappings:
+    """The mapping each tracker's files are converted with: the user's mapping for the
+    tracker it extends, the tracker's built-in one otherwise (loaded once)."""
+
+    def __init__(self, mapping: PathLike | FieldMapping | None):
+        self._given = mapping
+        self._loaded: dict[str, FieldMapping] = {}
+
+    def __call__(self, tracker: str) -> FieldMapping:
+        if tracker not in self._loaded:
+            given = self._given
+            if isinstance(given, FieldMapping):
+                # A loaded mapping serves the tracker it was made for (its built-in base).
+                self._loaded[tracker] = given if given.base in (tracker, None) else \
+                    load_mapping(None, base=tracker)
+            else:
+                loaded = _as_mapping(given, tracker)
+                # A mapping extending another tracker's built-in one is not for this one.
+                self._loaded[tracker] = loaded if loaded.base in (tracker, None) else \
+                    load_mapping(None, base=tracker)
+        return self._loaded[tracker]
 
 
 def _cell_text(value: Any) -> str:
@@ -133,18 +156,25 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
             sets: Iterable[str] = (),
             mapping: PathLike | FieldMapping | None = None,
             per_row: bool = False,
-            allow_incomplete: bool = False) -> ConversionResult:
-    """Convert CodeCarbon CSVs (paths) or a DataFrame into validated BoAmps reports.
+            allow_incomplete: bool = False,
+            tracker: str | None = None) -> ConversionResult:
+    """Convert trackers' files (paths) or a DataFrame into validated BoAmps reports.
+
+    Each file's tracker (CodeCarbon, eco2ai, carbontracker, Zeus, perun, optimum-benchmark,
+    AI Energy Score) is recognised from its content, and converted with that tracker's
+    mapping (``mappings/<tracker>.yaml``).
 
     Args:
-        source: a CSV path, several paths, or a DataFrame (e.g. from :func:`read_csv`).
+        source: a file path, several paths, or a DataFrame (e.g. from :func:`read_csv`).
         context: context file path(s) or dict(s) with what CodeCarbon cannot know (task,
             algorithms, dataset, publisher...); later ones override earlier ones.
         sets: ``PATH=VALUE`` strings (``task.taskStage=inference``) that win over all.
-        mapping: a mapping file (extends the built-in one) or a loaded mapping.
+        mapping: a mapping file (extends the tracker's built-in one) or a loaded mapping.
         per_row: one report per row instead of one per run_id.
         allow_incomplete: mark reports that only miss required fields as ``draft``
             (their status stays 'incomplete'; :meth:`ConversionResult.writable` keeps them).
+        tracker: read every file as this tracker's (``'eco2ai'``...) instead of
+            recognising it; a DataFrame is CodeCarbon's unless told.
 
     Returns:
         A :class:`ConversionResult`: reports with status and located issues, plus the
@@ -156,11 +186,18 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
     >>> result = convert("tests/fixtures/codecarbon/v3.2.1.csv",
     ...                  sets=["task.taskStage=training"])  # doctest: +SKIP
     """
-    the_mapping = _as_mapping(mapping)
+    from .trackers import get_tracker, read_table
+
+    forced = get_tracker(tracker) if tracker is not None else None
+    mappings = _Mappings(mapping)
+    mappings(forced.name if forced is not None else "codecarbon")  # a bad mapping: at once
     the_context = _as_context(context, sets)
     result = ConversionResult()
     if _is_frame(source):
-        tables = [table_from_frame(source)]
+        if forced is not None and forced.name != "codecarbon":
+            raise UsageError("a DataFrame is read as CodeCarbon rows; convert the "
+                             f"{forced.title} file itself")
+        tables = [("codecarbon", table_from_frame(source))]
     else:
         items = [source] if isinstance(source, str | os.PathLike) else list(source)
         paths: list[PathLike] = []
@@ -168,10 +205,16 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
             if not isinstance(item, str | os.PathLike):
                 raise UsageError(f"convert() takes CSV paths or a DataFrame, not {item!r}")
             paths.append(item)
-        tables = [read_codecarbon_csv(p) for p in paths]
-    for table in tables:
-        result.extend(convert_table(table, the_mapping, the_context, per_row=per_row,
-                                    allow_incomplete=allow_incomplete))
+        tables = []
+        for p in paths:
+            found, table = read_table(p, forced)
+            tables.append((found.name, table))
+    for name, table in tables:
+        part = convert_table(table, mappings(name), the_context, per_row=per_row,
+                             allow_incomplete=allow_incomplete)
+        for report in part.reports:
+            report.tracker = name
+        result.extend(part)
     return result
 
 
@@ -206,8 +249,9 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                sets: Iterable[str] = (), mapping: PathLike | FieldMapping | None = None,
                per_row: bool = False, allow_incomplete: bool = False, force: bool = False,
                chunk_rows: int = 5_000, fast_path: bool = True,
-               jobs: int | None = None) -> ConvertSummary:
-    """Convert CSVs straight to an output, streaming: memory stays bounded whatever the size.
+               jobs: int | None = None, tracker: str | None = None) -> ConvertSummary:
+    """Convert trackers' files straight to an output, streaming: memory stays bounded
+    whatever the size of a CodeCarbon CSV (other trackers' files are small and read whole).
 
     Every input is checked first (readable, CodeCarbon's, every row's shape), so an input
     error raises before anything is written. Rows are then converted block by block and the
@@ -217,21 +261,32 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     instead of the column-wise path clean files take to JSONL (:mod:`boamps_etl.engine`;
     both give the same output). ``jobs``: worker processes for a large file on that path
     (``None`` or 0: one per CPU, see :mod:`boamps_etl.jobs`; the output is the same whatever
-    the number).
+    the number). ``tracker``: read every file as this tracker's instead of recognising it.
 
     Raises:
         InputError, MappingError, ContextError, OutputError: nothing is written then.
     """
+    from .trackers import detect, get_tracker
 
-    the_mapping = _as_mapping(mapping)
+    forced = get_tracker(tracker) if tracker is not None else None
+    mappings = _Mappings(mapping)
+    the_mapping = mappings("codecarbon")
+    if forced is not None:
+        mappings(forced.name)  # a bad mapping is said before any input is read
     the_context = _as_context(context, sets)
     paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
-    sources = []
+    sources: list[CsvSource | tuple[str, CsvTable]] = []
     fast: dict[int, FastFile] = {}
     workers = resolve_jobs(jobs)
+    # The column-wise path knows CodeCarbon's mapping rules, not rows carrying their unit.
+    fast_path = fast_path and not any(r.unit_column for r in the_mapping.rules.values())
     with Runner(workers if fast_path else 1, the_mapping, the_context,
                 allow_incomplete, format) as runner, contextlib.ExitStack() as unpacked:
         for path in paths:  # every input is read through once before anything is written
+            found = forced or detect(path)
+            if found.name != "codecarbon":
+                sources.append((found.name, found.read(path, None)))
+                continue
             source = CsvSource(path)
             prepared = prepare(source, per_row=per_row, runner=runner,
                                spill=staging_folder(out, format)) if fast_path else None
@@ -245,7 +300,17 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
         writer = StreamWriter(target, format, force=force)
         summary = ConvertSummary()
         try:
-            for source in sources:
+            for item in sources:
+                if isinstance(item, tuple):
+                    name, table = item
+                    summary.files.append(table.name)
+                    summary.rows_read += table.records
+                    _write_part(convert_table(table, mappings(name), the_context,
+                                              per_row=per_row,
+                                              allow_incomplete=allow_incomplete),
+                                allow_incomplete, writer, summary)
+                    continue
+                source = item
                 summary.files.append(source.name)
                 summary.rows_read += source.records
                 if id(source) in fast:
@@ -303,22 +368,28 @@ def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Contex
                        per_row: bool, allow_incomplete: bool, chunk_rows: int,
                        writer: StreamWriter, summary: ConvertSummary) -> None:
     """Any file, row by row (boamps_etl.pipeline), block by block."""
-    ok_status = ("valid", "incomplete") if allow_incomplete else ("valid",)
     skip, groups = source.selection()
     for chunk in source.chunks(chunk_rows, skip):
         part = convert_table(chunk, mapping, context, per_row=per_row,
                              allow_incomplete=allow_incomplete, groups=groups)
-        summary.issues.extend(part.issues)
-        summary.row_errors += sum(1 for i in part.issues if i.severity == "error")
-        docs = []
-        for report in part.reports:
-            summary.counts[report.status] += 1
-            summary.levels[report.level] += 1
-            summary.issues.extend(report.issues)
-            if report.status in ok_status:
-                docs.append(report.document)
-        writer.write(docs)
-        summary.reports_written += len(docs)
+        _write_part(part, allow_incomplete, writer, summary)
+
+
+def _write_part(part: ConversionResult, allow_incomplete: bool, writer: StreamWriter,
+                summary: ConvertSummary) -> None:
+    """Count a block's reports and problems, and write the reports to be written."""
+    ok_status = ("valid", "incomplete") if allow_incomplete else ("valid",)
+    summary.issues.extend(part.issues)
+    summary.row_errors += sum(1 for i in part.issues if i.severity == "error")
+    docs = []
+    for report in part.reports:
+        summary.counts[report.status] += 1
+        summary.levels[report.level] += 1
+        summary.issues.extend(report.issues)
+        if report.status in ok_status:
+            docs.append(report.document)
+    writer.write(docs)
+    summary.reports_written += len(docs)
 
 
 def validate(report: Mapping[str, Any] | ConvertedReport | Any) -> list[Issue]:
@@ -371,6 +442,42 @@ def write(reports: Reports, out: PathLike, format: Format = "json", *,
     return write_reports(_documents(reports), target, format, force=force)
 
 
-def mapping_table(mapping: PathLike | FieldMapping | None = None) -> list[dict[str, str]]:
-    """The effective field table of a mapping (BoAmps path, source, transform, unit)."""
-    return _as_mapping(mapping).table()
+def mapping_table(mapping: PathLike | FieldMapping | None = None, *,
+                  tracker: str | None = None) -> list[dict[str, str]]:
+    """The effective field table of a mapping (BoAmps path, source, transform, unit): the
+    built-in one of ``tracker`` (CodeCarbon's by default), or a user's mapping extending it.
+
+    Raises:
+        InputError: no tracker has that name.
+        MappingError: the mapping file is invalid.
+
+    >>> mapping_table(tracker="eco2ai")[0]["path"]
+    'header.formatVersion'
+    """
+    from .trackers import get_tracker
+
+    base = get_tracker(tracker).name if tracker is not None else "codecarbon"
+    return _as_mapping(mapping, base).table()
+
+
+def detect_tracker(path: PathLike) -> str:
+    """The name of the tracker that wrote a file (``codecarbon``, ``eco2ai``,
+    ``carbontracker``, ``zeus``, ``perun``, ``optimum_benchmark``, ``aienergyscore``),
+    judged from its content; a CSV nobody recognises is taken for CodeCarbon's.
+
+    Raises:
+        InputError: the file cannot be read, or is JSON of no known tracker.
+
+    >>> detect_tracker("tests/fixtures/eco2ai/emission.csv")  # doctest: +SKIP
+    'eco2ai'
+    """
+    from .trackers import detect
+
+    return detect(path).name
+
+
+def tracker_names() -> list[str]:
+    """The trackers whose files boamps-etl converts, sorted."""
+    from .trackers import tracker_names as names
+
+    return names()

@@ -68,20 +68,24 @@ from .io.writers import (
 )
 from .jobs import resolve_jobs
 from .levels import count_levels
-from .mapping import Mapping, load_mapping
+from .mapping import FieldMapping, load_mapping
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PathLike = str | os.PathLike[str]
 
-#: File-name patterns found by default (``--glob`` replaces them).
-DEFAULT_GLOBS: tuple[str, ...] = (
-    "emissions*.csv",          # emissions.csv, task files emissions_<experiment>_<run_id>.csv
-    "emissions*.csv.bak",      # CodeCarbon's first backup when the header changed
-    "emissions*.csv_*.bak",    # ... and the next ones: emissions.csv_0.bak, _1.bak
-    "*.csv.gz",                # compressed copies
-)
+def _default_globs() -> tuple[str, ...]:
+    from .trackers import trackers
+
+    ordered = sorted(trackers().values(), key=lambda t: t.name != "codecarbon")
+    return tuple(dict.fromkeys(p for t in ordered for p in t.files))
+
+
+#: File-name patterns found by default (``--glob`` replaces them): every tracker's files
+#: (CodeCarbon's emissions*.csv, .bak backups and *.csv.gz first). The name only finds a
+#: file; its content says which tracker wrote it.
+DEFAULT_GLOBS: tuple[str, ...] = _default_globs()
 CONTEXT_NAMES: tuple[str, ...] = ("boamps.yaml", "boamps.yml", "boamps.json")
 MAPPING_NAMES: tuple[str, ...] = ("boamps-mapping.yaml", "boamps-mapping.yml",
                                   "boamps-mapping.json")
@@ -91,11 +95,12 @@ FOLDER_OUTPUT = "boamps-reports"  # + .jsonl / .csv: one file per source folder
 ALL_OUTPUT = "all"                # + .jsonl / .csv: the whole batch
 STATE_VERSION = 1
 STATUSES: tuple[str, ...] = ("valid", "incomplete", "invalid", "duplicate", "skipped", "error")
-MANIFEST_COLUMNS: tuple[str, ...] = ("source", "rows", "run_id", "report_id", "status",
-                                     "level", "output", "messages", "sha256")
+MANIFEST_COLUMNS: tuple[str, ...] = ("source", "tracker", "rows", "run_id", "report_id",
+                                     "status", "level", "output", "messages", "sha256")
 
 # Reader messages meaning "there is nothing to convert here" rather than "this is broken".
-_NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds only blank space")
+_NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds only blank space",
+                       "is JSON of no known tracker")
 _CHECKPOINT_SECONDS = 2.0
 
 
@@ -130,6 +135,7 @@ class ManifestEntry:
     duplicate_of: str | None = None
     base_status: str = "error"  # the status before duplicates were looked for
     level: str = ""  # completeness level of a written report (boamps_etl.levels)
+    tracker: str = ""  # the tool that wrote the source (boamps_etl.trackers); '' unknown
 
     @property
     def messages(self) -> str:
@@ -151,7 +157,8 @@ class ManifestEntry:
 
     def as_row(self) -> dict[str, str]:
         """The manifest line as text cells (``''`` for nothing)."""
-        return {"source": self.source, "rows": self.row_text(), "run_id": self.run_id or "",
+        return {"source": self.source, "tracker": self.tracker, "rows": self.row_text(),
+                "run_id": self.run_id or "",
                 "report_id": self.report_id or "", "status": self.status,
                 "level": self.level if self.status in ("valid", "incomplete") else "",
                 "output": self.output or "", "messages": self.messages,
@@ -162,14 +169,15 @@ class ManifestEntry:
                 "report_id": self.report_id, "status": self.status, "output": self.output,
                 "issues": [_issue_to_state(i) for i in self.issues], "sha256": self.sha256,
                 "duplicate_of": self.duplicate_of, "base_status": self.base_status,
-                "level": self.level}
+                "level": self.level, "tracker": self.tracker}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> ManifestEntry:
         return cls(data["source"], tuple(data["rows"]), data["run_id"], data["report_id"],
                    data["status"], data["output"],
                    [_issue_from_state(i) for i in data["issues"]], data["sha256"],
-                   data["duplicate_of"], data["base_status"], data.get("level", ""))
+                   data["duplicate_of"], data["base_status"], data.get("level", ""),
+                   data.get("tracker", ""))
 
 
 @dataclass(frozen=True)
@@ -520,6 +528,7 @@ class _Task:
     allow_incomplete: bool
     setup_error: Issue | None
     fmt: str = "json"
+    tracker: str | None = None  # read every source as this tracker's (--from)
 
 
 @dataclass
@@ -550,7 +559,7 @@ def _cached(key: Any, load: Callable[[], Any]) -> Any:
     return _SETUP_CACHE[key]
 
 
-def _load_setup(task: _Task) -> tuple[Mapping | None, Context | None, Issue | None]:
+def _load_setup(task: _Task) -> tuple[FieldMapping | None, Context | None, Issue | None]:
     mapping_path, mapping_hashes = task.mapping
     mapping, error = _cached(("mapping", mapping_path, mapping_hashes),
                              lambda: load_mapping(mapping_path))
@@ -566,15 +575,38 @@ def _sorted_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
                                           e.rows[0] if e.rows else 0))
 
 
-def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Context | None,
-                    setup_error: Issue | None, per_row: bool, allow_incomplete: bool
-                    ) -> _SourceOutcome:
-    from .io.readers import read_codecarbon_csv
+def _tracker_mapping(mapping: FieldMapping | None, mapping_path: str | None,
+                     hashes: tuple[tuple[str, str | None], ...], tracker: str
+                     ) -> tuple[FieldMapping | None, Issue | None]:
+    """The mapping a tracker's files are converted with: the folder's mapping when it is
+    made for that tracker, else the tracker's built-in one."""
+    if mapping is not None and mapping.base in (tracker, None):
+        return mapping, None
+    if mapping_path is not None:
+        loaded, error = _cached(("mapping", mapping_path, hashes, tracker),
+                                lambda: load_mapping(mapping_path, base=tracker))
+        if error is not None:
+            return None, error
+        if loaded.base in (tracker, None):
+            return loaded, None
+    found, error = _cached(("mapping", None, (), tracker),
+                           lambda: load_mapping(None, base=tracker))
+    return found, error
+
+
+def _convert_source(key: str, path: Path, mapping: FieldMapping | None, context: Context | None,
+                    setup_error: Issue | None, per_row: bool, allow_incomplete: bool,
+                    tracker: str | None = None,
+                    mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
+                        None, ())) -> _SourceOutcome:
     from .pipeline import convert_table
+    from .trackers import detect, get_tracker, read_table
+
+    found_name = ""
 
     def single(status: str, issue: Issue, sha: str | None, rows: int = 0) -> _SourceOutcome:
         entry = ManifestEntry(key, (), None, None, status, None, [issue], sha,
-                              base_status=status)
+                              base_status=status, tracker=found_name)
         return _SourceOutcome(key, sha, rows, [entry], [None])
 
     try:
@@ -584,19 +616,29 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
                                      Location(key)), None)
     sha = _sha_bytes(data)
     try:
-        table = read_codecarbon_csv(data, name=key)
+        found = get_tracker(tracker) if tracker is not None else detect(data, key)
+        # Other trackers' files are small; from their path, their readers also find the
+        # files written beside them (carbontracker's standard log, optimum-benchmark's
+        # configuration).
+        found, table = read_table(data if found.name == "codecarbon" else path, found, key)
     except InputError as exc:
         issue = Issue(exc.code, exc.message, Location(key, exc.where.row, exc.where.column),
                       "error", exc.hint)
         if exc.message.startswith(_NOTHING_TO_CONVERT):
             return single("skipped", issue, sha)
         return single("error", issue, sha)
+    found_name = found.name
     if table.records == 0:
         return single("skipped", Issue("no-rows", "has a header but no data rows",
                                        Location(key), "warning"), sha)
-    # A broken context or mapping fails the CodeCarbon files below it, not the others.
+    # A broken context or mapping fails the files below it, not the others.
     if setup_error is not None:
         return single("error", setup_error, sha, table.records)
+    if found.name != "codecarbon":
+        mapping, error = _tracker_mapping(mapping, mapping_file[0], mapping_file[1],
+                                          found.name)
+        if error is not None:
+            return single("error", error, sha, table.records)
     assert mapping is not None
     result = convert_table(table, mapping, context, per_row=per_row,
                            allow_incomplete=allow_incomplete)
@@ -605,7 +647,8 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
     for report in result.reports:
         entry = ManifestEntry(key, tuple(report.rows), report.run_id, report.report_id,
                               report.status, None, list(report.issues), sha,
-                              base_status=report.status, level=report.level)
+                              base_status=report.status, level=report.level,
+                              tracker=found.name)
         documents[id(entry)] = report.document
         entries.append(entry)
     warnings: list[Issue] = []
@@ -615,11 +658,11 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
             continue
         rows = () if issue.where.row is None else (issue.where.row,)
         entries.append(ManifestEntry(key, rows, None, None, "error", None, [issue], sha,
-                                     base_status="error"))
+                                     base_status="error", tracker=found.name))
     if not entries:
         entries.append(ManifestEntry(key, (), None, None, "skipped", None, [Issue(
             "no-rows", "no rows to convert", Location(key), "warning")], sha,
-            base_status="skipped"))
+            base_status="skipped", tracker=found.name))
     entries = _sorted_entries(entries)
     if warnings:
         entries[0].issues[:0] = warnings
@@ -629,13 +672,14 @@ def _convert_source(key: str, path: Path, mapping: Mapping | None, context: Cont
 
 def _convert_unit(task: _Task) -> list[_SourceOutcome]:
     """Convert the CSVs of one folder (in a worker with ``jobs > 1``)."""
-    mapping: Mapping | None = None
+    mapping: FieldMapping | None = None
     context: Context | None = None
     error = task.setup_error
     if error is None:
         mapping, context, error = _load_setup(task)
     outcomes = [_convert_source(key, Path(path), mapping, context, error, task.per_row,
-                                task.allow_incomplete) for key, path in task.sources]
+                                task.allow_incomplete, task.tracker, task.mapping)
+                for key, path in task.sources]
     for outcome in outcomes:
         if task.fmt == "json":
             outcome.texts = [None if d is None else dumps(d) + "\n" for d in outcome.documents]
@@ -688,11 +732,14 @@ def _write_state(out: Path, units: dict[str, Any]) -> None:
 
 
 def _settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
-                   sets: Sequence[str]) -> str:
+                   sets: Sequence[str], tracker: str | None = None) -> str:
     from . import __version__
 
-    text = json.dumps({"tool": __version__, "format": fmt, "per_row": per_row,
-                       "allow_incomplete": allow_incomplete, "sets": list(sets)})
+    settings: dict[str, Any] = {"tool": __version__, "format": fmt, "per_row": per_row,
+                                "allow_incomplete": allow_incomplete, "sets": list(sets)}
+    if tracker is not None:
+        settings["tracker"] = tracker
+    text = json.dumps(settings)
     return _sha_bytes(text.encode())
 
 
@@ -844,7 +891,9 @@ class _Batch:
     def __init__(self, out: Path, units: list[_Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
                  per_row: bool, allow_incomplete: bool, fail_fast: bool, jobs: int,
-                 progress: Callable[[BatchProgress], None] | None, start: float) -> None:
+                 progress: Callable[[BatchProgress], None] | None, start: float,
+                 tracker: str | None = None) -> None:
+        self.tracker = tracker
         self.out, self.units, self.old_units = out, units, old_units
         self.candidates, self.settings, self.fmt = candidates, settings, fmt
         self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
@@ -870,7 +919,7 @@ class _Batch:
                      (None if unit.mapping_file is None else str(unit.mapping_file),
                       tuple((str(f), h) for f, h in unit.mapping_hashes)),
                      self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
-                     self.fmt)
+                     self.fmt, self.tracker)
 
     def reuse(self, unit: _Unit) -> list[ManifestEntry] | None:
         """The stored lines of an up-to-date folder, or None when duplicates elsewhere
@@ -1029,8 +1078,11 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  globs: Sequence[str] | None = None, force: bool = False,
                  fail_fast: bool = False, allow_incomplete: bool = False,
                  per_row: bool = False,
-                 progress: Callable[[BatchProgress], None] | None = None) -> BatchResult:
-    """Convert every CodeCarbon CSV under ``roots`` into BoAmps reports mirrored under ``out``.
+                 progress: Callable[[BatchProgress], None] | None = None,
+                 tracker: str | None = None) -> BatchResult:
+    """Convert every tracker's file under ``roots`` into BoAmps reports mirrored under
+    ``out``: CodeCarbon CSVs, eco2ai CSVs, carbontracker logs, Zeus and perun files,
+    optimum-benchmark reports, AI Energy Score summaries, each recognised from its content.
 
     Args:
         roots: one folder or several (each mirrored under ``out/<its name>``, ``-2``... on
@@ -1053,6 +1105,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         progress: called with a :class:`BatchProgress` before the first folder and after
             each; an exception it raises (KeyboardInterrupt included) stops the batch with
             the state saved for the completed folders.
+        tracker: read every file found as this tracker's instead of recognising it.
 
     Returns:
         A :class:`BatchResult` (manifest, counts, timing). One bad CSV, context or mapping
@@ -1067,6 +1120,10 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     >>> result.manifest[result.manifest.status == "invalid"]            # doctest: +SKIP
     """
     start = time.perf_counter()
+    if tracker is not None:
+        from .trackers import get_tracker
+
+        tracker = get_tracker(tracker).name
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
     jobs = resolve_jobs(jobs)
@@ -1084,7 +1141,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     pattern_list = tuple(globs) if globs else DEFAULT_GLOBS
     units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path)
 
-    settings = _settings_hash(fmt, per_row, allow_incomplete, sets)
+    settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
     file_hashes: dict[Path, str | None] = {}
     for unit in units:
         for key, path in unit.sources:
@@ -1107,7 +1164,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                   if not force and _fresh_candidate(u, old_units.get(u.key), settings,
                                                     out_path, out_hashes)}
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
-                 allow_incomplete, fail_fast, jobs, progress, start)
+                 allow_incomplete, fail_fast, jobs, progress, start, tracker)
     run.run()
     run.finish()
     c = run.counters

@@ -351,3 +351,27 @@ def parse_platform(text: str) -> PlatformInfo:
     if version:
         return PlatformInfo("macOS", "macOS", version.group(1))
     return PlatformInfo("macOS", None, None)
+
+
+@lru_cache(maxsize=512)
+def country_name(text: str) -> str | None:
+    """The English name of a country given its ISO 3166 alpha-2 or alpha-3 code (``IN``,
+    ``FRA``) or its name; ``None`` when pycountry does not know it.
+
+    >>> country_name("IN")
+    'India'
+    """
+    import pycountry
+
+    key = text.strip()
+    if not key:
+        return None
+    found = pycountry.countries.get(alpha_2=key) if len(key) == 2 else (
+        pycountry.countries.get(alpha_3=key) if len(key) == 3 else None)
+    if found is None:
+        try:
+            found = pycountry.countries.lookup(key)
+        except LookupError:
+            return None
+    name = getattr(found, "common_name", None) or found.name
+    return str(name)

@@ -14,7 +14,9 @@ A mapping file is a table of rules keyed by BoAmps path::
 
 A rule takes its value from ``source`` (a column, or several: the first non-empty, or the
 inputs of ``transform``), ``const``, or ``default`` (used when the source is empty);
-``source_unit`` converts to the target ``unit``; ``when`` keeps the value only for rows
+``source_unit`` converts to the target ``unit`` (``unit_column``: a column holding each
+row's unit, as trackers that write it beside the value do; ``source_unit`` is then the unit
+of rows that leave it empty); ``when`` keeps the value only for rows
 meeting a condition. ``components[cpu]`` addresses the list entry whose componentType is
 ``cpu``; it exists for a row when its ``when`` holds and one of its sourced fields has a
 value. Every rule is checked when the file is loaded; errors name the file and line.
@@ -35,8 +37,8 @@ from .schema import FieldSpec, field_spec, split_path
 from .transforms import (
     TRANSFORMS,
     Cells,
-    Context,
     Problems,
+    TransformContext,
     ValueProblem,
     clean,
     known_units,
@@ -49,7 +51,7 @@ from .yamlio import Lines, line_of, load_data
 
 DEFAULT_MAPPING = "codecarbon"
 RULE_KEYS = ("source", "const", "default", "transform", "args", "when", "unit", "source_unit",
-             "note")
+             "unit_column", "note")
 TOP_KEYS = ("version", "name", "description", "extends", "rules")
 OPS = ("eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "present", "absent")
 KEYED_LISTS = {"infrastructure.components": "componentType"}
@@ -123,6 +125,7 @@ class Rule:
     line: int | None = None
     file: str | None = None
     spec: FieldSpec | None = None
+    unit_column: str | None = None  # a column giving each row's unit (then source_unit: default)
 
     @property
     def is_entry(self) -> bool:
@@ -143,13 +146,14 @@ class Rule:
 
 
 @dataclass
-class Mapping:
+class FieldMapping:
     """A loaded, checked mapping: rules in file order (the default's first)."""
 
     rules: dict[str, Rule]
     name: str = DEFAULT_MAPPING
     files: tuple[str, ...] = ()
     description: str = ""
+    base: str | None = DEFAULT_MAPPING  # the built-in mapping it extends (None: stands alone)
 
     def table(self) -> list[dict[str, str]]:
         """The effective field table: BoAmps path, source, transform, unit, note."""
@@ -158,6 +162,8 @@ class Mapping:
             unit = rule.unit or (rule.spec.unit if rule.spec else None) or ""
             if rule.source_unit and rule.unit:
                 unit = f"{rule.source_unit} -> {rule.unit}"
+            if rule.unit_column and rule.unit:
+                unit = f"unit in {rule.unit_column} -> {rule.unit}"
             rows.append({
                 "path": rule.target,
                 "source": rule.describe_source(),
@@ -172,7 +178,8 @@ class Mapping:
         """Every CSV column some rule reads."""
         out: list[str] = []
         for rule in self.rules.values():
-            for col in (*rule.source, *(c.column for c in rule.when)):
+            for col in (*rule.source, *(c.column for c in rule.when),
+                        *((rule.unit_column,) if rule.unit_column else ())):
                 if col not in out:
                     out.append(col)
         return out
@@ -185,6 +192,21 @@ def builtin_mapping_path(name: str = DEFAULT_MAPPING) -> Path:
     from .schema import data_dir
 
     return data_dir("mappings") / f"{name}.yaml"
+
+
+def builtin_mappings() -> list[str]:
+    """Names of the built-in mappings: one per tracker (``codecarbon``, ``eco2ai``...)."""
+    from .schema import data_dir
+
+    return sorted(p.stem for p in data_dir("mappings").glob("*.yaml"))
+
+
+def _builtin_name(path: Path) -> str | None:
+    """The name of a built-in mapping file, or None for a user's file."""
+    for name in builtin_mappings():
+        if path.resolve() == builtin_mapping_path(name).resolve():
+            return name
+    return None
 
 
 def _parse_condition(raw: Any, where: Location) -> tuple[Condition, ...]:
@@ -297,6 +319,15 @@ def _parse_rule(target: str, raw: Any, file: str, line: int | None) -> Rule:
             raise MappingError(f"transform '{transform}' takes {want} source column(s), "
                                f"'{target}' gives {len(sources)}", where)
     unit, source_unit = raw.get("unit"), raw.get("source_unit")
+    unit_column = raw.get("unit_column")
+    if unit_column is not None:
+        if not isinstance(unit_column, str) or not unit_column:
+            raise MappingError(f"'unit_column' of '{target}' must be a column name", where)
+        if unit is None:
+            raise MappingError(f"'{target}' has 'unit_column' but no target 'unit'", where)
+        if transform is not None:
+            raise MappingError(f"'{target}': 'unit_column' applies to plain values, not to "
+                               f"transform '{transform}'", where)
     for u in (unit, source_unit):
         if u is not None and normalise_unit(str(u)) is None:
             raise MappingError(f"unknown unit '{u}' in '{target}'", where,
@@ -319,7 +350,7 @@ def _parse_rule(target: str, raw: Any, file: str, line: int | None) -> Rule:
     return Rule(target, sources, raw.get("const"), raw.get("default"), transform, args, when,
                 None if unit is None else str(unit),
                 None if source_unit is None else str(source_unit), raw.get("note"), line,
-                file, spec)
+                file, spec, unit_column)
 
 
 def _load_file(path: Path) -> tuple[dict[str, Any], Lines]:
@@ -345,11 +376,13 @@ def _load_file(path: Path) -> tuple[dict[str, Any], Lines]:
     return data, lines
 
 
-def load_mapping(path: str | Path | None = None) -> Mapping:
-    """Load and check a mapping file; ``None`` loads the built-in CodeCarbon mapping.
+def load_mapping(path: str | Path | None = None, *, base: str = DEFAULT_MAPPING) -> FieldMapping:
+    """Load and check a mapping file; ``None`` loads the built-in mapping ``base`` (the
+    CodeCarbon one unless another tracker's is named).
 
-    A user mapping extends the built-in one unless it says ``extends: false``: its rules
-    replace the default's rules of the same path, a ``null`` rule removes one.
+    A user mapping extends the built-in ``base`` unless it says ``extends: false`` or names
+    another one (``extends: eco2ai``): its rules replace the base's rules of the same path,
+    a ``null`` rule removes one.
 
     Raises:
         MappingError: with the mapping file and line of the first problem.
@@ -358,17 +391,26 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
     >>> mapping.rules["measures[0].powerConsumption"].source
     ('energy_consumed',)
     """
-    return _load_mapping(Path(builtin_mapping_path() if path is None else path), ())
+    if path is None:
+        builtin = builtin_mapping_path(base)
+        if not builtin.is_file():
+            raise MappingError(f"there is no built-in mapping '{base}'", None,
+                               f"built-in mappings: {', '.join(builtin_mappings())}")
+        return _load_mapping(builtin, (), base)
+    return _load_mapping(Path(path), (), base)
 
 
-def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
+def _load_mapping(path: Path, chain: tuple[Path, ...], base: str = DEFAULT_MAPPING) -> FieldMapping:
     data, lines = _load_file(path)
     rules: dict[str, Rule] = {}
     files: tuple[str, ...] = ()
-    extends = data.get("extends", DEFAULT_MAPPING if path != builtin_mapping_path() else False)
+    own = _builtin_name(path)
+    extends = data.get("extends", base if own is None else False)
+    root: str | None = own
     if extends:
-        base_path = builtin_mapping_path(str(extends)) if str(extends) == DEFAULT_MAPPING else (
-            path.parent / str(extends))
+        base_path = builtin_mapping_path(str(extends)) if (
+            str(extends) in builtin_mappings() and not (path.parent / str(extends)).is_file()
+        ) else path.parent / str(extends)
         line, col = line_of(lines, ("extends",))
         where = Location(path, line=line, col=col)
         chain = (*chain, path.resolve())
@@ -381,9 +423,10 @@ def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
             raise MappingError(f"extends '{extends}', but there is no mapping file "
                                f"{base_path}", where,
                                "give a path relative to this mapping, or 'codecarbon'")
-        base = _load_mapping(base_path, chain)
-        rules.update(base.rules)
-        files = base.files
+        parent = _load_mapping(base_path, chain, base)
+        rules.update(parent.rules)
+        files = parent.files
+        root = parent.base
     for target, raw in (data.get("rules") or {}).items():
         line, _ = line_of(lines, ("rules", target))
         target = str(target).strip()
@@ -391,8 +434,8 @@ def _load_mapping(path: Path, chain: tuple[Path, ...]) -> Mapping:
             rules.pop(target, None)
             continue
         rules[target] = _parse_rule(target, raw, str(path), line)
-    return Mapping(rules, str(data.get("name") or path.stem), (*files, str(path)),
-                   str(data.get("description") or ""))
+    return FieldMapping(rules, str(data.get("name") or path.stem), (*files, str(path)),
+                   str(data.get("description") or ""), root)
 
 
 # --------------------------------------------------------------------------- applying
@@ -408,10 +451,27 @@ class Applied:
     problems: list[dict[int, tuple[str, ValueProblem]]]
 
 
-def _coerce(rule: Rule, cells: Cells, problems: Problems) -> list[Any]:
-    """Cells as the rule's declared type (number, integer, boolean, text), units scaled.
+def _row_scale(rule: Rule, unit_text: str | None, default: Decimal | None) -> Decimal | None:
+    """The factor from a row's own unit (its ``unit_column`` cell) to the rule's unit."""
+    if unit_text is None:
+        if rule.source_unit is None:
+            raise ValueProblem("no unit is given for this value", rule.unit_column,
+                               f"write the unit ({rule.unit}...) in column '{rule.unit_column}'")
+        return default
+    factor = unit_factor(unit_text, str(rule.unit))
+    if factor is None:
+        raise ValueProblem(f"unit '{unit_text}' cannot be converted to {rule.unit}",
+                           rule.unit_column, f"units: {', '.join(known_units())}")
+    return None if factor == 1 else factor
 
-    Column-wise twin: :func:`boamps_etl.engine.columns._coerce`."""
+
+def _coerce(rule: Rule, cells: Cells, problems: Problems,
+            units: Cells | None = None) -> list[Any]:
+    """Cells as the rule's declared type (number, integer, boolean, text), units scaled
+    (each row's own unit with ``units``: the cells of the rule's ``unit_column``).
+
+    Column-wise twin: :func:`boamps_etl.engine.columns._coerce` (which serves mappings
+    without ``unit_column``)."""
     spec = rule.spec
     typ = spec.type if spec else "string"
     column = rule.source[0] if rule.source else None
@@ -419,12 +479,15 @@ def _coerce(rule: Rule, cells: Cells, problems: Problems) -> list[Any]:
     if rule.source_unit and rule.unit:
         factor = unit_factor(rule.source_unit, rule.unit)
         scale = None if factor == 1 else factor
+    default_scale = scale
     out: list[Any] = []
     for i, text in enumerate(cells):
         if text is None:
             out.append(None)
             continue
         try:
+            if units is not None:
+                scale = _row_scale(rule, units[i], default_scale)
             if typ == "number":
                 out.append(to_float(text, column, scale))
             elif typ == "integer":
@@ -440,7 +503,7 @@ def _coerce(rule: Rule, cells: Cells, problems: Problems) -> list[Any]:
     return out
 
 
-def apply_rules(mapping: Mapping, n: int, condition: Callable[[Condition], list[bool]],
+def apply_rules(mapping: FieldMapping, n: int, condition: Callable[[Condition], list[bool]],
                 compute: Callable[[Rule, Problems], list[Any]]) -> Applied:
     """Evaluate every rule over a block of ``n`` rows: ``condition`` gives a ``when``
     condition's value per row, ``compute`` a sourced rule's values per row (before its
@@ -461,6 +524,8 @@ def apply_rules(mapping: Mapping, n: int, condition: Callable[[Condition], list[
         problems: Problems = {}
         if rule.has_const:
             result: list[Any] = [rule.const] * n
+        elif not rule.source:  # a default alone: the value of every row
+            result = [rule.default] * n
         else:
             result = compute(rule, problems)
             if rule.default is not None and None in result:
@@ -475,8 +540,8 @@ def apply_rules(mapping: Mapping, n: int, condition: Callable[[Condition], list[
     return Applied(n, values, entries, all_problems)
 
 
-def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
-                  ctx: Context | None = None) -> Applied:
+def apply_mapping(mapping: FieldMapping, columns: MappingABC[str, Cells], n: int,
+                  ctx: TransformContext | None = None) -> Applied:
     """Evaluate every rule over a block of ``n`` rows of cleaned text cells.
 
     ``columns`` maps a column name to its cells (``None`` = empty); absent columns are
@@ -484,7 +549,7 @@ def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
 
     Column-wise twin: :func:`boamps_etl.engine.columns.apply_columns`.
     """
-    context = ctx or Context()
+    context = ctx or TransformContext()
     empty: Cells = [None] * n
 
     def compute(rule: Rule, problems: Problems) -> list[Any]:
@@ -493,16 +558,18 @@ def apply_mapping(mapping: Mapping, columns: MappingABC[str, Cells], n: int,
             return run_transform(rule, cells, context, problems)
         merged = cells[0] if len(cells) == 1 else TRANSFORMS["first"].func(
             cells, context, problems)
-        return _coerce(rule, merged, problems)
+        units = columns.get(rule.unit_column, empty) if rule.unit_column else None
+        return _coerce(rule, merged, problems, units)
 
     return apply_rules(mapping, n, lambda cond: cond.evaluate(columns.get(cond.column, empty)),
                        compute)
 
 
-def run_transform(rule: Rule, cells: list[Cells], ctx: Context, problems: Problems
+def run_transform(rule: Rule, cells: list[Cells], ctx: TransformContext, problems: Problems
                   ) -> list[Any]:
     """A rule's named transform over its source cells (whole numbers for integer fields)."""
-    sub = Context(ctx.kind, ctx.per_row, dict(rule.args), rule.source, ctx.rows, ctx.content)
+    sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source, ctx.rows,
+                           ctx.content)
     raw = TRANSFORMS[rule.transform or ""].func(cells, sub, problems)
     if rule.spec is None or rule.spec.type != "integer":
         return raw
@@ -530,3 +597,13 @@ def issue_for(problem: ValueProblem, target: str, file: str | None, row: int | N
     """A located issue for a cell that could not be mapped."""
     return Issue("bad-value", f"{problem.message} (for {target})",
                  Location(file, row, problem.column), "error", problem.hint)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Mapping":  # the old name of FieldMapping, which shadowed collections.abc.Mapping
+        import warnings
+
+        warnings.warn("boamps_etl.mapping.Mapping is now FieldMapping; the old name will be "
+                      "removed", DeprecationWarning, stacklevel=2)
+        return FieldMapping
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

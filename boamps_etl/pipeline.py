@@ -22,12 +22,11 @@ from .context import Context, merge_into
 from .errors import Issue, Location
 from .io.readers import ROW_COLUMN, CsvTable
 from .levels import assess, count_levels
-from .mapping import Mapping, apply_mapping, clean_columns, issue_for, problems_by_row
+from .mapping import FieldMapping, apply_mapping, clean_columns, issue_for, problems_by_row
 from .schema import child_keys, split_path
 from .shapes import schema_path, supported, tag, value_check
-from .transforms import Context as TransformContext
-from .transforms import ValueProblem, clean, printable
-from .validate import explain, full_check
+from .transforms import TransformContext, ValueProblem, clean, printable
+from .validate import full_check, schema_errors
 
 Status = Literal["valid", "incomplete", "invalid"]
 SECTION_ORDER = ("header", "task", "measures", "system", "software", "infrastructure",
@@ -44,6 +43,7 @@ class ConvertedReport:
         rows: the spreadsheet rows it stands for (all rows of its run_id; the last one
             holds the values).
         run_id: CodeCarbon's run_id, when the row had one.
+        tracker: the tool whose file it was made from (``codecarbon``, ``eco2ai``...).
         status: 'valid', 'incomplete' or 'invalid'.
         issues: schema errors and warnings, located by file, row and field.
     """
@@ -56,6 +56,7 @@ class ConvertedReport:
     issues: list[Issue] = field(default_factory=list)
     columns: dict[str, str | None] = field(default_factory=dict)
     level: str = "none"  # completeness: none, bronze, silver or gold (boamps_etl.levels)
+    tracker: str = "codecarbon"  # the tool that wrote the source (boamps_etl.trackers)
 
     @property
     def row(self) -> int:
@@ -229,10 +230,10 @@ class _Plan:
     lists: tuple[tuple[str, tuple[str | int, ...], tuple[tuple[str, str], ...]], ...]
 
 
-_PLANS: dict[int, tuple[Mapping, _Plan]] = {}
+_PLANS: dict[int, tuple[FieldMapping, _Plan]] = {}
 
 
-def _plan(mapping: Mapping) -> _Plan:
+def _plan(mapping: FieldMapping) -> _Plan:
     cached = _PLANS.get(id(mapping))
     if cached is not None and cached[0] is mapping:
         return cached[1]
@@ -281,7 +282,7 @@ def _make(made: dict[tuple[str | int, ...], Any], path: tuple[str | int, ...],
     return node
 
 
-def assemble(mapping: Mapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
+def assemble(mapping: FieldMapping, values: dict[str, list[Any]], entries: dict[str, list[bool]],
              i: int) -> dict[str, Any]:
     """Build the mapped part of report ``i`` from the column-wise rule values."""
     plan = _plan(mapping)
@@ -358,7 +359,7 @@ def ordered(doc: Any, path: str = "") -> Any:
     return doc
 
 
-def build_report(mapping: Mapping, values: dict[str, Any], entries: dict[str, Any], i: int,
+def build_report(mapping: FieldMapping, values: dict[str, Any], entries: dict[str, Any], i: int,
                  layers: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Report ``i``: its mapped values, the context layers merged over them in order, keys
     in the schemas' order."""
@@ -383,7 +384,7 @@ MISSING_HINT = ("the CSV does not provide these: add them to a context file (--c
                 "or pass --allow-incomplete to write drafts")
 
 
-def _required_leaves(path: str) -> list[str]:
+def required_leaves(path: str) -> list[str]:
     """A missing object stands for its required fields: 'task' -> task.taskStage, ..."""
     from .schema import field_spec
 
@@ -399,7 +400,7 @@ def _summarise_missing(issues: list[Issue], where: Location) -> list[Issue]:
     missing = [i for i in issues if i.code == "missing-field"]
     expanded: list[str] = []
     for i in missing:
-        expanded.extend(_required_leaves(str(i.where.json_path)))
+        expanded.extend(required_leaves(str(i.where.json_path)))
     if len(expanded) > 1:
         fields = ", ".join(expanded)
         summary = Issue("missing-field", f"missing required fields {fields}", where, "error",
@@ -430,7 +431,7 @@ EMPTY_CELL_HINT = ("write the value CodeCarbon measured, or set it with --set PA
                    "pass --allow-incomplete to write drafts")
 
 
-def _missing(issues: list[Issue], mapping: Mapping, table: CsvTable, sub: Any, i: int,
+def _missing(issues: list[Issue], mapping: FieldMapping, table: CsvTable, sub: Any, i: int,
              where: Location) -> list[Issue]:
     """Missing required fields in one line, except those the CSV has a column for but this
     row leaves empty: those are said with their column, not as something CodeCarbon cannot
@@ -453,7 +454,7 @@ def _missing(issues: list[Issue], mapping: Mapping, table: CsvTable, sub: Any, i
     return [*_summarise_missing(rest, where), *empty]
 
 
-def _value_checks(mapping: Mapping, applied: Any) -> list[tuple[list[Any], Any]]:
+def _value_checks(mapping: FieldMapping, applied: Any) -> list[tuple[list[Any], Any]]:
     """(column of mapped values, value check) for every mapped field the schemas bound."""
     out = []
     for target, col in applied.values.items():
@@ -463,7 +464,7 @@ def _value_checks(mapping: Mapping, applied: Any) -> list[tuple[list[Any], Any]]
     return out
 
 
-def needed_columns(mapping: Mapping, context: Context | None) -> set[str]:
+def needed_columns(mapping: FieldMapping, context: Context | None) -> set[str]:
     """The columns a conversion reads: the mapping's sources, the context's ``match``
     columns, and those that name a report (run, task, project, experiment). The
     column-wise engine reads the same ones (:class:`boamps_etl.engine.convert.Converter`)."""
@@ -474,7 +475,7 @@ def needed_columns(mapping: Mapping, context: Context | None) -> set[str]:
     return needed
 
 
-def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = None, *,
+def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | None = None, *,
                   per_row: bool = False, allow_incomplete: bool = False,
                   groups: dict[int, tuple[int, ...]] | None = None) -> ConversionResult:
     """Convert one read CSV into reports (see the module docs for the steps).
@@ -539,7 +540,7 @@ def convert_table(table: CsvTable, mapping: Mapping, context: Context | None = N
             if valid and signature is not None and not known:
                 seen[signature] = None
             if not valid:
-                issues = _missing(explain(doc, where), mapping, table, sub, i, where)
+                issues = _missing(schema_errors(doc, where), mapping, table, sub, i, where)
         status: Status = "invalid" if any(i.code == "bad-value" for i in issues) else _status(
             issues)
         if status == "incomplete" and allow_incomplete:

@@ -473,6 +473,9 @@ def _build_tree(fields: Sequence[str], present: set[str], component_types: Seque
                    "project" if required and not spec.required else None)
             node.children[str(parts[-1])] = _Leaf(path, spec, required, note=notes.get(path),
                                                   why=why)
+            kind = node.children.get("componentType")
+            if required and isinstance(kind, _Leaf):  # an entry to give names its type
+                kind.required = True
     _first_of_required_lists(root, present)
     return root
 
@@ -696,7 +699,7 @@ def _projects(result: Any) -> tuple[list[_Project], bool]:
 
 
 _INTRO = """\
-# boamps-etl context: what CodeCarbon cannot record about your runs.
+# boamps-etl context: what {tracker} cannot record about your runs.
 # Give every REQUIRED value (a null value stops `convert` with "... is empty; give it a
 # value" until you do), and uncomment the optional lines you know (remove the '# ').
 # Descriptions, types and allowed values come from the BoAmps schemas.
@@ -704,9 +707,35 @@ _INTRO = """\
 """
 
 
+def _unrecorded(docs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Required fields the files' reports lack beside those of :data:`TEMPLATE_FIELDS`: what
+    their trackers do not record (an infraType, a component, an OS...), to be asked for."""
+    from .pipeline import required_leaves
+    from .validate import full_check, schema_errors
+
+    found: list[str] = []
+    for doc in docs:
+        if full_check(doc):
+            continue
+        for issue in schema_errors(doc):
+            if issue.code != "missing-field" or not issue.where.json_path:
+                continue
+            for leaf in required_leaves(str(issue.where.json_path)):
+                path = re.sub(r"\[\d+\]", "[0]", leaf)
+                if path == "infrastructure.components":
+                    path = "infrastructure.components[*].nbComponent"
+                elif path.startswith("infrastructure.components[0]."):
+                    path = path.replace("[0]", "[*]", 1)
+                if path.split(".")[0] != _PER_PROJECT and path not in TEMPLATE_FIELDS \
+                        and path not in found:
+                    found.append(path)
+    return found
+
+
 def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
                  force: bool = False) -> str:
-    """Write a commented YAML context template with the fields CodeCarbon cannot provide.
+    """Write a commented YAML context template with the fields the files' trackers
+    (CodeCarbon, eco2ai, Zeus...) cannot provide.
 
     Required fields come first, present with a ``null`` value (``convert`` refuses the file,
     naming the key, until each is given a value); optional ones are commented out. Each has
@@ -715,8 +744,12 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     section per distinct ``project_name`` (``task_name`` for task files) holds the task
     fields and names the project (``header.publisher.projectName``).
 
+    Besides the fields no tracker records (the task, the publisher...), the template asks,
+    as required, for those the given files lack (a Zeus log has no OS, no infraType).
+
     Args:
-        csvs: CodeCarbon CSVs to take values and project names from.
+        csvs: trackers' files (CodeCarbon CSVs, eco2ai CSVs, Zeus logs...) to take values
+            and project names from.
         out: the file to write (atomically); ``None`` only returns the text.
         force: overwrite an existing ``out``.
 
@@ -741,11 +774,15 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     projects: list[_Project] = []
     unnamed = True
     counts: dict[str, int] = {}
+    trackers: list[str] = []
     if csv_list:
         from .api import convert
 
         result = convert(csv_list)
         docs = result.documents
+        for rep in result.reports:
+            if rep.tracker not in trackers:
+                trackers.append(rep.tracker)
         projects, unnamed = _projects(result)
         unnamed = unnamed or not docs
         for rep in result.reports:
@@ -759,14 +796,21 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     types = [t for t in found_types.split(" | ") if not t.startswith("... (")] \
         if found_types else ["cpu", "gpu"]
     notes = _csv_notes(docs) if docs else {}
-    tree = _build_tree(TEMPLATE_FIELDS, present, types, notes)
+    extra = _unrecorded(docs)
+    for field_path in extra:  # their sections exist in the reports, or are required anyway
+        parts = [p for p in split_path(field_path) if not _is_index(p)]
+        present.update(".".join(str(p) for p in parts[:i]) for i in range(1, len(parts)))
+    tree = _build_tree((*TEMPLATE_FIELDS, *extra), present, types, notes)
     task = tree.children.pop(_PER_PROJECT)
     assert isinstance(task, _Obj)
 
     w = _Writer()
     csv_names = " ".join(str(p) for p in csv_list) or "emissions.csv"
-    w.lines.extend(_INTRO.format(csvs=csv_names, out=target or "boamps-context.yaml")
-                   .splitlines())
+    from .trackers import trackers as known
+
+    titles = [known()[t].title for t in trackers if t in known()] or ["CodeCarbon"]
+    w.lines.extend(_INTRO.format(csvs=csv_names, out=target or "boamps-context.yaml",
+                                 tracker=" and ".join(titles)).splitlines())
     for path in csv_list:
         w.lines.append(f"# {path}: {counts.get(str(path), 0)} report(s)")
     w.lines.append("")

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from . import hardware
@@ -38,7 +38,7 @@ class ValueProblem(ValueError):
 
 
 @dataclass
-class Context:
+class TransformContext:
     """What a transform may know beside its cells."""
 
     kind: str = "codecarbon"  # codecarbon | task | tracker
@@ -50,7 +50,7 @@ class Context:
 
 
 Problems = dict[int, ValueProblem]
-TransformFunc = Callable[[list[Cells], Context, Problems], list[Any]]
+TransformFunc = Callable[[list[Cells], TransformContext, Problems], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -214,19 +214,19 @@ def _per_value(cells: Cells, fn: Callable[[str], Any], problems: Problems,
 
 
 @transform("first", (1, 8), "the first non-empty source column (coalesce)")
-def _first(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _first(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [next((v for v in values if v is not None), None) for values in zip(*cols,
                                                                                   strict=True)]
 
 
 @transform("lower", (1, 1), "text in lower case")
-def _lower(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _lower(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     return [None if v is None else v.lower() for v in cols[0]]
 
 
 # Column-wise twin: boamps_etl.engine.columns._datetime
 @transform("datetime", (1, 1), "a timestamp as YYYY-MM-DD HH:MM:SS")
-def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     def one(text: str) -> str:
         return _iso_fast(text) or format_datetime(parse_timestamp(text, ctx.sources[0]))
     return _per_value(cols[0], one, problems, ctx.sources[0])
@@ -236,7 +236,7 @@ def _datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
 @transform("start_datetime", (2, 2),
            "timestamp minus duration (s), to the nearest second, as YYYY-MM-DD HH:MM:SS: "
            "CodeCarbon writes its timestamp when the measurement ends")
-def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _start_datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     ts_col, dur_col = ctx.sources[0], ctx.sources[1]
     for i, (ts, dur) in enumerate(zip(cols[0], cols[1], strict=True)):
@@ -259,12 +259,56 @@ def _start_datetime(cols: list[Cells], ctx: Context, problems: Problems) -> list
     return out
 
 
+@transform("epoch_datetime", (1, 1),
+           "seconds since 1970-01-01 UTC (as Zeus writes its start_time), to the nearest "
+           "second, as YYYY-MM-DD HH:MM:SS (UTC)")
+def _epoch_datetime(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
+    column = ctx.sources[0]
+
+    def one(text: str) -> str:
+        seconds = to_float(text, column)
+        try:
+            moment = datetime(1970, 1, 1) + timedelta(seconds=round(seconds))
+        except (OverflowError, ValueError):
+            raise ValueProblem(f"'{_short(text)}' s since 1970 is out of range", column,
+                               "expected seconds since 1970-01-01 such as 1733050000.5") from None
+        return format_datetime(moment)
+    return _per_value(cols[0], one, problems, column)
+
+
+_HMS = re.compile(r"^(\d+):([0-5]\d):([0-5]?\d(?:\.\d+)?)$")
+
+
+@transform("hms_seconds", (1, 1),
+           "a duration written H:MM:SS or H:MM:SS.ss (carbontracker's logs), in seconds")
+def _hms_seconds(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
+    column = ctx.sources[0]
+
+    def one(text: str) -> float:
+        match = _HMS.match(text.strip())
+        if not match:
+            raise ValueProblem(f"'{_short(text)}' is not a duration H:MM:SS", column,
+                               "expected hours:minutes:seconds such as 0:02:14")
+        hours, minutes, seconds = match.groups()
+        return float(int(hours) * 3600 + int(minutes) * 60 + Decimal(seconds))
+    return _per_value(cols[0], one, problems, column)
+
+
+@transform("country_name", (1, 1),
+           "English name of a country from its ISO 3166 code (IN, FRA) or its name")
+def _country_name(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
+    return _per_value(cols[0], hardware.country_name, problems, ctx.sources[0])
+
+
 # Column-wise twin: boamps_etl.engine.columns._report_id
 @transform("report_id", (1, 2),
            "run_id; for task files run_id + task_name, and for rows without a usable run_id "
-           "(V1 files, 'None', empty) or with --per-row, a UUID derived from the row's content")
-def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+           "(V1 files, 'None', empty) or with --per-row, a UUID derived from the row's content; "
+           "with args {derived: true}, always the derived UUID")
+def _report_id(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     run_ids = cols[0]
+    if ctx.args.get("derived"):  # the id cell names a measurement of a run, not the run
+        run_ids = [None] * len(run_ids)
     extras = list(ctx.content) or [[None] * len(run_ids)]
     task_names = cols[1] if len(cols) > 1 else [None] * len(run_ids)
     out: list[Any] = []
@@ -280,7 +324,7 @@ def _report_id(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]
 
 
 def _platform_part(attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         def one(text: str) -> Any:
             value = getattr(hardware.parse_platform(text), attr)
             # An unrecognised platform string is still the best name of the OS there is.
@@ -290,7 +334,7 @@ def _platform_part(attr: str) -> TransformFunc:
 
 
 def _hw_part(parser: Callable[[str], Any], attr: str) -> TransformFunc:
-    def run(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+    def run(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
         return _per_value(cols[0], lambda t: getattr(parser(t), attr), problems, ctx.sources[0])
     return run
 
@@ -318,7 +362,7 @@ for _name, _parser, _attr, _doc in (
 
 @transform("gpu_count", (1, 2),
            "number of GPUs: gpu_count, else the 'N x' prefix of gpu_model; 0 means no GPU")
-def _gpu_count(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _gpu_count(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     counts = _per_value(cols[0], lambda t: to_int(t, ctx.sources[0]), problems, ctx.sources[0])
     if len(cols) > 1:
         models = cols[1]
@@ -333,7 +377,7 @@ _YES = {"y", "yes", "true", "1"}
 
 @transform("infra_type", (2, 2),
            "publicCloud when on_cloud is Y or a cloud provider is set, else onPremise")
-def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _infra_type(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for on_cloud, provider in zip(cols[0], cols[1], strict=True):
         if on_cloud is None and provider is None:
@@ -349,7 +393,7 @@ def _infra_type(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any
 @transform("emissions_rate", (3, 3),
            "emissions rate in kg CO2eq/s; values CodeCarbon 2.0-2.1 wrote in g/s (1000 x "
            "emissions / duration) are divided by 1000")
-def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _emissions_rate(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     rate_col = ctx.sources[0]
     milli = Decimal("0.001")
@@ -373,7 +417,7 @@ def _emissions_rate(cols: list[Cells], ctx: Context, problems: Problems) -> list
 # Column-wise twin: boamps_etl.engine.columns._carbon_intensity
 @transform("carbon_intensity", (2, 2),
            "emissions (kg) / energy (kWh) x 1000, in g CO2eq/kWh, when both are positive")
-def _carbon_intensity(cols: list[Cells], ctx: Context, problems: Problems) -> list[Any]:
+def _carbon_intensity(cols: list[Cells], ctx: TransformContext, problems: Problems) -> list[Any]:
     out: list[Any] = []
     for i, (emissions, energy) in enumerate(zip(*cols, strict=True)):
         if emissions is None or energy is None:
@@ -396,8 +440,18 @@ _UNIT_ALIASES = {
     "h": "h", "%": "%", "1": "1", "fraction": "1", "kg": "kg", "g": "g", "gb": "GB",
     "mb": "MB", "gib": "GiB", "l": "L", "ml": "mL", "kg co2eq": "kg", "g co2eq": "g",
     "kg co2eq/s": "kg/s", "g co2eq/s": "g/s", "kg/s": "kg/s", "g/s": "g/s",
-    "g co2eq/kwh": "g/kWh", "kg co2eq/kwh": "kg/kWh", "l/kwh": "L/kWh", "degree": "degree",
+    "j": "J", "joule": "J", "kj": "kJ", "g co2eq/kwh": "g/kWh", "kg co2eq/kwh": "kg/kWh",
+    "l/kwh": "L/kWh", "degree": "degree",
 }
+
+#: Prefixed units told apart by case only (mWh and MWh, mJ and MJ): matched as written.
+_UNIT_EXACT = {"J": "J", "kJ": "kJ", "MJ": "MJ", "mJ": "mJ", "mWh": "mWh", "MWh": "MWh",
+               "Wh": "Wh", "kWh": "kWh"}
+
+with localcontext() as _ctx:  # 1 J = 1/3,600,000 kWh: kept to 40 digits, beyond a float's
+    _ctx.prec = 40
+    _J_TO_KWH = Decimal(1) / Decimal(3_600_000)
+    _J_TO_WH = Decimal(1) / Decimal(3_600)
 
 _FACTORS: dict[tuple[str, str], Decimal] = {
     ("kW", "W"): Decimal(1000), ("W", "kW"): Decimal("0.001"),
@@ -409,12 +463,18 @@ _FACTORS: dict[tuple[str, str], Decimal] = {
     ("kg/kWh", "g/kWh"): Decimal(1000), ("g/kWh", "kg/kWh"): Decimal("0.001"),
     ("MB", "GB"): Decimal("0.001"), ("GiB", "GB"): Decimal("1.073741824"),
     ("mL", "L"): Decimal("0.001"),
+    # Energy as other trackers write it (Zeus and perun: J; AI Energy Score: Wh; mWh).
+    ("J", "kWh"): _J_TO_KWH, ("J", "Wh"): _J_TO_WH, ("kJ", "kWh"): _J_TO_KWH * 1000,
+    ("MJ", "kWh"): _J_TO_KWH * 1_000_000, ("mJ", "kWh"): _J_TO_KWH / 1000,
+    ("mWh", "kWh"): Decimal("0.000001"), ("MWh", "kWh"): Decimal(1000),
+    ("kWh", "J"): Decimal(3_600_000),
 }
 
 
 def normalise_unit(unit: str) -> str | None:
     """Canonical spelling of a unit, or ``None`` if unknown."""
-    return _UNIT_ALIASES.get(unit.strip().lower())
+    text = unit.strip()
+    return _UNIT_EXACT.get(text) or _UNIT_ALIASES.get(text.lower())
 
 
 def unit_factor(source_unit: str, unit: str) -> Decimal | None:
@@ -428,4 +488,4 @@ def unit_factor(source_unit: str, unit: str) -> Decimal | None:
 
 
 def known_units() -> list[str]:
-    return sorted(set(_UNIT_ALIASES.values()))
+    return sorted(set(_UNIT_ALIASES.values()) | set(_UNIT_EXACT.values()))

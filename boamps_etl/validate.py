@@ -146,11 +146,12 @@ def validate_report(doc: Any, where: Location | None = None) -> list[Issue]:
     """
     if is_valid(doc):
         return []
-    return explain(doc, where)
+    return schema_errors(doc, where)
 
 
-def explain(doc: Any, where: Location | None = None) -> list[Issue]:
-    """Every schema error of a report known to be invalid, located (``jsonschema``)."""
+def schema_errors(doc: Any, where: Location | None = None) -> list[Issue]:
+    """Every schema error of a report known to be invalid, located (``jsonschema``). (Not
+    :func:`boamps_etl.explain`, which says what applies to a file in a batch.)"""
     base = where or Location()
     issues = [
         Issue("missing-field" if keyword == "required" else "schema", message,

@@ -34,7 +34,7 @@ def test_every_transform_is_documented() -> None:
     assert all(t.doc for t in TRANSFORMS.values())
 
 
-def run(mapping: be.Mapping, columns: dict[str, list[str | None]]) -> dict[str, list[object]]:
+def run(mapping: be.FieldMapping, columns: dict[str, list[str | None]]) -> dict[str, list[object]]:
     n = len(next(iter(columns.values())))
     return apply_mapping(mapping, columns, n).values
 
@@ -184,3 +184,14 @@ def test_header_variants_read_by_name(tmp_path: Path) -> None:
     a = be.convert(tmp_path / "sorted.csv", context=TASK_CONTEXT).documents
     b = be.convert(tmp_path / "plain.csv", context=TASK_CONTEXT).documents
     assert a == b
+
+
+def test_mapping_is_a_deprecated_name_of_field_mapping() -> None:
+    import boamps_etl.mapping as mapping_module
+
+    with pytest.warns(DeprecationWarning, match="FieldMapping"):
+        assert be.Mapping is be.FieldMapping
+    with pytest.warns(DeprecationWarning, match="FieldMapping"):
+        assert mapping_module.Mapping is be.FieldMapping
+    assert isinstance(be.load_mapping(), be.FieldMapping)
+    assert "FieldMapping" in be.__all__ and "Mapping" not in be.__all__

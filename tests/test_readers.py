@@ -131,8 +131,10 @@ def test_empty_and_header_only(fixture: Any) -> None:
 
 
 def test_not_codecarbon_lists_missing_columns(fixture: Any) -> None:
+    # An eco2ai file is recognised as such (tests/test_trackers.py); read as CodeCarbon's,
+    # the reader says which columns are missing.
     with pytest.raises(be.InputError) as info:
-        be.convert(fixture("not-codecarbon.csv"))
+        be.convert(fixture("not-codecarbon.csv"), tracker="codecarbon")
     assert "is not a CodeCarbon emissions CSV: missing column(s) timestamp" in str(info.value)
 
 

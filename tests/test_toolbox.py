@@ -39,8 +39,9 @@ from boamps_etl.toolbox import (
 from boamps_etl.validate import validate_report
 
 # A copy of the main group, so that registering here leaves the real one as cli/main.py makes it.
+# Same context_settings: click keeps a command's help option as first shown (-h, --help).
 cli = click.Group(main_cli.name, commands=dict(main_cli.commands), callback=main_cli.callback,
-                  params=list(main_cli.params))
+                  params=list(main_cli.params), context_settings=main_cli.context_settings)
 register(cli)
 register(cli)  # twice: harmless
 

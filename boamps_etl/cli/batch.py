@@ -24,6 +24,7 @@ from .common import (
     print_issues,
     report_format_option,
     set_option,
+    tracker_option,
 )
 
 if TYPE_CHECKING:
@@ -141,7 +142,10 @@ def register(cli: click.Group) -> None:
     @jobs_option
     @click.option("--glob", "globs", multiple=True, metavar="PATTERN",
                   help="File pattern replacing the defaults (emissions*.csv, "
-                       "emissions*.csv.bak, emissions*.csv_*.bak, *.csv.gz); repeatable.")
+                       "emissions*.csv.bak, emissions*.csv_*.bak, *.csv.gz, and the other "
+                       "trackers' files: see docs/trackers.md); repeatable.")
+    @tracker_option("Read every file found as this tracker's instead of recognising it "
+                    "from its content.")
     @force_option("Convert everything again, even up-to-date sources.")
     @click.option("--fail-fast", is_flag=True,
                   help="Stop after the first folder with an invalid report or an error.")
@@ -158,8 +162,13 @@ def register(cli: click.Group) -> None:
     def batch_cmd(roots: tuple[Path, ...], out: Path, contexts: tuple[Path, ...],
                   mapping: Path | None, fmt: str, jobs: int, globs: tuple[str, ...],
                   force: bool, fail_fast: bool, quiet: bool, explain_path: Path | None,
-                  allow_incomplete: bool, per_row: bool, sets: tuple[str, ...]) -> None:
-        """Convert every CodeCarbon CSV under ROOT folders, mirroring the tree under --out.
+                  allow_incomplete: bool, per_row: bool, sets: tuple[str, ...],
+                  tracker: str | None) -> None:
+        """Convert every tracker's file under ROOT folders, mirroring the tree under --out.
+
+        CodeCarbon CSVs, eco2ai CSVs, carbontracker output logs, Zeus and perun files,
+        optimum-benchmark reports and AI Energy Score summaries are found by name and
+        recognised from their content; manifest.csv names each file's tracker.
 
         A boamps.yaml (.yml, .json) in a folder is the context of every CSV below it (nearer
         files override farther ones; --context files come first, --set last); the nearest
@@ -178,7 +187,7 @@ def register(cli: click.Group) -> None:
             "contexts": list(contexts), "mapping": mapping, "sets": sets, "fmt": fmt,
             "jobs": jobs, "globs": list(globs) or None, "force": force,
             "fail_fast": fail_fast, "allow_incomplete": allow_incomplete,
-            "per_row": per_row, "progress": progress,
+            "per_row": per_row, "progress": progress, "tracker": tracker,
         }
         try:
             result: BatchResult = _run(batch.convert_tree, list(roots), out, **kwargs)

@@ -94,6 +94,15 @@ def report_format_option(help: str) -> Callable[[F], F]:
                         default="json", show_default=True, help=help)
 
 
+def tracker_option(help: str) -> Callable[[F], F]:
+    """``--from TRACKER``: read the inputs as this tracker's files instead of recognising
+    them from their content (``tracker`` in the command)."""
+    from ..trackers import tracker_names
+
+    return click.option("--from", "tracker", type=click.Choice(tracker_names()), default=None,
+                        metavar="TRACKER", help=help + f" TRACKER: {', '.join(tracker_names())}.")
+
+
 def force_option(help: str) -> Callable[[F], F]:
     """``--force``: overwrite (or redo) what exists."""
     return click.option("--force", is_flag=True, help=help)

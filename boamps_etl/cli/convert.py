@@ -23,15 +23,18 @@ from .common import (
     print_issues,
     report_format_option,
     set_option,
+    tracker_option,
 )
 
 
 @click.command("convert", epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@context_option("Context file (YAML/JSON) with what CodeCarbon cannot know; repeatable, "
+@context_option("Context file (YAML/JSON) with what the tracker cannot know; repeatable, "
                 "later files override earlier ones.")
-@mapping_option("Mapping file extending the built-in CodeCarbon mapping.")
+@mapping_option("Mapping file extending the built-in mapping of the inputs' tracker.")
+@tracker_option("Read every input as this tracker's file instead of recognising it from "
+                "its content.")
 @set_option("Set a BoAmps field, e.g. --set task.taskStage=inference; wins over all.")
 @report_format_option("json: one file per report in the --out folder; jsonl/csv: one file.")
 @click.option("-o", "--out", default=None,
@@ -43,11 +46,14 @@ from .common import (
 @jobs_option
 def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: Path | None,
                 sets: tuple[str, ...], fmt: str, out: str | None, force: bool,
-                allow_incomplete: bool, per_row: bool, jobs: int) -> None:
-    """Convert CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz) into BoAmps reports.
+                allow_incomplete: bool, per_row: bool, jobs: int, tracker: str | None) -> None:
+    """Convert energy trackers' files into BoAmps reports.
 
-    Rows sharing a run_id (CodeCarbon's cumulative flushes) give one report, from the last
-    row; task files give one report per task. Every report is validated against the official
+    CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz), eco2ai CSVs, carbontracker
+    output logs, Zeus logs, perun CSV and JSON exports, optimum-benchmark reports and AI
+    Energy Score summaries, each recognised from its content (--from forces one). CodeCarbon
+    rows sharing a run_id (cumulative flushes) give one report, from the last row; task
+    files give one report per task. Every report is validated against the official
     BoAmps schema and the extension schema before it is written. Worker processes (--jobs)
     serve large clean CSVs, whatever the format.
     """
@@ -63,7 +69,7 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
              (Path(target).parent if str(Path(target).parent) else Path(".")))
     summary = _run(api.convert_to, list(inputs), target, fmt, context=list(contexts),
                    sets=sets, mapping=mapping, per_row=per_row,
-                   allow_incomplete=allow_incomplete, force=force, jobs=jobs)
+                   allow_incomplete=allow_incomplete, force=force, jobs=jobs, tracker=tracker)
     print_issues(summary.issues)
     counts = summary.counts
     dest = "stdout" if target == "-" else (target if fmt != "json" else f"{target}/")

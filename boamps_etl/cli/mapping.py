@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..trackers import tracker_names
 from .common import _run, mapping_option
 
 
@@ -16,13 +17,16 @@ def mapping_group() -> None:
 
 @mapping_group.command("show")
 @mapping_option("Mapping file (extends the built-in one); default: the built-in mapping.")
+@click.option("--tracker", type=click.Choice(tracker_names()), default=None, metavar="NAME",
+              help="The tracker whose built-in mapping is shown or extended: "
+                   f"{', '.join(tracker_names())}.  [default: codecarbon]")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "markdown"]),
               default="text", show_default=True)
-def mapping_show(mapping: Path | None, fmt: str) -> None:
+def mapping_show(mapping: Path | None, tracker: str | None, fmt: str) -> None:
     """Print the effective field table: BoAmps path, source, transform, unit."""
     from .. import api
 
-    rows = _run(api.mapping_table, mapping)
+    rows = _run(api.mapping_table, mapping, tracker=tracker)
     if fmt == "markdown":
         click.echo(markdown_table(rows), nl=False)
         return

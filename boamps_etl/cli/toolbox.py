@@ -28,11 +28,12 @@ Exit codes:
               help="File to write (default: print the template).")
 @force_option("Overwrite an existing --out file.")
 def init_context_cmd(csvs: tuple[Path, ...], out: Path | None, force: bool) -> None:
-    """Write a commented YAML context template: the fields CodeCarbon cannot record.
+    """Write a commented YAML context template: the fields the trackers cannot record.
 
     Required fields come first with a null value to replace; optional ones are commented
-    out. Given CSVs, the template shows what they already hold and has one `match` section
-    per project_name (task_name for task files).
+    out. Given files (CodeCarbon CSVs or other trackers' files), the template shows what
+    they already hold, asks for what their trackers do not record, and has one `match`
+    section per project_name (task_name for task files).
     """
     from .. import toolbox
 

@@ -7,9 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..mapping import Applied, Mapping, Rule, apply_rules, run_transform
-from ..transforms import TRANSFORMS, Cells, Problems, ValueProblem, to_float, to_int, unit_factor
-from ..transforms import Context as TransformContext
+from ..mapping import Applied, FieldMapping, Rule, apply_rules, run_transform
+from ..transforms import (
+    TRANSFORMS,
+    Cells,
+    Problems,
+    TransformContext,
+    ValueProblem,
+    to_float,
+    to_int,
+    unit_factor,
+)
 from .arrays import _as_numpy, _filled, _numpy_array, _scalar
 
 _NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
@@ -517,7 +525,7 @@ def _holds(cond: Any, array: Any) -> list[bool]:
     return out
 
 
-def apply_columns(mapping: Mapping, arrays: dict[str, Any], n: int,
+def apply_columns(mapping: FieldMapping, arrays: dict[str, Any], n: int,
                   ctx: TransformContext) -> tuple[Applied, dict[str, Any]]:
     """:func:`boamps_etl.mapping.apply_mapping` over Arrow columns (cleaned, nulls for
     empty cells): the same rules and transforms, plain numbers parsed column-wise. Also

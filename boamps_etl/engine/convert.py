@@ -14,10 +14,10 @@ from ..errors import Issue
 from ..io.readers import ROW_COLUMN, CsvTable
 from ..io.writers import NAME_FIELDS
 from ..levels import assess
-from ..mapping import Applied, Mapping
+from ..mapping import Applied, FieldMapping
 from ..pipeline import build_report, convert_table, needed_columns
 from ..shapes import schema_path, supported, tag
-from ..transforms import Context as TransformContext
+from ..transforms import TransformContext
 from ..validate import full_check
 from .arrays import _as_numpy, _clean_array, _numpy_array, _offsets, _scalar, _text_array
 from .checks import _column_ok, _kinds
@@ -100,7 +100,7 @@ class BlockResult:
 class Converter:
     """Converts the blocks of one fast file; templates are kept across blocks."""
 
-    def __init__(self, ff: FastFile, mapping: Mapping, context: Context | None,
+    def __init__(self, ff: FastFile, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None,
                  fmt: str = "jsonl"):
         self.ff, self.mapping, self.context = ff, mapping, context
@@ -402,7 +402,7 @@ def _string_data(array: Any) -> memoryview:
     return memoryview(array.buffers()[2])[int(offsets[0]):int(offsets[-1])]
 
 
-def convert_file(ff: FastFile, mapping: Mapping, context: Context | None,
+def convert_file(ff: FastFile, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool, fmt: str = "jsonl") -> Iterator[BlockResult]:
     """Convert a prepared file block by block, into texts in the layout of ``fmt``."""
     converter = Converter(ff, mapping, context, allow_incomplete, fmt=fmt)

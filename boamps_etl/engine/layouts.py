@@ -18,14 +18,14 @@ from ..io.writers import (
     report_filename,
     safe_part,
 )
-from ..mapping import Applied, Mapping
+from ..mapping import Applied, FieldMapping
 from ..pipeline import build_report
 from .arrays import _as_numpy, _filled, _numpy_array, _scalar, _text_array
 from .columns import _Dict, _Lazy
 from .templates import _SLOT, _encode, _fill_one, _slotted, _Template
 
 
-def add_layout(template: _Template, fmt: str, doc_real: dict[str, Any], mapping: Mapping,
+def add_layout(template: _Template, fmt: str, doc_real: dict[str, Any], mapping: FieldMapping,
                applied: Applied, targets: list[str], keep_real: set[int],
                layers: list[dict[str, Any]], i: int) -> _Template | None:
     """``template`` (of JSON lines) with the layout of ``fmt`` added (json, csv), checked

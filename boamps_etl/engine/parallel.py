@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import Context
-from ..mapping import Mapping
+from ..mapping import FieldMapping
 from .convert import Converter, PartResult
 from .scan import FastFile, single_threaded
 from .templates import _Template
@@ -88,7 +88,7 @@ class Runner:
     """Worker processes for the fast path (forked: they share the mapping and context).
     ``jobs=1`` runs everything in this process."""
 
-    def __init__(self, jobs: int, mapping: Mapping, context: Context | None,
+    def __init__(self, jobs: int, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool, fmt: str = "jsonl"):
         import multiprocessing
 

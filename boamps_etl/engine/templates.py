@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..io.writers import dumps
-from ..mapping import Applied, Mapping
+from ..mapping import Applied, FieldMapping
 from ..pipeline import build_report
 from .arrays import _as_numpy, _filled, _numpy_array, _scalar, _text_array
 from .columns import _Dict
@@ -191,7 +191,7 @@ def _slotted(values: dict[str, list[Any]], targets: list[str], keep_real: set[in
     return out
 
 
-def _make_template(doc_real: dict[str, Any], mapping: Mapping, applied: Applied,
+def _make_template(doc_real: dict[str, Any], mapping: FieldMapping, applied: Applied,
                    targets: list[str], keep_real: set[int], layers: list[dict[str, Any]],
                    i: int, level: str) -> _Template | None:
     one = _slotted(applied.values, targets, keep_real, i)

@@ -211,9 +211,10 @@ def _is_conflict_marker(record: list[str]) -> bool:
     return len(record) == 1 and first.startswith(("<<<<<<<", "=======", ">>>>>>>", "|||||||"))
 
 
-def _looks_like_header(fields: list[str]) -> bool:
+def _looks_like_header(fields: list[str],
+                       required: tuple[str, ...] = REQUIRED_COLUMNS) -> bool:
     names = {f for f in fields if f}
-    return all(c in names for c in REQUIRED_COLUMNS)
+    return all(c in names for c in required)
 
 
 def _close_names(column: str, header: list[str]) -> list[str]:
@@ -223,21 +224,24 @@ def _close_names(column: str, header: list[str]) -> list[str]:
                                              n=1, cutoff=0.8)
 
 
-def _check_header(raw: list[str], label: str, row: int) -> tuple[list[str], bool]:
+def _check_header(raw: list[str], label: str, row: int,
+                  required: tuple[str, ...] = REQUIRED_COLUMNS,
+                  what: str = "a CodeCarbon emissions CSV") -> tuple[list[str], bool]:
     header = [h.strip().lstrip("\ufeff") for h in raw]
     if any(_has_control(h) for h in header):
         raise InputError("is binary data, not a text CSV", Location(label, row),
-                         "expected a CodeCarbon emissions.csv")
+                         "expected a CodeCarbon emissions.csv" if required == REQUIRED_COLUMNS
+                         else f"expected {what}")
     # pandas' to_csv(index=True) leaves an unnamed leading index column: it is dropped.
     index_column = len(header) > 1 and header[0] == ""
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         shown = [printable(h, 30) for h in header[:8] if h]
         found = ", ".join(shown) + (", ..." if len(header) > 8 else "")
         renames = [f"'{printable(close[0], 30)}' to '{c}'" for c in missing
                    for close in [_close_names(c, header)] if close]
         raise InputError(
-            f"is not a CodeCarbon emissions CSV: missing column(s) {', '.join(missing)}",
+            f"is not {what}: missing column(s) {', '.join(missing)}",
             Location(label, row),
             f"rename column {', '.join(renames)}: names are case-sensitive" if renames else
             f"found {found or 'no column names'}",
@@ -276,7 +280,13 @@ class CsvSource:
         InputError: the file is missing, empty, binary, not CSV or not CodeCarbon's.
     """
 
-    def __init__(self, source: Source, *, name: str | None = None):
+    def __init__(self, source: Source, *, name: str | None = None,
+                 required: tuple[str, ...] = REQUIRED_COLUMNS,
+                 what: str = "a CodeCarbon emissions CSV", kind: str | None = None):
+        # Other trackers' CSVs are read the same way, with their own required columns.
+        self._required = required
+        self._what = what
+        self._kind = kind
         self._path: Path | None = None
         self._data: bytes | None = None
         if isinstance(source, bytes) or hasattr(source, "read"):
@@ -385,7 +395,7 @@ class CsvSource:
             self._fall_back_to_cp1252()
             for event in self._events(header_only=True):
                 del event
-        self.kind = file_kind(self.columns)
+        self.kind = self._kind or file_kind(self.columns)
 
     def _fall_back_to_cp1252(self) -> None:
         if self.encoding not in ("utf-8", "utf-8-sig"):
@@ -427,7 +437,8 @@ class CsvSource:
                 raise _damaged_gzip(exc, Location(label)) from None
             if header_raw is None:
                 raise InputError("is empty: it holds no CodeCarbon data", Location(label))
-            header, index_column = _check_header(header_raw, label, number)
+            header, index_column = _check_header(header_raw, label, number, self._required,
+                                                 self._what)
             if header_only:
                 self.header, self.columns = header, list(header)
                 self._header_issues = [*([self._fallback] if self._fallback else []), *leading]
@@ -462,7 +473,7 @@ class CsvSource:
                                                 "resolve the merge conflict in this file"))
                         continue
                     stripped = [f.strip() for f in record]
-                    if _looks_like_header(stripped):
+                    if _looks_like_header(stripped, self._required):
                         if [f for f in stripped if f] == columns:
                             if collect:
                                 issues.append(Issue("repeated-header",
@@ -475,7 +486,8 @@ class CsvSource:
                                     "below are read with it", Location(label, number),
                                     "warning", "files appended from several CodeCarbon "
                                     "versions; consider splitting"))
-                            columns, index_column = _check_header(record, label, number)
+                            columns, index_column = _check_header(record, label, number,
+                                                                  self._required, self._what)
                             width = len(record)
                             for c in columns:
                                 if c not in self.columns:
