@@ -28,9 +28,15 @@ _EXPORTS = {
     "InputError": "errors", "MappingError": "errors", "ContextError": "errors",
     "OutputError": "errors", "Report": "models",
     "convert_tree": "batch", "explain": "batch", "BatchResult": "batch",
+    "MissingExtraError": "errors",
+    "track": "tracking.notebook", "run_command": "tracking.command",
+    "RunResult": "tracking.command", "BoampsOutput": "tracking.handler",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+# BoampsOutput subclasses CodeCarbon's BaseOutput: reachable as an attribute, but not part of
+# `from boamps_etl import *`, which must work without the `track` extra.
+_NEEDS_EXTRA = {"BoampsOutput"}
+__all__ = sorted([*(n for n in _EXPORTS if n not in _NEEDS_EXTRA), "__version__"])
 
 
 # `validate` and `flatten` are also module names: bind the functions explicitly, after the

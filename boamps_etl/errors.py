@@ -137,3 +137,9 @@ class UsageError(BoampsEtlError):
     """The arguments of a call do not fit together."""
 
     code = "usage"
+
+
+class MissingExtraError(BoampsEtlError):
+    """An optional dependency is not installed; the hint names the extra to install."""
+
+    code = "missing-extra"

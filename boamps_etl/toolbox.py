@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import BoampsEtlError, InputError, Issue, Location, OutputError, UsageError
+from .errors import (
+    InputError,
+    Issue,
+    Location,
+    MissingExtraError,
+    OutputError,
+    UsageError,
+)
 from .flatten import cell_text, column_type, columns_of, csv_text, flatten, unflatten
 from .levels import LEVELS, Assessment, Level, assess, at_least
 from .schema import FieldSpec, field_spec, join_path, report_schema, split_path
@@ -39,12 +46,6 @@ By = Literal["run", "project", "task"]
 SchemaChoice = Literal["combined", "official", "extension"]
 REPORT_SUFFIXES = (".json", ".jsonl", ".ndjson")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class MissingExtraError(BoampsEtlError):
-    """An optional dependency is not installed; the hint names the extra to install."""
-
-    code = "missing-extra"
 
 
 def _require(module: str, extra: str, purpose: str) -> Any:

@@ -1,7 +1,8 @@
 """The ``boamps-etl`` command: the group, its commands, and :func:`main`, the entry point.
 
 Commands are thin wrappers over the library, one module per group (:mod:`.convert`,
-:mod:`.mapping`, :mod:`.batch`, :mod:`.toolbox`); what they share is in :mod:`.common`.
+:mod:`.mapping`, :mod:`.batch`, :mod:`.toolbox`, :mod:`.run`); what they share is in
+:mod:`.common`.
 This module imports them; they never import it.
 
 Exit codes: 0 everything written and valid; 1 some rows or reports invalid (the valid ones
@@ -16,7 +17,7 @@ import traceback
 import click
 
 from ..errors import BoampsEtlError
-from . import batch, toolbox
+from . import batch, run, toolbox
 from .common import EXIT_INPUT, EXIT_OK, State, _fail
 from .convert import convert_cmd
 from .mapping import mapping_group
@@ -34,6 +35,7 @@ cli.add_command(convert_cmd)
 cli.add_command(mapping_group)
 batch.register(cli)
 toolbox.register(cli)
+run.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
