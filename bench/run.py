@@ -6,9 +6,10 @@ One run of this script:
    CSVs of the requested sizes: 70 % of the rows are the ``mixed`` variant (CodeCarbon
    2.7 to 3.2 rows under the 3.2.1 header, one row per run) and 30 % are v3.2.1 runs
    flushed three times (cumulative rows sharing a run_id); about 30 % GPU and 20 % cloud runs;
-2. measures ``boamps-etl convert FILE --context bench/context.yaml --format jsonl --out OUT
-   --force`` (wall time and peak RSS of the child process, median of ``--repeat`` runs) and
-   checks that the output holds one line per distinct run_id;
+2. measures ``boamps-etl convert FILE --context bench/context.yaml --format FMT --out OUT
+   --force`` for each format of ``--formats`` (jsonl, json, csv; a new output each run; wall
+   time and peak RSS of the child process, median of ``--repeat`` runs) and checks that the
+   output holds one report per distinct run_id;
 3. measures peer 1, CodeCarbon's own BoAmps mapper
    (``codecarbon.output_methods.boamps.mapper.map_emissions_to_boamps``), driven row by row
    over the same CSV, in its own virtual environment ``bench/.venv-peers`` (created on
