@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,11 +211,16 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
         for p in paths:
             found, table = read_table(p, forced)
             tables.append((found.name, table))
+    seen = _Duplicates(len(tables) > 1)
     for name, table in tables:
         part = convert_table(table, mappings(name), the_context, per_row=per_row,
                              allow_incomplete=allow_incomplete)
+        seen.start(table.name)
         for report in part.reports:
             report.tracker = name
+            first = seen.first(report.report_id)
+            if first is not None:  # kept (the result holds every report), but said
+                part.issues.append(seen.issue(first, report.row, written=False))
         result.extend(part)
     return result
 
@@ -232,6 +239,7 @@ class ConvertSummary:
     reports_written: int = 0
     row_errors: int = 0  # rows that gave no report (misaligned, cut off)
     engine_rows: int = 0  # rows read by the column-wise engine (boamps_etl.engine)
+    duplicates: int = 0  # reports an earlier input already gave (same reportId): not written
 
     @property
     def reports(self) -> int:
@@ -299,27 +307,30 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
         target = out if isinstance(out, str) else Path(out)
         writer = StreamWriter(target, format, force=force)
         summary = ConvertSummary()
+        seen = _Duplicates(len(sources) > 1)
         try:
             for item in sources:
                 if isinstance(item, tuple):
                     name, table = item
                     summary.files.append(table.name)
                     summary.rows_read += table.records
+                    seen.start(table.name)
                     _write_part(convert_table(table, mappings(name), the_context,
                                               per_row=per_row,
                                               allow_incomplete=allow_incomplete),
-                                allow_incomplete, writer, summary)
+                                allow_incomplete, writer, summary, seen)
                     continue
                 source = item
                 summary.files.append(source.name)
                 summary.rows_read += source.records
+                seen.start(source.name)
                 if id(source) in fast:
                     summary.engine_rows += source.records
                     _convert_fast(fast[id(source)], runner, the_mapping, the_context,
-                                  allow_incomplete, writer, summary)
+                                  allow_incomplete, writer, summary, seen)
                     continue
                 _convert_reference(source, the_mapping, the_context, per_row, allow_incomplete,
-                                   chunk_rows, writer, summary)
+                                   chunk_rows, writer, summary, seen)
             summary.written = writer.close()
         except BaseException:
             writer.abort()
@@ -336,48 +347,168 @@ def _add_counts(summary: ConvertSummary, counts: Mapping[str, int], levels: Mapp
     summary.issues.extend(issues)
 
 
+_REPORT_ID = re.compile(rb'"reportId": "((?:[^"\\\n]|\\.)*)"')
+
+
+class _Duplicates:
+    """Report ids given by earlier inputs. A report of a later input with the same id is
+    the same run (a copy, a backup such as ``emissions.csv.bak``): it is said, counted, and
+    not written, as :func:`boamps_etl.batch.convert_tree` does. Within one file nothing is
+    dropped (both engines then write the same bytes)."""
+
+    def __init__(self, active: bool):
+        self.active = active
+        self.earlier: dict[str, str] = {}
+        self.current: dict[str, str] = {}
+        self.name = ""
+        self.unsaid: dict[str, None] = {}  # earlier inputs the fast path found copies of
+
+    def say(self, summary: ConvertSummary) -> None:
+        """The duplicates the fast path dropped, once per file (it knows no rows)."""
+        summary.issues.extend(self.issue(first) for first in self.unsaid)
+        self.unsaid = {}
+
+    def start(self, name: str) -> None:
+        for rid, first in self.current.items():
+            self.earlier.setdefault(rid, first)
+        self.current = {}
+        self.name = name
+
+    def first(self, report_id: str | None) -> str | None:
+        """Where an earlier input gave ``report_id`` (``None``: not a duplicate)."""
+        if not self.active or report_id is None:
+            return None
+        found = self.earlier.get(report_id)
+        if found is None:
+            self.current.setdefault(report_id, self.name)
+        return found
+
+    def issue(self, first: str, row: int | None = None, written: bool = True) -> Issue:
+        what = "not written again" if written else "the result holds both"
+        return Issue("duplicate", f"duplicate: {first} already gave the same report (same "
+                     f"reportId): {what}", Location(self.name, row), "warning",
+                     "the same run is in several inputs, e.g. a copy or a backup")
+
+    def filter(self, data: bytes | memoryview, count: int, summary: ConvertSummary
+               ) -> tuple[bytes | memoryview, int]:
+        """JSON lines of the fast path without the reports an earlier input gave."""
+        if not self.active:
+            return data, count
+        lines = bytes(data).split(b"\n")[:-1]
+        kept = []
+        for line in lines:
+            found = _REPORT_ID.search(line)
+            first = self.first(found.group(1).decode() if found else None)
+            if first is None:
+                kept.append(line)
+                continue
+            summary.duplicates += 1
+            self.unsaid.setdefault(first, None)
+        if len(kept) == len(lines):
+            return data, count
+        return b"".join(line + b"\n" for line in kept), len(kept)
+
+
+    def filter_texts(self, data: bytes | memoryview, lengths: Any, summary: ConvertSummary,
+                     names: list[str] | None = None, column_ids: Any = None,
+                     columns: Sequence[tuple[str, ...]] = ()
+                     ) -> tuple[bytes | memoryview, list[int], list[str], Any]:
+        """:meth:`filter` for the engine's json file texts (with their ``names``) or csv
+        lines (in the column sets ``columns[column_ids[i]]``): (texts, lengths, names,
+        column ids) of the reports kept."""
+        import csv as csv_module
+
+        sizes: list[int] = lengths.tolist()
+        if not self.active:
+            return data, sizes, names or [], column_ids
+        raw = bytes(data)
+        keep, at = [], 0
+        for i, size in enumerate(sizes):
+            text = raw[at: at + size]
+            at += size
+            if column_ids is None:
+                found = _REPORT_ID.search(text)
+                rid = found.group(1).decode() if found else None
+            else:
+                cols = columns[int(column_ids[i])]
+                cells = next(csv_module.reader(io.StringIO(text.decode(), newline="")))
+                rid = cells[cols.index("header_reportId")] or None \
+                    if "header_reportId" in cols else None
+            first = self.first(rid)
+            if first is not None:
+                summary.duplicates += 1
+                self.unsaid.setdefault(first, None)
+            keep.append(first is None)
+        if all(keep):
+            return data, sizes, names or [], column_ids
+        starts = [0]
+        for size in sizes:
+            starts.append(starts[-1] + size)
+        kept = [i for i, k in enumerate(keep) if k]
+        return (b"".join(raw[starts[i]: starts[i + 1]] for i in kept),
+                [sizes[i] for i in kept], [names[i] for i in kept] if names else [],
+                None if column_ids is None else column_ids[kept])
+
+
 def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: Context,
                   allow_incomplete: bool, writer: StreamWriter,
-                  summary: ConvertSummary) -> None:
+                  summary: ConvertSummary, seen: _Duplicates) -> None:
     """A clean file, column-wise (boamps_etl.engine): in this process, or by ranges of
     rows handed out to the workers, their outputs appended in order as they come."""
-    if runner.jobs == 1 or len(ff.parts) == 1:
+    # several inputs to json or csv: reports an earlier input gave are left out block by
+    # block, in this process (the workers' json files and csv lines are not read back)
+    if runner.jobs == 1 or len(ff.parts) == 1 or (seen.active and writer.fmt != "jsonl"):
         for block in convert_file(ff, mapping, context, allow_incomplete, writer.fmt):
             _add_counts(summary, block.counts, block.levels, block.issues)
             if writer.fmt == "json":
                 assert block.names is not None
-                writer.write_files(block.data, block.lengths.tolist(), block.names)
+                data, lengths, names, _ = seen.filter_texts(
+                    block.data, block.lengths, summary, names=block.names)
+                writer.write_files(data, lengths, names)
             elif writer.fmt == "csv":
-                writer.write_lines(block.data, block.lengths, block.column_ids, block.columns)
+                data, lengths, _, ids = seen.filter_texts(
+                    block.data, block.lengths, summary, column_ids=block.column_ids,
+                    columns=block.columns)
+                writer.write_lines(data, lengths, ids, block.columns)
             else:
-                writer.write_data(block.data, block.count)
-            summary.reports_written += block.count
+                data, count = seen.filter(block.data, block.count, summary)
+                writer.write_data(data, count)
+                lengths = [0] * count
+            summary.reports_written += len(lengths)
+        seen.say(summary)
         return
     for part in runner.convert(ff, writer.stage_folder()):
         _add_counts(summary, part.counts, part.levels, part.issues)
-        summary.reports_written += part.lines
+        lines = part.lines
         if writer.fmt == "json":
             writer.append_files(part.path, part.names)
         elif writer.fmt == "csv":
             writer.append_lines(part.path, part.lengths, part.column_ids, part.columns)
         else:
-            writer.append_file(part.path, part.lines)
+            if seen.active:
+                data, lines = seen.filter(part.path.read_bytes(), part.lines, summary)
+                part.path.write_bytes(data)
+            writer.append_file(part.path, lines)
+        summary.reports_written += lines
+    seen.say(summary)
 
 
 def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,
                        per_row: bool, allow_incomplete: bool, chunk_rows: int,
-                       writer: StreamWriter, summary: ConvertSummary) -> None:
+                       writer: StreamWriter, summary: ConvertSummary,
+                       seen: _Duplicates) -> None:
     """Any file, row by row (boamps_etl.pipeline), block by block."""
     skip, groups = source.selection()
     for chunk in source.chunks(chunk_rows, skip):
         part = convert_table(chunk, mapping, context, per_row=per_row,
                              allow_incomplete=allow_incomplete, groups=groups)
-        _write_part(part, allow_incomplete, writer, summary)
+        _write_part(part, allow_incomplete, writer, summary, seen)
 
 
 def _write_part(part: ConversionResult, allow_incomplete: bool, writer: StreamWriter,
-                summary: ConvertSummary) -> None:
-    """Count a block's reports and problems, and write the reports to be written."""
+                summary: ConvertSummary, seen: _Duplicates) -> None:
+    """Count a block's reports and problems, and write the reports to be written (not
+    those an earlier input gave: see :class:`_Duplicates`)."""
     ok_status = ("valid", "incomplete") if allow_incomplete else ("valid",)
     summary.issues.extend(part.issues)
     summary.row_errors += sum(1 for i in part.issues if i.severity == "error")
@@ -387,6 +518,11 @@ def _write_part(part: ConversionResult, allow_incomplete: bool, writer: StreamWr
         summary.levels[report.level] += 1
         summary.issues.extend(report.issues)
         if report.status in ok_status:
+            first = seen.first(report.report_id)
+            if first is not None:
+                summary.duplicates += 1
+                summary.issues.append(seen.issue(first, report.row))
+                continue
             docs.append(report.document)
     writer.write(docs)
     summary.reports_written += len(docs)

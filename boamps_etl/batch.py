@@ -136,14 +136,21 @@ class ManifestEntry:
     base_status: str = "error"  # the status before duplicates were looked for
     level: str = ""  # completeness level of a written report (boamps_etl.levels)
     tracker: str = ""  # the tool that wrote the source (boamps_etl.trackers); '' unknown
+    recovered: tuple[str, ...] = ()  # what was recovered to make the report (see pipeline)
 
     @property
     def messages(self) -> str:
-        """The problems as one manifest cell (``|``-separated, without the source name)."""
+        """The problems as one manifest cell (``|``-separated, without the source name);
+        a report made from a recovered row says so first (``recovered: ...``)."""
         parts: list[str] = []
+        if self.recovered:
+            parts.append(f"recovered: {'; '.join(self.recovered)}")
         if self.duplicate_of:
             parts.append(f"same report as {self.duplicate_of}")
         for issue in self.issues:
+            if self.recovered and issue.code.startswith("recovered-") and \
+                    issue.where.row is not None:
+                continue  # said by the recovered note
             w = issue.where
             where = Location(None if w.file in (None, self.source) else w.file,
                              None if w.row in self.rows else w.row, w.column, w.json_path,
@@ -169,7 +176,8 @@ class ManifestEntry:
                 "report_id": self.report_id, "status": self.status, "output": self.output,
                 "issues": [_issue_to_state(i) for i in self.issues], "sha256": self.sha256,
                 "duplicate_of": self.duplicate_of, "base_status": self.base_status,
-                "level": self.level, "tracker": self.tracker}
+                "level": self.level, "tracker": self.tracker,
+                "recovered": list(self.recovered)}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> ManifestEntry:
@@ -177,7 +185,7 @@ class ManifestEntry:
                    data["status"], data["output"],
                    [_issue_from_state(i) for i in data["issues"]], data["sha256"],
                    data["duplicate_of"], data["base_status"], data.get("level", ""),
-                   data.get("tracker", ""))
+                   data.get("tracker", ""), tuple(data.get("recovered", ())))
 
 
 @dataclass(frozen=True)
@@ -625,7 +633,11 @@ def _convert_source(key: str, path: Path, mapping: FieldMapping | None, context:
         issue = Issue(exc.code, exc.message, Location(key, exc.where.row, exc.where.column),
                       "error", exc.hint)
         if exc.message.startswith(_NOTHING_TO_CONVERT):
-            return single("skipped", issue, sha)
+            if not _codecarbon_name(path.name) or _plainly_foreign(data):
+                return single("skipped", issue, sha)
+            issue = Issue(exc.code, f"{exc.message}, though named like CodeCarbon's output: "
+                          "a damaged CodeCarbon file", issue.where, "error",
+                          "restore it from a backup, or delete it if the run is lost")
         return single("error", issue, sha)
     found_name = found.name
     if table.records == 0:
@@ -648,7 +660,7 @@ def _convert_source(key: str, path: Path, mapping: FieldMapping | None, context:
         entry = ManifestEntry(key, tuple(report.rows), report.run_id, report.report_id,
                               report.status, None, list(report.issues), sha,
                               base_status=report.status, level=report.level,
-                              tracker=found.name)
+                              tracker=found.name, recovered=report.recovered)
         documents[id(entry)] = report.document
         entries.append(entry)
     warnings: list[Issue] = []
@@ -668,6 +680,39 @@ def _convert_source(key: str, path: Path, mapping: FieldMapping | None, context:
         entries[0].issues[:0] = warnings
     return _SourceOutcome(key, sha, result.rows_read, entries,
                           [documents.get(id(e)) for e in entries])
+
+
+#: File names CodeCarbon writes: emissions.csv, its task files and its backups.
+CODECARBON_NAMES: tuple[str, ...] = ("emissions*.csv", "emissions*.csv.bak",
+                                     "emissions*.csv_*.bak", "emissions*.csv.gz")
+
+
+def _codecarbon_name(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name.lower(), g) for g in CODECARBON_NAMES)
+
+
+def _plainly_foreign(data: bytes) -> bool:
+    """A readable text header naming (almost) no CodeCarbon column: someone else's CSV,
+    not a damaged CodeCarbon one (an empty, blank or binary file, or a header cut short,
+    is damage)."""
+    import gzip
+    import zlib
+
+    from .codecarbon import KNOWN_COLUMNS
+    from .io.readers import sniff_delimiter
+
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data[: 1 << 20]) if len(data) < (1 << 20) else \
+                gzip.GzipFile(fileobj=io.BytesIO(data)).read(1 << 16)
+        except (OSError, EOFError, zlib.error):
+            return False
+    text = data[: 1 << 16].decode("utf-8", errors="replace").lstrip("\ufeff")
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if not line or "\x00" in line or "\ufffd" in line:
+        return False
+    names = {f.strip().strip('"') for f in line.split(sniff_delimiter(line))}
+    return len(names & KNOWN_COLUMNS) < 2
 
 
 def _convert_unit(task: _Task) -> list[_SourceOutcome]:

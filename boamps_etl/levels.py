@@ -196,11 +196,24 @@ def unmet(doc: Any, level: Level | str) -> list[Criterion]:
 # --------------------------------------------------------------------------- assessment
 
 
+def plain_document(report: Any) -> Any:
+    """A report as plain JSON data, whether given as such, as a pydantic ``Report``
+    (``to_dict``) or as a ``ConvertedReport`` (``document``)."""
+    document = getattr(report, "document", None)
+    if isinstance(document, dict):
+        return document
+    if not isinstance(report, dict) and callable(getattr(report, "to_dict", None)):
+        return report.to_dict()
+    return report
+
+
 def assess(doc: Any, issues: list[Issue] | None = None) -> Assessment:
     """The completeness level of one report.
 
     Args:
-        doc: the report as plain JSON data.
+        doc: the report: plain JSON data, a pydantic :class:`boamps_etl.models.Report` or a
+            :class:`boamps_etl.pipeline.ConvertedReport` (what :func:`boamps_etl.validate`
+            accepts).
         issues: its schema problems when already known (from
             :func:`boamps_etl.validate.validate_report`); validated here otherwise.
 
@@ -211,6 +224,7 @@ def assess(doc: Any, issues: list[Issue] | None = None) -> Assessment:
     >>> a.level, a.missing_for_next[0]
     ('none', 'measures: required field is missing')
     """
+    doc = plain_document(doc)
     if issues is None:
         from .validate import validate_report
 

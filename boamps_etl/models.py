@@ -114,6 +114,7 @@ class Measure(BoampsModel):
     average_utilization_ram: float | None = Field(None, description="fraction 0-1")
     ram_used_size: float | None = Field(None, description="GB")
     tracking_mode: Literal["machine", "process"] | None = None
+    task_name: str | None = Field(None, description="CodeCarbon task_name (task files)")
 
 
 class System(BoampsModel):

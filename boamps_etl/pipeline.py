@@ -25,7 +25,7 @@ from .levels import assess, count_levels
 from .mapping import FieldMapping, apply_mapping, clean_columns, issue_for, problems_by_row
 from .schema import child_keys, split_path
 from .shapes import schema_path, supported, tag, value_check
-from .transforms import TransformContext, ValueProblem, clean, printable
+from .transforms import TransformContext, ValueProblem, clean, country_from_iso, printable
 from .validate import full_check, schema_errors
 
 Status = Literal["valid", "incomplete", "invalid"]
@@ -57,6 +57,9 @@ class ConvertedReport:
     columns: dict[str, str | None] = field(default_factory=dict)
     level: str = "none"  # completeness: none, bronze, silver or gold (boamps_etl.levels)
     tracker: str = "codecarbon"  # the tool that wrote the source (boamps_etl.trackers)
+    #: what was recovered to make this report (NUL padding stripped, a short row completed
+    #: or realigned, the country derived from its ISO code); empty for a clean row
+    recovered: tuple[str, ...] = ()
 
     @property
     def row(self) -> int:
@@ -499,6 +502,7 @@ def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | Non
     if table.kind == "tracker":
         normalise_tracker(columns)  # type: ignore[arg-type]
     n = len(indexes)
+    derived = derive_country(columns, n)
     run_id_cells = columns.get("run_id")
     # Derived report ids hash the whole row: only build those cells when some row needs one.
     content = [[None if v is None else str(v) for v in sub[c].tolist()] for c in table.columns] \
@@ -531,8 +535,14 @@ def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | Non
             layers = context.values_for(row_view)
         doc = build_report(mapping, applied.values, applied.entries, i, layers)
         issues = _cell_issues(problems.get(i, []), table.name, rows[-1])
+        recovered = list(table.recovered.get(rows[-1], ()))
+        if i in derived:
+            recovered.append(COUNTRY_DERIVED)
+            issues.append(Issue("recovered-country", f"recovered: {COUNTRY_DERIVED}",
+                                Location(table.name, rows[-1], "country_iso_code"),
+                                "warning"))
         signature: Any = None
-        if not issues:
+        if not any(issue.severity == "error" for issue in issues):
             if use_signatures:  # see boamps_etl.shapes: the report's shape, without a walk
                 signature = (tag_rows[i], mask_rows[i], tuple(id(layer) for layer in layers))
             known = signature is not None and signature in seen
@@ -540,7 +550,7 @@ def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | Non
             if valid and signature is not None and not known:
                 seen[signature] = None
             if not valid:
-                issues = _missing(schema_errors(doc, where), mapping, table, sub, i, where)
+                issues += _missing(schema_errors(doc, where), mapping, table, sub, i, where)
         status: Status = "invalid" if any(i.code == "bad-value" for i in issues) else _status(
             issues)
         if status == "incomplete" and allow_incomplete:
@@ -559,5 +569,31 @@ def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | Non
                                                                            [None] * n)[i],
                                                "task_name": columns.get("task_name",
                                                                         [None] * n)[i]},
-                                              level))
+                                              level, recovered=tuple(recovered)))
     return result
+
+
+COUNTRY_DERIVED = "environment.country derived from the ISO 3166 code in country_iso_code"
+
+
+def derive_country(columns: dict[str, Sequence[str | None]], n: int) -> dict[int, str]:
+    """Rows whose ``country_name`` is empty but whose ``country_iso_code`` is an ISO 3166
+    code (alpha-2 or alpha-3): the name is filled in from the code (in ``columns``).
+    Returns those rows, each with its code.
+
+    Column-wise twin: none; ``engine/convert.py`` sends such rows here (``Converter.convert``).
+    """
+    codes = columns.get("country_iso_code")
+    if codes is None:
+        return {}
+    names = list(columns.get("country_name") or [None] * n)
+    derived: dict[int, str] = {}
+    for i, (name, code) in enumerate(zip(names, codes, strict=True)):
+        if name is None and code is not None:
+            found = country_from_iso(code)
+            if found is not None:
+                names[i] = found
+                derived[i] = code
+    if derived:
+        columns["country_name"] = names
+    return derived

@@ -99,8 +99,11 @@ def report_files(paths: Iterable[PathLike]) -> tuple[list[Path], list[Issue]]:
                            and not any(part.startswith(".") for part in
                                        p.relative_to(path).parts))
             if not found:
+                csvs = any(p.suffix.lower() == ".csv" for p in path.rglob("*.csv"))
                 issues.append(Issue("no-reports", "holds no .json or .jsonl file",
-                                    Location(path)))
+                                    Location(path),
+                                    hint=f"it holds CSVs: convert them first with 'boamps-etl "
+                                    f"batch {path} -o OUT', then give OUT" if csvs else None))
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -109,7 +112,29 @@ def report_files(paths: Iterable[PathLike]) -> tuple[list[Path], list[Issue]]:
     return files, issues
 
 
+def _csv_instead(path: Path, head: bytes) -> Issue | None:
+    """A CodeCarbon CSV given where BoAmps reports are expected: say how to convert it."""
+    name = path.name.lower()
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
+    if not (name.endswith((".csv", ".csv.gz", ".csv.bak", ".tsv")) or ".csv_" in name
+            or head[:2] == b"\x1f\x8b"
+            or all(c in first for c in ("timestamp", "duration", "energy_consumed"))):
+        return None
+    return Issue("csv-input", "is a CSV, not a BoAmps report (JSON or JSON Lines)",
+                 Location(path), "error",
+                 f"convert it first: 'boamps-etl convert {path}', or 'boamps-etl batch "
+                 "FOLDER -o OUT' for a folder of runs; then give the reports written")
+
+
 def _read_file(path: Path) -> tuple[list[LoadedReport], list[Issue]]:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        return [], [Issue("bad-input", f"cannot be read ({exc.strerror})", Location(path))]
+    csv_issue = _csv_instead(path, head)
+    if csv_issue is not None:
+        return [], [csv_issue]
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -682,12 +707,12 @@ class _Project:
 
 
 def _projects(result: Any) -> tuple[list[_Project], bool]:
-    """Distinct project_name (task_name for task files) values, and whether some reports
-    have none."""
+    """Distinct project_name values, and whether some reports have none. Task names
+    (task files) are not projects: they stay in each report (measures[0].taskName)."""
     found: dict[tuple[str, str], _Project] = {}
     unnamed = False
     for r in result.reports:
-        column = "task_name" if r.columns.get("task_name") else "project_name"
+        column = "project_name"
         name = r.columns.get(column)
         if not name:
             unnamed = True
@@ -742,8 +767,10 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     naming the key, until each is given a value); optional ones are commented out. Each has
     a comment with its description, type and allowed values, taken from the schemas.
     With CSVs, the values they already determine are shown as comments, and one ``match``
-    section per distinct ``project_name`` (``task_name`` for task files) holds the task
-    fields and names the project (``header.publisher.projectName``).
+    section per distinct ``project_name`` holds the task fields and names the project
+    (``header.publisher.projectName``); task names of task files are not projects (each
+    report keeps its own in ``measures[0].taskName``). Required sections the CSVs do not
+    give (the hardware of a CodeCarbon 1.x file) are listed as REQUIRED.
 
     Besides the fields no tracker records (the task, the publisher...), the template asks,
     as required, for those the given files lack (a Zeus log has no OS, no infraType).
@@ -798,10 +825,22 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
         if found_types else ["cpu", "gpu"]
     notes = _csv_notes(docs) if docs else {}
     extra = _unrecorded(docs)
+    no_hardware = "infrastructure.components[*].nbComponent" in extra and not any(
+        _get(d, ["infrastructure", "components"]) for d in docs)
+    if no_hardware:
+        # no file records hardware (CodeCarbon 1.x): one cpu entry to fill, with its names
+        types = ["cpu"]
+        extra += [f"infrastructure.components[*].{k}" for k in _COMPONENT_FIELDS
+                  if f"infrastructure.components[*].{k}" not in (*extra, *TEMPLATE_FIELDS)]
+        notes["infrastructure"] = "; ".join(
+            [*([notes["infrastructure"]] if "infrastructure" in notes else []),
+             "no hardware recorded (CodeCarbon 1.x): one entry per component below"])
     for field_path in extra:  # their sections exist in the reports, or are required anyway
         parts = [p for p in split_path(field_path) if not _is_index(p)]
         present.update(".".join(str(p) for p in parts[:i]) for i in range(1, len(parts)))
     tree = _build_tree((*TEMPLATE_FIELDS, *extra), present, types, notes)
+    if no_hardware:
+        _require_component_types(tree)
     task = tree.children.pop(_PER_PROJECT)
     assert isinstance(task, _Obj)
 
@@ -835,6 +874,21 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
     if target is not None:
         atomic_write(target, text)
     return text
+
+
+#: Component fields a template asks for when the files record no hardware: the count
+#: (required by BoAmps; the type is the entry's key) and the name fields.
+_COMPONENT_FIELDS = ("componentName", "manufacturer", "family", "series")
+
+
+def _require_component_types(tree: _Obj) -> None:
+    """The component entries are to be filled: their fixed componentType is kept active."""
+    infra = tree.children.get("infrastructure")
+    comps = infra.children.get("components") if isinstance(infra, _Obj) else None
+    for item in comps.items if isinstance(comps, _Arr) else []:
+        leaf = item.children.get("componentType")
+        if isinstance(leaf, _Leaf):
+            leaf.required = True
 
 
 def _note(w: _Writer, text: str) -> None:
@@ -1197,11 +1251,40 @@ def _labels(frame: pd.DataFrame) -> tuple[list[str], str]:
     labels = [str(v) for v in frame.index.tolist()]
     if len(labels) > 20:
         return [str(i) for i in range(1, len(labels) + 1)], f"{name} (numbered as in the table)"
+    # run ids are UUIDs: their first block tells them apart, when it does
+    heads = [lab.split("-", 1)[0] for lab in labels]
+    if all(len(h) >= 6 for h in heads) and len(set(heads)) == len(heads) and \
+            any(len(lab) > 12 for lab in labels):
+        return [f"{h}…" for h in heads], f"{name} (first characters of its id)"
     return [lab if len(lab) <= 24 else lab[:11] + "…" + lab[-11:] for lab in labels], name
 
 
+#: Bars drawn one by one up to this many groups; above, the runs are drawn as stacked areas
+#: (a bar would be thinner than a pixel).
+_MAX_BARS = 200
+#: A log scale when the largest total is this many times the smallest (tiny runs next to
+#: big ones would be invisible on a linear scale).
+_LOG_SPREAD = 100.0
+
+
+def _tick_step(n: int, width_in: float) -> int:
+    """A round step (1, 2, 5, 10, 20, 50...) giving at most 3 tick labels an inch."""
+    most = max(1, int(width_in * 3))
+    return next(s for s in _round_steps() if -(-n // s) <= most)
+
+
+def _round_steps() -> Iterator[int]:
+    base = 1
+    while True:
+        for m in (1, 2, 5):
+            yield base * m
+        base *= 10
+
+
 def _figure(frame: pd.DataFrame) -> tuple[Any, Any]:
-    """The summary chart as a matplotlib ``(Figure, Axes)``: one stacked bar per group."""
+    """The summary chart as a matplotlib ``(Figure, Axes)``: one stacked bar per group (or
+    stacked areas for many groups), on a log scale when the totals span orders of
+    magnitude, with labels that never overlap."""
     _require("matplotlib", "plot", "PNG plots")
     from matplotlib.figure import Figure
 
@@ -1209,26 +1292,42 @@ def _figure(frame: pd.DataFrame) -> tuple[Any, Any]:
     unit, factor = _energy_unit(series)
     labels, xlabel = _labels(frame)
     n = len(labels)
-    fig = Figure(figsize=(min(16.0, max(6.0, 0.5 + 0.14 * n if n > 20 else 1.2 * n + 3)), 4.8),
-                 dpi=110, layout="constrained")
+    width = min(16.0, max(6.0, 0.5 + 0.14 * n if n > 20 else 1.1 * n + 3.5))
+    fig = Figure(figsize=(width, 4.8), dpi=110, layout="constrained")
     ax = fig.add_subplot()
+    scaled_series = [(label, color, [v * factor for v in values])
+                     for label, color, values in series]
+    totals = [sum(col) for col in zip(*(v for _, _, v in scaled_series), strict=True)]
+    positive = [t for t in totals if t > 0]
+    log = bool(positive) and max(positive) / min(positive) > _LOG_SPREAD
+    floor = min(positive) / 3 if log else 0.0
     xs = list(range(n))
-    bottom = [0.0] * n
-    for label, color, values in series:
-        scaled = [v * factor for v in values]
-        ax.bar(xs, scaled, bottom=bottom, label=label, color=color,
-               width=0.8 if n > 1 else 0.5)
-        bottom = [b + v for b, v in zip(bottom, scaled, strict=True)]
-    ax.set_ylabel(f"energy ({unit})")
+    bottom = [floor] * n
+    for label, color, values in scaled_series:
+        top = [b + v for b, v in zip(bottom, values, strict=True)]
+        if n > _MAX_BARS:
+            ax.fill_between(xs, bottom, top, step="mid", label=label, color=color,
+                            linewidth=0)
+        else:
+            ax.bar(xs, values, bottom=bottom, label=label, color=color,
+                   width=0.8 if n > 1 else 0.5)
+        bottom = top
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor)
+    ax.set_ylabel(f"energy ({unit}{', log scale' if log else ''})")
     ax.set_xlabel(xlabel)
     name = str(frame.index.name or "group")
     ax.set_title(f"Energy by component per {name} ({n} {name}{'s' if n != 1 else ''})")
     if n > 20:
-        step = max(1, n // 20)
-        ax.set_xticks(xs[::step], labels[::step])
+        step = _tick_step(n, width)
+        ticks = xs[::step]
+        ax.set_xticks(ticks, [labels[i] for i in ticks])
     else:
-        ax.set_xticks(xs, labels, rotation=30 if n > 3 else 0,
-                      ha="right" if n > 3 else "center")
+        long = max((len(lab) for lab in labels), default=0)
+        slanted = n > 1 and long * n > 7 * width
+        ax.set_xticks(xs, labels, rotation=30 if slanted else 0,
+                      ha="right" if slanted else "center")
     ax.margins(x=0.01)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="component", loc="upper left", bbox_to_anchor=(1.0, 1.0))

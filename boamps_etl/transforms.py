@@ -154,6 +154,24 @@ def to_int(text: str, column: str | None = None) -> int:
     return value
 
 
+def country_from_iso(code: str) -> str | None:
+    """The English short name of a country from its ISO 3166 code, alpha-2 (``ID``) or
+    alpha-3 (``FRA``), by the maintained ISO 3166 data of :mod:`pycountry`; ``None`` for
+    a code ISO 3166 does not define. The common name is preferred where ISO's is long
+    (``Bolivia`` for ``Bolivia, Plurinational State of``)."""
+    import pycountry
+
+    code = code.strip()
+    if not code.isascii() or not code.isalpha() or len(code) not in (2, 3):
+        return None
+    found = (pycountry.countries.get(alpha_2=code.upper()) if len(code) == 2 else
+             pycountry.countries.get(alpha_3=code.upper()))
+    if found is None:
+        return None
+    name = getattr(found, "common_name", None) or found.name
+    return str(name)
+
+
 def printable(text: str, limit: int = 40) -> str:
     """Text for a one-line message: control characters escaped (a cell can hold terminal
     escape sequences or line breaks), and cut to ``limit`` characters."""

@@ -5,6 +5,7 @@ Skipped when ../shared is absent (the project's own fixtures cover the same shap
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,62 @@ def test_flush_file_collapses_to_one_report() -> None:
     path = next(p for p in FILES if p.name.startswith("006_"))
     result = be.convert(path, context=TASK_CONTEXT)
     assert len(result.reports) == 1 and len(result.reports[0].rows) == 199
+
+
+def _raw_rows(path: Path) -> tuple[dict[int, dict[str, str]], bool]:
+    """Every data row of a CSV, read independently of boamps-etl with the csv module: the
+    spreadsheet row number -> {column: cell}; a later header line (merge conflicts, files
+    appended by several versions) applies to the rows below it. Also whether the file is a
+    task file."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    header: list[str] | None = None
+    rows: dict[int, dict[str, str]] = {}
+    task = False
+    for number, record in enumerate(csv.reader(io.StringIO(text, newline="")), 1):
+        cells = [c.strip() for c in record]
+        if not cells or cells[0].startswith(("<<<<<<<", "=======", ">>>>>>>")):
+            continue
+        if {"timestamp", "duration", "emissions", "energy_consumed"} <= set(cells):
+            header = cells
+            task = task or "task_name" in cells
+            continue
+        if header is not None and len(cells) >= len(header):
+            rows[number] = dict(zip(header, cells, strict=False))
+    return rows, task
+
+
+def _number(cell: str) -> float | None:
+    return None if cell.strip() in ("", "None", "nan", "NaN") else float(cell)
+
+
+CODECARBON_FILES = [p for p in FILES if MANIFEST.get(p.name, {}).get("tool") == "codecarbon"
+                    and MANIFEST.get(p.name, {}).get("rows") != "0"]
+
+
+@pytest.mark.parametrize("path", CODECARBON_FILES, ids=[p.name[:40] for p in CODECARBON_FILES])
+def test_corpus_file_converts_every_run_with_its_numbers(path: Path) -> None:
+    """Every run the file holds gives a report, from the run's last row, with the energy,
+    duration and emissions the CSV holds (issue #14)."""
+    rows, task = _raw_rows(path)
+    context = dict(TASK_CONTEXT)
+    context["environment"] = {"country": "unknown"}
+    context["infrastructure"] = {"components": [{"componentType": "cpu", "nbComponent": 1}]}
+    result = be.convert(path, context=context)
+    assert not [i for i in result.issues if i.severity == "error"], \
+        [str(i) for i in result.issues]
+    runs: dict[str, int] = {}
+    alone = []
+    for number, cells in rows.items():
+        run_id = cells.get("run_id", "")
+        if task or run_id in ("", "None"):
+            alone.append(number)
+        else:
+            runs[run_id] = number  # the last row of a run holds its totals
+    expected = sorted([*alone, *runs.values()])
+    assert sorted(r.row for r in result.reports) == expected
+    for report in result.reports:
+        cells = rows[report.row]
+        measure = report.document["measures"][0]
+        assert measure.get("powerConsumption") == _number(cells["energy_consumed"])
+        assert measure.get("measurementDuration") == _number(cells["duration"])
+        assert measure.get("emissions") == _number(cells["emissions"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import doctest
 import importlib
+import itertools
 import json
 import re
 import sys
@@ -16,7 +17,7 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import REFERENCE, TASK_CONTEXT, v321_row, write_csv
+from conftest import CODECARBON, REFERENCE, TASK_CONTEXT, v321_row, write_csv
 
 import boamps_etl as be
 from boamps_etl.cli import cli as main_cli
@@ -229,17 +230,42 @@ def test_every_optional_line_uncommented_and_filled_is_valid(two_projects: Path,
     assert [c["share"] for c in doc["infrastructure"]["components"]] == [1, 1, 1]
 
 
-def test_task_files_match_on_task_name_and_unnamed_rows_keep_base_task(tmp_path: Path) -> None:
+def test_task_files_group_by_project_and_keep_task_names(tmp_path: Path) -> None:
+    # Task names are not projects (issue #14): one match section per project, and each
+    # report keeps its task name (measures[0].taskName), not as header.publisher.projectName.
     tasks = write_csv(tmp_path / "tasks.csv", task_row("load"), task_row("infer"),
                       header=TASK_HEADER)
     plain = write_csv(tmp_path / "plain.csv", v321_row(run_id="z", project_name=""))
-    data = yaml.safe_load(init_context([tasks, plain]))
-    assert [m["when"] for m in data["match"]] == [{"task_name": "load"},
-                                                  {"task_name": "infer"}]
+    text = init_context([tasks, plain])
+    data = yaml.safe_load(text)
+    assert [m["when"] for m in data["match"]] == [{"project_name": "tasks"}]
+    assert [m["header"] for m in data["match"]] == [{"publisher": {"projectName": "tasks"}}]
+    assert "task_name" not in text
     assert data["task"]["taskStage"] is None  # the plain CSV's row has no project
     fill(data, [])
     result = be.convert([tasks, plain], context=data)
     assert len(result.valid) == 3, [str(i) for i in result.errors]
+    by_task = {r.document["measures"][0].get("taskName"): r.document for r in result.reports}
+    assert set(by_task) == {"load", "infer", None}
+    assert by_task["load"]["header"]["publisher"]["projectName"] == "tasks"
+    assert by_task["infer"]["header"]["publisher"]["projectName"] == "tasks"
+
+
+def test_codecarbon_1x_template_filled_only_where_required_converts() -> None:
+    # CodeCarbon 1.x records no hardware: the template must ask for the components
+    # (issue #14), so that filling only what it marks REQUIRED gives valid reports.
+    csv = CODECARBON / "v1.csv"
+    text = init_context([csv])
+    assert "infrastructure:\n  components:\n    - componentType: \"cpu\"" in text
+    at = text.splitlines().index("      nbComponent: null")
+    assert "REQUIRED" in text.splitlines()[at - 2]
+    data = yaml.safe_load(text)  # only the active (REQUIRED) lines
+    fill(data, [])
+    result = be.convert(csv, context=data)
+    assert [r.status for r in result.reports] == ["valid"] * 3, \
+        [str(i) for i in result.errors]
+    comp = result.reports[0].document["infrastructure"]["components"]
+    assert comp == [{"componentType": "cpu", "nbComponent": 2}]
 
 
 def test_init_context_writes_atomically_and_refuses_to_overwrite(two_projects: Path,
@@ -746,3 +772,43 @@ def test_doctests() -> None:
     module = importlib.import_module("boamps_etl.toolbox")
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0
+
+
+def _frame_of_runs(n: int, tmp_path: Path) -> Any:
+    """n runs whose energies span six orders of magnitude (2 mWh to 1.2 kWh)."""
+    energies = [2e-6, 5e-5, 3e-3, 0.4, 1.2]
+    rows = []
+    for i in range(n):
+        e = energies[i % len(energies)] if n > 1 else 0.05
+        rows.append(v321_row(run_id=f"{i:08d}-aaaa-4bbb-8ccc-{i:012d}",
+                             cpu_energy=repr(e * 0.6), gpu_energy=repr(e * 0.3),
+                             ram_energy=repr(e * 0.1), energy_consumed=repr(e)))
+    csv = write_csv(tmp_path / f"runs{n}.csv", *rows)
+    return summarize(be.convert(csv, context=TASK_CONTEXT))
+
+
+@pytest.mark.parametrize("n", [1, 3, 30, 3000])
+def test_plot_is_readable_for_1_3_30_and_3000_runs(n: int, tmp_path: Path) -> None:
+    # issue #14: labels never overlap, and tiny runs next to big ones stay visible
+    pytest.importorskip("matplotlib")
+    from boamps_etl.toolbox import _figure
+
+    frame = _frame_of_runs(n, tmp_path)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig, ax = _figure(frame)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+    assert boxes and all(a.x1 <= b.x0 for a, b in itertools.pairwise(boxes))  # no overlap
+    assert all(fig.bbox.x0 <= b.x0 and b.x1 <= fig.bbox.x1 for b in boxes)
+    if n > 1:
+        assert ax.get_yscale() == "log"  # 2 mWh next to 1.2 kWh: a linear axis hides it
+        low, high = ax.get_ylim()
+        tops = [p.get_y() + p.get_height() for p in ax.patches[-n:]]  # the stacks' tops
+        assert low > 0 and all(low * 2 <= t <= high for t in tops)  # every run visible
+    if n == 3000:
+        assert not ax.patches and ax.collections  # areas, not 3,000 sub-pixel bars
+    plot_summary(frame, tmp_path / f"runs{n}.png")
+

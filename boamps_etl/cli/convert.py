@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import Location, OutputError
+from ..errors import InputError, Location, OutputError
 from .common import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
@@ -29,7 +29,7 @@ from .common import (
 
 @click.command("convert", epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+                type=click.Path(exists=True, path_type=Path))
 @context_option("Context file (YAML/JSON) with what the tracker cannot know; repeatable, "
                 "later files override earlier ones.")
 @mapping_option("Mapping file extending the built-in mapping of the inputs' tracker.")
@@ -59,6 +59,13 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
     """
     from .. import api
 
+    for path in inputs:
+        if path.is_dir():
+            _fail(InputError(
+                "is a folder: 'convert' takes CSV files", Location(path),
+                f"to convert every CodeCarbon CSV below it, run 'boamps-etl batch {path} -o "
+                "OUT'; or name the CSVs, e.g. 'boamps-etl convert "
+                f"{path / 'emissions.csv'}'"))
     target = out or {"json": "boamps-reports", "jsonl": "boamps-reports.jsonl",
                      "csv": "boamps-reports.csv"}[fmt]
     _refuse_overwriting_inputs(target, [*inputs, *contexts, *([mapping] if mapping else [])])
@@ -78,7 +85,8 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
         f"{summary.reports} report(s) from {len(summary.files)} file(s), "
         f"{summary.rows_read} row(s): {counts['valid']} valid, {counts['incomplete']} incomplete"
         f"{' (written as drafts)' if allow_incomplete else ''}, {counts['invalid']} invalid; "
-        f"{written} written" + (f" to {dest}" if written else ""), err=True)
+        + (f"{summary.duplicates} duplicate(s) not written; " if summary.duplicates else "")
+        + f"{written} written" + (f" to {dest}" if written else ""), err=True)
     if counts["valid"]:
         from ..levels import format_counts
 

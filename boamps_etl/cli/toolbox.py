@@ -136,16 +136,20 @@ def summary_cmd(paths: tuple[Path, ...], by: str, plot: Path | None, fmt: str,
 
 
 @click.command("schema")
-@click.option("--official", "which", flag_value="official",
+@click.option("--official", is_flag=True,
               help="The official BoAmps report schema, $refs inlined (draft-04).")
-@click.option("--extension", "which", flag_value="extension",
+@click.option("--extension", is_flag=True,
               help="The boamps-etl extension schema (extra fields, units, bounds).")
-def schema_cmd(which: str | None) -> None:
+def schema_cmd(official: bool, extension: bool) -> None:
     """Print the JSON Schema reports are validated with (default: official and extension
     combined with allOf)."""
     from .. import toolbox
 
-    doc = _run(toolbox.schema_document, which or "combined")
+    if official and extension:
+        raise click.UsageError("--official and --extension print one schema each: give one "
+                               "of them, or neither for both combined (allOf)")
+    which = "official" if official else "extension" if extension else "combined"
+    doc = _run(toolbox.schema_document, which)
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 

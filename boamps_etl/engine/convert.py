@@ -149,6 +149,7 @@ class Converter:
     def convert(self, batch: Any, rows: Any) -> BlockResult:
         import numpy as np
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         n = batch.num_rows
         row_list: list[int] = rows.tolist()
@@ -170,6 +171,13 @@ class Converter:
             slow.update(range(n))
         elif run_ids.null_count:
             slow.update(i for i, v in enumerate(run_ids.is_null().to_pylist()) if v)
+        codes = arrays.get("country_iso_code")
+        if codes is not None and codes.null_count < n:
+            # a country to derive from its ISO code: the reference derives it and says so
+            names = arrays.get("country_name")
+            derive = codes.is_valid() if names is None else \
+                pc.and_(names.is_null(), codes.is_valid())
+            slow.update(np.flatnonzero(_as_numpy(derive)).tolist())
         values = [applied.values[t] for t in self.targets]
         all_kinds = [_kinds(column) for column in values]
         for k, column in enumerate(values):

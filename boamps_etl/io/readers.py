@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..codecarbon import EMPTY_VALUES, KNOWN_COLUMNS, REQUIRED_COLUMNS, file_kind
-from ..errors import InputError, Issue, Location
+from ..errors import InputError, Issue, Location, row_ranges
 from ..transforms import printable
+from .realign import DROPPABLE, realign_shifted, user_columns_missing
 
 ROW_COLUMN = "__row__"
 #: Largest single field accepted (CodeCarbon fields are short; this bounds memory on junk).
@@ -67,8 +68,11 @@ class CsvTable:
             ``__row__``: the 1-based row number as a spreadsheet shows it (header = 1).
         columns: the header as read (stripped), in file order.
         kind: 'codecarbon', 'task' (CodeCarbon task file) or 'tracker' (BoAmps_Carbon CSV).
-        issues: problems found while reading (misaligned rows, truncated line, encoding).
+        issues: problems found while reading (misaligned rows, truncated line, encoding),
+            and one warning per kind of recovery.
         records: number of data records seen, good and bad.
+        recovered: the rows converted after a recovery (NUL padding stripped, a short
+            row completed or realigned), each with what was done.
     """
 
     name: str
@@ -78,6 +82,8 @@ class CsvTable:
     issues: list[Issue] = field(default_factory=list)
     records: int = 0
     encoding: str = "utf-8"
+    #: rows converted after a recovery, with what was done (see :class:`CsvSource`)
+    recovered: dict[int, list[str]] = field(default_factory=dict)
 
 
 def _megabytes(size: int) -> str:
@@ -163,6 +169,10 @@ class _Lines:
 
     def __init__(self, stream: IO[str]):
         self._stream = stream
+        #: NUL padding was stripped from a line read since the flag was last cleared
+        self.nul = False
+        #: the last line read ended with a line break (else: the file's cut-off end)
+        self.complete = True
 
     def __iter__(self) -> _Lines:
         return self
@@ -175,7 +185,21 @@ class _Lines:
             while line and not line.endswith(("\n", "\r")):
                 line = self._stream.readline(MAX_LINE_SIZE)
             raise _LineTooLong
+        if "\x00" in line:
+            line = self._strip_nul(line)
+        self.complete = line.endswith(("\n", "\r"))
         return line
+
+    def _strip_nul(self, line: str) -> str:
+        """A crash while appending leaves runs of NUL bytes where a row should be: at the
+        start of a line (before the next row) or at its end (between two lines). They are
+        padding, not data; NULs inside a row are damage and stay (the row is reported)."""
+        body = line.rstrip("\r\n")
+        end = line[len(body):]
+        kept = body.strip("\x00")
+        if kept != body:
+            self.nul = True
+        return kept + end
 
 
 def _records(reader: Iterator[list[str]]) -> Iterator[tuple[list[str], str | None]]:
@@ -302,6 +326,8 @@ class CsvSource:
         self._runs: dict[str, int] = {}
         self._newline_at_end: bool | None = None
         self._repeated: dict[str, list[int]] = {}
+        #: rows converted after a recovery (NUL padding, short or shifted row): what was done
+        self.recovered: dict[int, list[str]] = {}
         sample = self._sample()
         if not sample.strip():
             raise InputError("is empty: it holds no CodeCarbon data" if not sample else
@@ -411,9 +437,10 @@ class CsvSource:
         label = self.name
         collect = not self.scanned and not header_only
         issues = self.issues
+        recovered = self.recovered
         with self._text() as stream:
-            reader = _records(csv.reader(_Lines(stream), delimiter=self.delimiter,
-                                         strict=False))
+            lines = _Lines(stream)
+            reader = _records(csv.reader(lines, delimiter=self.delimiter, strict=False))
             number = 0
             header_raw: list[str] | None = None
             leading: list[Issue] = []
@@ -448,10 +475,16 @@ class CsvSource:
             last_number = number
             ends_with_newline = True
             pending_misaligned: Issue | None = None
+            nul_rows: list[int] = []
+            short: dict[tuple[str, ...], list[int]] = {}
+            shifted: list[int] = []
             try:
                 for record, problem in reader:
                     number += 1
                     last_number = number
+                    if lines.nul:
+                        lines.nul = False
+                        nul_rows.append(number)
                     if pending_misaligned is not None:
                         issues.append(pending_misaligned)
                         pending_misaligned = None
@@ -502,16 +535,27 @@ class CsvSource:
                             end -= 1
                         record, stripped = record[:end], stripped[:end]
                     if len(record) != width:
-                        if collect:
-                            pending_misaligned = _misaligned(record, width,
-                                                             Location(label, number))
-                            ends_with_newline = self._ends_with_newline()
-                        continue
+                        fixed = None
+                        if len(record) < width and not index_column and lines.complete:
+                            fixed = self._recover(columns, stripped, number, short,
+                                                  shifted, collect)
+                        if fixed is None:
+                            if collect:
+                                pending_misaligned = self._misaligned_row(
+                                    record, width, columns, stripped, index_column,
+                                    Location(label, number))
+                                ends_with_newline = self._ends_with_newline()
+                            continue
+                        stripped = fixed
                     cells = (stripped[1: len(columns) + 1] if index_column else
                              stripped[: len(columns)])
+                    if collect and nul_rows and nul_rows[-1] == number:
+                        recovered.setdefault(number, []).append("NUL padding stripped")
                     yield number, columns, cells
             except GZIP_ERRORS as exc:
                 raise _damaged_gzip(exc, Location(label)) from None
+            if collect:
+                self._recovery_issues(nul_rows, short, shifted)
             if pending_misaligned is not None:
                 old = pending_misaligned
                 if not ends_with_newline and old.where.row == last_number:
@@ -522,6 +566,67 @@ class CsvSource:
                         old.where, old.severity, old.hint if "NUL" in (old.hint or "") else
                         "delete the partial line or restore the file")
                 issues.append(old)
+
+    def _recover(self, columns: list[str], cells: list[str], number: int,
+                 short: dict[tuple[str, ...], list[int]], shifted: list[int],
+                 collect: bool) -> list[str] | None:
+        """The cells of a short row put back under the header, when they can be without a
+        guess (see :mod:`boamps_etl.io.realign`); ``None`` otherwise."""
+        missing = user_columns_missing(columns, cells)
+        if missing is not None:
+            if collect:
+                short.setdefault(tuple(missing), []).append(number)
+                self.recovered.setdefault(number, []).append(
+                    f"row stops before the user column(s) {', '.join(missing)}")
+            return [*cells, *([""] * len(missing))]
+        if self.kind != "codecarbon":
+            return None
+        found = realign_shifted(columns, cells)
+        if found.cells is None:
+            return None
+        if collect:
+            shifted.append(number)
+            self.recovered.setdefault(number, []).append(
+                "row realigned (CodeCarbon 3.2.9-3.3.0 left out its empty columns)")
+        return found.cells
+
+    def _misaligned_row(self, record: list[str], width: int, columns: list[str],
+                        cells: list[str], index_column: bool, where: Location) -> Issue:
+        issue = _misaligned(record, width, where)
+        if not width - len(DROPPABLE) <= len(record) < width or index_column \
+                or self.kind != "codecarbon" or issue.hint != _MISALIGNED_HINT:
+            return issue
+        found = realign_shifted(columns, cells)
+        if found.reason is None or "not shorter" in found.reason:
+            return issue
+        return Issue(issue.code, issue.message.replace(
+            "; row not converted", f": {found.reason}; row not converted"), where,
+            "error", "CodeCarbon 3.2.9-3.3.0 append rows without their empty columns "
+            "(mlco2/codecarbon#1304): fix or delete the row")
+
+    def _recovery_issues(self, nul_rows: list[int], short: dict[tuple[str, ...], list[int]],
+                         shifted: list[int]) -> None:
+        """One warning per file and kind of recovery, naming the rows."""
+        label = self.name
+        if nul_rows:
+            self.issues.append(Issue(
+                "recovered-nul-padding",
+                f"recovered: NUL padding left by a crash while writing stripped from "
+                f"{_rows_text(nul_rows)}; the rows were then read as usual", Location(label),
+                "warning", "check that the run(s) around it are complete"))
+        for missing, rows in short.items():
+            self.issues.append(Issue(
+                "recovered-short-rows",
+                f"recovered: {_rows_text(rows)} stop before the user column(s) "
+                f"{', '.join(missing)} (written before those columns were added); "
+                "converted with those cells empty", Location(label), "warning"))
+        if shifted:
+            self.issues.append(Issue(
+                "recovered-shifted-rows",
+                f"recovered: {_rows_text(shifted)} were appended by CodeCarbon 3.2.9-3.3.0 "
+                "without their empty columns, cells shifted left (mlco2/codecarbon#1304); "
+                "realigned to the header (the only arrangement their cells fit)",
+                Location(label), "warning", "upgrade CodeCarbon past 3.3.0"))
 
     def _ends_with_newline(self) -> bool:
         # Asked for each misaligned row: reading a gzip file to its end each time would
@@ -559,6 +664,7 @@ class CsvSource:
         for attempt in range(2):
             self.issues = list(self._header_issues)
             self.records = 0
+            self.recovered = {}
             self._runs, self._repeated = {}, {}
             try:
                 self._collect(group_runs)
@@ -632,7 +738,7 @@ class CsvSource:
             records = self.records if first else 0
             first = False
             return CsvTable(self.name, frame, list(self.columns), self.kind, list(issues),
-                            records, self.encoding)
+                            records, self.encoding, self.recovered)
 
         for item in self._events():
             if skip and item[0] in skip:
@@ -645,11 +751,18 @@ class CsvSource:
             yield table(block)
 
 
+_MISALIGNED_HINT = ("CodeCarbon's append mode writes such rows when the header changed; fix "
+                    "or delete the row")
+
+
+def _rows_text(rows: list[int]) -> str:
+    return f"row {rows[0]}" if len(rows) == 1 else f"rows {row_ranges(rows)}"
+
+
 def _misaligned(record: list[str], width: int, where: Location) -> Issue:
     message = (f"row does not fit the header: {len(record)} fields where the header has "
                f"{width}; row not converted")
-    hint = ("CodeCarbon's append mode writes such rows when the header changed; fix or "
-            "delete the row")
+    hint = _MISALIGNED_HINT
     spill = max((f.count("\n") for f in record), default=0)
     if spill:
         # An opening quote that is never closed swallows the lines below it.
