@@ -23,7 +23,8 @@ from .engine.parallel import Runner
 from .engine.scan import FastFile, prepare
 from .errors import InputError, Issue, Location, UsageError
 from .flatten import flatten, unflatten
-from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv
+from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv, read_url
+from .io.storage import as_path, is_url
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
 from .levels import count_levels
@@ -83,7 +84,7 @@ def _as_context(context: ContextLike | Sequence[ContextLike] | None,
         elif isinstance(item, Mapping):
             layers.extend(load_context(data=[item]).layers)
         else:
-            layers.extend(load_context([Path(item)]).layers)
+            layers.extend(load_context([as_path(item)]).layers)
     layers.extend(load_context(sets=sets).layers)
     return Context(layers)
 
@@ -92,7 +93,7 @@ def _as_mapping(mapping: PathLike | FieldMapping | None, base: str = "codecarbon
                 ) -> FieldMapping:
     if isinstance(mapping, FieldMapping):
         return mapping
-    return load_mapping(None if mapping is None else Path(mapping), base=base)
+    return load_mapping(None if mapping is None else as_path(mapping), base=base)
 
 
 class _Mappings:
@@ -288,6 +289,16 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     with Runner(workers if format == "jsonl" and fast_path else 1, the_mapping, the_context,
                 allow_incomplete) as runner:
         for path in paths:  # every input is read through once before anything is written
+            if is_url(path):  # s3://, gs://...: read once, then as bytes named by the URL
+                name, data = str(path), read_url(path)
+                found = forced or detect(data, name)
+                if found.name != "codecarbon":
+                    sources.append((found.name, found.read(data, name)))
+                    continue
+                source = CsvSource(data, name=name)
+                source.scan(group_runs=not per_row and source.kind != "task")
+                sources.append(source)
+                continue
             found = forced or detect(path)
             if found.name != "codecarbon":
                 sources.append((found.name, found.read(path, None)))

@@ -32,15 +32,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import fnmatch
 import hashlib
 import io
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,11 +57,12 @@ from .errors import (
     UsageError,
     row_ranges,
 )
+from .execute import Executor, TaskFuture, make_executor
 from .flatten import columns_of
+from .io import storage
+from .io.storage import AnyPath
 from .io.writers import (
     FORMATS,
-    atomic_write,
-    check_writable,
     dumps,
     is_inside,
     plan_json,
@@ -219,14 +222,14 @@ class BatchResult:
         stopped: ``fail_fast`` stopped the batch early.
     """
 
-    out: Path
+    out: AnyPath
     entries: list[ManifestEntry]
     manifest: pd.DataFrame
     files: int
     converted: int
     unchanged: int
     rows: int
-    written: list[Path]
+    written: list[AnyPath]
     elapsed: float
     allow_incomplete: bool = False
     stopped: bool = False
@@ -327,12 +330,20 @@ def _sha_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha_file(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
-    except OSError:
-        return None
+def _sha_file(path: AnyPath) -> str | None:
+    return storage.sha256(path)
+
+
+def _hash_many(paths: list[str], options: tuple[tuple[str, Any], ...]) -> list[str | None]:
+    """Content hashes of several files (one task on a cluster: the bytes stay there)."""
+    return [storage.sha256(storage.as_path(p, dict(options))) for p in paths]
+
+
+def _rel(out: AnyPath, target: AnyPath) -> str:
+    """``target`` relative to ``out``, ``/``-separated."""
+    if storage.is_url(out):
+        return str(target)[len(str(out).rstrip("/")) + 1:]
+    return Path(target).relative_to(out).as_posix()
 
 
 def _parts(key: str) -> tuple[str, ...]:
@@ -343,28 +354,31 @@ def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
-    """Atomic write, skipped when the file already holds exactly these bytes."""
+def _write_if_changed(path: AnyPath, text: str) -> bool:
+    """Atomic write (a whole object on object stores), skipped when the file already holds
+    exactly these bytes."""
     data = text.encode("utf-8")
     try:
         if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except OSError:
         pass
-    atomic_write(path, text)
+    storage.put(path, data)
     return True
 
 
-def _remove_output(out: Path, rel: str) -> None:
+def _remove_output(out: AnyPath, rel: str) -> None:
     """Delete a file this tool wrote before (recorded in the state)."""
     target = out / rel
-    if is_inside(out, target):
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()
+    if storage.inside(out, target):
+        storage.remove(target)
 
 
-def _remove_empty_folders(out: Path, folder: Path) -> None:
+def _remove_empty_folders(out: AnyPath, folder: AnyPath) -> None:
     """Remove ``folder`` and its parents up to ``out`` while they are empty."""
+    if storage.is_url(out):
+        return  # object stores have no folders to leave behind
+    assert isinstance(out, Path) and isinstance(folder, Path)
     root = out.resolve()
     while is_inside(out, folder) and folder.resolve() != root:
         try:
@@ -379,7 +393,7 @@ def _remove_empty_folders(out: Path, folder: Path) -> None:
 
 @dataclass(frozen=True)
 class _Root:
-    path: Path    # resolved
+    path: AnyPath  # resolved (a URL as given, without a trailing /)
     prefix: str   # '' with one ROOT, else its (unique) name under out
 
 
@@ -388,10 +402,10 @@ class _Unit:
     """One source folder: its CSVs, and the context/mapping files that apply to them."""
 
     key: str                        # mirrored folder under out ('' = out itself)
-    folder: Path
-    sources: list[tuple[str, Path]]  # (manifest name, path), sorted by name
-    context_files: list[Path]
-    mapping_file: Path | None
+    folder: AnyPath
+    sources: list[tuple[str, AnyPath]]  # (manifest name, path), sorted by name
+    context_files: list[AnyPath]
+    mapping_file: AnyPath | None
     setup_error: Issue | None = None
     hashes: dict[str, str | None] = field(default_factory=dict)
     # [path, sha256] pairs (lists: they are compared with the JSON state as they are)
@@ -403,28 +417,30 @@ class _Unit:
         return _parts(self.key)
 
 
-def _prepare_roots(roots: PathLike | Sequence[PathLike], out: Path | None) -> list[_Root]:
+def _prepare_roots(roots: PathLike | Sequence[PathLike], out: AnyPath | None,
+                   options: Any = None) -> list[_Root]:
     items = [roots] if isinstance(roots, str | os.PathLike) else list(roots)
     if not items:
         raise UsageError("no ROOT folder given")
-    out_real = None if out is None else out.resolve()
-    resolved: list[Path] = []
+    resolved: list[AnyPath] = []
     for item in items:
-        path = Path(item)
-        if not path.exists():
-            raise UsageError("ROOT does not exist", Location(path))
-        if not path.is_dir():
-            raise UsageError("ROOT is not a folder", Location(path),
+        path = storage.as_path(item, options)
+        storage.forget_listings(path)
+        if not _probe(path, storage.exists):
+            raise UsageError(storage.missing(path, "ROOT"), Location(str(path)))
+        if not _probe(path, storage.is_dir):
+            raise UsageError("ROOT is not a folder", Location(str(path)),
                              "use 'boamps-etl convert' for single files")
-        real = path.resolve()
-        if out_real is not None and (real == out_real or out_real in real.parents):
+        real = path.resolve() if isinstance(path, Path) else storage.as_path(
+            str(path).rstrip("/"), options)
+        if out is not None and storage.inside(out, real):
             raise UsageError("ROOT is inside the output folder", Location(path),
                              "choose an --out outside the folders to convert")
         if real not in resolved:
             resolved.append(real)
     for a in resolved:
         for b in resolved:
-            if a != b and a in b.parents:
+            if a != b and storage.inside(a, b):
                 raise UsageError(f"ROOT {b} is inside ROOT {a}", Location(b),
                                  "give only the outer folder")
     if len(resolved) == 1:
@@ -432,7 +448,7 @@ def _prepare_roots(roots: PathLike | Sequence[PathLike], out: Path | None) -> li
     used: set[str] = set()
     out_roots = []
     for real in resolved:
-        base = real.name or "root"
+        base = real.name or str(real).split("://", 1)[-1].strip("/") or "root"
         name, n = base, 1
         while name.lower() in used:  # case-insensitive: safe on macOS and Windows too
             n += 1
@@ -459,33 +475,39 @@ class _Folder:
     csvs: list[str]
 
 
-def _walk(root: _Root, out_real: str, globs: Sequence[str]) -> dict[tuple[str, ...], _Folder]:
-    """Folders under a ROOT (hidden ones and the output folder left out)."""
+def _probe(path: AnyPath, check: Callable[[AnyPath], bool]) -> bool:
+    """``check(path)``, with a storage backend's failure (credentials, network) as a
+    one-line UsageError."""
+    try:
+        return check(path)
+    except (OSError, ValueError) as exc:
+        if not storage.is_url(path):
+            raise
+        raise UsageError(f"cannot be read ({storage.describe_error(exc)})",
+                         Location(str(path)), "check the URL and the credentials") from None
+
+
+def _walk(root: _Root, out_real: str, globs: Sequence[str], under: tuple[str, ...] = ()
+          ) -> dict[tuple[str, ...], _Folder]:
+    """Folders under a ROOT (hidden ones and the output folder left out); with ``under``,
+    only that subfolder of the ROOT and what is below it."""
     found: dict[tuple[str, ...], _Folder] = {}
-    special = set(CONTEXT_NAMES) | set(MAPPING_NAMES)
-    for dirpath, dirnames, filenames in os.walk(root.path):
-        rel = Path(dirpath).relative_to(root.path).parts
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".")
-            and os.path.realpath(os.path.join(dirpath, d)) != out_real)
-        names = set(filenames)
-        csvs = sorted(f for f in filenames if not f.startswith(".") and f not in special
-                      and _matches(f, "/".join((*rel, f)), globs))
-        found[rel] = _Folder([n for n in CONTEXT_NAMES if n in names],
-                             [n for n in MAPPING_NAMES if n in names], csvs)
+    for below, dirnames, filenames in storage.walk(root.path.joinpath(*under)):
+        rel = (*under, *below)
+        found[rel] = _walk_listing(root, out_real, globs, rel, dirnames, filenames)
     return found
 
 
-def _ambiguous(folder: Path, names: list[str], what: str) -> Issue:
+def _ambiguous(folder: AnyPath, names: list[str], what: str) -> Issue:
     return Issue(f"ambiguous-{what}", f"several {what} files in one folder: "
                  f"{', '.join(names)}", Location(folder), "error", "keep only one of them")
 
 
 def _chain(root: _Root, folders: dict[tuple[str, ...], _Folder], rel: tuple[str, ...]
-           ) -> tuple[list[Path], Path | None, Issue | None]:
+           ) -> tuple[list[AnyPath], AnyPath | None, Issue | None]:
     """Context files from the ROOT down to ``rel``, the nearest mapping file, a setup error."""
-    contexts: list[Path] = []
-    mapping: Path | None = None
+    contexts: list[AnyPath] = []
+    mapping: AnyPath | None = None
     error: Issue | None = None
     for depth in range(len(rel) + 1):
         here = rel[:depth]
@@ -503,12 +525,55 @@ def _chain(root: _Root, folders: dict[tuple[str, ...], _Folder], rel: tuple[str,
     return contexts, mapping, error
 
 
-def _discover(roots: list[_Root], out: Path, globs: Sequence[str], contexts: list[Path],
-              mapping: Path | None) -> list[_Unit]:
-    out_real = os.path.realpath(out)
+def _walk_parallel(root: _Root, out_real: str, globs: Sequence[str],
+                   executor: Executor | None) -> dict[tuple[str, ...], _Folder]:
+    """:func:`_walk`, one task per top-level folder on a cluster's workers (listing a
+    bucket or a shared file system of many folders is itself slow)."""
+    if executor is None or not executor.per_file:
+        return _walk(root, out_real, globs)
+    here, subfolders = _walk_one_level(root, out_real, globs)
+    futures = [executor.submit(_walk, root, out_real, globs, (name,)) for name in subfolders]
+    found: dict[tuple[str, ...], _Folder] = {(): here}
+    for future in futures:
+        found.update(future.result())
+    return found
+
+
+def _walk_one_level(root: _Root, out_real: str, globs: Sequence[str]
+                    ) -> tuple[_Folder, list[str]]:
+    """The ROOT's own files, and the names of its subfolders (pruned as by _walk)."""
+    for rel, dirnames, filenames in storage.walk(root.path):
+        return _walk_listing(root, out_real, globs, rel, dirnames, filenames), dirnames
+    return _Folder([], [], []), []
+
+
+def _walk_listing(root: _Root, out_real: str, globs: Sequence[str], rel: tuple[str, ...],
+                  dirnames: list[str], filenames: list[str]) -> _Folder:
+    url = storage.is_url(root.path)
+    dirpath = str(root.path.joinpath(*rel))
+    dirnames[:] = sorted(
+        d for d in dirnames if not d.startswith(".")
+        and (f"{dirpath.rstrip('/')}/{d}" if url else
+             os.path.realpath(os.path.join(dirpath, d))) != out_real)
+    special = set(CONTEXT_NAMES) | set(MAPPING_NAMES)
+    names = set(filenames)
+    csvs = sorted(f for f in filenames if not f.startswith(".") and f not in special
+                  and _matches(f, "/".join((*rel, f)), globs))
+    return _Folder([n for n in CONTEXT_NAMES if n in names],
+                   [n for n in MAPPING_NAMES if n in names], csvs)
+
+
+def _out_real(out: AnyPath) -> str:
+    return str(out).rstrip("/") if storage.is_url(out) else os.path.realpath(out)
+
+
+def _discover(roots: list[_Root], out: AnyPath, globs: Sequence[str],
+              contexts: list[AnyPath], mapping: AnyPath | None,
+              executor: Executor | None = None) -> list[_Unit]:
+    out_real = _out_real(out)
     units: list[_Unit] = []
     for root in roots:
-        folders = _walk(root, out_real, globs)
+        folders = _walk_parallel(root, out_real, globs, executor)
         for rel, info in folders.items():
             if not info.csvs:
                 continue
@@ -536,6 +601,7 @@ class _Task:
     allow_incomplete: bool
     setup_error: Issue | None
     fmt: str = "json"
+    options: tuple[tuple[str, Any], ...] = ()  # fsspec storage options for URLs
     tracker: str | None = None  # read every source as this tracker's (--from)
 
 
@@ -569,12 +635,15 @@ def _cached(key: Any, load: Callable[[], Any]) -> Any:
 
 def _load_setup(task: _Task) -> tuple[FieldMapping | None, Context | None, Issue | None]:
     mapping_path, mapping_hashes = task.mapping
+    options = dict(task.options)
     mapping, error = _cached(("mapping", mapping_path, mapping_hashes),
-                             lambda: load_mapping(mapping_path))
+                             lambda: load_mapping(None if mapping_path is None else
+                                                  storage.as_path(mapping_path, options)))
     if error is not None:
         return None, None, error
     context, error = _cached(("context", task.contexts, task.sets),
-                             lambda: load_context([p for p, _ in task.contexts], task.sets))
+                             lambda: load_context([storage.as_path(p, options)
+                                                   for p, _ in task.contexts], task.sets))
     return mapping, context, error
 
 
@@ -602,7 +671,8 @@ def _tracker_mapping(mapping: FieldMapping | None, mapping_path: str | None,
     return found, error
 
 
-def _convert_source(key: str, path: Path, mapping: FieldMapping | None, context: Context | None,
+def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
+                    context: Context | None,
                     setup_error: Issue | None, per_row: bool, allow_incomplete: bool,
                     tracker: str | None = None,
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
@@ -620,7 +690,8 @@ def _convert_source(key: str, path: Path, mapping: FieldMapping | None, context:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return single("error", Issue("bad-input", f"cannot be read ({exc.strerror})",
+        return single("error", Issue("bad-input", "cannot be read "
+                                     f"({exc.strerror or storage.describe_error(exc)})",
                                      Location(key)), None)
     sha = _sha_bytes(data)
     try:
@@ -722,8 +793,10 @@ def _convert_unit(task: _Task) -> list[_SourceOutcome]:
     error = task.setup_error
     if error is None:
         mapping, context, error = _load_setup(task)
-    outcomes = [_convert_source(key, Path(path), mapping, context, error, task.per_row,
-                                task.allow_incomplete, task.tracker, task.mapping)
+    options = dict(task.options)
+    outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
+                                task.per_row, task.allow_incomplete, task.tracker,
+                                task.mapping)
                 for key, path in task.sources]
     for outcome in outcomes:
         if task.fmt == "json":
@@ -757,7 +830,7 @@ def _worker_init() -> None:
 # --------------------------------------------------------------------------- state
 
 
-def _read_state(out: Path) -> dict[str, Any]:
+def _read_state(out: AnyPath) -> dict[str, Any]:
     try:
         data = json.loads((out / STATE_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -768,12 +841,12 @@ def _read_state(out: Path) -> dict[str, Any]:
     return units if isinstance(units, dict) else {}
 
 
-def _write_state(out: Path, units: dict[str, Any]) -> None:
+def _write_state(out: AnyPath, units: dict[str, Any]) -> None:
     from . import __version__
 
-    atomic_write(out / STATE_NAME, json.dumps(
+    storage.put(out / STATE_NAME, (json.dumps(
         {"version": STATE_VERSION, "tool": f"boamps-etl {__version__}", "units": units},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
+        sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
 
 
 def _settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
@@ -811,9 +884,9 @@ def _dedupe(entries: list[ManifestEntry], seen: dict[str, str]
     return out, added
 
 
-def _plan_unit(unit: _Unit, out: Path, fmt: str, entries: list[ManifestEntry],
+def _plan_unit(unit: _Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry],
                documents: list[dict[str, Any] | None], texts: list[str | None],
-               allow_incomplete: bool) -> dict[Path, str]:
+               allow_incomplete: bool) -> dict[AnyPath, str]:
     """The files of one folder and their text; sets each entry's ``output``."""
     ok = ("valid", "incomplete") if allow_incomplete else ("valid",)
     keep = [(e, d, t) for e, d, t in zip(entries, documents, texts, strict=True)
@@ -821,14 +894,14 @@ def _plan_unit(unit: _Unit, out: Path, fmt: str, entries: list[ManifestEntry],
     folder = out.joinpath(*_parts(unit.key))
     for e in entries:
         e.output = None
-    files: dict[Path, str] = {}
+    files: dict[AnyPath, str] = {}
     if not keep:
         return files
     if fmt == "json":
         targets = plan_json([d for _, d, _ in keep], folder)
         for (entry, doc, text), target in zip(keep, targets, strict=True):
             files[target] = text if text is not None else dumps(doc) + "\n"
-            entry.output = target.relative_to(out).as_posix()
+            entry.output = _rel(out, target)
         return files
     target = folder / f"{FOLDER_OUTPUT}.{fmt}"
     if fmt == "jsonl":
@@ -836,11 +909,11 @@ def _plan_unit(unit: _Unit, out: Path, fmt: str, entries: list[ManifestEntry],
     else:
         files[target] = render_csv([d for _, d, _ in keep])
     for entry, _, _ in keep:
-        entry.output = target.relative_to(out).as_posix()
+        entry.output = _rel(out, target)
     return files
 
 
-def _combine(out: Path, fmt: str, parts: list[str]) -> str:
+def _combine(out: AnyPath, fmt: str, parts: list[str]) -> str:
     """``all.jsonl`` / ``all.csv`` from the per-folder files (same bytes as rendering every
     report at once: a CSV's columns are the union of the folders' columns, first seen)."""
     if fmt == "jsonl":
@@ -848,7 +921,7 @@ def _combine(out: Path, fmt: str, parts: list[str]) -> str:
     headers: list[list[str]] = []
     rows: list[dict[str, str]] = []
     for p in parts:
-        with open(out / p, encoding="utf-8", newline="") as fh:
+        with (out / p).open("r", encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
@@ -884,7 +957,7 @@ def manifest_frame(entries: Iterable[ManifestEntry]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the batch
 
 
-def _mapping_files(path: Path | None, cache: dict[Any, Any]
+def _mapping_files(path: AnyPath | None, cache: dict[Any, Any]
                    ) -> tuple[list[str], Issue | None]:
     """The files a mapping is made of (its ``extends`` chain), or its loading error."""
     if path not in cache:
@@ -896,7 +969,7 @@ def _mapping_files(path: Path | None, cache: dict[Any, Any]
     return result
 
 
-def _fresh_candidate(unit: _Unit, stored: Any, settings: str, out: Path,
+def _fresh_candidate(unit: _Unit, stored: Any, settings: str, out: AnyPath,
                      out_hashes: dict[str, str | None]) -> bool:
     """True when the state says this folder was converted from exactly these inputs and its
     outputs are intact (duplicates are checked later, in order)."""
@@ -924,7 +997,7 @@ class _Pending:
 
     key: str
     record: dict[str, Any]
-    writes: list[tuple[Path, Future[bool]]]
+    writes: list[tuple[AnyPath, Future[bool]]]
     obsolete: list[str]
 
 
@@ -932,11 +1005,14 @@ class _Batch:
     """One run of :func:`convert_tree` (kept in an object: the loop shares much state)."""
 
     WRITE_THREADS = 8  # fsync dominates writing small files: overlap them
+    PREFETCH = 256  # results fetched from a cluster in one round trip
 
-    def __init__(self, out: Path, units: list[_Unit], old_units: dict[str, Any],
+    def __init__(self, out: AnyPath, units: list[_Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
                  per_row: bool, allow_incomplete: bool, fail_fast: bool, jobs: int,
                  progress: Callable[[BatchProgress], None] | None, start: float,
+                 executor: Executor | None = None,
+                 options: tuple[tuple[str, Any], ...] = (),
                  tracker: str | None = None) -> None:
         self.tracker = tracker
         self.out, self.units, self.old_units = out, units, old_units
@@ -945,10 +1021,16 @@ class _Batch:
         self.fail_fast, self.jobs, self.progress, self.start = fail_fast, jobs, progress, start
         self.state: dict[str, Any] = dict(old_units)
         self.entries: list[ManifestEntry] = []
-        self.written: list[Path] = []
+        self.written: list[AnyPath] = []
+        self.executor, self.options = executor, options
+        self.lock = threading.Lock()
+        self.finished = 0  # files converted by the executor (in any order)
+        self.consumed = 0  # ... of which the loop has taken the results (in order)
+        self.queued: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        self.prefetched: dict[str, dict[int, list[_SourceOutcome]]] = {}
         self.seen: dict[str, str] = {}
         self.pending: list[_Pending] = []
-        self.emptied: set[Path] = set()
+        self.emptied: set[AnyPath] = set()
         self.counters = dict.fromkeys(("files", "rows", "reports", "unchanged", "converted"), 0)
         self.stopped = False
         self.dirty = False
@@ -964,7 +1046,7 @@ class _Batch:
                      (None if unit.mapping_file is None else str(unit.mapping_file),
                       tuple((str(f), h) for f, h in unit.mapping_hashes)),
                      self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
-                     self.fmt, self.tracker)
+                     self.fmt, self.options, self.tracker)
 
     def reuse(self, unit: _Unit) -> list[ManifestEntry] | None:
         """The stored lines of an up-to-date folder, or None when duplicates elsewhere
@@ -1001,7 +1083,7 @@ class _Batch:
         self.seen.update(added)
         files = _plan_unit(unit, self.out, self.fmt, entries, documents, texts,
                            self.allow_incomplete)
-        outputs = {p.relative_to(self.out).as_posix(): _sha_bytes(t.encode("utf-8"))
+        outputs = {_rel(self.out, p): _sha_bytes(t.encode("utf-8"))
                    for p, t in files.items()}
         stored = self.old_units.get(unit.key)
         previous = stored.get("outputs") if isinstance(stored, dict) else None
@@ -1026,7 +1108,7 @@ class _Batch:
         state; the failure is raised (an OSError as OutputError) unless ``strict`` is off."""
         keep: list[_Pending] = []
         error: BaseException | None = None
-        failed: Path | None = None
+        failed: AnyPath | None = None
         for item in self.pending:
             if not block and not all(f.done() for _, f in item.writes):
                 keep.append(item)
@@ -1046,7 +1128,7 @@ class _Batch:
         if error is not None and strict:
             if isinstance(error, OSError):
                 raise OutputError(f"cannot be written ({error.strerror or error})",
-                                  Location(failed)) from None
+                                  Location(str(failed))) from None
             raise error
 
     def save(self, force: bool = False) -> None:
@@ -1057,31 +1139,55 @@ class _Batch:
     def report(self, current: str) -> None:
         if self.progress is not None:
             c = self.counters
-            self.progress(BatchProgress(c["files"], self.files_total, c["rows"], c["reports"],
-                                        c["unchanged"], time.perf_counter() - self.start,
-                                        current))
+            ahead = max(0, self.finished - self.consumed)
+            self.progress(BatchProgress(c["files"] + ahead, self.files_total, c["rows"],
+                                        c["reports"], c["unchanged"],
+                                        time.perf_counter() - self.start, current))
 
     # -- the loop
 
+    def submit(self, executor: Executor, unit: _Unit) -> list[TaskFuture[list[_SourceOutcome]]]:
+        """The tasks converting a folder: one, or one per file when the executor prefers."""
+        task = self.task(unit)
+        if not executor.per_file:
+            return [executor.submit(_convert_unit, task)]
+        futures = [executor.submit(_convert_unit, dataclasses.replace(task, sources=(source,)))
+                   for source in task.sources]
+        for future in futures:  # the progress bar counts completions, in any order
+            add = getattr(future, "add_done_callback", None)
+            if add is not None:
+                add(self._completed)
+        return futures
+
+    def _completed(self, _: Any) -> None:
+        with self.lock:
+            self.finished += 1
+
     def run(self) -> None:
         stale = [u for u in self.units if u.key not in self.candidates]
-        executor: ProcessPoolExecutor | None = None
-        futures: dict[str, Future[list[_SourceOutcome]]] = {}
+        executor = self.executor
+        own = executor is None
+        futures: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
         self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
         completed = False
         try:
-            if self.jobs > 1 and len(stale) > 1:
-                _warm_up()
-                executor = ProcessPoolExecutor(min(self.jobs, len(stale)),
-                                               initializer=_worker_init)
-                futures = {u.key: executor.submit(_convert_unit, self.task(u)) for u in stale}
+            if executor is None:
+                executor = make_executor("local", min(self.jobs, len(stale)), None,
+                                         _warm_up, _worker_init)
+            if executor.name != "inline":
+                futures = {u.key: self.submit(executor, u) for u in stale}
+                self.queued = futures
             self.report("")
             for unit in self.units:
                 entries = self.reuse(unit) if unit.key in self.candidates else None
                 if entries is None:
-                    future = futures.pop(unit.key, None)
-                    outcomes = future.result() if future is not None else \
-                        _convert_unit(self.task(unit))
+                    parts = futures.pop(unit.key, None)
+                    if parts is None:
+                        outcomes = _convert_unit(self.task(unit))
+                    else:
+                        outcomes = [o for part in parts for o in self.wait(part, unit)]
+                        self.consumed += len(unit.sources)
+                        self.prefetched.pop(unit.key, None)
                     entries = self.convert(unit, outcomes)
                 self.counters["files"] += len(unit.sources)
                 self.counters["reports"] += sum(
@@ -1096,14 +1202,43 @@ class _Batch:
             self.commit(block=True)
             completed = True
         finally:
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
+            for parts in futures.values():  # stopped early: drop the work not needed
+                for part in parts:
+                    cancel = getattr(part, "cancel", None)
+                    if cancel is not None:
+                        cancel()
+            if own and executor is not None:
+                executor.close()
             if not completed:  # interrupted: keep what is complete, raise the first error
                 self.commit(block=True, strict=False)
             self.writer.shutdown(wait=True)
             self.save(force=True)
             for folder in sorted(self.emptied, key=lambda p: len(p.parts), reverse=True):
                 _remove_empty_folders(self.out, folder)
+
+    def wait(self, future: TaskFuture[list[_SourceOutcome]], unit: _Unit
+             ) -> list[_SourceOutcome]:
+        """A task's result; progress is reported while waiting (completions elsewhere)."""
+        executor = self.executor
+        if executor is None or not executor.per_file:
+            return future.result()
+        seen = self.finished
+        while self.progress is not None and not future.done():
+            time.sleep(0.05)
+            if self.finished != seen:
+                seen = self.finished
+                self.report(unit.key)
+        if id(future) not in self.prefetched.get(unit.key, {}):
+            # one round trip for this result and those of the next folders already done
+            batch_: list[tuple[str, TaskFuture[list[_SourceOutcome]]]] = [(unit.key, future)]
+            for key, parts in self.queued.items():
+                if len(batch_) >= self.PREFETCH:
+                    break
+                batch_.extend((key, p) for p in parts if p.done() and p is not future)
+            for (key, part), value in zip(batch_, executor.gather([p for _, p in batch_]),
+                                          strict=True):
+                self.prefetched.setdefault(key, {})[id(part)] = value
+        return self.prefetched[unit.key].pop(id(future))
 
     def finish(self) -> None:
         """``all.<fmt>`` and ``manifest.csv`` (after a complete run)."""
@@ -1124,6 +1259,9 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  fail_fast: bool = False, allow_incomplete: bool = False,
                  per_row: bool = False,
                  progress: Callable[[BatchProgress], None] | None = None,
+                 executor: str | Executor = "local", client: Any = None,
+                 scheduler: str | None = None,
+                 storage_options: dict[str, Any] | None = None,
                  tracker: str | None = None) -> BatchResult:
     """Convert every tracker's file under ``roots`` into BoAmps reports mirrored under
     ``out``: CodeCarbon CSVs, eco2ai CSVs, carbontracker logs, Zeus and perun files,
@@ -1151,6 +1289,16 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
             each; an exception it raises (KeyboardInterrupt included) stops the batch with
             the state saved for the completed folders.
         tracker: read every file found as this tracker's instead of recognising it.
+        executor: 'local' (this machine, ``jobs`` processes) or 'dask' (a dask.distributed
+            cluster: one task per file), or an :class:`boamps_etl.execute.Executor`.
+        client: a connected ``distributed.Client`` to run on (implies 'dask').
+        scheduler: the Dask scheduler address; None: ``DASK_SCHEDULER_ADDRESS``, else a
+            LocalCluster of ``jobs`` processes.
+        storage_options: fsspec options for URL roots, ``out`` and ``contexts`` (for
+            example ``{"endpoint_url": ...}``); by default each backend's environment.
+
+    ``roots``, ``out``, ``contexts`` and ``mapping`` may be fsspec URLs (``s3://``,
+    ``gs://``, ``file://``, ``memory://``): outputs are then whole-object writes.
 
     Returns:
         A :class:`BatchResult` (manifest, counts, timing). One bad CSV, context or mapping
@@ -1172,34 +1320,72 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
     jobs = resolve_jobs(jobs)
-    out_path = Path(out)
-    if out_path.exists() and not out_path.is_dir():
-        raise OutputError("the output is a file, not a folder", Location(out_path))
-    root_list = _prepare_roots(roots, out_path)
-    check_writable(out_path)
-    context_paths = [Path(c) for c in contexts]
+    options = dict(storage_options or {})
+    out_path = storage.as_path(out, options)
+    storage.forget_listings(out_path)
+    if _probe(out_path, storage.exists) and not _probe(out_path, storage.is_dir):
+        raise OutputError("the output is a file, not a folder", Location(str(out_path)))
+    root_list = _prepare_roots(roots, out_path, options)
+    storage.check_writable(out_path)
+    context_paths = [storage.as_path(c, options) for c in contexts]
     load_context(context_paths, sets)  # a broken --context or --set stops the job here
-    mapping_path = None if mapping is None else Path(mapping)
+    mapping_path = None if mapping is None else storage.as_path(mapping, options)
     if mapping_path is not None:
         load_mapping(mapping_path)  # a broken --mapping stops the job here
     mapping_cache: dict[Any, Any] = {}
     pattern_list = tuple(globs) if globs else DEFAULT_GLOBS
-    units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path)
+    runner: Executor | None = None
+    if client is not None or executor == "dask":
+        from .execute.dask import DaskExecutor
+
+        runner = DaskExecutor(scheduler, workers=jobs, client=client)
+    elif not isinstance(executor, str):
+        runner = executor
+    elif executor != "local" or scheduler:
+        runner = make_executor(executor, jobs, scheduler)  # raises the usage error
+    try:
+        return _convert_tree(runner, root_list, out_path, context_paths, mapping_path,
+                             mapping_cache, pattern_list, options, fmt, per_row,
+                             allow_incomplete, sets, force, fail_fast, jobs, progress, start,
+                             tracker)
+    finally:
+        if runner is not None and runner is not executor:
+            runner.close()
+
+
+def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: AnyPath,
+                  context_paths: list[AnyPath], mapping_path: AnyPath | None,
+                  mapping_cache: dict[Any, Any], pattern_list: tuple[str, ...],
+                  options: dict[str, Any], fmt: str, per_row: bool, allow_incomplete: bool,
+                  sets: Sequence[str], force: bool, fail_fast: bool, jobs: int,
+                  progress: Callable[[BatchProgress], None] | None, start: float,
+                  tracker: str | None) -> BatchResult:
+    units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
     settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
-    file_hashes: dict[Path, str | None] = {}
+    file_hashes: dict[str, str | None] = {}
+    if runner is not None and runner.per_file:  # hash on the cluster, where the bytes are
+        paths = sorted({str(p) for u in units for _, p in u.sources}
+                       | {str(p) for u in units for p in u.context_files})
+        frozen = tuple(sorted(options.items()))
+        chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
+        futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
+        for chunk, future in zip(chunks, futures, strict=True):
+            file_hashes.update(zip(chunk, future.result(), strict=True))
     for unit in units:
         for key, path in unit.sources:
-            unit.hashes[key] = _sha_file(path)
+            if str(path) not in file_hashes:
+                file_hashes[str(path)] = _sha_file(path)
+            unit.hashes[key] = file_hashes[str(path)]
         for p in unit.context_files:
-            if p not in file_hashes:
-                file_hashes[p] = _sha_file(p)
-            unit.context_hashes.append([str(p), file_hashes[p]])
+            if str(p) not in file_hashes:
+                file_hashes[str(p)] = _sha_file(p)
+            unit.context_hashes.append([str(p), file_hashes[str(p)]])
         files, error = _mapping_files(unit.mapping_file, mapping_cache)
         for f in files:
-            if Path(f) not in file_hashes:
-                file_hashes[Path(f)] = _sha_file(Path(f))
-            unit.mapping_hashes.append([f, file_hashes[Path(f)]])
+            if f not in file_hashes:
+                file_hashes[f] = _sha_file(storage.as_path(f, options))
+            unit.mapping_hashes.append([f, file_hashes[f]])
         if unit.setup_error is None:
             unit.setup_error = error
 
@@ -1209,7 +1395,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                   if not force and _fresh_candidate(u, old_units.get(u.key), settings,
                                                     out_path, out_hashes)}
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
-                 allow_incomplete, fail_fast, jobs, progress, start, tracker)
+                 allow_incomplete, fail_fast, jobs, progress, start, runner,
+                 tuple(sorted(options.items())), tracker)
     run.run()
     run.finish()
     c = run.counters

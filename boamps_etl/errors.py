@@ -139,6 +139,13 @@ class UsageError(BoampsEtlError):
     code = "usage"
 
 
+class ExecutionError(BoampsEtlError):
+    """The place the work runs failed (a Dask cluster lost its workers, its scheduler...);
+    what was completed is kept, and a re-run resumes."""
+
+    code = "execution"
+
+
 class MissingExtraError(BoampsEtlError):
     """An optional dependency is not installed; the hint names the extra to install."""
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Issue, Location, MappingError
+from .io.storage import normalize
 from .schema import FieldSpec, field_spec, split_path
 from .transforms import (
     TRANSFORMS,
@@ -391,13 +392,15 @@ def load_mapping(path: str | Path | None = None, *, base: str = DEFAULT_MAPPING)
     >>> mapping.rules["measures[0].powerConsumption"].source
     ('energy_consumed',)
     """
+    from .io.storage import as_path
+
     if path is None:
         builtin = builtin_mapping_path(base)
         if not builtin.is_file():
             raise MappingError(f"there is no built-in mapping '{base}'", None,
                                f"built-in mappings: {', '.join(builtin_mappings())}")
         return _load_mapping(builtin, (), base)
-    return _load_mapping(Path(path), (), base)
+    return _load_mapping(as_path(path), (), base)
 
 
 def _load_mapping(path: Path, chain: tuple[Path, ...], base: str = DEFAULT_MAPPING) -> FieldMapping:
@@ -408,9 +411,9 @@ def _load_mapping(path: Path, chain: tuple[Path, ...], base: str = DEFAULT_MAPPI
     extends = data.get("extends", base if own is None else False)
     root: str | None = own
     if extends:
+        near = normalize(path.parent / str(extends))
         base_path = builtin_mapping_path(str(extends)) if (
-            str(extends) in builtin_mappings() and not (path.parent / str(extends)).is_file()
-        ) else path.parent / str(extends)
+            str(extends) in builtin_mappings() and not near.is_file()) else near
         line, col = line_of(lines, ("extends",))
         where = Location(path, line=line, col=col)
         chain = (*chain, path.resolve())

@@ -102,7 +102,9 @@ def load_data(path: str | Path, error: type[BoampsEtlError], what: str) -> tuple
     Raises ``error`` (a :class:`BoampsEtlError` subclass) with file, line and column on any
     syntax error, refused tag, oversized document or alias bomb.
     """
-    path = Path(path)
+    from .io.storage import as_path
+
+    path = as_path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

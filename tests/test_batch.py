@@ -371,15 +371,14 @@ def test_interrupt_while_writing_leaves_no_partial_file(tree: Path, tmp_path: Pa
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     out = tmp_path / "out"
-    real = batch.atomic_write
+    real = batch.storage.put
 
-    def flaky(path: Path, data: str) -> None:
+    def flaky(path: Path, data: bytes) -> None:
         if path.parent.name == "exp2":  # Ctrl-C while writing the second folder
             raise KeyboardInterrupt
         real(path, data)
 
-    monkeypatch.setattr("boamps_etl.io.writers.atomic_write", flaky)
-    monkeypatch.setattr(batch, "atomic_write", flaky)
+    monkeypatch.setattr(batch.storage, "put", flaky)
     with pytest.raises(KeyboardInterrupt):
         convert_tree(tree, out)
     assert not list(out.rglob("*.part"))

@@ -14,6 +14,7 @@ import click
 from .common import (
     EXIT_INVALID,
     EXIT_OK,
+    PathOrURL,
     _run,
     allow_incomplete_option,
     context_option,
@@ -131,10 +132,10 @@ def register(cli: click.Group) -> None:
 
     @cli.command("batch", epilog=BATCH_EXIT_CODES_HELP)
     @click.argument("roots", metavar="ROOT...", nargs=-1, required=True,
-                    type=click.Path(exists=True, file_okay=False, path_type=Path))
-    @click.option("-o", "--out", required=True,
-                  type=click.Path(file_okay=False, path_type=Path),
-                  help="Output folder: mirrors the ROOT tree; manifest.csv goes here.")
+                    type=PathOrURL(exists=True, file_okay=False))
+    @click.option("-o", "--out", required=True, type=PathOrURL(file_okay=False),
+                  help="Output folder (or URL: s3://bucket/reports/...): mirrors the ROOT "
+                       "tree; manifest.csv goes here.")
     @context_option("Context file applied under every boamps.yaml found; repeatable.")
     @mapping_option("Mapping for folders with no boamps-mapping.yaml above them.")
     @report_format_option(
@@ -159,11 +160,19 @@ def register(cli: click.Group) -> None:
     @per_row_option
     @set_option("Set a BoAmps field for every report, e.g. --set task.taskStage="
                 "inference; wins over all context files.")
-    def batch_cmd(roots: tuple[Path, ...], out: Path, contexts: tuple[Path, ...],
-                  mapping: Path | None, fmt: str, jobs: int, globs: tuple[str, ...],
-                  force: bool, fail_fast: bool, quiet: bool, explain_path: Path | None,
-                  allow_incomplete: bool, per_row: bool, sets: tuple[str, ...],
-                  tracker: str | None) -> None:
+    @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+                  show_default=True,
+                  help="Where files are converted: this machine (--jobs processes), or a "
+                       "dask.distributed cluster (one task per file).")
+    @click.option("--scheduler", metavar="ADDRESS", default=None,
+                  help="Dask scheduler (tcp://host:8786); default: DASK_SCHEDULER_ADDRESS, "
+                       "else a local cluster of --jobs processes.")
+    def batch_cmd(roots: tuple[Path | str, ...], out: Path | str,
+                  contexts: tuple[Path | str, ...], mapping: Path | str | None, fmt: str,
+                  jobs: int, globs: tuple[str, ...], force: bool, fail_fast: bool,
+                  quiet: bool, explain_path: Path | None, allow_incomplete: bool,
+                  per_row: bool, sets: tuple[str, ...], tracker: str | None, executor: str,
+                  scheduler: str | None) -> None:
         """Convert every tracker's file under ROOT folders, mirroring the tree under --out.
 
         CodeCarbon CSVs, eco2ai CSVs, carbontracker output logs, Zeus and perun files,
@@ -182,18 +191,28 @@ def register(cli: click.Group) -> None:
                                contexts=list(contexts), mapping=mapping, sets=sets)
             _show_explanation(explanation)
             sys.exit(EXIT_INVALID if explanation.error is not None else EXIT_OK)
+        from ..execute import make_executor
+        from ..jobs import resolve_jobs
+
+        runner = _run(make_executor, executor, _run(resolve_jobs, jobs), scheduler) \
+            if executor == "dask" or scheduler else None
+        if runner is not None and runner.dashboard and not quiet:
+            click.echo(f"dask dashboard: {runner.dashboard}", err=True)
         progress = None if quiet else _Progress(sys.stderr)
         kwargs: dict[str, Any] = {
             "contexts": list(contexts), "mapping": mapping, "sets": sets, "fmt": fmt,
             "jobs": jobs, "globs": list(globs) or None, "force": force,
             "fail_fast": fail_fast, "allow_incomplete": allow_incomplete,
             "per_row": per_row, "progress": progress, "tracker": tracker,
+            "executor": runner if runner is not None else "local",
         }
         try:
             result: BatchResult = _run(batch.convert_tree, list(roots), out, **kwargs)
         finally:
             if progress is not None:
                 progress.clear()
+            if runner is not None:
+                runner.close()
         print_issues(list(dict.fromkeys(result.issues)))  # a broken context: one line
         if result.stopped:
             click.echo("stopped at the first failing folder (--fail-fast)", err=True)

@@ -69,18 +69,36 @@ def print_issues(issues: Iterable[Issue], limit: int = 50) -> None:
         click.echo(f"... and {len(lines) - limit} more problem lines", err=True)
 
 
+class PathOrURL(click.ParamType):  # type: ignore[type-arg]
+    """A local path (checked as ``click.Path`` checks it) or an fsspec URL (``s3://``,
+    ``gs://``, ``file://``, ``memory://``), passed on as text: the library opens it."""
+
+    name = "path"
+
+    def __init__(self, **path_args: Any) -> None:
+        self.local = click.Path(path_type=Path, **path_args)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        from ..io.storage import is_url
+
+        if isinstance(value, str) and is_url(value):
+            return value
+        return self.local.convert(value, param, ctx)
+
+
 # Shared options. Each has one meaning; a command may word its help for its own case.
 
 def context_option(help: str) -> Callable[[F], F]:
     """``-c/--context FILE``, repeatable: context files, later ones override earlier ones."""
     return click.option("-c", "--context", "contexts", multiple=True,
-                        type=click.Path(exists=True, dir_okay=False, path_type=Path), help=help)
+                        type=PathOrURL(exists=True, dir_okay=False), help=help)
 
 
 def mapping_option(help: str) -> Callable[[F], F]:
     """``-m/--mapping FILE``: a mapping file extending the built-in one."""
     return click.option("-m", "--mapping",
-                        type=click.Path(exists=True, dir_okay=False, path_type=Path), help=help)
+                        type=PathOrURL(exists=True, dir_okay=False), help=help)
 
 
 def set_option(help: str) -> Callable[[F], F]:

@@ -12,6 +12,7 @@ from .common import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
     EXIT_OK,
+    PathOrURL,
     _fail,
     _run,
     allow_incomplete_option,
@@ -29,7 +30,7 @@ from .common import (
 
 @click.command("convert", epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+                type=PathOrURL(exists=True))
 @context_option("Context file (YAML/JSON) with what the tracker cannot know; repeatable, "
                 "later files override earlier ones.")
 @mapping_option("Mapping file extending the built-in mapping of the inputs' tracker.")
@@ -44,7 +45,8 @@ from .common import (
 @allow_incomplete_option
 @per_row_option
 @jobs_option
-def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: Path | None,
+def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...],
+                mapping: Path | str | None,
                 sets: tuple[str, ...], fmt: str, out: str | None, force: bool,
                 allow_incomplete: bool, per_row: bool, jobs: int, tracker: str | None) -> None:
     """Convert energy trackers' files into BoAmps reports.
@@ -60,7 +62,7 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
     from .. import api
 
     for path in inputs:
-        if path.is_dir():
+        if isinstance(path, Path) and path.is_dir():
             _fail(InputError(
                 "is a folder: 'convert' takes CSV files", Location(path),
                 f"to convert every CodeCarbon CSV below it, run 'boamps-etl batch {path} -o "
@@ -94,12 +96,12 @@ def convert_cmd(inputs: tuple[Path, ...], contexts: tuple[Path, ...], mapping: P
     sys.exit(EXIT_INVALID if summary.failed(allow_incomplete) else EXIT_OK)
 
 
-def _refuse_overwriting_inputs(target: str, inputs: list[Path]) -> None:
+def _refuse_overwriting_inputs(target: str, inputs: list[Path | str]) -> None:
     """Inputs are never written, not even with --force (``-o emissions.csv --format csv``)."""
     out = Path(target)
     if target == "-" or not out.is_file():
         return
     for path in inputs:
-        if path.is_file() and out.samefile(path):
+        if isinstance(path, Path) and path.is_file() and out.samefile(path):
             _fail(OutputError("--out is one of the input files: refusing to overwrite it",
                               Location(out), "choose another --out"))

@@ -35,6 +35,7 @@ from ..codecarbon import EMPTY_VALUES, KNOWN_COLUMNS, REQUIRED_COLUMNS, file_kin
 from ..errors import InputError, Issue, Location, row_ranges
 from ..transforms import printable
 from .realign import DROPPABLE, realign_shifted, user_columns_missing
+from .storage import is_url
 
 ROW_COLUMN = "__row__"
 #: Largest single field accepted (CodeCarbon fields are short; this bounds memory on junk).
@@ -292,6 +293,25 @@ _EVENT_ROW = 0
 SAMPLE_BYTES = 1 << 16
 
 
+def read_url(url: Any, name: str | None = None) -> bytes:
+    """The bytes of the file at a URL (``s3://``, ``gs://``...), as stored (compressed or not).
+
+    Raises:
+        InputError: not found, or refused (credentials), in one line.
+    """
+    from .storage import as_path, describe_error
+
+    name = name or str(url)
+
+    try:
+        return as_path(url).read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", Location(name)) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot be read ({describe_error(exc)})", Location(name),
+                         "check the URL and the credentials") from None
+
+
 class CsvSource:
     """A CodeCarbon CSV opened for reading record by record, in bounded memory.
 
@@ -317,6 +337,9 @@ class CsvSource:
             data, default = _read_bytes(source)
             self.name = name or default
             self._data = _decompress(data, self.name)
+        elif is_url(source):  # s3://, gs://, file://...: one read into memory
+            self.name = name or str(source)
+            self._data = _decompress(read_url(source, self.name), self.name)
         else:
             self._path = Path(os.fspath(source))
             self.name = name or str(self._path)

@@ -1,0 +1,44 @@
+"""A pool of worker processes on this machine (``concurrent.futures``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+from .base import TaskFuture
+
+T = TypeVar("T")
+
+
+class LocalPoolExecutor:
+    """``jobs`` worker processes, started on the first ``submit``.
+
+    ``warm_up`` runs once in the parent before the pool starts (forked workers then start
+    with its imports done); ``initializer`` runs in each worker.
+    """
+
+    name = "local"
+    per_file = False
+    dashboard: str | None = None
+
+    def __init__(self, jobs: int, warm_up: Callable[[], None] | None = None,
+                 initializer: Callable[[], None] | None = None) -> None:
+        self.jobs = jobs
+        self._warm_up, self._initializer = warm_up, initializer
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> TaskFuture[T]:
+        if self._pool is None:
+            if self._warm_up is not None:
+                self._warm_up()
+            self._pool = ProcessPoolExecutor(self.jobs, initializer=self._initializer)
+        return self._pool.submit(fn, *args)
+
+    def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,246 @@
+"""Where files live: local paths or fsspec URLs (``s3://``, ``gs://``, ``file://``,
+``memory://``), behind a handful of functions.
+
+Local paths stay :class:`pathlib.Path` and keep today's guarantees (temporary file, fsync,
+rename). A URL becomes a :class:`upath.UPath`, a ``pathlib``-like object over fsspec, so the
+code that joins, names and compares paths reads the same for both. Object stores have no
+rename: a file there is written as one whole-object upload (``pipe``), which the store makes
+visible only when complete; nothing is ever appended.
+
+Credentials and endpoints come from each backend's usual environment and configuration
+(``AWS_*`` variables and ``~/.aws`` for S3, ``GOOGLE_APPLICATION_CREDENTIALS`` for GCS,
+``FSSPEC_<PROTOCOL>_<OPTION>`` for any fsspec option), or from ``storage_options``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from ..errors import Location, MissingExtraError, OutputError, UsageError
+
+#: A local path or a URL's path object (a ``upath.UPath``, which has ``pathlib.Path``'s
+#: API: the type checker sees both as ``Path``; :func:`is_url` tells them apart).
+AnyPath = Path
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: Extras to install per protocol (the hint printed when the backend is missing).
+EXTRAS: dict[str, str] = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+
+
+def is_url(location: object) -> bool:
+    """True for ``proto://...`` text or a URL path object (``file://`` included)."""
+    if isinstance(location, Path):
+        return False
+    return bool(_URL.match(str(location))) or hasattr(location, "storage_options")
+
+
+def _missing(what: str, extra: str) -> MissingExtraError:
+    return MissingExtraError(f"{what} needs an optional dependency that is not installed",
+                      hint=f"pip install 'boamps-etl[{extra}]'")
+
+
+def as_path(location: str | os.PathLike[str] | Any,
+            storage_options: Mapping[str, Any] | None = None) -> AnyPath:
+    """A :class:`Path` for a local path, a :class:`upath.UPath` for a URL.
+
+    Raises:
+        UsageError: the URL's backend (s3fs, gcsfs) or universal-pathlib is not installed,
+            or the protocol is unknown.
+    """
+    if isinstance(location, Path):
+        return location
+    if not is_url(location):
+        return Path(location)
+    if hasattr(location, "storage_options"):
+        return cast(Path, location)
+    text = str(location)
+    protocol = text.split("://", 1)[0].lower()
+    if protocol in ("file", "local"):  # a local file: keep temp file + fsync + rename
+        from urllib.parse import unquote, urlsplit
+
+        return Path(unquote(urlsplit(text).path))
+    try:
+        from upath import UPath
+    except ImportError:
+        raise _missing(f"the URL {text}", EXTRAS.get(protocol, "s3")) from None
+    try:
+        return cast(Path, UPath(text, **dict(storage_options or {})))
+    except ImportError:
+        raise _missing(f"the URL {text}", EXTRAS.get(protocol, protocol)) from None
+    except ValueError as exc:
+        raise UsageError(f"cannot open {text} ({exc})") from None
+
+
+def normalize(path: AnyPath) -> AnyPath:
+    """``a/b/../c`` -> ``a/c`` for URLs (object stores keep '..' as part of a key); local
+    paths are returned as they are (``resolve`` follows symlinks there)."""
+    if not is_url(path):
+        return path
+    protocol, _, rest = str(path).partition("://")
+    lead = "/" if rest.startswith("/") else ""
+    return as_path(f"{protocol}://{lead}{posixpath.normpath(rest).lstrip('/')}",
+                   getattr(path, "storage_options", None))
+
+
+def forget_listings(path: AnyPath) -> None:
+    """Drop what the backend remembers of listings under ``path`` (fsspec caches them per
+    filesystem object, and a run must see the store as it is now)."""
+    if is_url(path):
+        _fs(path).invalidate_cache()
+
+
+def walk(top: AnyPath) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]:
+    """``os.walk`` for both kinds: (parts relative to ``top``, subfolder names, file
+    names), top-down; the caller may prune the subfolder list in place."""
+    if not is_url(top):
+        for dirpath, dirnames, filenames in os.walk(top):
+            yield Path(dirpath).relative_to(top).parts, dirnames, filenames
+        return
+    fs = _fs(top)
+    base = _key(top).rstrip("/")
+    stack: list[tuple[str, ...]] = [()]
+    while stack:
+        rel = stack.pop()
+        path = "/".join((base, *rel))
+        try:
+            items = fs.ls(path, detail=True, refresh=True)
+        except FileNotFoundError:
+            continue
+        dirs: list[str] = []
+        files: list[str] = []
+        for item in items:
+            name = item["name"].rstrip("/")
+            if name == path:
+                continue  # some stores list the prefix itself
+            (dirs if item.get("type") == "directory" else files).append(name.rsplit("/", 1)[-1])
+        yield rel, dirs, files
+        # depth-first, in the order the caller left the names (as os.walk)
+        stack.extend((*rel, name) for name in reversed(dirs))
+
+
+def exists(path: AnyPath) -> bool:
+    """True when there is a file or folder at ``path``. For URLs, a refused access raises
+    (PermissionError) instead of passing for 'missing'."""
+    if not is_url(path):
+        return path.exists()
+    try:
+        _fs(path).info(_key(path))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def is_dir(path: AnyPath) -> bool:
+    """A folder; for object stores, a prefix with objects below it (or a bucket)."""
+    if not is_url(path):
+        return path.is_dir()
+    try:
+        info = _fs(path).info(_key(path))
+    except FileNotFoundError:
+        return False
+    return bool(info.get("type") == "directory")
+
+
+def missing(path: AnyPath, what: str) -> str:
+    """Why ``path`` is not there, in a few words (the bucket, when that is what is missing)."""
+    if is_url(path):
+        bucket = _key(path).split("/", 1)[0]
+        try:
+            try:
+                _fs(path).info(bucket)
+            except FileNotFoundError:
+                return f"{what} is in a bucket that does not exist ('{bucket}')"
+        except OSError:
+            pass
+    return f"{what} does not exist"
+
+
+def read_bytes(path: AnyPath) -> bytes:
+    return path.read_bytes()
+
+
+def sha256(path: AnyPath) -> str | None:
+    """Content hash of a file, None when it cannot be read."""
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except (OSError, ValueError):
+        return None
+
+
+def put(path: AnyPath, data: bytes) -> None:
+    """Make ``path`` hold ``data``, never visible half-written: a temporary file, fsync
+    and rename on local disks, one whole-object upload on object stores."""
+    if not is_url(path):
+        from .writers import atomic_write
+
+        atomic_write(Path(path), data)
+        return
+    _fs(path).pipe_file(_key(path), data)
+
+
+def remove(path: AnyPath) -> None:
+    """Delete a file; a missing one is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def inside(folder: AnyPath, target: AnyPath) -> bool:
+    """True when ``target`` is ``folder`` or below it."""
+    if is_url(folder) != is_url(target):
+        return False
+    if not is_url(folder):
+        from .writers import is_inside
+
+        return is_inside(Path(folder), Path(target))
+    a, b = str(folder).rstrip("/"), str(target).rstrip("/")
+    return b == a or b.startswith(a + "/")
+
+
+def check_writable(folder: AnyPath) -> None:
+    """Fail early, with nothing written, when ``folder`` cannot take new files.
+
+    For object stores, the bucket must exist and be reachable with the credentials at hand.
+    """
+    if not is_url(folder):
+        from .writers import check_writable as check_local
+
+        check_local(Path(folder))
+        return
+    fs = _fs(folder)
+    bucket = _key(folder).split("/", 1)[0]
+    try:
+        fs.info(bucket)
+    except FileNotFoundError:
+        raise OutputError(f"the bucket '{bucket}' does not exist", Location(str(folder)),
+                          "create it first, or check the name") from None
+    except OSError as exc:
+        raise OutputError(f"cannot be written ({_short(exc)})", Location(str(folder)),
+                          "check the URL and the credentials") from None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error raised by a storage backend (credentials, network...)."""
+    return _short(exc)
+
+
+def _fs(path: AnyPath) -> Any:
+    """The fsspec filesystem of a URL path."""
+    return getattr(path, "fs")  # noqa: B009 - UPath only, the type checker sees a Path
+
+
+def _key(path: AnyPath) -> str:
+    """The path inside the filesystem (``bucket/key`` for object stores)."""
+    return str(getattr(path, "path"))  # noqa: B009
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
