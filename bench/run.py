@@ -6,9 +6,10 @@ One run of this script:
    CSVs of the requested sizes: 70 % of the rows are the ``mixed`` variant (CodeCarbon
    2.7 to 3.2 rows under the 3.2.1 header, one row per run) and 30 % are v3.2.1 runs
    flushed three times (cumulative rows sharing a run_id); about 30 % GPU and 20 % cloud runs;
-2. measures ``boamps-etl convert FILE --context bench/context.yaml --format jsonl --out OUT
-   --force`` (wall time and peak RSS of the child process, median of ``--repeat`` runs) and
-   checks that the output holds one line per distinct run_id;
+2. measures ``boamps-etl convert FILE --context bench/context.yaml --format FMT --out OUT
+   --force`` for each format of ``--formats`` (jsonl, json, csv; a new output each run; wall
+   time and peak RSS of the child process, median of ``--repeat`` runs) and checks that the
+   output holds one report per distinct run_id;
 3. measures peer 1, CodeCarbon's own BoAmps mapper
    (``codecarbon.output_methods.boamps.mapper.map_emissions_to_boamps``), driven row by row
    over the same CSV, in its own virtual environment ``bench/.venv-peers`` (created on
@@ -86,6 +87,7 @@ RECIPE: dict[str, Any] = {
 }
 
 TOOL_ETL = "boamps-etl"
+FORMATS = ("jsonl", "json", "csv")  # json: one file per report, in a new folder
 TOOL_CC = "codecarbon-mapper"
 TOOL_JS = "jsonschema-official"
 
@@ -352,13 +354,20 @@ def repeated(
     *,
     repeat: int | None = None,
     budget_s: float | None = None,
+    fresh: Sequence[Path] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run *cmd* up to *repeat* times (fewer once *budget_s* is used); return runs, last."""
+    """Run *cmd* up to *repeat* times (fewer once *budget_s* is used); return runs, last.
+    The paths *fresh* are removed before each run."""
     repeat = args.repeat if repeat is None else repeat
     budget_s = args.budget_s if budget_s is None else budget_s
     runs: list[dict[str, Any]] = []
     used = 0.0
     for i in range(repeat):
+        for old in fresh:  # each run writes a new output, as a user's first run does
+            if old.is_dir():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
         m = measure(cmd, work, timeout_s=args.timeout_s, rss_limit_mb=args.rss_limit_mb)
         runs.append(m)
         used += m["wall_s"]
@@ -665,34 +674,45 @@ def bench_size(
     with tempfile.TemporaryDirectory(prefix="run-", dir=args.data_dir) as t:
         work = Path(t)
         out = work / "reports.jsonl"
-        cmd = [
-            args.boamps_etl,
-            "convert",
-            str(csv_path),
-            "--context",
-            str(args.context),
-            "--format",
-            "jsonl",
-            "--out",
-            str(out),
-            "--force",
-        ]
-        runs, last = repeated(TOOL_ETL, cmd, work, args)
-        etl = summarise(TOOL_ETL, rows, reports, runs)
-        if last["rc"] != 0 or last["status"] != "ok":
-            _fail(etl, _run_error(last))
-        elif not out.exists():
-            _fail(etl, "no output file")
-        else:
-            lines = _count_lines(out)
-            etl["checks"].append(
-                {"check": "output lines == distinct run_ids", "expected": reports, "got": lines}
-            )
-            if lines != reports:
-                _fail(etl, f"{lines} output line(s), expected {reports}")
-        said = (last["stdout"] + "\n" + last["stderr"]).strip().splitlines()
-        etl["summary"] = said[-1][-300:] if said else ""
-        entries.append(etl)
+        etls: list[dict[str, Any]] = []
+        for fmt in args.formats:
+            target = work / f"reports.{fmt}" if fmt != "json" else work / "reports"
+            cmd = [
+                args.boamps_etl,
+                "convert",
+                str(csv_path),
+                "--context",
+                str(args.context),
+                "--format",
+                fmt,
+                "--out",
+                str(target),
+                "--force",
+            ]
+            label = f"{TOOL_ETL} {fmt}"
+            runs, last = repeated(label, cmd, work, args, fresh=[target])
+            etl = summarise(TOOL_ETL, rows, reports, runs)
+            etl["format"] = fmt
+            if last["rc"] != 0 or last["status"] != "ok":
+                _fail(etl, _run_error(last))
+            elif not target.exists():
+                _fail(etl, "no output")
+            else:
+                got = _count_reports(target, fmt)
+                etl["checks"].append(
+                    {"check": f"{fmt} reports == distinct run_ids", "expected": reports,
+                     "got": got}
+                )
+                if got != reports:
+                    _fail(etl, f"{got} report(s) written, expected {reports}")
+            said = (last["stdout"] + "\n" + last["stderr"]).strip().splitlines()
+            etl["summary"] = said[-1][-300:] if said else ""
+            entries.append(etl)
+            etls.append(etl)
+            if fmt != "jsonl" and target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+        jsonl = next((e for e in etls if e["format"] == "jsonl"), None)
+        etl = jsonl or etls[0]
 
         if peers is not None and "skipped" not in peers and ctx_json is not None:
             peer_out = work / "codecarbon.jsonl"
@@ -729,8 +749,8 @@ def bench_size(
                 }
             )
 
-        if peers is not None:
-            if etl["ok"]:
+        if peers is not None and not args.skip_jsonschema:
+            if jsonl is not None and jsonl["ok"]:
                 cmd = [str(etl_python), str(RUN_PY), "_peer-jsonschema", str(out)]
                 runs, last = repeated(TOOL_JS, cmd, work, args)
                 js = summarise(TOOL_JS, rows, reports, runs)
@@ -760,12 +780,26 @@ def bench_size(
 
     base = etl["rows_per_s"]
     below = etl.get("killed", {}).get("rows_per_s_below")
-    for e in entries[1:]:
+    for e in entries:
+        if e["tool"] == TOOL_ETL:
+            continue
         if base and e.get("rows_per_s"):
             e["ratio"] = base / e["rows_per_s"]
         elif below and e.get("rows_per_s"):
             e["ratio_below"] = below / e["rows_per_s"]
+    mapper = next((e for e in entries if e["tool"] == TOOL_CC and e.get("rows_per_s")), None)
+    for e in etls:  # each format against CodeCarbon's mapper
+        if mapper is not None and e.get("rows_per_s"):
+            e["vs_mapper"] = e["rows_per_s"] / mapper["rows_per_s"]
     return entries
+
+
+def _count_reports(target: Path, fmt: str) -> int:
+    """Reports in an output: json files, JSON lines, CSV lines below the header."""
+    if fmt == "json":
+        return sum(1 for p in target.iterdir() if p.suffix == ".json")
+    lines = _count_lines(target)
+    return lines - 1 if fmt == "csv" else lines
 
 
 def check_targets(results: list[dict[str, Any]], startup: dict[str, Any]) -> list[dict[str, Any]]:
@@ -779,23 +813,33 @@ def check_targets(results: list[dict[str, Any]], startup: dict[str, Any]) -> lis
             }
         )
     for e in results:
+        what = f"{e['tool']} {e['format']}" if e.get("format") else e["tool"]
         if e["tool"] == TOOL_ETL and e.get("rows_per_s"):
             rows = e["rows"]
             applies = " (target set for the 1M-row file)" if rows != FULL_SIZE else ""
+            if e.get("format") == "jsonl":
+                checks.append(
+                    {
+                        "target": f"{rows:,} rows, {what}: >= 50,000 rows/s{applies}",
+                        "value": round(e["rows_per_s"]),
+                        "met": e["rows_per_s"] >= TARGETS["rows_per_s"],
+                    }
+                )
             checks.append(
                 {
-                    "target": f"{rows:,} rows: >= 50,000 rows/s{applies}",
-                    "value": round(e["rows_per_s"]),
-                    "met": e["rows_per_s"] >= TARGETS["rows_per_s"],
-                }
-            )
-            checks.append(
-                {
-                    "target": f"{rows:,} rows: peak RSS < 500 MB",
+                    "target": f"{rows:,} rows, {what}: peak RSS < 500 MB",
                     "value": round(e["peak_rss_mb"], 1),
                     "met": e["peak_rss_mb"] < TARGETS["peak_rss_mb"],
                 }
             )
+            if e.get("vs_mapper") is not None:
+                checks.append(
+                    {
+                        "target": f"{rows:,} rows, {what}: >= 10x {TOOL_CC}",
+                        "value": round(e["vs_mapper"], 3),
+                        "met": e["vs_mapper"] >= TARGETS["peer_ratio"],
+                    }
+                )
         elif e["tool"] == TOOL_ETL and e.get("killed"):
             k, rows = e["killed"], e["rows"]
             checks.append(
@@ -833,13 +877,15 @@ def check_targets(results: list[dict[str, Any]], startup: dict[str, Any]) -> lis
 
 
 def render_table(results: list[dict[str, Any]]) -> str:
-    head = ("rows", "tool", "runs", "rows/s", "peak RSS MB", "wall s", "boamps-etl/peer")
+    head = ("rows", "tool", "runs", "rows/s", "peak RSS MB", "wall s", "boamps-etl/peer",
+            "vs mapper")
     lines = [head]
     for e in results:
         if e.get("skipped"):
-            lines.append((f"{e['rows']:,}", e["tool"], "0", "skipped", "", "", "—"))
+            lines.append((f"{e['rows']:,}", e["tool"], "0", "skipped", "", "", "—", "—"))
             continue
         tool = e["tool"] + (f" {e['version']}" if e.get("version") else "")
+        tool += f" {e['format']}" if e.get("format") else ""
         k = e.get("killed")
         if k:
             tool += f" (killed: {k['status']})"
@@ -868,10 +914,11 @@ def render_table(results: list[dict[str, Any]]) -> str:
                 if e.get("wall_s") is None
                 else f"{e['wall_s']:.3f}",
                 ratio,
+                f"{e['vs_mapper']:.3g}x" if e.get("vs_mapper") is not None else "—",
             )
         )
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
-    right = {0, 2, 3, 4, 5, 6}
+    right = {0, 2, 3, 4, 5, 6, 7}
     out = []
     for n, r in enumerate(lines):
         out.append(
@@ -907,6 +954,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated row counts (1000,100k,1M); default 1000,100000",
     )
     p.add_argument("--full", action="store_true", help="add the 1,000,000-row file")
+    p.add_argument(
+        "--formats",
+        type=lambda t: [f.strip() for f in t.split(",") if f.strip()],
+        default=list(FORMATS),
+        help="output formats of boamps-etl convert to measure (default jsonl,json,csv)",
+    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -954,6 +1007,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure boamps-etl only (no peers venv, no network)",
     )
     p.add_argument(
+        "--skip-jsonschema",
+        action="store_true",
+        help="leave out peer 2, the jsonschema validation alone (the slowest to measure)",
+    )
+    p.add_argument(
         "--peers-venv",
         type=Path,
         default=HERE / ".venv-peers",
@@ -988,6 +1046,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     sizes = sorted(set(args.sizes) | ({FULL_SIZE} if args.full else set()))
+    if not args.formats or any(f not in FORMATS for f in args.formats):
+        p.error(f"--formats: choose among {', '.join(FORMATS)}")
     if args.repeat < 1 or args.startup_repeat < 0:
         p.error("--repeat must be >= 1 and --startup-repeat >= 0")
     if not Path(args.boamps_etl).exists() and not shutil.which(args.boamps_etl):

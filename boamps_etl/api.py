@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -21,7 +22,7 @@ from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
 from .engine.convert import convert_file
 from .engine.parallel import Runner
-from .engine.scan import FastFile, prepare
+from .engine.scan import FastFile, prepare, release
 from .errors import InputError, Issue, Location, UsageError
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv, read_url
@@ -238,9 +239,10 @@ class ConvertSummary:
         ("valid", "incomplete", "invalid"), 0))
     levels: dict[str, int] = field(default_factory=lambda: count_levels(()))
     issues: list[Issue] = field(default_factory=list)
-    written: list[Path] = field(default_factory=list)
+    written: Sequence[Path] = field(default_factory=list)
     reports_written: int = 0
     row_errors: int = 0  # rows that gave no report (misaligned, cut off)
+    engine_rows: int = 0  # rows read by the column-wise engine (boamps_etl.engine)
     duplicates: int = 0  # reports an earlier input already gave (same reportId): not written
 
     @property
@@ -290,8 +292,9 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     workers = resolve_jobs(jobs)
     # The column-wise path knows CodeCarbon's mapping rules, not rows carrying their unit.
     fast_path = fast_path and not any(r.unit_column for r in the_mapping.rules.values())
-    with Runner(workers if format == "jsonl" and fast_path else 1, the_mapping, the_context,
-                allow_incomplete) as runner, Spool() as spool:
+    with Runner(workers if fast_path else 1, the_mapping, the_context,
+                allow_incomplete, format) as runner, Spool() as spool, \
+            contextlib.ExitStack() as unpacked:
         for path in paths:  # every input is read through once before anything is written
             if is_url(path):  # s3://, gs://...: read once, then as bytes named by the URL
                 name, data = str(path), read_url(path)
@@ -310,12 +313,12 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 continue
             source = CsvSource(real, name=label)
             prepared = prepare(source, per_row=per_row, runner=runner,
-                               spill=staging_folder(out, format)) \
-                if format == "jsonl" and fast_path else None
+                               spill=staging_folder(out, format)) if fast_path else None
             if prepared is None:
                 source.scan(group_runs=not per_row and source.kind != "task")
             else:
                 fast[id(source)] = prepared
+                unpacked.callback(release, prepared)  # a gzip file's unpacked copy
             sources.append(source)
         target = out if isinstance(out, str) else Path(out)
         writer = StreamWriter(target, format, force=force)
@@ -338,6 +341,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 summary.rows_read += source.records
                 seen.start(source.name)
                 if id(source) in fast:
+                    summary.engine_rows += source.records
                     _convert_fast(fast[id(source)], runner, the_mapping, the_context,
                                   allow_incomplete, writer, summary, seen)
                     continue
@@ -421,17 +425,72 @@ class _Duplicates:
         return b"".join(line + b"\n" for line in kept), len(kept)
 
 
+    def filter_texts(self, data: bytes | memoryview, lengths: Any, summary: ConvertSummary,
+                     names: list[str] | None = None, column_ids: Any = None,
+                     columns: Sequence[tuple[str, ...]] = ()
+                     ) -> tuple[bytes | memoryview, list[int], list[str], Any]:
+        """:meth:`filter` for the engine's json file texts (with their ``names``) or csv
+        lines (in the column sets ``columns[column_ids[i]]``): (texts, lengths, names,
+        column ids) of the reports kept."""
+        import csv as csv_module
+
+        sizes: list[int] = lengths.tolist()
+        if not self.active:
+            return data, sizes, names or [], column_ids
+        raw = bytes(data)
+        keep, at = [], 0
+        for i, size in enumerate(sizes):
+            text = raw[at: at + size]
+            at += size
+            if column_ids is None:
+                found = _REPORT_ID.search(text)
+                rid = found.group(1).decode() if found else None
+            else:
+                cols = columns[int(column_ids[i])]
+                cells = next(csv_module.reader(io.StringIO(text.decode(), newline="")))
+                rid = cells[cols.index("header_reportId")] or None \
+                    if "header_reportId" in cols else None
+            first = self.first(rid)
+            if first is not None:
+                summary.duplicates += 1
+                self.unsaid.setdefault(first, None)
+            keep.append(first is None)
+        if all(keep):
+            return data, sizes, names or [], column_ids
+        starts = [0]
+        for size in sizes:
+            starts.append(starts[-1] + size)
+        kept = [i for i, k in enumerate(keep) if k]
+        return (b"".join(raw[starts[i]: starts[i + 1]] for i in kept),
+                [sizes[i] for i in kept], [names[i] for i in kept] if names else [],
+                None if column_ids is None else column_ids[kept])
+
+
 def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: Context,
                   allow_incomplete: bool, writer: StreamWriter,
                   summary: ConvertSummary, seen: _Duplicates) -> None:
     """A clean file, column-wise (boamps_etl.engine): in this process, or by ranges of
     rows handed out to the workers, their outputs appended in order as they come."""
-    if runner.jobs == 1 or len(ff.parts) == 1:
-        for block in convert_file(ff, mapping, context, allow_incomplete):
+    # several inputs to json or csv: reports an earlier input gave are left out block by
+    # block, in this process (the workers' json files and csv lines are not read back)
+    if runner.jobs == 1 or len(ff.parts) == 1 or (seen.active and writer.fmt != "jsonl"):
+        for block in convert_file(ff, mapping, context, allow_incomplete, writer.fmt):
             _add_counts(summary, block.counts, block.levels, block.issues)
-            data, count = seen.filter(block.data, block.count, summary)
-            writer.write_data(data, count)
-            summary.reports_written += count
+            if writer.fmt == "json":
+                assert block.names is not None
+                data, lengths, names, _ = seen.filter_texts(
+                    block.data, block.lengths, summary, names=block.names)
+                writer.write_files(data, lengths, names)
+            elif writer.fmt == "csv":
+                data, lengths, _, ids = seen.filter_texts(
+                    block.data, block.lengths, summary, column_ids=block.column_ids,
+                    columns=block.columns)
+                writer.write_lines(data, lengths, ids, block.columns)
+            else:
+                data, count = seen.filter(block.data, block.count, summary)
+                writer.write_data(data, count)
+                lengths = [0] * count
+            summary.reports_written += len(lengths)
         seen.say(summary)
         return
     # Closed here, not when collected: the workers end before their part files are
@@ -441,11 +500,18 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
             for part in parts:
                 _add_counts(summary, part.counts, part.levels, part.issues)
                 lines = part.lines
-                if seen.active:
-                    data, lines = seen.filter(part.path.read_bytes(), part.lines, summary)
-                    part.path.write_bytes(data)
+                if writer.fmt == "json":
+                    writer.append_files(part.path, part.names)
+                elif writer.fmt == "csv":
+                    writer.append_lines(part.path, part.lengths, part.column_ids,
+                                        part.columns)
+                else:
+                    if seen.active:
+                        data, lines = seen.filter(part.path.read_bytes(), part.lines,
+                                                  summary)
+                        part.path.write_bytes(data)
+                    writer.append_file(part.path, lines)
                 summary.reports_written += lines
-                writer.append_file(part.path, lines)
         except KeyboardInterrupt:
             runner.close(stop=True)
             raise

@@ -104,6 +104,16 @@ def write_csv_rows(stream: Any, columns: Sequence[str],
         (quoted if any("\r" in c for c in cells) else minimal).writerow(cells)
 
 
+def csv_line(cells: Sequence[str]) -> str:
+    """One CSV line of cell texts, as :func:`write_csv_rows` writes it."""
+    buf = io.StringIO()
+    if any("\r" in c for c in cells):
+        csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(cells)
+    else:
+        csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()
+
+
 @lru_cache(maxsize=4096)
 def column_type(column: str) -> str | None:
     """The schema type of a flat column (``'number'``, ``'string'``...), ``None`` when no

@@ -43,14 +43,17 @@ def test_bench_run_without_peers(tmp_path: Path) -> None:
     assert {"cpu_model", "cores", "python"} <= doc["machine"].keys()
     assert doc["startup"]["median_s"] > 0
 
-    [etl] = doc["results"]  # no peer rows
-    assert etl["tool"] == "boamps-etl"
-    assert etl["rows"] == 1000 and etl["runs"] == 1 and etl["ok"] is True
-    assert etl["rows_per_s"] > 0 and etl["wall_s"] > 0 and etl["peak_rss_mb"] > 0
-    # one report per distinct run_id: flushed runs (three rows each) give fewer reports
-    [check] = etl["checks"]
-    assert check["got"] == check["expected"] == etl["reports"]
-    assert 0 < etl["reports"] < 1000
+    # no peer rows: boamps-etl once per output format
+    assert [e["format"] for e in doc["results"]] == ["jsonl", "json", "csv"]
+    for etl in doc["results"]:
+        assert etl["tool"] == "boamps-etl"
+        assert etl["rows"] == 1000 and etl["runs"] == 1 and etl["ok"] is True
+        assert etl["rows_per_s"] > 0 and etl["wall_s"] > 0 and etl["peak_rss_mb"] > 0
+        # one report per distinct run_id: flushed runs (three rows each) give fewer
+        # reports; json: one file each, csv: one line each below the header
+        [check] = etl["checks"]
+        assert check["got"] == check["expected"] == etl["reports"]
+        assert 0 < etl["reports"] < 1000
 
     # the generated CSV is cached under --data-dir, keyed by its parameters
     cached = list((tmp_path / "data").glob("codecarbon_1000_*.csv"))

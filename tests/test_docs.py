@@ -62,3 +62,26 @@ def test_check_says_which_page_is_stale(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "fields.md" in err and "cli.md" not in err.split("out of date:")[1]
     assert REGENERATE in err
+
+
+ROOT = DOCS.parent
+
+
+def test_readme_is_a_front_door_and_every_local_link_resolves() -> None:
+    readme = ROOT / "README.md"
+    assert readme.stat().st_size < 15_000, "README.md is over 15 KB: move reference text to docs/"
+    pages = [readme, *sorted(DOCS.glob("*.md"))]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            assert dest.exists(), f"{page.name}: link to {target} leads nowhere"
+            if anchor and dest.suffix == ".md":
+                body = dest.read_text(encoding="utf-8")
+                slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                         for h in re.findall(r"^#+ (.+)$", body, re.M)}
+                slugs |= set(re.findall(r'<a id="([^"]+)"></a>', body))
+                assert anchor in slugs, f"{page.name}: no heading #{anchor} in {dest.name}"

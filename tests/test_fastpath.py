@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import random
+import shutil
 import struct
 import subprocess
 import sys
@@ -30,24 +31,39 @@ from boamps_etl.engine import arrays, columns, scan, templates
 from boamps_etl.errors import BoampsEtlError
 from boamps_etl.io.readers import CsvSource
 
-CONTEXTS: list[Any] = [None, TASK_CONTEXT]
+FORMATS = ("jsonl", "json", "csv")
+SUFFIX = {"jsonl": ".jsonl", "json": "", "csv": ".csv"}
 
 
-def _run(path: Path, out: Path, *, fast: bool, context: Any = TASK_CONTEXT,
-         jobs: int = 1, **kw: Any) -> tuple[Any, bytes | str]:
-    out.unlink(missing_ok=True)  # hypothesis examples share tmp_path
+def _output(out: Path, fmt: str) -> Any:
+    """What a conversion wrote: the file's bytes, or for json each file's name and bytes
+    (hidden work files included: none may be left behind)."""
+    if fmt != "json":
+        return out.read_bytes() if out.exists() else b""
+    if not out.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def _run(path: Path | list[Path], out: Path, *, fast: bool, context: Any = TASK_CONTEXT,
+         jobs: int = 1, fmt: str = "jsonl", **kw: Any) -> tuple[Any, Any]:
+    out = out.with_name(out.stem + SUFFIX[fmt]) if out.suffix else out
+    if out.is_dir():  # hypothesis examples share tmp_path
+        shutil.rmtree(out)
+    out.unlink(missing_ok=True)
     try:
-        summary = be.convert_to(path, out, "jsonl", context=context, force=True,
+        summary = be.convert_to(path, out, fmt, context=context, force=True,
                                 fast_path=fast, jobs=jobs, **kw)
     except BoampsEtlError as exc:
         return None, str(exc.issue)
-    return summary, out.read_bytes() if out.exists() else b""
+    return summary, _output(out, fmt)
 
 
-def assert_same(path: Path, tmp_path: Path, **kw: Any) -> Any:
+def assert_same(path: Path | list[Path], tmp_path: Path, fmt: str = "jsonl",
+                **kw: Any) -> Any:
     """Both paths give the same bytes, counts, levels and issues; returns the summary."""
-    ref, ref_out = _run(path, tmp_path / "reference.jsonl", fast=False, **kw)
-    got, got_out = _run(path, tmp_path / "fast.jsonl", fast=True, **kw)
+    ref, ref_out = _run(path, tmp_path / "reference.jsonl", fast=False, fmt=fmt, **kw)
+    got, got_out = _run(path, tmp_path / "fast.jsonl", fast=True, fmt=fmt, **kw)
     assert got_out == ref_out, path
     if ref is None:
         return None
@@ -57,7 +73,8 @@ def assert_same(path: Path, tmp_path: Path, **kw: Any) -> Any:
     assert [str(i) for i in got.issues] == [str(i) for i in ref.issues]
     assert got.reports_written == ref.reports_written
     assert got.rows_read == ref.rows_read
-    _check_with_jsonschema(got_out, drafts=bool(kw.get("allow_incomplete")))
+    if fmt == "jsonl":
+        _check_with_jsonschema(got_out, drafts=bool(kw.get("allow_incomplete")))
     return got
 
 
@@ -83,19 +100,51 @@ def _fixtures() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", _fixtures(), ids=lambda p: f"{p.parent.name}/{p.name}")
-@pytest.mark.parametrize("context", CONTEXTS, ids=["no-context", "context"])
-def test_every_fixture_converts_the_same(path: Path, context: Any, tmp_path: Path) -> None:
-    assert_same(path, tmp_path, context=context)
+@pytest.mark.parametrize("context, fmt", [(None, "jsonl"), (TASK_CONTEXT, "jsonl"),
+                                          (TASK_CONTEXT, "json"), (TASK_CONTEXT, "csv")],
+                         ids=["no-context-jsonl", "jsonl", "json", "csv"])
+def test_every_fixture_converts_the_same(path: Path, context: Any, fmt: str,
+                                         tmp_path: Path) -> None:
+    # without context few reports are valid: the layouts of json and csv are checked on
+    # the valid reports a context gives
+    assert_same(path, tmp_path, fmt, context=context)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_generated_files_of_every_version_convert_the_same(variant: str,
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_generated_files_of_every_version_convert_the_same(variant: str, fmt: str,
                                                            tmp_path: Path) -> None:
     path = tmp_path / "emissions.csv"
     write_csv(path, rows=400, variant=variant, seed=11, gpu_share=0.4, cloud_share=0.3,
               flush=2)
-    summary = assert_same(path, tmp_path)
+    summary = assert_same(path, tmp_path, fmt)
     assert summary.reports > 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("how", ["plain", "per-row", "gzip", "task"])
+def test_every_format_and_input_takes_the_column_wise_engine(fmt: str, how: str,
+                                                             tmp_path: Path) -> None:
+    # the engine serves every output format, per-row conversions, compressed inputs and
+    # task files: same bytes as the reference, and the rows go through the engine
+    import gzip
+
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=600, variant="mixed", seed=4, gpu_share=0.4, cloud_share=0.3,
+              flush=3)
+    kw: dict[str, Any] = {}
+    if how == "per-row":
+        kw["per_row"] = True
+    elif how == "gzip":
+        packed = tmp_path / "emissions.csv.gz"
+        packed.write_bytes(gzip.compress(path.read_bytes()))
+        path = packed
+    elif how == "task":
+        path = tmp_path / "emissions_task.csv"
+        write_csv(path, rows=300, variant="t3.2", seed=4)
+    summary = assert_same(path, tmp_path, fmt, **kw)
+    assert summary.reports_written > 0
+    assert summary.engine_rows == summary.rows_read  # every row read column-wise
 
 
 def test_the_fast_path_takes_clean_files(tmp_path: Path) -> None:
@@ -207,19 +256,46 @@ def test_cells_are_cleaned_as_the_reference_reader_cleans_them(cells: list[str])
     assert arrays._clean_array(sliced).to_pylist() == [clean(c) for c in cells]
 
 
-def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path,
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path, fmt: str,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     path = tmp_path / "emissions.csv"
     write_csv(path, rows=3000, variant="mixed", seed=5, flush=3)
+    # the same run twice (a name taken by a report of another range) and a row JSON
+    # escapes (a csv line the reference writes)
+    text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    text.append(text[5])
+    text.insert(2000, text[1500].replace("Linux", "Lin\\ux"))
+    path.write_text("".join(text), encoding="utf-8")
     monkeypatch.setattr(scan, "MIN_PART_BYTES", 1 << 14)  # many small ranges
-    one, one_out = _run(path, tmp_path / "one.jsonl", fast=True, jobs=1)
-    many, many_out = _run(path, tmp_path / "many.jsonl", fast=True, jobs=3)
-    ref, ref_out = _run(path, tmp_path / "ref.jsonl", fast=False)
+    one, one_out = _run(path, tmp_path / "one.jsonl", fast=True, jobs=1, fmt=fmt)
+    many, many_out = _run(path, tmp_path / "many.jsonl", fast=True, jobs=3, fmt=fmt)
+    ref, ref_out = _run(path, tmp_path / "ref.jsonl", fast=False, fmt=fmt)
     assert one_out == many_out == ref_out
     assert one.counts == many.counts == ref.counts
     assert one.levels == many.levels == ref.levels
-    assert not list(tmp_path.glob(".boamps-etl-part-*"))  # worker files are cleaned up
+    assert many.engine_rows == many.rows_read
+    assert not list(tmp_path.glob(".boamps-etl-*"))  # worker files are cleaned up
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_reports_of_one_name_get_suffixes_in_row_order_across_ranges(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    # --per-row: identical rows give one report id, so one file name; the second, third...
+    # report of a name gets -2, -3... in row order, whichever worker wrote it first
+    rows = [v321_row(run_id=f"aaaaaaaa-0000-4000-8000-{n % 7:012d}", duration=f"{n % 5}.5")
+            for n in range(1, 700)]
+    path = tmp_path / "repeated.csv"
+    path.write_text(V321_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(scan, "MIN_PART_BYTES", 1 << 13)
+    ref, ref_out = _run(path, tmp_path / "ref", fast=False, fmt="json", per_row=True)
+    assert ref.counts == {"valid": 699, "incomplete": 0, "invalid": 0}
+    got, got_out = _run(path, tmp_path / "got", fast=True, fmt="json", per_row=True,
+                        jobs=jobs)
+    assert got_out == ref_out
+    assert len(ref_out) == 699 and any(name.endswith("-19.json") for name in ref_out)
+    assert got.engine_rows == 699
 
 
 def test_several_files_split_between_workers_go_to_one_output_in_order(
@@ -314,7 +390,8 @@ def test_corpus_files_convert_the_same(tmp_path: Path) -> None:
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in (".csv", ".gz"))
     assert files
     for path in files:
-        assert_same(path, tmp_path)
+        for fmt in FORMATS:
+            assert_same(path, tmp_path, fmt)
 
 
 # --------------------------------------------------------------------------- numbers

@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import CODECARBON, FIXTURES, TASK_CONTEXT
 
@@ -113,20 +114,28 @@ def test_convert_says_the_second_report_is_a_duplicate(tmp_path: Path) -> None:
     assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 3
 
 
-def test_duplicates_are_dropped_the_same_way_on_both_engines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_duplicates_are_dropped_the_same_way_on_both_engines(tmp_path: Path,
+                                                             fmt: str) -> None:
     from boamps_etl.api import convert_to
 
     a = tmp_path / "a.csv"
     a.write_bytes((CODECARBON / "v3.2.1.csv").read_bytes())
     b = tmp_path / "b.csv"
     b.write_bytes(a.read_bytes())
-    fast = convert_to([a, b], tmp_path / "fast.jsonl", "jsonl", context=TASK_CONTEXT,
-                      fast_path=True)
-    ref = convert_to([a, b], tmp_path / "ref.jsonl", "jsonl", context=TASK_CONTEXT,
-                     fast_path=False)
-    assert (tmp_path / "fast.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+    fast_out, ref_out = tmp_path / f"fast.{fmt}", tmp_path / f"ref.{fmt}"
+    fast = convert_to([a, b], fast_out, fmt, context=TASK_CONTEXT, fast_path=True)
+    ref = convert_to([a, b], ref_out, fmt, context=TASK_CONTEXT, fast_path=False)
+
+    def written(out: Path) -> object:
+        if out.is_dir():
+            return {p.name: p.read_bytes() for p in out.iterdir()}
+        return out.read_bytes()
+
+    assert written(fast_out) == written(ref_out)
     assert fast.duplicates == ref.duplicates == 3
     assert fast.reports_written == ref.reports_written == 3
+    assert fast.engine_rows == fast.rows_read
 
 
 def test_convert_given_a_folder_points_to_batch(tmp_path: Path) -> None:

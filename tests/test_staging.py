@@ -90,3 +90,58 @@ def test_a_path_through_a_symlink_is_refused(tmp_path: Path) -> None:
     staging.check_inside(root, root / "a" / "report.json")
     with pytest.raises(OutputError, match="refusing to write outside the output folder"):
         staging.check_inside(root, root / "sub" / "report.json")
+
+
+def _docs(n: int) -> list[dict[str, object]]:
+    return [{"header": {"reportId": f"r{i}", "publisher": {"name": "Acme"}}}
+            for i in range(n)]
+
+
+def test_json_reports_are_staged_beside_their_folder_under_a_work_name(tmp_path: Path) -> None:
+    from boamps_etl.io.writers import StreamWriter
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("user data")
+    writer = StreamWriter(out, "json")
+    writer.write(_docs(3))
+    stage = writer.stage_folder()
+    assert stage.parent == tmp_path and staging.is_work_name(stage.name)
+    written = writer.close()
+    assert len(written) == 3 and not stage.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_json_commit_cut_short_beside_its_folder_is_finished_by_a_rerun(
+        tmp_path: Path) -> None:
+    from boamps_etl.io.writers import write_reports
+
+    docs = _docs(5)
+    reference = tmp_path / "reference"
+    write_reports(docs, reference, "json")
+    names = sorted(p.name for p in reference.iterdir())
+    work = tmp_path / "work"
+    out = work / "out"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("user data")
+    # a run of the same job died while moving its committed set into a non-empty folder
+    stage = work / name_for(dead_pid(), "stage")
+    stage.mkdir()
+    for name in names:
+        (stage / name).write_bytes((reference / name).read_bytes())
+    (stage / staging.COMMIT_LIST).write_text(
+        staging.INTO + "out\n" + "".join(n + "\n" for n in names))
+    for name in names[:2]:
+        os.replace(stage / name, out / name)
+    staging.sweep(work)  # what the next run does first: the moves are finished
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "notes.txt"])
+    assert not stage.exists()
+    # a plain re-run (no force) finds the same bytes there: no conflict, same result
+    write_reports(docs, out, "json")
+    assert {n: (out / n).read_bytes() for n in names} == \
+        {n: (reference / n).read_bytes() for n in names}
+    assert sorted(p.name for p in work.iterdir()) == ["out"]
+    (out / names[0]).write_text("changed")
+    with pytest.raises(OutputError, match="exist already"):
+        write_reports(docs, out, "json")
+    assert sorted(p.name for p in work.iterdir()) == ["out"]

@@ -57,22 +57,29 @@ def test_outputs_match_the_in_memory_writer(tmp_path: Path, fmt: str) -> None:
         assert s_lines[0] == d_lines[0] and sorted(s_lines) == sorted(d_lines)
 
 
-def test_interrupt_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fast_path", [False, True])
+def test_interrupt_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  fast_path: bool) -> None:
     path = flushes(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
     out = tmp_path / "out"
     calls = {"n": 0}
-    original = writers.StreamWriter.write
+    # the reference path writes documents, the column-wise engine texts
+    name = "write_files" if fast_path else "write"
+    original = getattr(writers.StreamWriter, name)
 
-    def interrupted(self: writers.StreamWriter, docs: list[dict[str, object]]) -> None:
+    def interrupted(self: writers.StreamWriter, *args: object) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        original(self, docs)
+        original(self, *args)  # some reports are staged, then Ctrl-C
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(writers.StreamWriter, "write", interrupted)
+    monkeypatch.setattr(writers.StreamWriter, name, interrupted)
     with pytest.raises(KeyboardInterrupt):
-        convert_to(path, out, "json", context=TASK_CONTEXT, chunk_rows=1)
+        convert_to(path, out, "json", context=TASK_CONTEXT, chunk_rows=1,
+                   fast_path=fast_path, jobs=1)
+    assert calls["n"] == 1
     assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging left
 
 
 def test_existing_report_files_stop_everything(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import doctest
 import importlib
 import itertools
 import json
+import pkgutil
 import re
 import sys
 from pathlib import Path
@@ -620,7 +621,7 @@ def test_summary_of_reports_without_breakdown_or_emissions() -> None:
     assert row["carbon_intensity_g_per_kwh"] == pytest.approx(50.0)
     assert row["cpu_energy_kwh"] != row["cpu_energy_kwh"]  # NaN
     assert row["level"] == "none"
-    from boamps_etl.toolbox import _figure
+    from boamps_etl.toolbox.summary import _figure
     _, ax = _figure(frame)
     assert len(ax.patches) == 2  # one 'total' series when there is no breakdown
 
@@ -632,7 +633,7 @@ def test_summary_rejects_bad_by(converted: Any) -> None:
 
 def test_plot_png(converted: Any, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from boamps_etl.toolbox import _figure
+    from boamps_etl.toolbox.summary import _figure
 
     frame = summarize(converted, by="project")
     _, ax = _figure(frame)
@@ -652,7 +653,7 @@ def test_plot_png(converted: Any, tmp_path: Path) -> None:
 
 def test_plot_many_runs_labels_by_position(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from boamps_etl.toolbox import _figure
+    from boamps_etl.toolbox.summary import _figure
 
     csv = write_csv(tmp_path / "e.csv", *(v321_row(run_id=f"r{i}") for i in range(30)))
     frame = summarize(be.convert(csv, context=TASK_CONTEXT))
@@ -769,9 +770,13 @@ def test_cli_module_does_not_import_heavy_modules() -> None:
 
 
 def test_doctests() -> None:
-    module = importlib.import_module("boamps_etl.toolbox")
-    result = doctest.testmod(module)
-    assert result.failed == 0 and result.attempted > 0
+    # the package and each of its modules: testmod skips what a module only imports
+    package = importlib.import_module("boamps_etl.toolbox")
+    names = [package.__name__] + [f"{package.__name__}.{m.name}"
+                                  for m in pkgutil.iter_modules(package.__path__)]
+    results = [doctest.testmod(importlib.import_module(name)) for name in names]
+    assert sum(r.failed for r in results) == 0
+    assert sum(r.attempted for r in results) >= 4  # import, init_context (2), schema_document
 
 
 def _frame_of_runs(n: int, tmp_path: Path) -> Any:
@@ -791,7 +796,7 @@ def _frame_of_runs(n: int, tmp_path: Path) -> Any:
 def test_plot_is_readable_for_1_3_30_and_3000_runs(n: int, tmp_path: Path) -> None:
     # issue #14: labels never overlap, and tiny runs next to big ones stay visible
     pytest.importorskip("matplotlib")
-    from boamps_etl.toolbox import _figure
+    from boamps_etl.toolbox.summary import _figure
 
     frame = _frame_of_runs(n, tmp_path)
     from matplotlib.backends.backend_agg import FigureCanvasAgg

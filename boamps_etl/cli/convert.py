@@ -58,7 +58,7 @@ def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...]
     rows sharing a run_id (cumulative flushes) give one report, from the last row; task
     files give one report per task. Every report is validated against the official
     BoAmps schema and the extension schema before it is written. Worker processes (--jobs)
-    serve large clean CSVs written as jsonl.
+    serve large clean CSVs, whatever the format.
     """
     from .. import api
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..context import Context
 from ..errors import Issue
 from ..io.readers import ROW_COLUMN, CsvTable
-from ..io.writers import dumps
+from ..io.writers import NAME_FIELDS
 from ..levels import assess
 from ..mapping import Applied, FieldMapping
 from ..pipeline import build_report, convert_table, needed_columns
@@ -31,6 +31,14 @@ from .columns import (
     _factorized,
     _nulls,
     apply_columns,
+)
+from .layouts import (
+    _csv_cell,
+    _csv_cells,
+    _joined_name,
+    _name_parts,
+    _text_of,
+    add_layout,
 )
 from .scan import BLOCK_ROWS, FastFile, _Range, _reader, _regroup
 from .templates import _encode, _fill_one, _json_column, _make_template, _Template
@@ -73,24 +81,31 @@ def _tags(values: Sequence[Any], kinds: set[type]) -> tuple[Any, Any, list[Any]]
 
 @dataclass
 class BlockResult:
-    """One block's output: JSON lines in row order, and what the reference path said."""
+    """One block's output in row order: the text of each report in the output's layout (a
+    JSON line, a json file's text, or a flat CSV line in its own columns), and what the
+    reference path said."""
 
-
-    data: Any = b""  # the JSON lines, each ending with a line break (UTF-8 bytes)
-    count: int = 0  # how many lines
+    data: Any = b""  # the texts end to end, each ending with a line break (UTF-8 bytes)
+    count: int = 0  # how many texts
     counts: dict[str, int] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     row_errors: int = 0
+    lengths: Any = None  # json and csv: the byte length of each text (numpy int64)
+    names: list[str] | None = None  # json: each report's file name (before any -2 suffix)
+    columns: list[tuple[str, ...]] = field(default_factory=list)  # csv: the column sets
+    column_ids: Any = None  # csv: the column set of each line, in ``columns`` (numpy)
 
 
 class Converter:
     """Converts the blocks of one fast file; templates are kept across blocks."""
 
     def __init__(self, ff: FastFile, mapping: FieldMapping, context: Context | None,
-                 allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None):
+                 allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None,
+                 fmt: str = "jsonl"):
         self.ff, self.mapping, self.context = ff, mapping, context
         self.allow_incomplete = allow_incomplete
+        self.fmt = fmt  # the output's layout: jsonl, json or csv (.layouts)
         self.templates: dict[Any, _Template | None] = {} if templates is None else templates
         self.targets = [t for t, r in mapping.rules.items() if not r.is_entry]
         # merge keys (componentType) shape the report by their value, and constants are
@@ -141,7 +156,12 @@ class Converter:
         arrays = {c: _clean_array(batch.column(i)) for i, c in enumerate(self.read)}
         run_ids = arrays.get("run_id")
         content: list[list[str | None]] = []
-        ctx = TransformContext("codecarbon", False, {}, (), row_list, content)
+        if self.ff.per_row:  # report ids derived from every cell of the row, as read
+            import pyarrow.compute as pc
+
+            content = [pc.utf8_trim_whitespace(batch.column(i)).to_pylist()
+                       for i in range(len(self.read))]
+        ctx = TransformContext(self.ff.kind, self.ff.per_row, {}, (), row_list, content)
         applied, columns = apply_columns(self.mapping, arrays, n, ctx)
         direct = {k: columns[t] for k, t in enumerate(self.targets) if t in columns}
         slow: set[int] = set()
@@ -201,17 +221,34 @@ class Converter:
         tids[ok_rows] = group_tids[groups.reshape(-1)]
         slow.update(np.flatnonzero(tids < 0).tolist())
         result = BlockResult(counts={"valid": 0, "incomplete": 0, "invalid": 0})
-        pieces, positions = self._fill(templates, tids, values, all_kinds, direct, slow,
-                                       result.levels)
+        registry: dict[tuple[str, ...], int] = {}  # csv: the column sets of this block
+        pieces, positions, extra = self._fill(templates, tids, values, all_kinds, direct,
+                                              slow, result.levels, registry)
         if slow:
             lines = self._reference(batch, sorted(slow), row_list, result)
-            pieces.append(_text_array([text for _, text in lines]))
-            positions.append(np.array([i for i, _ in lines], dtype=np.int64))
+            pieces.append(_text_array([text for _, text, _ in lines]))
+            positions.append(np.array([i for i, _, _ in lines], dtype=np.int64))
+            if self.fmt == "json":
+                extra.append(_text_array([name for _, _, name in lines]))
+            elif self.fmt == "csv":
+                extra.append(np.array([registry.setdefault(cols, len(registry))
+                                       for _, _, cols in lines], dtype=np.int64))
         lines_array = pa.concat_arrays(pieces) if pieces else _text_array([])
         where = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
-        final = lines_array.take(_numpy_array(np.argsort(where, kind="stable")))
+        order = np.argsort(where, kind="stable")
+        final = lines_array.take(_numpy_array(order))
         result.data = _string_data(final)
         result.count = len(final)
+        if self.fmt != "jsonl":
+            result.lengths = np.diff(_offsets(final)) if len(final) else \
+                np.zeros(0, dtype=np.int64)
+        if self.fmt == "json":
+            names = pa.concat_arrays(extra) if extra else _text_array([])
+            result.names = names.take(_numpy_array(order)).to_pylist()
+        elif self.fmt == "csv":
+            ids = np.concatenate(extra) if extra else np.zeros(0, dtype=np.int64)
+            result.column_ids = ids[order]
+            result.columns = list(registry)
         result.counts["valid"] += n - len(slow)
         return result
 
@@ -239,11 +276,13 @@ class Converter:
 
     def _fill(self, templates: list[_Template], tids: Any, values: list[list[Any]],
               all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int],
-              levels: dict[str, int]) -> tuple[list[Any], list[Any]]:
-        """The JSON lines of the rows of each template, column-wise: rows grouped by
-        template, each used column encoded once and taken in that order, the lines
-        joined by Arrow. Returns the lines and their rows; counts the rows written in
-        ``levels``."""
+              levels: dict[str, int], registry: dict[tuple[str, ...], int]
+              ) -> tuple[list[Any], list[Any], list[Any]]:
+        """The output texts of the rows of each template, column-wise: rows grouped by
+        template, each used column encoded once and taken in that order, the texts
+        joined by Arrow. Returns the texts, their rows, and per group the file names
+        (json) or the column sets in ``registry`` (csv); counts the rows written in
+        ``levels``. A row whose text the template cannot vouch for goes to ``slow``."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -251,33 +290,69 @@ class Converter:
         ids = np.asarray(tids, dtype=np.int64)
         fast_rows = np.flatnonzero(ids >= 0)
         if len(fast_rows) == 0:
-            return [], []
+            return [], [], []
         order = fast_rows[np.argsort(ids[fast_rows], kind="stable")]
         counts = np.bincount(ids[fast_rows], minlength=len(templates))
-        used = sorted({k for t in templates for k in t.slots})
+        layouts = [t if t.out is None else t.out for t in templates]
+        used = sorted({k for t in layouts for k in t.slots})
         encoded = {k: _json_column(values[k], all_kinds[k] - {type(None)}, direct.get(k),
                                    self.ff.plain_text, order) for k in used}
-        pieces, positions = [], []
+        refused = np.zeros(len(order), dtype=bool)  # csv: cells the reference writes
+        if self.fmt == "csv":
+            for k in used:
+                encoded[k], bad = _csv_cells(encoded[k])
+                refused |= bad
+        names: dict[int, Any] = {}
+        if self.fmt == "json":
+            wanted = {p for t in layouts for p in t.name or () if isinstance(p, int)}
+            for k in wanted:
+                fallback = NAME_FIELDS[next(j for t in layouts for j, p in
+                                            enumerate(t.name or ()) if p == k)][1]
+                names[k] = _name_parts(values[k], direct.get(k), order, fallback)
+        pieces, positions, extra = [], [], []
         start = 0
         for t, template in enumerate(templates):
             count = int(counts[t])
             if count == 0:
                 continue
-            parts: list[Any] = [template.scalars[0]]
-            for k, piece in zip(template.slots, template.scalars[1:], strict=True):
-                parts.append(encoded[k].slice(start, count))
+            rows = order[start: start + count]
+            layout = layouts[t]
+            took = np.flatnonzero(~refused[start: start + count])
+            if len(took) < count:
+                slow.update(rows[refused[start: start + count]].tolist())
+
+            def cut(array: Any, start: int = start, count: int = count,
+                    took: Any = took) -> Any:
+                part = array.slice(start, count)
+                return part if len(took) == count else part.take(_numpy_array(took))
+
+            start += count
+            if len(took) == 0:
+                continue
+            parts: list[Any] = [layout.scalars[0]]
+            for k, piece in zip(layout.slots, layout.scalars[1:], strict=True):
+                parts.append(cut(encoded[k]))
                 parts.append(piece)
             lines = pc.binary_join_element_wise(*parts, _scalar("", pa.string()))
-            first = int(order[start])
-            check = _fill_one(template, [_encode(values[k][first]) for k in template.slots])
+            first = int(rows[took[0]])
+            encode = _csv_cell if self.fmt == "csv" else _encode
+            check = _fill_one(layout, [encode(values[k][first]) for k in layout.slots])
             if lines[0].as_py() != check + "\n":  # never: tests/test_fastpath.py
-                slow.update(order[start: start + count].tolist())
-            else:
-                pieces.append(lines)
-                positions.append(order[start: start + count])
-                levels[template.level] = levels.get(template.level, 0) + count
-            start += count
-        return pieces, positions
+                slow.update(rows[took].tolist())
+                continue
+            pieces.append(lines)
+            positions.append(rows[took])
+            levels[template.level] = levels.get(template.level, 0) + len(took)
+            if self.fmt == "json":
+                assert layout.name is not None
+                extra.append(_joined_name([_scalar(p, pa.string()) if isinstance(p, str)
+                                           else cut(names[p]) for p in layout.name],
+                                          len(took)))
+            elif self.fmt == "csv":
+                assert layout.columns is not None
+                extra.append(np.full(len(took), registry.setdefault(
+                    layout.columns, len(registry)), dtype=np.int64))
+        return pieces, positions, extra
 
     def _template(self, signature: Any, applied: Applied, i: int,
                   layers: list[dict[str, Any]]) -> _Template | None:
@@ -290,14 +365,18 @@ class Converter:
                 level = assess(doc, []).level
                 template = _make_template(doc, self.mapping, applied, self.targets,
                                           self.keep_real, layers, i, level)
+                if template is not None:
+                    template = add_layout(template, self.fmt, doc, self.mapping, applied,
+                                          self.targets, self.keep_real, layers, i)
         if len(self.templates) < 4096:
             self.templates[signature] = template
         return template
 
     def _reference(self, batch: Any, indexes: list[int], row_list: list[int],
-                   result: BlockResult) -> list[tuple[int, str]]:
+                   result: BlockResult) -> list[tuple[int, str, Any]]:
         """Rows the fast path does not vouch for: converted by the reference pipeline.
-        Returns (row, JSON line) for each report to write."""
+        Returns (row, text, its file name (json) or column set (csv)) for each report to
+        write."""
         import numpy as np
         import pandas as pd
 
@@ -307,9 +386,9 @@ class Converter:
                               for k, c in enumerate(self.read)}, dtype=object)
         frame = frame.reindex(columns=list(self.ff.columns))
         frame[ROW_COLUMN] = [row_list[i] for i in indexes]
-        table = CsvTable(self.ff.name, frame, list(self.ff.columns), "codecarbon", [], 0,
+        table = CsvTable(self.ff.name, frame, list(self.ff.columns), self.ff.kind, [], 0,
                          self.ff.encoding)
-        part = convert_table(table, self.mapping, self.context,
+        part = convert_table(table, self.mapping, self.context, per_row=self.ff.per_row,
                              allow_incomplete=self.allow_incomplete, groups={})
         ok = ("valid", "incomplete") if self.allow_incomplete else ("valid",)
         out = []
@@ -318,7 +397,7 @@ class Converter:
             result.levels[report.level] = result.levels.get(report.level, 0) + 1
             result.issues.extend(report.issues)
             if report.status in ok:
-                out.append((i, dumps(report.document, indent=None) + "\n"))
+                out.append((i, *_text_of(report.document, self.fmt)))
         return out
 
 
@@ -332,19 +411,26 @@ def _string_data(array: Any) -> memoryview:
 
 
 def convert_file(ff: FastFile, mapping: FieldMapping, context: Context | None,
-                 allow_incomplete: bool) -> Iterator[BlockResult]:
-    """Convert a prepared file block by block."""
-    converter = Converter(ff, mapping, context, allow_incomplete)
+                 allow_incomplete: bool, fmt: str = "jsonl") -> Iterator[BlockResult]:
+    """Convert a prepared file block by block, into texts in the layout of ``fmt``."""
+    converter = Converter(ff, mapping, context, allow_incomplete, fmt=fmt)
     for batch, rows in converter.blocks():
         yield converter.convert(batch, rows)
 
 
 @dataclass
 class PartResult:
-    """What one worker converted: its JSON lines are in ``path``."""
+    """What one worker converted: its texts are in the file ``path`` (jsonl: JSON lines;
+    csv: lines in their own columns, ``lengths`` bytes each, in the column sets
+    ``columns[column_ids[i]]``) or, for json, in the folder ``path``, one file per report
+    named by its index, the report's file name in ``names``."""
 
     path: Path
     lines: int
     counts: dict[str, int]
     levels: dict[str, int]
     issues: list[Issue]
+    lengths: Any = None
+    column_ids: Any = None
+    columns: list[tuple[str, ...]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)

@@ -3,6 +3,7 @@ ranges of rows converted by forked workers, each range's lines kept in order."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -17,26 +18,62 @@ from .convert import Converter, PartResult
 from .scan import FastFile, single_threaded
 from .templates import _Template
 
-_JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow)
+_JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow, fmt)
 
 
 def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
-    """Convert one range of a file into the file ``out``."""
+    """Convert one range of a file into the file (or, for json, the folder) ``out``."""
+    import numpy as np
+
     ff, index, out = task
-    mapping, context, allow_incomplete = _JOB
-    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES)
+    mapping, context, allow_incomplete, fmt = _JOB
+    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, fmt)
     total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
-    with open(out, "wb") as fh:
+    lengths, ids = [], []
+    sets: dict[tuple[str, ...], int] = {}
+    with contextlib.ExitStack() as stack:
+        fh = None if fmt == "json" else stack.enter_context(open(out, "wb"))
         for batch, rows in converter.blocks(ff.parts[index]):
             block = converter.convert(batch, rows)
-            fh.write(block.data)
+            if fh is not None:
+                fh.write(block.data)
+            else:
+                assert block.names is not None
+                _write_numbered(Path(out), total.lines, block.data, block.lengths)
+                total.names.extend(block.names)
+            if fmt == "csv":
+                mine = np.array([sets.setdefault(c, len(sets)) for c in block.columns],
+                                dtype=np.int64)
+                ids.append(mine[block.column_ids] if len(mine) else block.column_ids)
+                lengths.append(block.lengths)
             total.lines += block.count
             for status, count in block.counts.items():
                 total.counts[status] = total.counts.get(status, 0) + count
             for level, count in block.levels.items():
                 total.levels[level] = total.levels.get(level, 0) + count
             total.issues.extend(block.issues)
+    if fmt == "csv":
+        total.lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        total.column_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        total.columns = list(sets)
     return total
+
+
+def _write_numbered(folder: Path, first: int, data: Any, lengths: Any) -> None:
+    """Texts ``lengths`` bytes each of ``data`` as files named ``first``, ``first + 1``..."""
+    view = memoryview(data)
+    at = 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    prefix = os.fspath(folder) + os.sep
+    for j, size in enumerate(lengths.tolist(), first):
+        fd = os.open(prefix + str(j), flags, 0o666)
+        try:
+            part = view[at: at + size]
+            while part:
+                part = part[os.write(fd, part):]
+        finally:
+            os.close(fd)
+        at += size
 
 
 _TEMPLATES: dict[Any, _Template | None] = {}  # kept from one range to the next (same job)
@@ -59,12 +96,13 @@ class Runner:
     that ``Pool.terminate`` would wait for forever."""
 
     def __init__(self, jobs: int, mapping: FieldMapping, context: Context | None,
-                 allow_incomplete: bool):
+                 allow_incomplete: bool, fmt: str = "jsonl"):
         import multiprocessing
 
         global _JOB
         self.jobs = jobs if "fork" in multiprocessing.get_all_start_methods() else 1
-        _JOB = (mapping, context, allow_incomplete)
+        self.fmt = fmt
+        _JOB = (mapping, context, allow_incomplete, fmt)
         _TEMPLATES.clear()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -88,11 +126,16 @@ class Runner:
     def convert(self, ff: FastFile, stage: Path) -> Generator[PartResult, None, None]:
         """Convert the ranges of a prepared file, handed out to the workers one at a
         time; yields each range's result in order as soon as it and those before it are
-        done. Its JSON lines are in a work file in ``stage``, removed here."""
+        done. Its texts are in a work file (json: a work folder) in ``stage``, removed
+        here once the caller has taken what it needs from them (:class:`PartResult`)."""
         outs = []
+        folders = self.fmt == "json"  # json: a folder of files per range
         try:
             for _ in ff.parts:
-                fh, path = staging.new_file(stage, "jsonl")
+                if folders:
+                    outs.append(str(staging.new_folder(stage)))
+                    continue
+                fh, path = staging.new_file(stage, self.fmt)
                 fh.close()
                 outs.append(str(path))
             yield from self.imap(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
@@ -102,7 +145,7 @@ class Runner:
             raise
         finally:
             for name in outs:
-                Path(name).unlink(missing_ok=True)
+                staging.remove(Path(name))
 
     def close(self, stop: bool = False) -> None:
         """End the workers: once their work is done, or at once with ``stop`` (Ctrl-C,

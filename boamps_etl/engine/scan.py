@@ -60,13 +60,15 @@ class FastFile:
     parts: list[tuple[int, int, int]] = field(default_factory=list)
     # (first byte, end byte, index of the first row) of each range a worker converts
     plain_text: bool = False  # no cell holds a character JSON escapes
+    kind: str = "codecarbon"  # or 'task' (a report per row)
+    per_row: bool = False  # a report per row, its id derived from the row's content
+    temporary: Path | None = None  # the unpacked copy of a gzip file (``path``)
 
 
-def _header_line(source: CsvSource) -> tuple[list[str], int] | None:
+def _header_line(source: CsvSource, path: Path) -> tuple[list[str], int] | None:
     """The raw header fields and the offset of the first data byte, when the header is the
-    file's first line."""
-    assert source.path is not None
-    with open(source.path, "rb") as fh:
+    first line of the file ``path`` (the source's, or its unpacked copy)."""
+    with open(path, "rb") as fh:
         sample = fh.read(1 << 16)
     end = sample.find(b"\n")
     if end < 0:
@@ -294,27 +296,78 @@ def _hash_buckets(cells: Any, buckets: int) -> Any:
 def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None = None,
             spill: str | Path | None = None) -> FastFile | None:
     """Check a file for the fast path: ``None`` when it must take the reference path
-    (compressed or in memory, another encoding, an unusual layout, a damaged row...).
+    (in memory, another encoding, an unusual layout, a damaged row...). A gzip file is
+    unpacked first, streamed, into ``spill`` (or the system's temporary folder); the
+    unpacked copy is the FastFile's ``temporary``, which :func:`release` removes.
     With a ``runner``, each of its workers checks one range of the file. ``spill``: a
     folder where the run_ids of a large file are written for a while, bucket by bucket,
     so that finding the last row of each run takes bounded memory (without it they are
     all kept in memory)."""
-    import numpy as np
-    import pyarrow as pa
-
-    if source.path is None or source.kind != "codecarbon" or not available():
+    if source.path is None or source.kind not in ("codecarbon", "task") or not available():
         return None
     load_empty_values()
     if source.encoding not in ("utf-8", "utf-8-sig") or source.header_issues:
         return None
-    with open(source.path, "rb") as fh:
-        if fh.read(2) == b"\x1f\x8b":
+    path = source.path
+    with open(path, "rb") as fh:
+        packed = fh.read(2) == b"\x1f\x8b"
+    if packed:
+        unpacked = _unpacked(path, spill)
+        if unpacked is None:
             return None
-    found = _header_line(source)
+        path = unpacked
+    try:
+        found = _prepare(source, path, per_row, runner, spill)
+    except BaseException:
+        if packed:
+            path.unlink(missing_ok=True)
+        raise
+    if found is None and packed:
+        path.unlink(missing_ok=True)
+    if found is not None and packed:
+        found.temporary = path
+    return found
+
+
+def release(ff: FastFile) -> None:
+    """Remove the unpacked copy of a gzip file, if any."""
+    if ff.temporary is not None:
+        ff.temporary.unlink(missing_ok=True)
+        ff.temporary = None
+
+
+def _unpacked(path: Path, spill: str | Path | None) -> Path | None:
+    """A gzip file unpacked into a hidden file of ``spill``, streamed; ``None`` when it is
+    damaged (the reference says how)."""
+    import gzip
+    import tempfile
+    import zlib
+
+    folder = Path(spill) if spill is not None else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    fh, name = staging.new_file(folder, "csv")  # a work file: swept if the run is killed
+    try:
+        with fh as out, gzip.open(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 22)
+    except (OSError, EOFError, zlib.error):
+        Path(name).unlink(missing_ok=True)
+        return None
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | None,
+             spill: str | Path | None) -> FastFile | None:
+    import numpy as np
+    import pyarrow as pa
+
+    found = _header_line(source, path)
     if found is None:
         return None
     fields, start = found
-    path = source.path
+    every_row = per_row or source.kind == "task"  # each row is a report
     names = _unique_names(fields)
     by_column = dict(zip(source.columns, names, strict=True))
     run_col = by_column.get("run_id")
@@ -325,7 +378,7 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
     if workers > 1 and pieces > workers:
         pieces -= pieces % workers  # as many ranges for each worker
     ranges = _ranges(path, start, max(1, pieces))
-    buckets = 1 if run_col is None or per_row or spill is None else \
+    buckets = 1 if run_col is None or every_row or spill is None else \
         -(-size // KEEP_BUCKET_BYTES)
     folder = None
     if buckets > 1:
@@ -347,9 +400,11 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
             return None  # the reference says so
         firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
         parts = [(a, b, int(first)) for (a, b), first in zip(ranges, firsts, strict=True)]
-        if run_col is None or per_row:
+        if run_col is None or every_row:
             keep = np.ones(rows, dtype=bool)
-            missing_ids = run_col is None
+            # ids derived from the whole row: with --per-row, or for rows without run_id
+            missing_ids = run_col is None or per_row or any(
+                part[1].null_count for part in scanned if part is not None)
         elif buckets > 1:
             keep, missing_ids = _last_of_each_bucket(
                 [part[1] for part in scanned if part is not None], counts, firsts, buckets)
@@ -364,7 +419,8 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
             shutil.rmtree(folder, ignore_errors=True)
     source.mark_scanned(rows)
     return FastFile(source.name, path, list(source.columns), names, source.delimiter,
-                    source.encoding, rows, keep, missing_ids, parts, plain_text)
+                    source.encoding, rows, keep, missing_ids, parts, plain_text,
+                    source.kind, per_row)
 
 
 def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:

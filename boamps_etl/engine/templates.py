@@ -161,6 +161,11 @@ class _Template:
     pieces: list[str]  # literal text around the slots
     slots: list[int]  # which mapped value fills each slot
     level: str
+    # the output's own layout when it is not JSON Lines (:mod:`.layouts`): a json file's
+    # text (with ``name``, how its file name is made) or a flat CSV line (with ``columns``)
+    out: _Template | None = None
+    name: list[str | int] | None = None  # a name part's text, or the slot giving it
+    columns: tuple[str, ...] | None = None
 
     @property
     def scalars(self) -> list[Any]:

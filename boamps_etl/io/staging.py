@@ -2,9 +2,9 @@
 
 Outputs never appear half-written. A file is written to a *work file* beside its target and
 renamed into place; a set of files (one JSON report per file) is staged in a *work folder*
-inside the output folder, and committed by writing a commit list into that folder before
-the files are moved out of it: once the list is there, the set is decided, and if the run
-dies while moving, the next run in that folder finishes the moves (:func:`sweep`).
+beside (or inside) the output folder, and committed by writing a commit list into that
+folder before the files are moved out of it: once the list is there, the set is decided,
+and if the run dies while moving, the next run there finishes the moves (:func:`sweep`).
 
 Work files and folders are named ``.boamps-etl.<host>.<pid>.<random>.<part|stage>`` so a
 later run can tell its own debris from anything else: it removes those of its host whose
@@ -31,6 +31,8 @@ PREFIX = ".boamps-etl."
 PART, STAGE = "part", "stage"
 #: Inside a work folder: the names to move out, one per line, written when the set is final.
 COMMIT_LIST = ".commit"
+#: First line of a commit list whose files go to a folder beside the work folder.
+INTO = "# into: "
 _WORK = re.compile(r"^\.boamps-etl\.([A-Za-z0-9-]{1,40})\.([0-9]{1,10})\.([0-9a-f]{8})"
                    r"\.(part|stage)(?:\.[A-Za-z0-9]{1,10})?$")
 
@@ -153,28 +155,47 @@ def same_bytes(a: Path, b: Path) -> bool:
         return False
 
 
-def commit_folder(stage: Path, names: list[str], dest: Path) -> None:
+def commit_folder(stage: Path, names: list[str], dest: Path, *, chmod: bool = True) -> None:
     """Move the staged files ``names`` into ``dest`` as one decision: the commit list is
     written (and synced) first, so a run that dies while moving is finished by the next
-    one (:func:`sweep`)."""
+    one (:func:`sweep`). A stage beside ``dest`` (not inside it) records ``dest`` in its
+    list. ``chmod``: give each file the usual permissions (not needed for files made
+    with them)."""
+    lines = [] if dest == stage.parent else [INTO + dest.name]
     listing = stage / (COMMIT_LIST + ".tmp")
     with open(listing, "w", encoding="utf-8") as fh:
-        fh.write("".join(n + "\n" for n in names))
+        fh.write("".join(n + "\n" for n in lines + names))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(listing, stage / COMMIT_LIST)
-    _finish_commit(stage, dest)
+    _finish_commit(stage, dest, chmod=chmod)
 
 
-def _finish_commit(stage: Path, dest: Path) -> None:
+def _finish_commit(stage: Path, dest: Path | None = None, *, chmod: bool = True) -> None:
+    """Do the moves of a committed work folder: into ``dest``, or the folder its list
+    names (beside the work folder), or the folder holding the work folder."""
     mode = 0o666 & ~_umask()
     names = (stage / COMMIT_LIST).read_text(encoding="utf-8").splitlines()
+    if names and names[0].startswith(INTO):
+        into = names.pop(0)[len(INTO):]
+        if dest is None:
+            if not into or "/" in into or into in (".", ".."):
+                raise OSError(f"{stage}: unusable commit list")
+            dest = stage.parent / into
+    if dest is None:
+        dest = stage.parent
+    src, dst = os.fspath(stage) + os.sep, os.fspath(dest) + os.sep
     for name in names:
-        staged = stage / name
-        if "/" in name or name.startswith(".") or not staged.exists():
-            continue  # moved already (or not ours to move)
-        os.chmod(staged, mode)
-        os.replace(staged, dest / name)
+        if "/" in name or name.startswith(".") or not name:
+            continue  # not ours to move
+        try:
+            if chmod:
+                os.chmod(src + name, mode)
+            os.replace(src + name, dst + name)
+        except FileNotFoundError:
+            if os.path.lexists(src + name):
+                raise  # the destination is gone: left for a later run
+            continue  # moved already
     remove(stage)
 
 
@@ -191,11 +212,8 @@ def sweep(folder: Path) -> None:
             continue
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False) and (path / COMMIT_LIST).is_file():
-            try:
-                _finish_commit(path, folder)
-                continue
-            except OSError:
-                pass  # cannot finish: leave it for a later run rather than lose it
+            with contextlib.suppress(OSError):  # cannot finish: left for a later run
+                _finish_commit(path)
             continue
         remove(path)
 

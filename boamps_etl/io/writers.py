@@ -13,6 +13,7 @@ completes the job.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Location, OutputError
-from ..flatten import csv_text, flatten, write_csv_rows
+from ..flatten import cell_text, csv_line, csv_text, flatten
 from . import staging
 
 Format = Literal["json", "jsonl", "csv"]
@@ -50,21 +51,38 @@ def safe_part(value: Any, fallback: str = "unknown") -> str:
     return text[:60] or fallback
 
 
-def report_filename(doc: Mapping[str, Any]) -> str:
-    """``report_<publisher>_<taskStage>_<taskFamily>_<infraType>_<reportId>.json``."""
-    header = doc.get("header") or {}
-    task = doc.get("task") or {}
-    infra = doc.get("infrastructure") or {}
-    publisher = (header.get("publisher") or {}).get("name") if isinstance(header, dict) else None
-    parts = [
-        safe_part(publisher),
-        safe_part(task.get("taskStage") if isinstance(task, dict) else None),
-        safe_part(task.get("taskFamily") if isinstance(task, dict) else None),
-        safe_part(infra.get("infraType") if isinstance(infra, dict) else None),
-        safe_part(header.get("reportId") if isinstance(header, dict) else None, "noid"),
-    ]
+#: Where the parts of a report's file name come from, with the text of an absent value.
+NAME_FIELDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("header", "publisher", "name"), "unknown"),
+    (("task", "taskStage"), "unknown"),
+    (("task", "taskFamily"), "unknown"),
+    (("infrastructure", "infraType"), "unknown"),
+    (("header", "reportId"), "noid"),
+)
+
+
+def name_values(doc: Mapping[str, Any]) -> list[Any]:
+    """The values a report's file name is made of (:data:`NAME_FIELDS`), ``None`` where
+    absent."""
+    out = []
+    for path, _ in NAME_FIELDS:
+        node: Any = doc
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        out.append(node)
+    return out
+
+
+def name_from_parts(parts: Sequence[str]) -> str:
+    """A report's file name from its :func:`safe_part` texts."""
     name = "report_" + "_".join(parts)
     return name[:MAX_NAME] + ".json"
+
+
+def report_filename(doc: Mapping[str, Any]) -> str:
+    """``report_<publisher>_<taskStage>_<taskFamily>_<infraType>_<reportId>.json``."""
+    return name_from_parts([safe_part(value, fallback) for value, (_, fallback)
+                            in zip(name_values(doc), NAME_FIELDS, strict=True)])
 
 
 def is_inside(folder: Path, target: Path) -> bool:
@@ -177,21 +195,94 @@ def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Forma
     writer = StreamWriter(out, fmt, force=force)
     try:
         writer.write(docs)
-        return writer.close()
+        return list(writer.close())
     except BaseException:
         writer.abort()
         raise
 
 
 def staging_folder(out: str | os.PathLike[str], fmt: Format) -> Path:
-    """Where work files of an output may be put for a while: inside a json output
-    folder, beside a jsonl or csv file, in the system's temporary folder for stdout."""
+    """Where work files of an output may be put for a while: beside the output (a json
+    folder, a jsonl or csv file), in the system's temporary folder for stdout."""
     if str(out) == STDOUT:
         return Path(tempfile.gettempdir())
-    return Path(out) if fmt == "json" else Path(out).parent
+    return Path(out).parent
 
 
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+class Written(Sequence[Path]):
+    """The json files written: ``folder / name`` for each name, made when asked (one
+    :class:`~pathlib.Path` per report would cost more than writing some of them)."""
+
+    def __init__(self, folder: Path, names: list[str]):
+        self.folder, self.names = folder, names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self.folder / n for n in self.names[i]]
+        return self.folder / self.names[i]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Written({self.folder!r}, {len(self.names)} file(s))"
+
+
+def _syncfs() -> Any:
+    """libc's ``syncfs`` (Linux): every file of one file system to disk at once."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+SYNC = "syncfs"  # how staged json files reach the disk: 'syncfs' (one call), 'fsync' (each)
+
+
+def sync_files(folder: Path, names: Sequence[str]) -> None:
+    """Put the files ``names`` of ``folder`` on disk: with one ``syncfs`` of the folder's
+    file system where there is one (one call instead of one ``fsync`` per file, which
+    dominates writing many small files), else one ``fsync`` per file. Then the folder."""
+    syncfs = _syncfs() if SYNC == "syncfs" else None
+    if syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for name in names:
+        fd = os.open(folder / name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder: the renames into it are on disk."""
+    with contextlib.suppress(OSError):  # some file systems refuse to open folders
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _copy_into(src: Any, dst: Any) -> None:
@@ -211,10 +302,18 @@ class StreamWriter:
     """Write reports block by block in bounded memory, with the same guarantees as
     :func:`write_reports`: outputs appear only when :meth:`close` succeeds, all at once.
 
-    JSON files are staged in a hidden folder inside ``out`` and moved into place at the end;
-    JSONL goes to a temporary file renamed at the end; CSV rows are staged (their columns are
-    only known once every report is seen) and the CSV is written at the end. ``abort``
-    removes whatever was staged.
+    JSON files are staged in a hidden work folder beside ``out``, each under its final
+    name, and put into place at the end, once all of them are on disk (one file-system
+    sync, not one per file): the work folder becomes ``out`` when that is new or empty,
+    else the files are moved as one committed set (:mod:`boamps_etl.io.staging`); JSONL
+    goes to a work file renamed at the end; CSV lines are
+    staged in their own columns (the header needs every report's columns first) with a
+    record of their column set, and the CSV is written at the end, each line put in the
+    columns of the whole file. ``abort`` removes whatever was staged.
+
+    Reports come as documents (:meth:`write`) or as texts already in the output's layout
+    (:meth:`write_data`, :meth:`write_files`, :meth:`write_lines`: the column-wise engine);
+    both give the same bytes.
     """
 
     def __init__(self, out: str | Path, fmt: Format = "json", *, force: bool = False):
@@ -224,10 +323,13 @@ class StreamWriter:
         self.stdout = str(out) == STDOUT
         self.out = Path(out)
         self.count = 0
-        self._used: dict[str, int] = {}
-        self._names: list[str] = []
+        self._repeated: dict[str, int] = {}  # json: names given to several reports
+        self._names: list[str] = []  # json: the files staged, in order
         self._stage: Path | None = None
         self._fh: Any = None
+        self._side: Any = None  # csv: (column set, byte length) of each staged line
+        self._column_sets: dict[tuple[str, ...], int] = {}
+        self._seen: dict[str, None] = {}  # csv: every column, in first-seen order
         self._first_json = True
         self._created_out = fmt == "json" and not self.stdout and not self.out.exists()
         if self.stdout:
@@ -240,6 +342,7 @@ class StreamWriter:
                                   "report)", Location(self.out),
                                   "use --format jsonl to write one file")
             check_writable(self.out)
+            staging.sweep(self._parent)  # stages are beside the folder (older: inside)
             staging.sweep(self.out)
             return
         if self.out.is_dir():
@@ -256,15 +359,18 @@ class StreamWriter:
         if self._stage is not None or self._fh is not None:
             return
         with _said(self.out):
-            if self.fmt == "json":
-                self.out.mkdir(parents=True, exist_ok=True)
-                self._stage = staging.new_folder(self.out)
+            if self.fmt == "json":  # beside the folder: it may become it (_commit_files)
+                self._parent.mkdir(parents=True, exist_ok=True)
+                self._stage = staging.new_folder(self._parent)
                 return
             # stdout: stage in the system's temporary folder
             folder = Path(tempfile.gettempdir()) if self.stdout else self._parent
             folder.mkdir(parents=True, exist_ok=True)
             raw, self._stage = staging.new_file(folder)
             self._fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            if self.fmt == "csv":
+                self._side = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close/abort
+                    dir=None if self.stdout else folder)
 
     def write(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Add a block of reports."""
@@ -283,20 +389,161 @@ class StreamWriter:
         self._open_stage()
         with _said(self.out):
             if self.fmt == "json":
-                assert self._stage is not None
                 for doc in docs:
-                    name = report_filename(doc)
-                    n = self._used.get(name, 0) + 1
-                    self._used[name] = n
-                    if n > 1:
-                        name = name[: -len(".json")] + f"-{n}.json"
-                    (self._stage / name).write_text(dumps(doc) + "\n", encoding="utf-8")
-                    self._names.append(name)
+                    self._write_file(report_filename(doc),
+                                     (dumps(doc) + "\n").encode("utf-8"))
             elif self.fmt == "jsonl":
                 self._fh.write(render_jsonl(docs))
-            else:  # flat rows staged as JSON lines: the CSV header needs every column first
-                self._fh.writelines(json.dumps(flatten(d), ensure_ascii=False) + "\n"
-                                    for d in docs)
+            else:
+                flats = [flatten(d) for d in docs]
+                lines = [csv_line([cell_text(v) for v in flat.values()]).encode("utf-8")
+                         for flat in flats]
+                self._stage_lines(b"".join(lines), [len(line) for line in lines],
+                                  [self._column_set(tuple(flat)) for flat in flats])
+
+    def _write_file(self, name: str, data: bytes | memoryview) -> None:
+        """One json file in the stage, under its name (``-2``, ``-3``... for the second,
+        third report of that name): the stage itself tells which names are taken."""
+        assert self._stage is not None
+        stage = os.fspath(self._stage) + os.sep
+        try:
+            fd = os.open(stage + name, _NEW_FILE, 0o666)
+        except FileExistsError:
+            n = self._repeated.get(name, 1) + 1
+            self._repeated[name] = n
+            name = name[: -len(".json")] + f"-{n}.json"
+            fd = os.open(stage + name, _NEW_FILE & ~os.O_EXCL | os.O_TRUNC, 0o666)
+        self._names.append(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+    def append_files(self, folder: Path, names: Sequence[str]) -> None:
+        """Add json reports already written as files ``0``, ``1``... of ``folder`` (on the
+        output's file system, e.g. in :meth:`stage_folder`), ``names`` their file names;
+        the files are moved into the stage, then the folder is removed (json only)."""
+        if self.fmt != "json":
+            raise ValueError("append_files is for json output")
+        self.count += len(names)
+        if self.stdout:
+            for j, _ in enumerate(names):
+                text = (folder / str(j)).read_text(encoding="utf-8")
+                sys.stdout.write(("" if self._first_json else ",") + "\n" + text[:-1])
+                self._first_json = False
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        with _said(self.out):
+            self._open_stage()
+            assert self._stage is not None
+            stage, part = os.fspath(self._stage) + os.sep, os.fspath(folder) + os.sep
+            link, unlink = os.link, os.unlink
+            for j, name in enumerate(names):
+                src = part + str(j)
+                try:
+                    link(src, stage + name)  # fails when the name is taken
+                except FileExistsError:
+                    n = self._repeated.get(name, 1) + 1
+                    self._repeated[name] = n
+                    name = name[: -len(".json")] + f"-{n}.json"
+                    os.replace(src, stage + name)
+                else:
+                    unlink(src)
+                self._names.append(name)
+            folder.rmdir()
+
+    def append_lines(self, part: Path, lengths: Any, column_ids: Any,
+                     columns: Sequence[tuple[str, ...]]) -> None:
+        """Add the CSV lines of the file ``part`` (as :meth:`write_lines` takes them), then
+        delete it (csv only)."""
+        import numpy as np
+
+        if self.fmt != "csv":
+            raise ValueError("append_lines is for csv output")
+        with _said(self.out):
+            try:
+                if not len(lengths):
+                    return
+                self.count += len(lengths)
+                self._open_stage()
+                mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
+                self._note_columns(mine[np.asarray(column_ids, dtype=np.int64)], lengths)
+                with open(part, "rb") as src:
+                    self._fh.flush()
+                    _copy_into(src, self._fh.buffer)
+            finally:
+                part.unlink(missing_ok=True)
+
+    def write_files(self, data: bytes | memoryview, lengths: Sequence[int],
+                    names: Sequence[str]) -> None:
+        """Add json reports already serialised: ``data`` holds their texts end to end
+        (UTF-8, ``lengths`` bytes each), ``names`` their file names (json only)."""
+        if self.fmt != "json":
+            raise ValueError("write_files is for json output")
+        if not len(names):
+            return
+        self.count += len(names)
+        view = memoryview(data)
+        if self.stdout:
+            at = 0
+            for size in lengths:
+                text = bytes(view[at: at + size]).decode("utf-8")
+                at += size
+                sys.stdout.write(("" if self._first_json else ",") + "\n" + text[:-1])
+                self._first_json = False
+            return
+        with _said(self.out):
+            self._open_stage()
+            at = 0
+            for name, size in zip(names, lengths, strict=True):
+                self._write_file(name, view[at: at + size])
+                at += size
+
+    def write_lines(self, data: bytes | memoryview, lengths: Any, column_ids: Any,
+                    columns: Sequence[tuple[str, ...]]) -> None:
+        """Add CSV lines already serialised, each in its own columns: ``data`` holds them
+        end to end (UTF-8, ``lengths`` bytes each); line ``i`` has the columns
+        ``columns[column_ids[i]]`` (csv only)."""
+        import numpy as np
+
+        if self.fmt != "csv":
+            raise ValueError("write_lines is for csv output")
+        with _said(self.out):
+            if not len(lengths):
+                return
+            self.count += len(lengths)
+            self._open_stage()
+            mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
+            self._stage_lines(data, lengths, mine[np.asarray(column_ids, dtype=np.int64)])
+
+    def _column_set(self, columns: tuple[str, ...]) -> int:
+        found = self._column_sets.get(columns)
+        if found is None:
+            found = self._column_sets[columns] = len(self._column_sets)
+        return found
+
+    def _stage_lines(self, data: bytes | memoryview, lengths: Any, ids: Any) -> None:
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        self._note_columns(ids, lengths)
+        self._fh.flush()
+        self._fh.buffer.write(data)
+
+    def _note_columns(self, ids: Any, lengths: Any) -> None:
+        """Record the column set and length of each line staged next; the columns of the
+        file grow in first-seen order."""
+        import numpy as np
+
+        _, first = np.unique(ids, return_index=True)
+        sets = list(self._column_sets)
+        for at in sorted(first.tolist()):
+            for column in sets[int(ids[at])]:
+                self._seen.setdefault(column, None)
+        self._side.write(np.stack([ids, np.asarray(lengths, dtype=np.int64)], axis=1)
+                         .tobytes())
 
     def write_data(self, data: bytes | memoryview, count: int) -> None:
         """Add ``count`` reports already serialised as JSON lines, UTF-8 bytes each ending
@@ -317,7 +564,14 @@ class StreamWriter:
             self._fh.buffer.write(data)
 
     def stage_folder(self) -> Path:
-        """:func:`staging_folder` of this output, made if missing."""
+        """Where work files of this output may be put for a while, made if missing: beside
+        a jsonl or csv file, in the stage of a json folder (its hidden work folder: on the
+        same file system, left out of the output), in the system's temporary folder for
+        stdout."""
+        if self.fmt == "json" and not self.stdout:
+            self._open_stage()
+            assert self._stage is not None
+            return self._stage
         folder = staging_folder(self.out, self.fmt)
         if not self.stdout:
             with _said(self.out):
@@ -358,7 +612,7 @@ class StreamWriter:
             raise OutputError("output file exists already", Location(self.out),
                               "pass --force to overwrite it")
 
-    def close(self) -> list[Path]:
+    def close(self) -> Sequence[Path]:
         """Put every output in place; returns the files written.
 
         Raises:
@@ -368,7 +622,7 @@ class StreamWriter:
         with _said(self.out):
             return self._close()
 
-    def _close(self) -> list[Path]:
+    def _close(self) -> Sequence[Path]:
         if self.stdout:
             if self.fmt == "json":
                 sys.stdout.write(("\n" if not self._first_json else "") + "]\n")
@@ -378,6 +632,8 @@ class StreamWriter:
                 self._write_csv_from(self._stage, sys.stdout)
                 staging.remove(self._stage)
                 self._stage = None
+                self._side.close()
+                self._side = None
             sys.stdout.flush()
             return []
         if self.count == 0:
@@ -385,16 +641,11 @@ class StreamWriter:
             return []
         if self.fmt == "json":
             assert self._stage is not None
-            stage = self._stage
-            targets = [self.out / n for n in self._names]
-            self._refuse_existing([t for t in targets if t.exists()
-                                   and not staging.same_bytes(stage / t.name, t)])
-            staging.commit_folder(stage, self._names, self.out)
-            self._stage = None
-            return targets
+            return self._commit_files(self._stage)
         assert self._stage is not None
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self.fmt == "jsonl":  # csv: only the file written from the staged lines counts
+            os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
         if self.fmt == "csv":
@@ -405,6 +656,9 @@ class StreamWriter:
                 staging.remove(staged)
                 if self._stage == staged:
                     self._stage = None
+                if self._side is not None:
+                    self._side.close()
+                    self._side = None
             return [self.out]
         self._publish(self._stage)
         return [self.out]
@@ -417,28 +671,112 @@ class StreamWriter:
         if self._stage == work:
             self._stage = None
 
+    def _commit_files(self, stage: Path) -> Sequence[Path]:
+        """Put the staged json files in ``out`` once all of them are on disk (a report is
+        visible only when complete, also after a crash): the stage becomes ``out`` by one
+        rename when ``out`` is missing or empty, else the files are moved as one set
+        (:func:`~boamps_etl.io.staging.commit_folder`: a run killed while moving them is
+        finished by the next)."""
+        names = list(dict.fromkeys(self._names))
+        if not self.out.exists() or not any(os.scandir(self.out)):
+            mode = self.out.stat().st_mode & 0o7777 if self.out.exists() else \
+                0o777 & ~staging._umask()
+            sync_files(stage, names)
+            os.chmod(stage, mode)
+            try:
+                os.rename(stage, self.out)  # replaces an empty folder
+            except OSError:
+                os.chmod(stage, 0o700)  # a file appeared in it meanwhile: moved below
+            else:
+                self._stage = None
+                _sync_folder(self._parent)
+                return Written(self.out, names)
+        self.out.mkdir(parents=True, exist_ok=True)
+        taken = set(os.listdir(self.out))
+        self._refuse_existing([self.out / n for n in names if n in taken
+                               and not staging.same_bytes(stage / n, self.out / n)])
+        sync_files(stage, names)
+        # files were made 0666 less the umask (os.open), as any new file: no chmod
+        staging.commit_folder(stage, names, self.out, chmod=False)
+        _sync_folder(self.out)
+        self._stage = None
+        return Written(self.out, names)
+
     def _write_csv_from(self, staged: Path, stream: Any = None) -> None:
-        # Two passes over the staged rows: the union of columns first, then the rows.
-        seen: dict[str, None] = {}
-        with open(staged, encoding="utf-8") as fh:
-            for line in fh:
-                for key in json.loads(line):
-                    seen.setdefault(key, None)
+        """The CSV: the header of every column, then each staged line in those columns."""
+        columns = list(self._seen)
+        self._side.flush()
+        self._side.seek(0)
         if stream is not None:
-            with open(staged, encoding="utf-8") as fh:
-                write_csv_rows(stream, list(seen), (json.loads(line) for line in fh))
+            with open(staged, "rb") as lines:
+                self._copy_csv(lines, columns, stream.write)
             return
         raw, tmp = staging.new_file(self._parent)
         self._stage = tmp  # abort() removes it
-        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as out, \
-                open(staged, encoding="utf-8") as fh:
-            write_csv_rows(out, list(seen), (json.loads(line) for line in fh))
+        with raw as out, open(staged, "rb") as lines:
+            self._copy_csv(lines, columns,
+                           lambda text: out.write(text.encode("utf-8")), out.write)
             out.flush()
             os.fsync(out.fileno())
         self._publish(tmp)
 
+    def _copy_csv(self, lines: Any, columns: list[str], write: Any,
+                  write_bytes: Any = None) -> None:
+        """Write the header and the staged lines, each put in ``columns``: a line in the
+        same columns as it is; one in other columns split at its commas when it holds no
+        quote (no cell is quoted then), else read as CSV, and written in ``columns``."""
+        from operator import itemgetter
+
+        import numpy as np
+
+        if write_bytes is None:
+            def write_bytes(data: bytes) -> None:
+                write(data.decode("utf-8"))
+
+        write(csv_line(columns))
+        sets = list(self._column_sets)
+        same = [list(s) == columns for s in sets]
+        # cells of a line in its own columns, plus one empty: each column's cell
+        picks = []
+        for s in sets:
+            own = {c: j for j, c in enumerate(s)}
+            picks.append(itemgetter(*[own.get(c, len(s)) for c in columns]))
+        while True:
+            side = np.frombuffer(self._side.read(16 * 8192), dtype=np.int64).reshape(-1, 2)
+            if not len(side):
+                break
+            ids, lengths = side[:, 0], side[:, 1]
+            data = lines.read(int(lengths.sum()))
+            if all(same[j] for j in np.unique(ids).tolist()):
+                write_bytes(data)  # every line in the file's columns already
+                continue
+            out = []
+            at = 0
+            for j, size in zip(ids.tolist(), lengths.tolist(), strict=True):
+                line = data[at: at + size]
+                at += size
+                if same[j]:
+                    out.append(line)
+                    continue
+                text = line.decode("utf-8")
+                if '"' not in text:
+                    cells = text[:-1].split(",")
+                    cells.append("")
+                else:
+                    cells = next(csv.reader(io.StringIO(text, newline="")))
+                    cells.append("")
+                found = picks[j](cells)
+                row = list(found) if isinstance(found, tuple) else [found]
+                out.append(csv_line(row).encode("utf-8") if '"' in text else
+                           (",".join(row) + "\n").encode("utf-8"))
+            write_bytes(b"".join(out))
+
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""
+        if self._side is not None:
+            with contextlib.suppress(OSError):
+                self._side.close()
+            self._side = None
         if self._fh is not None:
             with contextlib.suppress(OSError):
                 self._fh.close()
