@@ -9,8 +9,6 @@ these cells; ``units`` is the unit the mapping converts from.
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from ..errors import InputError, Location
@@ -33,11 +31,7 @@ def recognise(sample: Sample) -> bool:
 
 def read(source: Source, name: str | None = None) -> CsvTable:
     sample = Sample.of(source, name)
-    try:
-        doc = json.loads(sample.text(), parse_float=Decimal)
-    except ValueError:
-        error = sample.json_error()
-        raise error or InputError("is not valid JSON", Location(sample.name)) from None
+    doc = sample.document()
     if not _summary(doc):
         missing = [k for k in KEYS if not isinstance(doc, dict) or k not in doc]
         raise InputError("is not an AI Energy Score GPU_ENERGY_SUMMARY.json" + (

@@ -90,11 +90,7 @@ def _environment(doc: Any, source: Source) -> dict[str, str | None]:
 
 def read(source: Source, name: str | None = None) -> CsvTable:
     sample = Sample.of(source, name)
-    try:
-        doc = json.loads(sample.text(), parse_float=Decimal)
-    except ValueError:
-        error = sample.json_error()
-        raise error or InputError("is not valid JSON", Location(sample.name)) from None
+    doc = sample.document()
     report = _report(doc)
     if report is None:
         raise InputError("is not an optimum-benchmark report: no target with an 'energy' "

@@ -22,7 +22,6 @@ with its SI prefix (``kJ`` for J x 1e3), which the mapping converts (``unit_colu
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -229,11 +228,7 @@ def _count_devices(host: dict[str, Any], group: str) -> int:
 
 def _read_json(source: Source, name: str | None) -> CsvTable:
     sample = Sample.of(source, name)
-    try:
-        doc = json.loads(sample.text(), parse_float=Decimal)
-    except ValueError:
-        error = sample.json_error()
-        raise error or InputError("is not valid JSON", Location(sample.name)) from None
+    doc = sample.document()
     if not isinstance(doc, dict) or _find_version(doc) is None:
         raise InputError("is not a perun JSON export: no perun_version in its metadata",
                          Location(sample.name), "export with perun's --format json")

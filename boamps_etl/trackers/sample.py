@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,19 @@ class Sample:
                 except (ValueError, RecursionError):
                     self._json = None
         return self._json
+
+    def document(self) -> Any:
+        """The whole file parsed as JSON, numbers as :class:`~decimal.Decimal` so that they
+        keep every digit the file has.
+
+        Raises:
+            InputError: the file is not valid JSON (with its line and column where known).
+        """
+        try:
+            return json.loads(self.text(), parse_float=Decimal)
+        except (ValueError, RecursionError):
+            raise self.json_error() or InputError("is not valid JSON",
+                                                  Location(self.name)) from None
 
     def json_error(self) -> InputError | None:
         """What is wrong with a file that should be JSON: the line and column, or None."""
