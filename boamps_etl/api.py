@@ -26,6 +26,7 @@ from .engine.scan import FastFile, prepare, release
 from .errors import InputError, Issue, Location, UsageError
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv, read_url
+from .io.spool import Spool
 from .io.storage import as_path, is_url
 from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
@@ -209,9 +210,11 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
                 raise UsageError(f"convert() takes CSV paths or a DataFrame, not {item!r}")
             paths.append(item)
         tables = []
-        for p in paths:
-            found, table = read_table(p, forced)
-            tables.append((found.name, table))
+        with Spool() as spool:  # stdin and FIFOs are read through twice
+            for p in paths:
+                real, label = spool.path(p)
+                found, table = read_table(real, forced, label)
+                tables.append((found.name, table))
     seen = _Duplicates(len(tables) > 1)
     for name, table in tables:
         part = convert_table(table, mappings(name), the_context, per_row=per_row,
@@ -290,7 +293,8 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     # The column-wise path knows CodeCarbon's mapping rules, not rows carrying their unit.
     fast_path = fast_path and not any(r.unit_column for r in the_mapping.rules.values())
     with Runner(workers if fast_path else 1, the_mapping, the_context,
-                allow_incomplete, format) as runner, contextlib.ExitStack() as unpacked:
+                allow_incomplete, format) as runner, Spool() as spool, \
+            contextlib.ExitStack() as unpacked:
         for path in paths:  # every input is read through once before anything is written
             if is_url(path):  # s3://, gs://...: read once, then as bytes named by the URL
                 name, data = str(path), read_url(path)
@@ -302,11 +306,12 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 source.scan(group_runs=not per_row and source.kind != "task")
                 sources.append(source)
                 continue
-            found = forced or detect(path)
+            real, label = spool.path(path)  # stdin and FIFOs: through a work file
+            found = forced or detect(real, label)
             if found.name != "codecarbon":
-                sources.append((found.name, found.read(path, None)))
+                sources.append((found.name, found.read(real, label)))
                 continue
-            source = CsvSource(path)
+            source = CsvSource(real, name=label)
             prepared = prepare(source, per_row=per_row, runner=runner,
                                spill=staging_folder(out, format)) if fast_path else None
             if prepared is None:
@@ -488,19 +493,28 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
             summary.reports_written += len(lengths)
         seen.say(summary)
         return
-    for part in runner.convert(ff, writer.stage_folder()):
-        _add_counts(summary, part.counts, part.levels, part.issues)
-        lines = part.lines
-        if writer.fmt == "json":
-            writer.append_files(part.path, part.names)
-        elif writer.fmt == "csv":
-            writer.append_lines(part.path, part.lengths, part.column_ids, part.columns)
-        else:
-            if seen.active:
-                data, lines = seen.filter(part.path.read_bytes(), part.lines, summary)
-                part.path.write_bytes(data)
-            writer.append_file(part.path, lines)
-        summary.reports_written += lines
+    # Closed here, not when collected: the workers end before their part files are
+    # removed (at once on an interrupt).
+    with contextlib.closing(runner.convert(ff, writer.stage_folder())) as parts:
+        try:
+            for part in parts:
+                _add_counts(summary, part.counts, part.levels, part.issues)
+                lines = part.lines
+                if writer.fmt == "json":
+                    writer.append_files(part.path, part.names)
+                elif writer.fmt == "csv":
+                    writer.append_lines(part.path, part.lengths, part.column_ids,
+                                        part.columns)
+                else:
+                    if seen.active:
+                        data, lines = seen.filter(part.path.read_bytes(), part.lines,
+                                                  summary)
+                        part.path.write_bytes(data)
+                    writer.append_file(part.path, lines)
+                summary.reports_written += lines
+        except KeyboardInterrupt:
+            runner.close(stop=True)
+            raise
     seen.say(summary)
 
 

@@ -59,7 +59,7 @@ from .errors import (
 )
 from .execute import Executor, TaskFuture, make_executor
 from .flatten import columns_of
-from .io import storage
+from .io import staging, storage
 from .io.storage import AnyPath
 from .io.writers import (
     FORMATS,
@@ -354,17 +354,28 @@ def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def _write_if_changed(path: AnyPath, text: str) -> bool:
+def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None) -> bool:
     """Atomic write (a whole object on object stores), skipped when the file already holds
-    exactly these bytes."""
+    exactly these bytes; on a local disk never to a folder outside the real ``root`` (a
+    symbolic link planted in the output folder)."""
     data = text.encode("utf-8")
+    if root is not None and not storage.is_url(path) and Path(path).parent.exists():
+        staging.check_inside(Path(root), Path(path))
     try:
         if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except OSError:
         pass
-    storage.put(path, data)
+    storage.put(path, data, None if root is None or storage.is_url(path) else Path(root))
     return True
+
+
+def _sweep_tree(out: AnyPath) -> None:
+    """Clear what killed runs left in a local output tree (their work files only)."""
+    if not storage.is_url(out) and Path(out).is_dir():
+        for dirpath, dirnames, _ in os.walk(out):  # symbolic links are not followed
+            dirnames[:] = [d for d in dirnames if not staging.is_work_name(d)]
+            staging.sweep(Path(dirpath))
 
 
 def _remove_output(out: AnyPath, rel: str) -> None:
@@ -487,12 +498,20 @@ def _probe(path: AnyPath, check: Callable[[AnyPath], bool]) -> bool:
                          Location(str(path)), "check the URL and the credentials") from None
 
 
-def _walk(root: _Root, out_real: str, globs: Sequence[str], under: tuple[str, ...] = ()
+def _walk(root: _Root, out_real: str, globs: Sequence[str], under: tuple[str, ...] = (),
+          unreadable: list[tuple[tuple[str, ...], OSError]] | None = None
           ) -> dict[tuple[str, ...], _Folder]:
     """Folders under a ROOT (hidden ones and the output folder left out); with ``under``,
-    only that subfolder of the ROOT and what is below it."""
+    only that subfolder of the ROOT and what is below it. Local folders that cannot be
+    listed go to ``unreadable`` (parts relative to the ROOT, the error)."""
     found: dict[tuple[str, ...], _Folder] = {}
-    for below, dirnames, filenames in storage.walk(root.path.joinpath(*under)):
+
+    def failed(exc: OSError) -> None:
+        if unreadable is not None and exc.filename is not None:
+            rel = Path(os.fsdecode(exc.filename)).relative_to(Path(root.path)).parts
+            unreadable.append((rel, exc))
+
+    for below, dirnames, filenames in storage.walk(root.path.joinpath(*under), failed):
         rel = (*under, *below)
         found[rel] = _walk_listing(root, out_real, globs, rel, dirnames, filenames)
     return found
@@ -526,11 +545,13 @@ def _chain(root: _Root, folders: dict[tuple[str, ...], _Folder], rel: tuple[str,
 
 
 def _walk_parallel(root: _Root, out_real: str, globs: Sequence[str],
-                   executor: Executor | None) -> dict[tuple[str, ...], _Folder]:
+                   executor: Executor | None,
+                   unreadable: list[tuple[tuple[str, ...], OSError]] | None = None
+                   ) -> dict[tuple[str, ...], _Folder]:
     """:func:`_walk`, one task per top-level folder on a cluster's workers (listing a
     bucket or a shared file system of many folders is itself slow)."""
     if executor is None or not executor.per_file:
-        return _walk(root, out_real, globs)
+        return _walk(root, out_real, globs, (), unreadable)
     here, subfolders = _walk_one_level(root, out_real, globs)
     futures = [executor.submit(_walk, root, out_real, globs, (name,)) for name in subfolders]
     found: dict[tuple[str, ...], _Folder] = {(): here}
@@ -573,7 +594,16 @@ def _discover(roots: list[_Root], out: AnyPath, globs: Sequence[str],
     out_real = _out_real(out)
     units: list[_Unit] = []
     for root in roots:
-        folders = _walk_parallel(root, out_real, globs, executor)
+        unreadable: list[tuple[tuple[str, ...], OSError]] = []
+        folders = _walk_parallel(root, out_real, globs, executor, unreadable)
+        for rel, exc in unreadable:  # an error line in the manifest, never a silent skip
+            key = _join(root.prefix, *rel)
+            folder = root.path.joinpath(*rel)
+            reason = "permission denied" if isinstance(exc, PermissionError) else \
+                (exc.strerror or str(exc))
+            units.append(_Unit(key, folder, [(key + "/", folder)], [], None, Issue(
+                "unreadable-folder", f"folder cannot be listed ({reason}): its files are not "
+                "converted", Location(key + "/"), "error", "fix its permissions")))
         for rel, info in folders.items():
             if not info.csvs:
                 continue
@@ -687,6 +717,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
                               base_status=status, tracker=found_name)
         return _SourceOutcome(key, sha, rows, [entry], [None])
 
+    if setup_error is not None and setup_error.code == "unreadable-folder":
+        return single("error", setup_error, None)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -823,7 +855,8 @@ def _warm_up() -> None:
 
 def _worker_init() -> None:
     # Ctrl-C goes to the whole process group: only the parent handles it (it stops the
-    # pool and saves the state); workers finish their folder quietly.
+    # pool and saves the state). The local pool also makes each worker die with its
+    # parent (boamps_etl.execute.signals).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -1094,7 +1127,8 @@ class _Batch:
                   "rows": rows, "context": unit.context_hashes,
                   "mapping": unit.mapping_hashes, "outputs": outputs,
                   "entries": [e.to_state() for e in entries]}
-        writes = [(p, self.writer.submit(_write_if_changed, p, t)) for p, t in files.items()]
+        writes = [(p, self.writer.submit(_write_if_changed, p, t, self.out))
+                  for p, t in files.items()]
         self.pending.append(_Pending(unit.key, record, writes, obsolete))
         self.counters["converted"] += len(unit.sources)
         self.counters["rows"] += sum(rows.values())
@@ -1127,8 +1161,7 @@ class _Batch:
         self.pending = keep
         if error is not None and strict:
             if isinstance(error, OSError):
-                raise OutputError(f"cannot be written ({error.strerror or error})",
-                                  Location(str(failed))) from None
+                raise staging.output_error(error, str(failed)) from None
             raise error
 
     def save(self, force: bool = False) -> None:
@@ -1169,7 +1202,7 @@ class _Batch:
         own = executor is None
         futures: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
         self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
-        completed = False
+        completed = interrupted = False
         try:
             if executor is None:
                 executor = make_executor("local", min(self.jobs, len(stale)), None,
@@ -1201,6 +1234,9 @@ class _Batch:
                     break
             self.commit(block=True)
             completed = True
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             for parts in futures.values():  # stopped early: drop the work not needed
                 for part in parts:
@@ -1208,7 +1244,9 @@ class _Batch:
                     if cancel is not None:
                         cancel()
             if own and executor is not None:
-                executor.close()
+                stop = getattr(executor, "stop", None)
+                # Ctrl-C, SIGTERM: the local workers are killed, not waited for
+                (stop if interrupted and stop is not None else executor.close)()
             if not completed:  # interrupted: keep what is complete, raise the first error
                 self.commit(block=True, strict=False)
             self.writer.shutdown(wait=True)
@@ -1247,9 +1285,9 @@ class _Batch:
             for unit in self.units:
                 parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
             target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
-            if _write_if_changed(target, _combine(self.out, self.fmt, parts)):
+            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out):
                 self.written.append(target)
-        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries))
+        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out)
 
 
 def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
@@ -1327,6 +1365,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         raise OutputError("the output is a file, not a folder", Location(str(out_path)))
     root_list = _prepare_roots(roots, out_path, options)
     storage.check_writable(out_path)
+    _sweep_tree(out_path)
     context_paths = [storage.as_path(c, options) for c in contexts]
     load_context(context_paths, sets)  # a broken --context or --set stops the job here
     mapping_path = None if mapping is None else storage.as_path(mapping, options)

@@ -25,6 +25,7 @@ value. Every rule is checked when the file is loaded; errors name the file and l
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from .transforms import (
     clean,
     known_units,
     normalise_unit,
+    not_finite,
     to_float,
     to_int,
     unit_factor,
@@ -574,6 +576,11 @@ def run_transform(rule: Rule, cells: list[Cells], ctx: TransformContext, problem
     sub = TransformContext(ctx.kind, ctx.per_row, dict(rule.args), rule.source, ctx.rows,
                            ctx.content)
     raw = TRANSFORMS[rule.transform or ""].func(cells, sub, problems)
+    for i, v in enumerate(raw):  # no transform may put inf or NaN into a report
+        if isinstance(v, float) and not math.isfinite(v):
+            problems[i] = not_finite(f"{rule.transform} gives a value", (rule.source or
+                                                                           (None,))[0])
+            raw[i] = None
     if rule.spec is None or rule.spec.type != "integer":
         return raw
     return [v if v is None or isinstance(v, int) else int(v) for v in raw]

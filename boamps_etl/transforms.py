@@ -447,8 +447,20 @@ def _carbon_intensity(cols: list[Cells], ctx: TransformContext, problems: Proble
             problems[i] = exc
             out.append(None)
             continue
-        out.append(e / k * 1000 if e > 0 and k > 0 else None)
+        value = e / k * 1000 if e > 0 and k > 0 else None
+        if value is not None and not math.isfinite(value):
+            problems[i] = not_finite(f"'{_short(energy)}' gives a carbon intensity "
+                                     "(emissions / energy)", ctx.sources[1])
+            value = None
+        out.append(value)
     return out
+
+
+def not_finite(what: str, column: str | None) -> ValueProblem:
+    """The problem of a derived value that overflows (or is NaN): a row problem, located at
+    the cell it comes from, never an ``inf`` in a report."""
+    return ValueProblem(f"{what} that is not a finite number", column,
+                        "check the cell: a value this small or large is not a measurement")
 
 
 # --------------------------------------------------------------------------- units

@@ -20,25 +20,38 @@ from .errors import BoampsEtlError, Location
 
 Lines = dict[tuple[str | int, ...], tuple[int, int]]
 
-#: Upper bound on the nodes a document may expand to once aliases are followed.
-MAX_NODES = 200_000
+#: Upper bound on the values aliases may add to a document once they are followed (an
+#: "alias bomb" adds billions; a large document without aliases adds none).
+MAX_ALIAS_VALUES = 200_000
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 200
+#: libyaml's parser when PyYAML has it (a 10 MB file in seconds, not a minute); the same
+#: nodes, marks and errors as the pure-Python one.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+def _alias_values(node: yaml.Node, memo: dict[int, int], added: list[int],
+                  depth: int = 0) -> int:
+    """Expanded size of ``node``; ``added[0]`` counts the values aliases add: each time an
+    alias is followed (the same node reached again), the expanded size of what it refers to.
+    A document without aliases adds nothing however large it is (the file size bounds it);
+    a "billion laughs" adds billions and is stopped as soon as it passes the bound."""
     key = id(node)
     if key in memo:
+        added[0] += memo[key]
+        if added[0] > MAX_ALIAS_VALUES:
+            raise ValueError(f"has aliases that expand to more than {MAX_ALIAS_VALUES} "
+                             "values (alias bomb?)")
         return memo[key]
     if depth > MAX_DEPTH:
         raise ValueError(f"is nested deeper than {MAX_DEPTH} levels (or an alias refers to "
                          "itself)")
     size = 1
     if isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(child, memo, depth + 1) for child in node.value)
+        size += sum(_alias_values(child, memo, added, depth + 1) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1)
-                    for k, v in node.value)
+        size += sum(_alias_values(k, memo, added, depth + 1)
+                    + _alias_values(v, memo, added, depth + 1) for k, v in node.value)
     memo[key] = size
     return size
 
@@ -132,7 +145,10 @@ def load_data(path: str | Path, error: type[BoampsEtlError], what: str) -> tuple
         _check_numbers(data, json_lines, (), path, error)
         return data, json_lines
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            node = yaml.compose(text, Loader=_LOADER)
+        except yaml.YAMLError:  # said by the pure-Python parser: its messages are clearer
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
         raise error("refused: the document is nested too deeply", Location(path)) from None
     except yaml.MarkedYAMLError as exc:
@@ -146,8 +162,7 @@ def load_data(path: str | Path, error: type[BoampsEtlError], what: str) -> tuple
     if node is None:
         return {}, {}
     try:
-        if _expanded_size(node, {}) > MAX_NODES:
-            raise ValueError(f"expands to more than {MAX_NODES} values (alias bomb?)")
+        _alias_values(node, {}, [0])
     except (ValueError, RecursionError) as exc:
         raise error(f"refused: the document {exc}", Location(path)) from None
     _refuse_duplicates(node, path, error)
@@ -193,7 +208,7 @@ def _refuse_duplicates(node: yaml.Node, path: Path, error: type[BoampsEtlError])
 def _json_lines(text: str, data: Any, path: Path, error: type[BoampsEtlError]) -> Lines:
     # JSON is a subset of YAML 1.2 in practice: reuse the composer for line numbers.
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except (yaml.YAMLError, RecursionError):
         return {}
     lines: Lines = {}

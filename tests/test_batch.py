@@ -373,10 +373,10 @@ def test_interrupt_while_writing_leaves_no_partial_file(tree: Path, tmp_path: Pa
     out = tmp_path / "out"
     real = batch.storage.put
 
-    def flaky(path: Path, data: bytes) -> None:
+    def flaky(path: Path, data: bytes, root: Path | None = None) -> None:
         if path.parent.name == "exp2":  # Ctrl-C while writing the second folder
             raise KeyboardInterrupt
-        real(path, data)
+        real(path, data, root)
 
     monkeypatch.setattr(batch.storage, "put", flaky)
     with pytest.raises(KeyboardInterrupt):

@@ -142,3 +142,28 @@ def test_component_share_from_context(tmp_path: Path) -> None:
                         sets=["infrastructure.components[gpu].share=0.5"])
     gpu = result.reports[0].document["infrastructure"]["components"][1]
     assert gpu["componentType"] == "gpu" and gpu["share"] == 0.5 and gpu["nbComponent"] == 2
+
+
+def test_large_context_without_aliases_loads(tmp_path: Path) -> None:
+    # 38,000 match sections: more than 200,000 YAML values, none of them from an alias.
+    path = tmp_path / "boamps.yaml"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("task: {taskStage: training}\nmatch:\n")
+        for i in range(38_000):
+            fh.write(f"  - when: {{project_name: p{i}}}\n"
+                     f"    task: {{taskDescription: run {i} of the sweep}}\n")
+    context = load_context([path])
+    matched = context.values_for({"project_name": "p37999"})
+    assert any(layer.get("task", {}).get("taskDescription") == "run 37999 of the sweep"
+               for layer in matched)
+
+
+def test_alias_bomb_in_context_is_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    path = tmp_path / "boamps.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(be.ContextError, match="aliases that expand to more than"):
+        load_context([path])
+

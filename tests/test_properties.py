@@ -4,6 +4,7 @@ reports or located problems (BoampsEtlError), never another exception."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -97,6 +98,17 @@ def _write(folder: Path, header: list[str], rows: list[dict[str, str]]) -> Path:
 
 
 @SETTINGS
+def _intensity_overflows(row: dict[str, str]) -> bool:
+    """The carbon intensity (emissions / energy x 1000) of a row is not a finite number."""
+    try:
+        e, k = float(row.get("emissions", "")), float(row.get("energy_consumed", ""))
+    except ValueError:
+        return False
+    with contextlib.suppress(OverflowError, ZeroDivisionError):
+        return e > 0 and k > 0 and not math.isfinite(e / k * 1000)
+    return e > 0 and k > 0
+
+
 @given(codecarbon_file())
 def test_valid_rows_of_every_version_give_valid_reports_with_the_csv_numbers(
         data: tuple[str, list[str], list[dict[str, str]]]) -> None:
@@ -110,6 +122,10 @@ def test_valid_rows_of_every_version_give_valid_reports_with_the_csv_numbers(
         result = be.convert(path, context=context)
     assert len(result.reports) == len(rows)
     for report, row in zip(result.reports, rows, strict=True):
+        if _intensity_overflows(row):  # 5e-324 kWh: a located problem of the row (#12)
+            assert report.status == "invalid"
+            assert [i.where.column for i in report.issues] == ["energy_consumed"]
+            continue
         assert report.status == "valid", [str(i) for i in report.issues]
         measures = report.document["measures"][0]
         for column, field in EXACT.items():

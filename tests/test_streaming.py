@@ -87,9 +87,11 @@ def test_existing_report_files_stop_everything(tmp_path: Path) -> None:
     out = tmp_path / "out"
     convert_to(path, out, "json", context=TASK_CONTEXT)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(be.OutputError, match="exist already"):
-        convert_to(path, out, "json", context=TASK_CONTEXT)
+    with pytest.raises(be.OutputError, match="exist already"):  # other bytes: refused
+        convert_to(path, out, "json", context=TASK_CONTEXT, sets=["task.taskDescription=x"])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging left
+    convert_to(path, out, "json", context=TASK_CONTEXT)  # the same job again: no conflict
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_a_bad_second_input_writes_nothing(tmp_path: Path) -> None:

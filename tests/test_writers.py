@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import boamps_etl as be
-from boamps_etl.io import writers
+from boamps_etl.io import staging, writers
 from boamps_etl.io.writers import report_filename, safe_part, write_reports
 
 DOC = {"header": {"reportId": "r1", "publisher": {"name": "Acme Labs"}},
@@ -59,9 +60,26 @@ def test_jsonl_and_csv(tmp_path: Path) -> None:
 def test_no_overwrite_without_force(tmp_path: Path) -> None:
     out = tmp_path / "out"
     write_reports([DOC], out, "json")
+    other = copy.deepcopy(DOC)
+    other["measures"][0]["powerConsumption"] = 1.5  # same file name, other bytes
     with pytest.raises(be.OutputError, match="exist already"):
-        write_reports([DOC], out, "json")
-    write_reports([DOC], out, "json", force=True)
+        write_reports([other], out, "json")
+    write_reports([other], out, "json", force=True)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_the_same_bytes_again_are_no_conflict(tmp_path: Path, fmt: str) -> None:
+    # What an interrupted run of the same job wrote is completed, not refused.
+    out = tmp_path / ("out" if fmt == "json" else f"out.{fmt}")
+    first = write_reports([DOC], out, fmt)  # type: ignore[arg-type]
+    before = {p: p.read_bytes() for p in first}
+    assert write_reports([DOC], out, fmt) == first  # type: ignore[arg-type]
+    assert {p: p.read_bytes() for p in first} == before
+    other = copy.deepcopy(DOC)
+    other["measures"][0]["powerConsumption"] = 1.5
+    with pytest.raises(be.OutputError, match="exist"):
+        write_reports([other], out, fmt)  # type: ignore[arg-type]
+    assert {p: p.read_bytes() for p in first} == before
 
 
 def test_interrupted_write_leaves_no_partial_file(tmp_path: Path,
@@ -94,7 +112,7 @@ def test_atomic_write_takes_text_and_bytes(tmp_path: Path) -> None:
     writers.atomic_write(bytes_path, b"\x89PNG\r\n\x00")
     assert text_path.read_bytes() == "é,x\r\nline 2\n".encode()
     assert bytes_path.read_bytes() == b"\x89PNG\r\n\x00"
-    mode = 0o666 & ~writers._umask()
+    mode = 0o666 & ~staging._umask()
     assert (bytes_path.stat().st_mode & 0o777) == mode  # not mkstemp's 0600
     with pytest.raises(UnicodeEncodeError):
         writers.atomic_write(text_path, "\ud800")  # a lone surrogate: nothing replaced

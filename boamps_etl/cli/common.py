@@ -18,6 +18,7 @@ import click
 from ..errors import BoampsEtlError, Issue, row_ranges
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  everything written and valid
@@ -29,6 +30,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class State:
     debug = False
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM during a command, carried past click (which would turn it into an
+    Abort and print a blank line) to :func:`boamps_etl.cli.main.main`."""
+
+    def __init__(self, terminated: bool):
+        super().__init__("terminated" if terminated else "interrupted")
+        self.terminated = terminated
+
+
+class Group(click.Group):
+    """The command group: an interrupt while a command runs becomes :class:`Stopped`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ..execute.signals import Terminated
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise Stopped(isinstance(exc, Terminated)) from None
 
 
 def _fail(exc: BoampsEtlError) -> NoReturn:

@@ -30,7 +30,7 @@ from .common import (
 
 @click.command("convert", epilog=EXIT_CODES_HELP)
 @click.argument("inputs", nargs=-1, required=True,
-                type=PathOrURL(exists=True))
+                type=PathOrURL(exists=True, allow_dash=True))
 @context_option("Context file (YAML/JSON) with what the tracker cannot know; repeatable, "
                 "later files override earlier ones.")
 @mapping_option("Mapping file extending the built-in mapping of the inputs' tracker.")
@@ -53,7 +53,8 @@ def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...]
 
     CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz), eco2ai CSVs, carbontracker
     output logs, Zeus logs, perun CSV and JSON exports, optimum-benchmark reports and AI
-    Energy Score summaries, each recognised from its content (--from forces one). CodeCarbon
+    Energy Score summaries, each recognised from its content (--from forces one); '-'
+    (standard input), a FIFO or a <(...) process substitution as well. CodeCarbon
     rows sharing a run_id (cumulative flushes) give one report, from the last row; task
     files give one report per task. Every report is validated against the official
     BoAmps schema and the extension schema before it is written. Worker processes (--jobs)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..context import Context
+from ..execute.signals import forking, stop_processes, worker_init
+from ..io import staging
 from ..mapping import FieldMapping
 from .convert import Converter, PartResult
 from .scan import FastFile, single_threaded
@@ -78,15 +79,21 @@ def _write_numbered(folder: Path, first: int, data: Any, lengths: Any) -> None:
 _TEMPLATES: dict[Any, _Template | None] = {}  # kept from one range to the next (same job)
 
 
-def _in_worker() -> None:
-    """A worker's set-up: Arrow reads with this process's thread only, as every core
-    has a worker already."""
+def _in_worker(parent: int) -> None:
+    """A worker's set-up: Ctrl-C is the parent's to handle and the worker dies with its
+    parent (:mod:`boamps_etl.execute.signals`); Arrow reads with this process's thread
+    only, as every core has a worker already."""
+    worker_init(parent)
     single_threaded()
 
 
 class Runner:
     """Worker processes for the fast path (forked: they share the mapping and context).
-    ``jobs=1`` runs everything in this process."""
+    ``jobs=1`` runs everything in this process.
+
+    A ``concurrent.futures`` pool, not ``multiprocessing.Pool``: a worker killed by a
+    signal to the process group breaks the pool (an error) instead of leaving a lock held
+    that ``Pool.terminate`` would wait for forever."""
 
     def __init__(self, jobs: int, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool, fmt: str = "jsonl"):
@@ -97,7 +104,7 @@ class Runner:
         self.fmt = fmt
         _JOB = (mapping, context, allow_incomplete, fmt)
         _TEMPLATES.clear()
-        self._pool: Any = None
+        self._pool: ProcessPoolExecutor | None = None
 
     def map(self, func: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
         return list(self.imap(func, tasks))
@@ -107,52 +114,54 @@ class Runner:
         in this process for one job or one task, else in the workers."""
         if self.jobs == 1 or len(tasks) == 1:
             return map(func, tasks)
-        if self._pool is None:
-            import multiprocessing
+        with forking():  # the workers are forked at the first submit
+            if self._pool is None:
+                import multiprocessing
 
-            self._pool = multiprocessing.get_context("fork").Pool(self.jobs,
-                                                                  initializer=_in_worker)
-        result: Iterator[Any] = self._pool.imap(func, tasks)
-        return result
+                self._pool = ProcessPoolExecutor(
+                    self.jobs, mp_context=multiprocessing.get_context("fork"),
+                    initializer=_in_worker, initargs=(os.getpid(),))
+            return self._pool.map(func, tasks)
 
-    def convert(self, ff: FastFile, stage: Path) -> Iterator[PartResult]:
+    def convert(self, ff: FastFile, stage: Path) -> Generator[PartResult, None, None]:
         """Convert the ranges of a prepared file, handed out to the workers one at a
         time; yields each range's result in order as soon as it and those before it are
-        done. Its texts are in a file (json: a folder) in ``stage``, which the caller
-        removes (:class:`PartResult`)."""
+        done. Its texts are in a work file (json: a work folder) in ``stage``, removed
+        here once the caller has taken what it needs from them (:class:`PartResult`)."""
         outs = []
         folders = self.fmt == "json"  # json: a folder of files per range
         try:
             for _ in ff.parts:
                 if folders:
-                    outs.append(tempfile.mkdtemp(prefix=".boamps-etl-part-", dir=stage))
+                    outs.append(str(staging.new_folder(stage)))
                     continue
-                fd, name = tempfile.mkstemp(prefix=".boamps-etl-part-", suffix=".part",
-                                            dir=stage)
-                os.close(fd)
-                outs.append(name)
+                fh, path = staging.new_file(stage, self.fmt)
+                fh.close()
+                outs.append(str(path))
             yield from self.imap(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
-        except BaseException:
-            self.close()  # no worker writes any more
+        except BaseException as exc:
+            # no worker writes any more: at once on an interrupt, else once they are done
+            self.close(stop=isinstance(exc, KeyboardInterrupt))
             raise
         finally:
             for name in outs:
-                if folders:
-                    shutil.rmtree(name, ignore_errors=True)
-                else:
-                    Path(name).unlink(missing_ok=True)
+                staging.remove(Path(name))
 
-    def close(self) -> None:
+    def close(self, stop: bool = False) -> None:
+        """End the workers: once their work is done, or at once with ``stop`` (Ctrl-C,
+        SIGTERM), without waiting: a worker killed while it sends a result can leave the
+        pool's reader waiting forever, so the command exits at once after an interrupt."""
         global _JOB
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            if stop:
+                stop_processes(getattr(pool, "_processes", None))
+            pool.shutdown(wait=not stop, cancel_futures=True)
         _JOB = ()
         _TEMPLATES.clear()
 
     def __enter__(self) -> Runner:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(stop=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))

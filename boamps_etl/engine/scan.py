@@ -15,13 +15,13 @@ import csv
 import io
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..codecarbon import REQUIRED_COLUMNS
+from ..io import staging
 from ..io.readers import CsvSource
 from .arrays import _as_numpy, _clean_array, _filled, _numpy_array, _offsets, load_empty_values
 
@@ -165,6 +165,8 @@ def _reader(source: Any, names: list[str], delimiter: str, include: list[str],
     def invalid(row: Any) -> str:
         return "error"
 
+    if isinstance(source, str | os.PathLike):  # never guess a compression from the name
+        source = pa.input_stream(os.fspath(source), compression=None)
     return pcsv.open_csv(
         source,
         read_options=pcsv.ReadOptions(skip_rows=1 if header else 0, column_names=names,
@@ -338,13 +340,14 @@ def _unpacked(path: Path, spill: str | Path | None) -> Path | None:
     """A gzip file unpacked into a hidden file of ``spill``, streamed; ``None`` when it is
     damaged (the reference says how)."""
     import gzip
+    import tempfile
     import zlib
 
     folder = Path(spill) if spill is not None else Path(tempfile.gettempdir())
     folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".boamps-etl-unpacked-", suffix=".csv", dir=folder)
+    fh, name = staging.new_file(folder, "csv")  # a work file: swept if the run is killed
     try:
-        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+        with fh as out, gzip.open(path, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 22)
     except (OSError, EOFError, zlib.error):
         Path(name).unlink(missing_ok=True)
@@ -381,7 +384,7 @@ def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | Non
     if buckets > 1:
         assert spill is not None
         Path(spill).mkdir(parents=True, exist_ok=True)  # the writer would make it anyway
-        folder = tempfile.mkdtemp(prefix=".boamps-etl-runs-", dir=spill)
+        folder = str(staging.new_folder(Path(spill)))
     try:
         tasks = [(path, a, b, names, source.delimiter, run_col, buckets,
                   None if folder is None else os.path.join(folder, f"{j}.arrow"))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 from .base import TaskFuture
+from .signals import forking, stop_processes, worker_init
 
 T = TypeVar("T")
 
@@ -32,13 +34,33 @@ class LocalPoolExecutor:
         if self._pool is None:
             if self._warm_up is not None:
                 self._warm_up()
-            self._pool = ProcessPoolExecutor(self.jobs, initializer=self._initializer)
-        return self._pool.submit(fn, *args)
+            self._pool = ProcessPoolExecutor(self.jobs, initializer=_start_worker,
+                                             initargs=(os.getpid(), self._initializer))
+        with forking():  # the workers are forked at the first submit
+            return self._pool.submit(fn, *args)
 
     def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
         return [f.result() for f in futures]
 
     def close(self) -> None:
+        """Cancel what has not started, let the running tasks finish."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def stop(self) -> None:
+        """Ctrl-C, SIGTERM: kill the workers at once, without waiting for them (a worker
+        killed while it sends a result can leave the pool's reader waiting forever; the
+        command exits at once after an interrupt)."""
+        if self._pool is not None:
+            stop_processes(getattr(self._pool, "_processes", None))
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _start_worker(parent: int, initializer: Callable[[], None] | None) -> None:
+    """Each worker's first step: Ctrl-C ignored, death with the parent, then the
+    caller's ``initializer``."""
+    worker_init(parent)
+    if initializer is not None:
+        initializer()

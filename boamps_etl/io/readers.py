@@ -422,6 +422,20 @@ class CsvSource:
             return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
         return fh
 
+    def _misnamed(self) -> list[Issue]:
+        """A warning for a file named ``.gz`` that is not gzip data (it is read as the
+        plain text it is)."""
+        if self._path is None or not self._path.name.lower().endswith(".gz"):
+            return []
+        try:
+            with open(self._path, "rb") as fh:
+                if fh.read(2) == b"\x1f\x8b":
+                    return []
+        except OSError:
+            return []
+        return [Issue("not-gzip", "is named .gz but is not gzip data: read as plain text",
+                      Location(self.name), "warning", "rename it without .gz")]
+
     def _sample(self) -> bytes:
         with self._binary() as fh:
             try:
@@ -491,7 +505,8 @@ class CsvSource:
                                                  self._what)
             if header_only:
                 self.header, self.columns = header, list(header)
-                self._header_issues = [*([self._fallback] if self._fallback else []), *leading]
+                self._header_issues = [*([self._fallback] if self._fallback else []),
+                                       *self._misnamed(), *leading]
                 return
             width = len(header_raw)  # leading issues come with the header (_header_issues)
             columns = header

@@ -19,7 +19,7 @@ import hashlib
 import os
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -96,11 +96,13 @@ def forget_listings(path: AnyPath) -> None:
         _fs(path).invalidate_cache()
 
 
-def walk(top: AnyPath) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]:
+def walk(top: AnyPath, onerror: Callable[[OSError], None] | None = None
+         ) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]:
     """``os.walk`` for both kinds: (parts relative to ``top``, subfolder names, file
-    names), top-down; the caller may prune the subfolder list in place."""
+    names), top-down; the caller may prune the subfolder list in place. ``onerror``:
+    called with the error of a local folder that cannot be listed."""
     if not is_url(top):
-        for dirpath, dirnames, filenames in os.walk(top):
+        for dirpath, dirnames, filenames in os.walk(top, onerror=onerror):
             yield Path(dirpath).relative_to(top).parts, dirnames, filenames
         return
     fs = _fs(top)
@@ -175,13 +177,14 @@ def sha256(path: AnyPath) -> str | None:
         return None
 
 
-def put(path: AnyPath, data: bytes) -> None:
+def put(path: AnyPath, data: bytes, root: Path | None = None) -> None:
     """Make ``path`` hold ``data``, never visible half-written: a temporary file, fsync
-    and rename on local disks, one whole-object upload on object stores."""
+    and rename on local disks (never outside the real ``root``), one whole-object upload
+    on object stores."""
     if not is_url(path):
         from .writers import atomic_write
 
-        atomic_write(Path(path), data)
+        atomic_write(Path(path), data, root)
         return
     _fs(path).pipe_file(_key(path), data)
 

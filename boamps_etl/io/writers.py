@@ -1,10 +1,13 @@
 """Write reports as JSON files, JSON Lines or a flat CSV: atomically, never over existing
 outputs unless asked, and never outside the chosen output folder.
 
-Every file is written to a temporary file beside its target and renamed into place, so an
-interrupt or a full disk leaves no partial file. All targets are checked before the first
-byte is written: an existing target (without ``force``) or an unwritable folder stops the
-job with nothing written.
+Every file is written to a work file beside its target and renamed into place, so an
+interrupt or a full disk leaves no partial file; a set of JSON files is committed as one
+decision (:mod:`boamps_etl.io.staging`, which also clears what a killed run left). All
+targets are checked before the first byte is written: an existing target that differs
+(without ``force``) or an unwritable folder stops the job with nothing written; a target
+that already holds exactly the bytes to write is no conflict, so a re-run after a crash
+completes the job.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import shutil
 import sys
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import Location, OutputError
 from ..flatten import cell_text, csv_line, csv_text, flatten
+from . import staging
 
 Format = Literal["json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")
@@ -105,29 +109,40 @@ def check_writable(folder: Path) -> None:
                           "choose another --out or fix its permissions")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` (text as UTF-8, line breaks as they are; or bytes) to ``path``
-    through a temporary file in the same folder and a rename: ``path`` holds either its old
-    content or all of the new one, never a part."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+@contextlib.contextmanager
+def _said(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Operating-system errors while writing (a full disk...) as one clear OutputError."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are shared
-        os.replace(tmp, path)
+        yield
+    except OSError as exc:
+        raise staging.output_error(exc, target) from None
+
+
+def atomic_write(path: Path, data: str | bytes, root: Path | None = None) -> None:
+    """Write ``data`` (text as UTF-8, line breaks as they are; or bytes) to ``path``
+    through a work file in the same folder and a rename: ``path`` holds either its old
+    content or all of the new one, never a part. With ``root``, refuse a path whose real
+    folder is not inside the real ``root``.
+
+    Raises:
+        OutputError: outside ``root``, or the disk is full or not writable.
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with _said(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if root is not None:
+        staging.check_inside(root, path)
+    tmp: Path | None = None
+    try:
+        with _said(path):
+            fh, tmp = staging.new_file(path.parent)
+            with fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            staging.publish(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        staging.remove(tmp)
         raise
 
 
@@ -287,9 +302,11 @@ class StreamWriter:
     """Write reports block by block in bounded memory, with the same guarantees as
     :func:`write_reports`: outputs appear only when :meth:`close` succeeds, all at once.
 
-    JSON files are staged in a hidden folder inside ``out``, each under its final name,
-    and moved into place at the end, once all of them are on disk (one file-system sync,
-    not one per file); JSONL goes to a temporary file renamed at the end; CSV lines are
+    JSON files are staged in a hidden work folder beside ``out``, each under its final
+    name, and put into place at the end, once all of them are on disk (one file-system
+    sync, not one per file): the work folder becomes ``out`` when that is new or empty,
+    else the files are moved as one committed set (:mod:`boamps_etl.io.staging`); JSONL
+    goes to a work file renamed at the end; CSV lines are
     staged in their own columns (the header needs every report's columns first) with a
     record of their column set, and the CSV is written at the end, each line put in the
     columns of the whole file. ``abort`` removes whatever was staged.
@@ -325,36 +342,35 @@ class StreamWriter:
                                   "report)", Location(self.out),
                                   "use --format jsonl to write one file")
             check_writable(self.out)
+            staging.sweep(self._parent)  # stages are beside the folder (older: inside)
+            staging.sweep(self.out)
             return
         if self.out.is_dir():
             raise OutputError(f"--out must be a file for {fmt} output, not a folder",
                               Location(self.out))
-        check_writable(self.out.parent if str(self.out.parent) else Path("."))
-        if self.out.exists() and not force:
-            raise OutputError("output file exists already", Location(self.out),
-                              "pass --force to overwrite it")
+        check_writable(self._parent)
+        staging.sweep(self._parent)
+
+    @property
+    def _parent(self) -> Path:
+        return self.out.parent if str(self.out.parent) else Path(".")
 
     def _open_stage(self) -> None:
         if self._stage is not None or self._fh is not None:
             return
-        if self.fmt == "json":  # beside the folder: it may become the folder (_commit_files)
-            parent = self.out.parent if str(self.out.parent) else Path(".")
-            parent.mkdir(parents=True, exist_ok=True)
-            self._stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.boamps-etl-",
-                                                dir=parent))
-        else:
-            parent = self.out.parent if str(self.out.parent) else Path(".")
-            if self.stdout:  # stdout: stage in the system's temporary folder
-                fd, tmp = tempfile.mkstemp(prefix=".boamps-etl-", suffix=".part")
-            else:
-                parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".part",
-                                           dir=parent)
-            self._stage = Path(tmp)
-            self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with _said(self.out):
+            if self.fmt == "json":  # beside the folder: it may become it (_commit_files)
+                self._parent.mkdir(parents=True, exist_ok=True)
+                self._stage = staging.new_folder(self._parent)
+                return
+            # stdout: stage in the system's temporary folder
+            folder = Path(tempfile.gettempdir()) if self.stdout else self._parent
+            folder.mkdir(parents=True, exist_ok=True)
+            raw, self._stage = staging.new_file(folder)
+            self._fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             if self.fmt == "csv":
                 self._side = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close/abort
-                    dir=None if self.stdout else parent)
+                    dir=None if self.stdout else folder)
 
     def write(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Add a block of reports."""
@@ -371,17 +387,19 @@ class StreamWriter:
             if self.fmt != "csv":
                 return
         self._open_stage()
-        if self.fmt == "json":
-            for doc in docs:
-                self._write_file(report_filename(doc), (dumps(doc) + "\n").encode("utf-8"))
-        elif self.fmt == "jsonl":
-            self._fh.write(render_jsonl(docs))
-        else:
-            flats = [flatten(d) for d in docs]
-            lines = [csv_line([cell_text(v) for v in flat.values()]).encode("utf-8")
-                     for flat in flats]
-            self._stage_lines(b"".join(lines), [len(line) for line in lines],
-                              [self._column_set(tuple(flat)) for flat in flats])
+        with _said(self.out):
+            if self.fmt == "json":
+                for doc in docs:
+                    self._write_file(report_filename(doc),
+                                     (dumps(doc) + "\n").encode("utf-8"))
+            elif self.fmt == "jsonl":
+                self._fh.write(render_jsonl(docs))
+            else:
+                flats = [flatten(d) for d in docs]
+                lines = [csv_line([cell_text(v) for v in flat.values()]).encode("utf-8")
+                         for flat in flats]
+                self._stage_lines(b"".join(lines), [len(line) for line in lines],
+                                  [self._column_set(tuple(flat)) for flat in flats])
 
     def _write_file(self, name: str, data: bytes | memoryview) -> None:
         """One json file in the stage, under its name (``-2``, ``-3``... for the second,
@@ -417,23 +435,24 @@ class StreamWriter:
                 self._first_json = False
             shutil.rmtree(folder, ignore_errors=True)
             return
-        self._open_stage()
-        assert self._stage is not None
-        stage, part = os.fspath(self._stage) + os.sep, os.fspath(folder) + os.sep
-        link, unlink = os.link, os.unlink
-        for j, name in enumerate(names):
-            src = part + str(j)
-            try:
-                link(src, stage + name)  # fails when the name is taken
-            except FileExistsError:
-                n = self._repeated.get(name, 1) + 1
-                self._repeated[name] = n
-                name = name[: -len(".json")] + f"-{n}.json"
-                os.replace(src, stage + name)
-            else:
-                unlink(src)
-            self._names.append(name)
-        folder.rmdir()
+        with _said(self.out):
+            self._open_stage()
+            assert self._stage is not None
+            stage, part = os.fspath(self._stage) + os.sep, os.fspath(folder) + os.sep
+            link, unlink = os.link, os.unlink
+            for j, name in enumerate(names):
+                src = part + str(j)
+                try:
+                    link(src, stage + name)  # fails when the name is taken
+                except FileExistsError:
+                    n = self._repeated.get(name, 1) + 1
+                    self._repeated[name] = n
+                    name = name[: -len(".json")] + f"-{n}.json"
+                    os.replace(src, stage + name)
+                else:
+                    unlink(src)
+                self._names.append(name)
+            folder.rmdir()
 
     def append_lines(self, part: Path, lengths: Any, column_ids: Any,
                      columns: Sequence[tuple[str, ...]]) -> None:
@@ -443,18 +462,19 @@ class StreamWriter:
 
         if self.fmt != "csv":
             raise ValueError("append_lines is for csv output")
-        try:
-            if not len(lengths):
-                return
-            self.count += len(lengths)
-            self._open_stage()
-            mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
-            self._note_columns(mine[np.asarray(column_ids, dtype=np.int64)], lengths)
-            with open(part, "rb") as src:
-                self._fh.flush()
-                _copy_into(src, self._fh.buffer)
-        finally:
-            part.unlink(missing_ok=True)
+        with _said(self.out):
+            try:
+                if not len(lengths):
+                    return
+                self.count += len(lengths)
+                self._open_stage()
+                mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
+                self._note_columns(mine[np.asarray(column_ids, dtype=np.int64)], lengths)
+                with open(part, "rb") as src:
+                    self._fh.flush()
+                    _copy_into(src, self._fh.buffer)
+            finally:
+                part.unlink(missing_ok=True)
 
     def write_files(self, data: bytes | memoryview, lengths: Sequence[int],
                     names: Sequence[str]) -> None:
@@ -474,11 +494,12 @@ class StreamWriter:
                 sys.stdout.write(("" if self._first_json else ",") + "\n" + text[:-1])
                 self._first_json = False
             return
-        self._open_stage()
-        at = 0
-        for name, size in zip(names, lengths, strict=True):
-            self._write_file(name, view[at: at + size])
-            at += size
+        with _said(self.out):
+            self._open_stage()
+            at = 0
+            for name, size in zip(names, lengths, strict=True):
+                self._write_file(name, view[at: at + size])
+                at += size
 
     def write_lines(self, data: bytes | memoryview, lengths: Any, column_ids: Any,
                     columns: Sequence[tuple[str, ...]]) -> None:
@@ -489,12 +510,13 @@ class StreamWriter:
 
         if self.fmt != "csv":
             raise ValueError("write_lines is for csv output")
-        if not len(lengths):
-            return
-        self.count += len(lengths)
-        self._open_stage()
-        mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
-        self._stage_lines(data, lengths, mine[np.asarray(column_ids, dtype=np.int64)])
+        with _said(self.out):
+            if not len(lengths):
+                return
+            self.count += len(lengths)
+            self._open_stage()
+            mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
+            self._stage_lines(data, lengths, mine[np.asarray(column_ids, dtype=np.int64)])
 
     def _column_set(self, columns: tuple[str, ...]) -> int:
         found = self._column_sets.get(columns)
@@ -537,8 +559,9 @@ class StreamWriter:
             sys.stdout.buffer.flush()
             return
         self._open_stage()
-        self._fh.flush()
-        self._fh.buffer.write(data)
+        with _said(self.out):
+            self._fh.flush()
+            self._fh.buffer.write(data)
 
     def stage_folder(self) -> Path:
         """Where work files of this output may be put for a while, made if missing: beside
@@ -551,7 +574,8 @@ class StreamWriter:
             return self._stage
         folder = staging_folder(self.out, self.fmt)
         if not self.stdout:
-            folder.mkdir(parents=True, exist_ok=True)
+            with _said(self.out):
+                folder.mkdir(parents=True, exist_ok=True)
         return folder
 
     def append_file(self, part: Path, count: int) -> None:
@@ -569,14 +593,36 @@ class StreamWriter:
                     sys.stdout.buffer.flush()
                     return
                 self._open_stage()
-                self._fh.flush()
-                _copy_into(src, self._fh.buffer)
-                _datasync(self._fh.fileno())
+                with _said(self.out):
+                    self._fh.flush()
+                    _copy_into(src, self._fh.buffer)
+                    _datasync(self._fh.fileno())
         finally:
             part.unlink(missing_ok=True)
 
+    def _refuse_existing(self, existing: list[Path]) -> None:
+        """Targets that exist and differ from what would be written stop the job (unless
+        ``force``); identical ones are what an interrupted run of the same job wrote."""
+        if existing and not self.force:
+            self.abort()
+            if self.fmt == "json":
+                raise OutputError(f"{len(existing)} output file(s) exist already, e.g. "
+                                  f"{existing[0].name}", Location(self.out),
+                                  "pass --force to overwrite them")
+            raise OutputError("output file exists already", Location(self.out),
+                              "pass --force to overwrite it")
+
     def close(self) -> Sequence[Path]:
-        """Put every output in place; returns the files written."""
+        """Put every output in place; returns the files written.
+
+        Raises:
+            OutputError: an output exists and differs (without ``force``), or cannot be
+                written (a full disk...); nothing is left then.
+        """
+        with _said(self.out):
+            return self._close()
+
+    def _close(self) -> Sequence[Path]:
         if self.stdout:
             if self.fmt == "json":
                 sys.stdout.write(("\n" if not self._first_json else "") + "]\n")
@@ -584,7 +630,7 @@ class StreamWriter:
                 self._fh.close()
                 self._fh = None
                 self._write_csv_from(self._stage, sys.stdout)
-                os.unlink(self._stage)
+                staging.remove(self._stage)
                 self._stage = None
                 self._side.close()
                 self._side = None
@@ -602,60 +648,57 @@ class StreamWriter:
             os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        if self.out.exists() and not self.force:
-            self.abort()
-            raise OutputError("output file exists already", Location(self.out),
-                              "pass --force to overwrite it")
         if self.fmt == "csv":
-            staged, self._stage = self._stage, None
+            staged = self._stage
             try:
                 self._write_csv_from(staged)
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(staged)
-                self._side.close()
-                self._side = None
+                staging.remove(staged)
+                if self._stage == staged:
+                    self._stage = None
+                if self._side is not None:
+                    self._side.close()
+                    self._side = None
             return [self.out]
-        os.chmod(self._stage, 0o666 & ~_umask())
-        os.replace(self._stage, self.out)
-        self._stage = None
+        self._publish(self._stage)
         return [self.out]
+
+    def _publish(self, work: Path) -> None:
+        """Rename the finished work file onto the output (unless that holds other bytes)."""
+        if self.out.exists() and not staging.same_bytes(work, self.out):
+            self._refuse_existing([self.out])
+        staging.publish(work, self.out)
+        if self._stage == work:
+            self._stage = None
 
     def _commit_files(self, stage: Path) -> Sequence[Path]:
         """Put the staged json files in ``out`` once all of them are on disk (a report is
         visible only when complete, also after a crash): the stage becomes ``out`` by one
-        rename when ``out`` is missing or empty, else each file is moved."""
+        rename when ``out`` is missing or empty, else the files are moved as one set
+        (:func:`~boamps_etl.io.staging.commit_folder`: a run killed while moving them is
+        finished by the next)."""
         names = list(dict.fromkeys(self._names))
         if not self.out.exists() or not any(os.scandir(self.out)):
             mode = self.out.stat().st_mode & 0o7777 if self.out.exists() else \
-                0o777 & ~_umask()
+                0o777 & ~staging._umask()
             sync_files(stage, names)
             os.chmod(stage, mode)
             try:
                 os.rename(stage, self.out)  # replaces an empty folder
             except OSError:
-                pass  # a file appeared in it meanwhile: moved one by one below
+                os.chmod(stage, 0o700)  # a file appeared in it meanwhile: moved below
             else:
                 self._stage = None
-                _sync_folder(self.out.parent if str(self.out.parent) else Path("."))
+                _sync_folder(self._parent)
                 return Written(self.out, names)
         self.out.mkdir(parents=True, exist_ok=True)
-        if not self.force:
-            taken = set(os.listdir(self.out))
-            existing = [n for n in names if n in taken]
-            if existing:
-                self.abort()
-                raise OutputError(
-                    f"{len(existing)} output file(s) exist already, e.g. {existing[0]}",
-                    Location(self.out), "pass --force to overwrite them")
+        taken = set(os.listdir(self.out))
+        self._refuse_existing([self.out / n for n in names if n in taken
+                               and not staging.same_bytes(stage / n, self.out / n)])
         sync_files(stage, names)
         # files were made 0666 less the umask (os.open), as any new file: no chmod
-        src, dst = os.fspath(stage), os.fspath(self.out)
-        replace, sep = os.replace, os.sep
-        for name in names:
-            replace(src + sep + name, dst + sep + name)
+        staging.commit_folder(stage, names, self.out, chmod=False)
         _sync_folder(self.out)
-        stage.rmdir()
         self._stage = None
         return Written(self.out, names)
 
@@ -668,20 +711,14 @@ class StreamWriter:
             with open(staged, "rb") as lines:
                 self._copy_csv(lines, columns, stream.write)
             return
-        parent = self.out.parent if str(self.out.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".part", dir=parent)
-        try:
-            with os.fdopen(fd, "wb") as out, open(staged, "rb") as lines:
-                self._copy_csv(lines, columns,
-                               lambda text: out.write(text.encode("utf-8")), out.write)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, self.out)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        raw, tmp = staging.new_file(self._parent)
+        self._stage = tmp  # abort() removes it
+        with raw as out, open(staged, "rb") as lines:
+            self._copy_csv(lines, columns,
+                           lambda text: out.write(text.encode("utf-8")), out.write)
+            out.flush()
+            os.fsync(out.fileno())
+        self._publish(tmp)
 
     def _copy_csv(self, lines: Any, columns: list[str], write: Any,
                   write_bytes: Any = None) -> None:
@@ -744,15 +781,8 @@ class StreamWriter:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
-        if self._stage is not None:
-            import shutil
-
-            if self._stage.is_dir():
-                shutil.rmtree(self._stage, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._stage)
-            self._stage = None
+        staging.remove(self._stage)
+        self._stage = None
         if self._created_out and self.out.is_dir():
             with contextlib.suppress(OSError):
                 self.out.rmdir()  # we created it and it stayed empty
