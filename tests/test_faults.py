@@ -234,6 +234,25 @@ def _wait_for(predicate: Any, timeout: float) -> bool:
     return bool(predicate())
 
 
+def _signal_group(proc: subprocess.Popen[str], sig: int, ready: Any, settle: float = 0.0
+                  ) -> tuple[str, float, list[int]]:
+    """Once ``ready()`` holds, send ``sig`` to the process group of ``proc``: its stderr,
+    the seconds it took to end, and its worker processes at the moment of the signal."""
+    try:
+        assert _wait_for(ready, 60)
+        time.sleep(settle)
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, sig)
+        start = time.monotonic()
+        _, stderr = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return stderr, elapsed, workers
+
+
 def _work_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.startswith(".boamps-etl.")]
 
@@ -250,18 +269,9 @@ def test_a_signal_to_the_group_stops_convert_cleanly(big: tuple[Path, Path], tmp
     csv_path, context = big
     proc = _start(["convert", str(csv_path), "-c", str(context), "--format", "jsonl",
                    "-o", "out.jsonl", "-j", "2"], tmp_path)
-    try:
-        # Signalled while the workers convert: their parts are being written.
-        assert _wait_for(lambda: len(_children(proc.pid)) >= 2 and _work_files(tmp_path), 60)
-        workers = _children(proc.pid)
-        os.killpg(proc.pid, sig)
-        start = time.monotonic()
-        _, stderr = proc.communicate(timeout=10)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    # Signalled while the workers convert: their parts are being written.
+    stderr, elapsed, workers = _signal_group(
+        proc, sig, lambda: len(_children(proc.pid)) >= 2 and _work_files(tmp_path))
     assert proc.returncode == code, stderr
     assert elapsed < 2.0
     assert stderr.splitlines() == [f"{word}: no partial output was left"], stderr
@@ -509,18 +519,9 @@ def test_a_signal_to_the_group_stops_batch_cleanly(big: tuple[Path, Path], tmp_p
         (root / name / "emissions.csv").symlink_to(csv_path)
     shutil.copy(context, root / "boamps.json")
     proc = _start(["batch", str(root), "-o", "out", "-j", "2", "-q"], tmp_path)
-    try:
-        assert _wait_for(lambda: len(_children(proc.pid)) >= 2, 60)
-        time.sleep(0.5)  # the workers are converting their folders
-        workers = _children(proc.pid)
-        os.killpg(proc.pid, sig)
-        start = time.monotonic()
-        _, stderr = proc.communicate(timeout=10)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    # Signalled half a second after the workers start: they are converting their folders.
+    stderr, elapsed, workers = _signal_group(
+        proc, sig, lambda: len(_children(proc.pid)) >= 2, settle=0.5)
     assert proc.returncode == code, stderr
     assert elapsed < 2.0
     assert stderr.splitlines() == [f"{word}: no partial output was left"], stderr

@@ -109,9 +109,19 @@ def _read_bytes(source: Source) -> tuple[bytes, str]:
             raise _too_large(name)
         return data, name
     path = Path(os.fspath(source))
+    return read_file(path), str(path)
+
+
+def read_file(path: Path, size: int = -1) -> bytes:
+    """The first ``size`` bytes of a file (all of it by default), opened read-only: inputs
+    are never modified.
+
+    Raises:
+        InputError: the file is missing, a folder or cannot be read, in one line.
+    """
     try:
-        with open(path, "rb") as fh:  # read-only: inputs are never modified
-            data = fh.read()
+        with open(path, "rb") as fh:
+            return fh.read(size)
     except IsADirectoryError:
         raise InputError("is a folder, not a CSV file", Location(path)) from None
     except FileNotFoundError:
@@ -120,7 +130,6 @@ def _read_bytes(source: Source) -> tuple[bytes, str]:
         raise InputError("cannot be read (permission denied)", Location(path)) from None
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror})", Location(path)) from None
-    return data, str(path)
 
 
 def _damaged_gzip(exc: BaseException, where: Location) -> InputError:

@@ -25,6 +25,7 @@ from ..io.readers import (
     _damaged_gzip,
     _decompress,
     _read_bytes,
+    read_file,
     sniff_delimiter,
 )
 
@@ -66,17 +67,7 @@ class Sample:
             return cls(label, data[:SAMPLE_BYTES], data=data)
         path = Path(os.fspath(source))
         label = name or str(path)
-        try:
-            with open(path, "rb") as fh:  # read-only
-                head = fh.read(SAMPLE_BYTES)
-        except IsADirectoryError:
-            raise InputError("is a folder, not a CSV file", Location(path)) from None
-        except FileNotFoundError:
-            raise InputError("no such file", Location(path)) from None
-        except PermissionError:
-            raise InputError("cannot be read (permission denied)", Location(path)) from None
-        except OSError as exc:
-            raise InputError(f"cannot be read ({exc.strerror})", Location(path)) from None
+        head = read_file(path, SAMPLE_BYTES)
         if head[:2] == b"\x1f\x8b":
             try:
                 with gzip.open(path, "rb") as gz:
