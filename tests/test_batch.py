@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import V321_HEADER, v321_row, write_csv
 
 from boamps_etl import batch
-from boamps_etl.batch import BatchProgress, convert_tree, explain
+from boamps_etl.batch import BatchProgress, convert_tree, driver, explain
 from boamps_etl.cli import cli as main_cli
 from boamps_etl.cli.batch import register
 from boamps_etl.errors import ContextError, OutputError, UsageError
@@ -371,14 +371,14 @@ def test_interrupt_while_writing_leaves_no_partial_file(tree: Path, tmp_path: Pa
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     out = tmp_path / "out"
-    real = batch.storage.put
+    real = driver.storage.put
 
     def flaky(path: Path, data: bytes, root: Path | None = None) -> None:
         if path.parent.name == "exp2":  # Ctrl-C while writing the second folder
             raise KeyboardInterrupt
         real(path, data, root)
 
-    monkeypatch.setattr(batch.storage, "put", flaky)
+    monkeypatch.setattr(driver.storage, "put", flaky)
     with pytest.raises(KeyboardInterrupt):
         convert_tree(tree, out)
     assert not list(out.rglob("*.part"))

@@ -1,0 +1,735 @@
+"""Running a batch: :func:`convert_tree`, :func:`explain` and their results."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..context import load_context, merge_into
+from ..errors import BoampsEtlError, Issue, Location, OutputError, UsageError
+from ..execute import Executor, TaskFuture, make_executor
+from ..flatten import columns_of
+from ..io import staging, storage
+from ..io.storage import AnyPath
+from ..io.writers import FORMATS, is_inside
+from ..jobs import resolve_jobs
+from ..levels import count_levels
+from ..mapping import load_mapping
+from .convert import _convert_unit, _SourceOutcome, _Task, _warm_up, _worker_init
+from .discover import (
+    CONTEXT_NAMES,
+    DEFAULT_GLOBS,
+    MAPPING_NAMES,
+    PathLike,
+    _chain,
+    _discover,
+    _Folder,
+    _join,
+    _prepare_roots,
+    _probe,
+    _rel,
+    _Root,
+    _Unit,
+)
+from .manifest import (
+    MANIFEST_NAME,
+    STATUSES,
+    ManifestEntry,
+    _dedupe,
+    _render_manifest,
+    manifest_frame,
+)
+from .state import (
+    _fresh_candidate,
+    _hash_many,
+    _mapping_files,
+    _plan_unit,
+    _read_state,
+    _settings_hash,
+    _sha_bytes,
+    _sha_file,
+    _write_state,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ALL_OUTPUT = "all"                # + .jsonl / .csv: the whole batch
+_CHECKPOINT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Sent to the ``progress`` callback before the first folder and after each one."""
+
+    files_done: int
+    files_total: int
+    rows: int
+    reports: int
+    unchanged: int
+    elapsed: float
+    current: str = ""
+
+
+@dataclass
+class BatchResult:
+    """What :func:`convert_tree` did.
+
+    Attributes:
+        out: the output folder.
+        entries: the manifest lines, in manifest order.
+        manifest: the same lines as a DataFrame (columns :data:`MANIFEST_COLUMNS`, text).
+        files: CSV files found.
+        converted: files converted by this run.
+        unchanged: files skipped because they and their outputs were up to date.
+        rows: data rows in all files found.
+        written: files written by this run (outputs whose bytes changed, manifest, state
+            not included).
+        elapsed: seconds.
+        stopped: ``fail_fast`` stopped the batch early.
+    """
+
+    out: AnyPath
+    entries: list[ManifestEntry]
+    manifest: pd.DataFrame
+    files: int
+    converted: int
+    unchanged: int
+    rows: int
+    written: list[AnyPath]
+    elapsed: float
+    allow_incomplete: bool = False
+    stopped: bool = False
+
+    def level_counts(self) -> dict[str, int]:
+        """Reports per completeness level (valid and incomplete reports; see levels.py)."""
+        return count_levels(e.level for e in self.entries
+                            if e.status in ("valid", "incomplete"))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Manifest lines per status (every status present, zeros included)."""
+        out = dict.fromkeys(STATUSES, 0)
+        for e in self.entries:
+            out[e.status] = out.get(e.status, 0) + 1
+        return out
+
+    @property
+    def reports(self) -> int:
+        """Reports made, duplicates left out."""
+        return sum(1 for e in self.entries if e.status in ("valid", "incomplete", "invalid"))
+
+    @property
+    def runs(self) -> int:
+        """Distinct run_ids among the reports (task files have several reports per run)."""
+        return len({(e.run_id or f"{e.source}#{e.rows}") for e in self.entries
+                    if e.status in ("valid", "incomplete", "invalid")})
+
+    @property
+    def failing(self) -> list[ManifestEntry]:
+        """Lines that make the batch fail: invalid, error, and incomplete unless allowed."""
+        bad = {"invalid", "error"} | (set() if self.allow_incomplete else {"incomplete"})
+        return [e for e in self.entries if e.status in bad]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was invalid or failed (exit code 0)."""
+        return not self.failing
+
+    @property
+    def issues(self) -> list[Issue]:
+        """The errors of the failing lines (to print), in manifest order."""
+        return [i for e in self.failing for i in e.issues if i.severity == "error"]
+
+
+@dataclass
+class Explanation:
+    """What applies to one CSV (or folder) in a batch: see :func:`explain`.
+
+    Attributes:
+        path: the CSV or folder explained.
+        root: the ROOT it was found under.
+        source: its manifest name (relative, ``/``-separated).
+        context_files: context files in the order they are applied (later ones override);
+            ``sets`` come after all of them.
+        sets: the ``--set`` values.
+        mapping_file: the mapping file chosen (nearest, else ``--mapping``; None: built-in).
+        mapping_files: the mapping files that make it up, base first (``extends`` chain).
+        context: the merged context (the non-``match`` part of every layer, merged in order).
+        matches: the ``match`` sections, in order: ``{"file", "when", "values"}``.
+        error: why the CSVs here would fail (a broken context or mapping file), if so.
+    """
+
+    path: Path
+    root: Path
+    source: str
+    context_files: list[Path]
+    sets: tuple[str, ...]
+    mapping_file: Path | None
+    mapping_files: list[Path]
+    context: dict[str, Any]
+    matches: list[dict[str, Any]]
+    error: Issue | None = None
+
+
+def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None) -> bool:
+    """Atomic write (a whole object on object stores), skipped when the file already holds
+    exactly these bytes; on a local disk never to a folder outside the real ``root`` (a
+    symbolic link planted in the output folder)."""
+    data = text.encode("utf-8")
+    if root is not None and not storage.is_url(path) and Path(path).parent.exists():
+        staging.check_inside(Path(root), Path(path))
+    try:
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    storage.put(path, data, None if root is None or storage.is_url(path) else Path(root))
+    return True
+
+
+def _sweep_tree(out: AnyPath) -> None:
+    """Clear what killed runs left in a local output tree (their work files only)."""
+    if not storage.is_url(out) and Path(out).is_dir():
+        for dirpath, dirnames, _ in os.walk(out):  # symbolic links are not followed
+            dirnames[:] = [d for d in dirnames if not staging.is_work_name(d)]
+            staging.sweep(Path(dirpath))
+
+
+def _remove_output(out: AnyPath, rel: str) -> None:
+    """Delete a file this tool wrote before (recorded in the state)."""
+    target = out / rel
+    if storage.inside(out, target):
+        storage.remove(target)
+
+
+def _remove_empty_folders(out: AnyPath, folder: AnyPath) -> None:
+    """Remove ``folder`` and its parents up to ``out`` while they are empty."""
+    if storage.is_url(out):
+        return  # object stores have no folders to leave behind
+    assert isinstance(out, Path) and isinstance(folder, Path)
+    root = out.resolve()
+    while is_inside(out, folder) and folder.resolve() != root:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+        folder = folder.parent
+
+
+def _combine(out: AnyPath, fmt: str, parts: list[str]) -> str:
+    """``all.jsonl`` / ``all.csv`` from the per-folder files (same bytes as rendering every
+    report at once: a CSV's columns are the union of the folders' columns, first seen)."""
+    if fmt == "jsonl":
+        return "".join((out / p).read_text(encoding="utf-8") for p in parts)
+    headers: list[list[str]] = []
+    rows: list[dict[str, str]] = []
+    for p in parts:
+        with (out / p).open("r", encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                continue
+            headers.append(header)
+            rows.extend(dict(zip(header, r, strict=False)) for r in reader)
+    if not rows:
+        return ""
+    columns = columns_of(dict.fromkeys(h) for h in headers)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+@dataclass
+class _Pending:
+    """A converted folder whose files are being written: recorded in the state once done."""
+
+    key: str
+    record: dict[str, Any]
+    writes: list[tuple[AnyPath, Future[bool]]]
+    obsolete: list[str]
+
+
+class _Batch:
+    """One run of :func:`convert_tree` (kept in an object: the loop shares much state)."""
+
+    WRITE_THREADS = 8  # fsync dominates writing small files: overlap them
+    PREFETCH = 256  # results fetched from a cluster in one round trip
+
+    def __init__(self, out: AnyPath, units: list[_Unit], old_units: dict[str, Any],
+                 candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
+                 per_row: bool, allow_incomplete: bool, fail_fast: bool, jobs: int,
+                 progress: Callable[[BatchProgress], None] | None, start: float,
+                 executor: Executor | None = None,
+                 options: tuple[tuple[str, Any], ...] = (),
+                 tracker: str | None = None) -> None:
+        self.tracker = tracker
+        self.out, self.units, self.old_units = out, units, old_units
+        self.candidates, self.settings, self.fmt = candidates, settings, fmt
+        self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
+        self.fail_fast, self.jobs, self.progress, self.start = fail_fast, jobs, progress, start
+        self.state: dict[str, Any] = dict(old_units)
+        self.entries: list[ManifestEntry] = []
+        self.written: list[AnyPath] = []
+        self.executor, self.options = executor, options
+        self.lock = threading.Lock()
+        self.finished = 0  # files converted by the executor (in any order)
+        self.consumed = 0  # ... of which the loop has taken the results (in order)
+        self.queued: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        self.prefetched: dict[str, dict[int, list[_SourceOutcome]]] = {}
+        self.seen: dict[str, str] = {}
+        self.pending: list[_Pending] = []
+        self.emptied: set[AnyPath] = set()
+        self.counters = dict.fromkeys(("files", "rows", "reports", "unchanged", "converted"), 0)
+        self.stopped = False
+        self.dirty = False
+        self.last_save = time.monotonic()
+        self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
+        self.files_total = sum(len(u.sources) for u in units)
+
+    # -- conversion
+
+    def task(self, unit: _Unit) -> _Task:
+        return _Task(unit.key, tuple((k, str(p)) for k, p in unit.sources),
+                     tuple((str(p), h) for p, h in unit.context_hashes),
+                     (None if unit.mapping_file is None else str(unit.mapping_file),
+                      tuple((str(f), h) for f, h in unit.mapping_hashes)),
+                     self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
+                     self.fmt, self.options, self.tracker)
+
+    def reuse(self, unit: _Unit) -> list[ManifestEntry] | None:
+        """The stored lines of an up-to-date folder, or None when duplicates elsewhere
+        changed what it should write."""
+        stored = self.old_units[unit.key]
+        try:
+            entries = [ManifestEntry.from_state(e) for e in stored["entries"]]
+        except (KeyError, TypeError, ValueError):  # a state file edited by hand
+            return None
+        statuses, added = _dedupe(entries, self.seen)
+        if [s for s, _ in statuses] != [e.status for e in entries]:
+            return None
+        for e, (_, dup) in zip(entries, statuses, strict=True):
+            if e.duplicate_of != dup:  # the first copy moved: only the message changes
+                e.duplicate_of = dup
+                stored["entries"] = [x.to_state() for x in entries]
+                self.dirty = True
+        self.seen.update(added)
+        self.counters["unchanged"] += len(unit.sources)
+        self.counters["rows"] += sum(stored.get("rows", {}).values())
+        return entries
+
+    def convert(self, unit: _Unit, outcomes: list[_SourceOutcome]) -> list[ManifestEntry]:
+        entries: list[ManifestEntry] = []
+        documents: list[dict[str, Any] | None] = []
+        texts: list[str | None] = []
+        for outcome in outcomes:
+            entries.extend(outcome.entries)
+            documents.extend(outcome.documents)
+            texts.extend(outcome.texts)
+        statuses, added = _dedupe(entries, self.seen)
+        for e, (status, dup) in zip(entries, statuses, strict=True):
+            e.status, e.duplicate_of = status, dup
+        self.seen.update(added)
+        files = _plan_unit(unit, self.out, self.fmt, entries, documents, texts,
+                           self.allow_incomplete)
+        outputs = {_rel(self.out, p): _sha_bytes(t.encode("utf-8"))
+                   for p, t in files.items()}
+        stored = self.old_units.get(unit.key)
+        previous = stored.get("outputs") if isinstance(stored, dict) else None
+        obsolete = [rel for rel in (previous if isinstance(previous, dict) else {})
+                    if rel not in outputs]
+        rows = {o.key: o.rows for o in outcomes}
+        record = {"settings": self.settings, "sources": {o.key: o.sha256 for o in outcomes},
+                  "rows": rows, "context": unit.context_hashes,
+                  "mapping": unit.mapping_hashes, "outputs": outputs,
+                  "entries": [e.to_state() for e in entries]}
+        writes = [(p, self.writer.submit(_write_if_changed, p, t, self.out))
+                  for p, t in files.items()]
+        self.pending.append(_Pending(unit.key, record, writes, obsolete))
+        self.counters["converted"] += len(unit.sources)
+        self.counters["rows"] += sum(rows.values())
+        return entries
+
+    # -- writing and the state
+
+    def commit(self, block: bool, strict: bool = True) -> None:
+        """Record in the state the folders whose files are all written (all of them, with
+        ``block``: waiting for the writes). A folder whose write failed is left out of the
+        state; the failure is raised (an OSError as OutputError) unless ``strict`` is off."""
+        keep: list[_Pending] = []
+        error: BaseException | None = None
+        failed: AnyPath | None = None
+        for item in self.pending:
+            if not block and not all(f.done() for _, f in item.writes):
+                keep.append(item)
+                continue
+            problems = [(p, f.exception()) for p, f in item.writes if f.exception() is not None]
+            if problems:
+                if error is None:
+                    failed, error = problems[0]
+                continue
+            self.written.extend(path for path, f in item.writes if f.result())
+            for rel in item.obsolete:
+                _remove_output(self.out, rel)
+                self.emptied.add((self.out / rel).parent)
+            self.state[item.key] = item.record
+            self.dirty = True
+        self.pending = keep
+        if error is not None and strict:
+            if isinstance(error, OSError):
+                raise staging.output_error(error, str(failed)) from None
+            raise error
+
+    def save(self, force: bool = False) -> None:
+        if self.dirty and (force or time.monotonic() - self.last_save > _CHECKPOINT_SECONDS):
+            _write_state(self.out, self.state)
+            self.dirty, self.last_save = False, time.monotonic()
+
+    def report(self, current: str) -> None:
+        if self.progress is not None:
+            c = self.counters
+            ahead = max(0, self.finished - self.consumed)
+            self.progress(BatchProgress(c["files"] + ahead, self.files_total, c["rows"],
+                                        c["reports"], c["unchanged"],
+                                        time.perf_counter() - self.start, current))
+
+    # -- the loop
+
+    def submit(self, executor: Executor, unit: _Unit) -> list[TaskFuture[list[_SourceOutcome]]]:
+        """The tasks converting a folder: one, or one per file when the executor prefers."""
+        task = self.task(unit)
+        if not executor.per_file:
+            return [executor.submit(_convert_unit, task)]
+        futures = [executor.submit(_convert_unit, dataclasses.replace(task, sources=(source,)))
+                   for source in task.sources]
+        for future in futures:  # the progress bar counts completions, in any order
+            add = getattr(future, "add_done_callback", None)
+            if add is not None:
+                add(self._completed)
+        return futures
+
+    def _completed(self, _: Any) -> None:
+        with self.lock:
+            self.finished += 1
+
+    def run(self) -> None:
+        stale = [u for u in self.units if u.key not in self.candidates]
+        executor = self.executor
+        own = executor is None
+        futures: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
+        completed = interrupted = False
+        try:
+            if executor is None:
+                executor = make_executor("local", min(self.jobs, len(stale)), None,
+                                         _warm_up, _worker_init)
+            if executor.name != "inline":
+                futures = {u.key: self.submit(executor, u) for u in stale}
+                self.queued = futures
+            self.report("")
+            for unit in self.units:
+                entries = self.reuse(unit) if unit.key in self.candidates else None
+                if entries is None:
+                    parts = futures.pop(unit.key, None)
+                    if parts is None:
+                        outcomes = _convert_unit(self.task(unit))
+                    else:
+                        outcomes = [o for part in parts for o in self.wait(part, unit)]
+                        self.consumed += len(unit.sources)
+                        self.prefetched.pop(unit.key, None)
+                    entries = self.convert(unit, outcomes)
+                self.counters["files"] += len(unit.sources)
+                self.counters["reports"] += sum(
+                    1 for e in entries if e.status in ("valid", "incomplete", "invalid"))
+                self.entries.extend(entries)
+                self.commit(block=False)
+                self.save()
+                self.report(unit.key)
+                if self.fail_fast and any(e.status in self.failing for e in entries):
+                    self.stopped = True
+                    break
+            self.commit(block=True)
+            completed = True
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            for parts in futures.values():  # stopped early: drop the work not needed
+                for part in parts:
+                    cancel = getattr(part, "cancel", None)
+                    if cancel is not None:
+                        cancel()
+            if own and executor is not None:
+                stop = getattr(executor, "stop", None)
+                # Ctrl-C, SIGTERM: the local workers are killed, not waited for
+                (stop if interrupted and stop is not None else executor.close)()
+            if not completed:  # interrupted: keep what is complete, raise the first error
+                self.commit(block=True, strict=False)
+            self.writer.shutdown(wait=True)
+            self.save(force=True)
+            for folder in sorted(self.emptied, key=lambda p: len(p.parts), reverse=True):
+                _remove_empty_folders(self.out, folder)
+
+    def wait(self, future: TaskFuture[list[_SourceOutcome]], unit: _Unit
+             ) -> list[_SourceOutcome]:
+        """A task's result; progress is reported while waiting (completions elsewhere)."""
+        executor = self.executor
+        if executor is None or not executor.per_file:
+            return future.result()
+        seen = self.finished
+        while self.progress is not None and not future.done():
+            time.sleep(0.05)
+            if self.finished != seen:
+                seen = self.finished
+                self.report(unit.key)
+        if id(future) not in self.prefetched.get(unit.key, {}):
+            # one round trip for this result and those of the next folders already done
+            batch_: list[tuple[str, TaskFuture[list[_SourceOutcome]]]] = [(unit.key, future)]
+            for key, parts in self.queued.items():
+                if len(batch_) >= self.PREFETCH:
+                    break
+                batch_.extend((key, p) for p in parts if p.done() and p is not future)
+            for (key, part), value in zip(batch_, executor.gather([p for _, p in batch_]),
+                                          strict=True):
+                self.prefetched.setdefault(key, {})[id(part)] = value
+        return self.prefetched[unit.key].pop(id(future))
+
+    def finish(self) -> None:
+        """``all.<fmt>`` and ``manifest.csv`` (after a complete run)."""
+        if self.fmt != "json" and not self.stopped:
+            parts: list[str] = []
+            for unit in self.units:
+                parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
+            target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
+            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out):
+                self.written.append(target)
+        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out)
+
+
+def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
+                 contexts: Sequence[PathLike] = (), mapping: PathLike | None = None,
+                 sets: Sequence[str] = (), fmt: str = "json", jobs: int = 1,
+                 globs: Sequence[str] | None = None, force: bool = False,
+                 fail_fast: bool = False, allow_incomplete: bool = False,
+                 per_row: bool = False,
+                 progress: Callable[[BatchProgress], None] | None = None,
+                 executor: str | Executor = "local", client: Any = None,
+                 scheduler: str | None = None,
+                 storage_options: dict[str, Any] | None = None,
+                 tracker: str | None = None) -> BatchResult:
+    """Convert every tracker's file under ``roots`` into BoAmps reports mirrored under
+    ``out``: CodeCarbon CSVs, eco2ai CSVs, carbontracker logs, Zeus and perun files,
+    optimum-benchmark reports, AI Energy Score summaries, each recognised from its content.
+
+    Args:
+        roots: one folder or several (each mirrored under ``out/<its name>``, ``-2``... on
+            name clashes).
+        out: the output folder; ``manifest.csv`` and the state file go there.
+        contexts: context files applied first, under every ``boamps.yaml`` found.
+        mapping: the mapping for folders with no ``boamps-mapping.yaml`` above them.
+        sets: ``PATH=VALUE`` values applied last.
+        fmt: 'json' (a file per report), 'jsonl' or 'csv' (a ``boamps-reports.<fmt>`` per
+            folder, plus ``all.<fmt>`` for the batch).
+        jobs: worker processes (0: one per CPU, see :mod:`boamps_etl.jobs`); the outputs do
+            not depend on it.
+        globs: file-name patterns replacing :data:`DEFAULT_GLOBS` (a pattern with ``/``
+            matches the path relative to its ROOT).
+        force: convert everything again, even sources that are up to date.
+        fail_fast: stop after the first folder with an invalid report or an error.
+        allow_incomplete: write reports that only lack fields CodeCarbon cannot know, as
+            drafts (status stays 'incomplete', and does not fail the batch).
+        per_row: one report per CSV row instead of one per run_id.
+        progress: called with a :class:`BatchProgress` before the first folder and after
+            each; an exception it raises (KeyboardInterrupt included) stops the batch with
+            the state saved for the completed folders.
+        tracker: read every file found as this tracker's instead of recognising it.
+        executor: 'local' (this machine, ``jobs`` processes) or 'dask' (a dask.distributed
+            cluster: one task per file), or an :class:`boamps_etl.execute.Executor`.
+        client: a connected ``distributed.Client`` to run on (implies 'dask').
+        scheduler: the Dask scheduler address; None: ``DASK_SCHEDULER_ADDRESS``, else a
+            LocalCluster of ``jobs`` processes.
+        storage_options: fsspec options for URL roots, ``out`` and ``contexts`` (for
+            example ``{"endpoint_url": ...}``); by default each backend's environment.
+
+    ``roots``, ``out``, ``contexts`` and ``mapping`` may be fsspec URLs (``s3://``,
+    ``gs://``, ``file://``, ``memory://``): outputs are then whole-object writes.
+
+    Returns:
+        A :class:`BatchResult` (manifest, counts, timing). One bad CSV, context or mapping
+        file below a ROOT is a manifest line, never an exception.
+
+    Raises:
+        UsageError: a ROOT is missing, not a folder, or inside ``out``; bad ``fmt``/``jobs``.
+        OutputError: ``out`` cannot be written.
+        ContextError, MappingError: a ``contexts`` file, ``mapping`` or ``sets`` is invalid.
+
+    >>> result = convert_tree("runs", "reports", contexts=["lab.yaml"])  # doctest: +SKIP
+    >>> result.manifest[result.manifest.status == "invalid"]            # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    if tracker is not None:
+        from ..trackers import get_tracker
+
+        tracker = get_tracker(tracker).name
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
+    jobs = resolve_jobs(jobs)
+    options = dict(storage_options or {})
+    out_path = storage.as_path(out, options)
+    storage.forget_listings(out_path)
+    if _probe(out_path, storage.exists) and not _probe(out_path, storage.is_dir):
+        raise OutputError("the output is a file, not a folder", Location(str(out_path)))
+    root_list = _prepare_roots(roots, out_path, options)
+    storage.check_writable(out_path)
+    _sweep_tree(out_path)
+    context_paths = [storage.as_path(c, options) for c in contexts]
+    load_context(context_paths, sets)  # a broken --context or --set stops the job here
+    mapping_path = None if mapping is None else storage.as_path(mapping, options)
+    if mapping_path is not None:
+        load_mapping(mapping_path)  # a broken --mapping stops the job here
+    mapping_cache: dict[Any, Any] = {}
+    pattern_list = tuple(globs) if globs else DEFAULT_GLOBS
+    runner: Executor | None = None
+    if client is not None or executor == "dask":
+        from ..execute.dask import DaskExecutor
+
+        runner = DaskExecutor(scheduler, workers=jobs, client=client)
+    elif not isinstance(executor, str):
+        runner = executor
+    elif executor != "local" or scheduler:
+        runner = make_executor(executor, jobs, scheduler)  # raises the usage error
+    try:
+        return _convert_tree(runner, root_list, out_path, context_paths, mapping_path,
+                             mapping_cache, pattern_list, options, fmt, per_row,
+                             allow_incomplete, sets, force, fail_fast, jobs, progress, start,
+                             tracker)
+    finally:
+        if runner is not None and runner is not executor:
+            runner.close()
+
+
+def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: AnyPath,
+                  context_paths: list[AnyPath], mapping_path: AnyPath | None,
+                  mapping_cache: dict[Any, Any], pattern_list: tuple[str, ...],
+                  options: dict[str, Any], fmt: str, per_row: bool, allow_incomplete: bool,
+                  sets: Sequence[str], force: bool, fail_fast: bool, jobs: int,
+                  progress: Callable[[BatchProgress], None] | None, start: float,
+                  tracker: str | None) -> BatchResult:
+    units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
+
+    settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
+    file_hashes: dict[str, str | None] = {}
+    if runner is not None and runner.per_file:  # hash on the cluster, where the bytes are
+        paths = sorted({str(p) for u in units for _, p in u.sources}
+                       | {str(p) for u in units for p in u.context_files})
+        frozen = tuple(sorted(options.items()))
+        chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
+        futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
+        for chunk, future in zip(chunks, futures, strict=True):
+            file_hashes.update(zip(chunk, future.result(), strict=True))
+    for unit in units:
+        for key, path in unit.sources:
+            if str(path) not in file_hashes:
+                file_hashes[str(path)] = _sha_file(path)
+            unit.hashes[key] = file_hashes[str(path)]
+        for p in unit.context_files:
+            if str(p) not in file_hashes:
+                file_hashes[str(p)] = _sha_file(p)
+            unit.context_hashes.append([str(p), file_hashes[str(p)]])
+        files, error = _mapping_files(unit.mapping_file, mapping_cache)
+        for f in files:
+            if f not in file_hashes:
+                file_hashes[f] = _sha_file(storage.as_path(f, options))
+            unit.mapping_hashes.append([f, file_hashes[f]])
+        if unit.setup_error is None:
+            unit.setup_error = error
+
+    old_units = _read_state(out_path)
+    out_hashes: dict[str, str | None] = {}
+    candidates = {u.key for u in units
+                  if not force and _fresh_candidate(u, old_units.get(u.key), settings,
+                                                    out_path, out_hashes)}
+    run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
+                 allow_incomplete, fail_fast, jobs, progress, start, runner,
+                 tuple(sorted(options.items())), tracker)
+    run.run()
+    run.finish()
+    c = run.counters
+    return BatchResult(out_path, run.entries, manifest_frame(run.entries), c["files"],
+                       c["converted"], c["unchanged"], c["rows"], run.written,
+                       time.perf_counter() - start, allow_incomplete, run.stopped)
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
+            contexts: Sequence[PathLike] = (), mapping: PathLike | None = None,
+            sets: Sequence[str] = ()) -> Explanation:
+    """Which context and mapping files apply to one CSV (or folder) of a batch, in order,
+    and the merged context.
+
+    Args:
+        path: a CSV file or a folder under one of ``roots``.
+        roots: the batch's ROOT folders; ``None``: the CSV's own folder is the ROOT (only
+            files beside it are looked at).
+        contexts, mapping, sets: as for :func:`convert_tree`.
+
+    Returns:
+        An :class:`Explanation`; a broken file is reported in its ``error``, not raised.
+
+    Raises:
+        UsageError: ``path`` does not exist or is not under any ROOT.
+
+    >>> explain("runs/bert/seed1/emissions.csv", roots=["runs"]).context_files  # doctest: +SKIP
+    """
+    target = Path(path)
+    if not target.exists():
+        raise UsageError("no such file or folder", Location(target))
+    real = target.resolve()
+    folder = real if real.is_dir() else real.parent
+    root_list = [_Root(folder, "")] if roots is None else _prepare_roots(roots, None)
+    root = next((r for r in root_list if r.path == folder or r.path in folder.parents), None)
+    if root is None:
+        raise UsageError("is not under any ROOT", Location(target))
+    rel = folder.relative_to(root.path).parts
+    folders: dict[tuple[str, ...], _Folder] = {}
+    for depth in range(len(rel) + 1):
+        here = root.path.joinpath(*rel[:depth])
+        names = {p.name for p in here.iterdir()} if here.is_dir() else set()
+        folders[rel[:depth]] = _Folder([n for n in CONTEXT_NAMES if n in names],
+                                       [n for n in MAPPING_NAMES if n in names], [])
+    chain, near_mapping, error = _chain(root, folders, rel)
+    context_files = [Path(c) for c in contexts] + chain
+    chosen = near_mapping or (None if mapping is None else Path(mapping))
+    mapping_files, mapping_error = _mapping_files(chosen, {})
+    error = error or mapping_error
+    merged: dict[str, Any] = {}
+    matches: list[dict[str, Any]] = []
+    try:
+        ctx = load_context(context_files, sets)
+    except BoampsEtlError as exc:
+        error = error or exc.issue
+    else:
+        for layer in ctx.layers:
+            merge_into(merged, layer.base)
+            matches.extend({"file": layer.name, "when": s.when, "values": s.values}
+                           for s in layer.matches)
+    parts = rel if real.is_dir() else (*rel, real.name)
+    return Explanation(target, root.path, _join(root.prefix, *parts), context_files,
+                       tuple(sets), chosen, [Path(f) for f in mapping_files], merged, matches,
+                       error)
