@@ -6,12 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..context import Context
-from ..execute.signals import forking, stop_processes, worker_init
+from ..execute.local import LocalPoolExecutor
 from ..io import staging
 from ..mapping import FieldMapping
 from .convert import Converter, PartResult
@@ -79,21 +78,16 @@ def _write_numbered(folder: Path, first: int, data: Any, lengths: Any) -> None:
 _TEMPLATES: dict[Any, _Template | None] = {}  # kept from one range to the next (same job)
 
 
-def _in_worker(parent: int) -> None:
-    """A worker's set-up: Ctrl-C is the parent's to handle and the worker dies with its
-    parent (:mod:`boamps_etl.execute.signals`); Arrow reads with this process's thread
-    only, as every core has a worker already."""
-    worker_init(parent)
-    single_threaded()
-
-
 class Runner:
     """Worker processes for the fast path (forked: they share the mapping and context).
     ``jobs=1`` runs everything in this process.
 
-    A ``concurrent.futures`` pool, not ``multiprocessing.Pool``: a worker killed by a
-    signal to the process group breaks the pool (an error) instead of leaving a lock held
-    that ``Pool.terminate`` would wait for forever."""
+    The workers are the local executor's pool (:class:`~boamps_etl.execute.local.
+    LocalPoolExecutor`: Ctrl-C left to the parent, death with the parent), each reading
+    with Arrow's single thread, as every core has a worker already. A
+    ``concurrent.futures`` pool, not ``multiprocessing.Pool``: a worker killed by a signal
+    to the process group breaks the pool (an error) instead of leaving a lock held that
+    ``Pool.terminate`` would wait for forever."""
 
     def __init__(self, jobs: int, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool, fmt: str = "jsonl"):
@@ -104,7 +98,7 @@ class Runner:
         self.fmt = fmt
         _JOB = (mapping, context, allow_incomplete, fmt)
         _TEMPLATES.clear()
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: LocalPoolExecutor | None = None
 
     def map(self, func: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
         return list(self.imap(func, tasks))
@@ -114,14 +108,10 @@ class Runner:
         in this process for one job or one task, else in the workers."""
         if self.jobs == 1 or len(tasks) == 1:
             return map(func, tasks)
-        with forking():  # the workers are forked at the first submit
-            if self._pool is None:
-                import multiprocessing
-
-                self._pool = ProcessPoolExecutor(
-                    self.jobs, mp_context=multiprocessing.get_context("fork"),
-                    initializer=_in_worker, initargs=(os.getpid(),))
-            return self._pool.map(func, tasks)
+        if self._pool is None:
+            self._pool = LocalPoolExecutor(self.jobs, initializer=single_threaded,
+                                           fork=True)
+        return self._pool.map(func, tasks)
 
     def convert(self, ff: FastFile, stage: Path) -> Generator[PartResult, None, None]:
         """Convert the ranges of a prepared file, handed out to the workers one at a
@@ -155,8 +145,9 @@ class Runner:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if stop:
-                stop_processes(getattr(pool, "_processes", None))
-            pool.shutdown(wait=not stop, cancel_futures=True)
+                pool.stop()
+            else:
+                pool.close()
         _JOB = ()
         _TEMPLATES.clear()
 
