@@ -31,8 +31,8 @@ from boamps_etl.engine import arrays, columns, scan, templates
 from boamps_etl.errors import BoampsEtlError
 from boamps_etl.io.readers import CsvSource
 
-FORMATS = ("jsonl", "json", "csv")
-SUFFIX = {"jsonl": ".jsonl", "json": "", "csv": ".csv"}
+FORMATS = ("jsonl", "json", "csv", "parquet")
+SUFFIX = {"jsonl": ".jsonl", "json": "", "csv": ".csv", "parquet": ".parquet"}
 
 
 def _output(out: Path, fmt: str) -> Any:
@@ -65,6 +65,8 @@ def assert_same(path: Path | list[Path], tmp_path: Path, fmt: str = "jsonl",
     ref, ref_out = _run(path, tmp_path / "reference.jsonl", fast=False, fmt=fmt, **kw)
     got, got_out = _run(path, tmp_path / "fast.jsonl", fast=True, fmt=fmt, **kw)
     assert got_out == ref_out, path
+    if fmt == "parquet" and isinstance(got_out, bytes) and got_out:
+        _assert_same_tables(got_out, ref_out)
     if ref is None:
         return None
     assert got is not None
@@ -76,6 +78,16 @@ def assert_same(path: Path | list[Path], tmp_path: Path, fmt: str = "jsonl",
     if fmt == "jsonl":
         _check_with_jsonschema(got_out, drafts=bool(kw.get("allow_incomplete")))
     return got
+
+
+def _assert_same_tables(got: bytes, ref: bytes) -> None:
+    """Two Parquet files read as equal tables, schemas (field metadata too) included."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a, b = pq.read_table(pa.BufferReader(got)), pq.read_table(pa.BufferReader(ref))
+    assert a.schema.equals(b.schema, check_metadata=True)
+    assert a.equals(b)
 
 
 def _check_with_jsonschema(out: bytes | str, drafts: bool) -> None:
@@ -101,8 +113,9 @@ def _fixtures() -> list[Path]:
 
 @pytest.mark.parametrize("path", _fixtures(), ids=lambda p: f"{p.parent.name}/{p.name}")
 @pytest.mark.parametrize("context, fmt", [(None, "jsonl"), (TASK_CONTEXT, "jsonl"),
-                                          (TASK_CONTEXT, "json"), (TASK_CONTEXT, "csv")],
-                         ids=["no-context-jsonl", "jsonl", "json", "csv"])
+                                          (TASK_CONTEXT, "json"), (TASK_CONTEXT, "csv"),
+                                          (TASK_CONTEXT, "parquet")],
+                         ids=["no-context-jsonl", "jsonl", "json", "csv", "parquet"])
 def test_every_fixture_converts_the_same(path: Path, context: Any, fmt: str,
                                          tmp_path: Path) -> None:
     # without context few reports are valid: the layouts of json and csv are checked on

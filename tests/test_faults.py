@@ -350,7 +350,7 @@ def test_stdin_a_fifo_and_a_process_substitution_are_read(odd_csv: Path, context
     assert left == []
 
 
-@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
 def test_a_plain_csv_named_gz_is_read_and_said(odd_csv: Path, context_file: Path,
                                                tmp_path: Path, fmt: str) -> None:
     named = tmp_path / "emissions.csv.gz"
@@ -382,7 +382,7 @@ def tiny_disk(tmp_path: Path) -> Any:
         subprocess.run(["umount", str(folder)], check=False)
 
 
-@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
 def test_a_full_disk_is_one_line_and_no_partial_file(big: tuple[Path, Path], tiny_disk: Path,
                                                      fmt: str) -> None:
     csv_path, context = big
@@ -429,7 +429,8 @@ def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[li
 
 
 @needs_proc
-@pytest.mark.parametrize("command", ["convert-json", "convert-jsonl", "convert-csv", "batch"])
+@pytest.mark.parametrize("command", ["convert-json", "convert-jsonl", "convert-csv",
+                                     "convert-parquet", "batch"])
 def test_kill_9_then_a_plain_rerun_gives_the_same_bytes(big: tuple[Path, Path],
                                                         tmp_path: Path, command: str) -> None:
     args, work = _kill_case(tmp_path, big, command)

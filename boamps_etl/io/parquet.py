@@ -102,7 +102,8 @@ def lines_table(data: bytes | memoryview, lengths: Any, column_ids: Any,
     for j in order:
         mine = np.flatnonzero(ids == j)
         taken = lines.take(pa.array(mine))
-        start, end = taken.offsets[0].as_py(), taken.offsets[-1].as_py()
+        ends = np.frombuffer(taken.buffers()[1], dtype=np.int64)
+        start, end = int(ends[taken.offset]), int(ends[taken.offset + len(taken)])
         tables.append(_conform(_parse(memoryview(taken.buffers()[2])[start:end],
                                       columns[j]), schema))
         rows.append(mine)
