@@ -31,7 +31,7 @@ from ..schema import field_spec
 #: file is about one row group of typed columns.
 ROW_GROUP_ROWS = 65_536
 _ARROW_TYPES = {"number": "float64", "integer": "int64", "boolean": "bool_"}
-_KIND = {"float64": "a number", "int64": "a whole number", "bool": "true or false"}
+_KIND = {"double": "a number", "int64": "a whole number", "bool": "true or false"}
 
 
 @lru_cache(maxsize=4096)
