@@ -155,8 +155,8 @@ def test_floats_read_back_from_their_text_exactly(values: list[float | None]) ->
 
 
 def test_random_bit_patterns_of_every_exponent_read_back_exactly() -> None:
-    values = _doubles(random.Random(3), 20_000) + [5e-324, 2.2250738585072014e-308,
-                                                   1.7976931348623157e308, -0.0, 0.1]
+    values = [*_doubles(random.Random(3), 20_000), 5e-324, 2.2250738585072014e-308,
+              1.7976931348623157e308, -0.0, 0.1]
     got = _read_back(values)
     assert [struct.pack("<d", v) for v in got] == [struct.pack("<d", v) for v in values]
 

@@ -423,8 +423,8 @@ class PartResult:
     """What one worker converted: its texts are in the file ``path`` (jsonl: JSON lines;
     csv: lines in their own columns, ``lengths`` bytes each, in the column sets
     ``columns[column_ids[i]]``; parquet: typed tables as Arrow IPC streams, ``sizes``
-    bytes each, in the columns ``columns[i]``) or, for json, in the folder ``path``, one file per report
-    named by its index, the report's file name in ``names``."""
+    bytes each, in the columns ``columns[i]``) or, for json, in the folder ``path``, one
+    file per report named by its index, the report's file name in ``names``."""
 
     path: Path
     lines: int

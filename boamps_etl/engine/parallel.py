@@ -37,6 +37,7 @@ def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
         for batch, rows in converter.blocks(ff.parts[index]):
             block = converter.convert(batch, rows)
             if fmt == "parquet":
+                assert fh is not None
                 if block.count:
                     table = lines_table(block.data, block.lengths, block.column_ids,
                                         block.columns)

@@ -28,8 +28,9 @@ from ..errors import OutputError
 from ..schema import field_spec
 
 #: Rows per Parquet row group (the last one holds the rest). Memory while writing the
-#: file is about one row group of typed columns.
-ROW_GROUP_ROWS = 65_536
+#: file is about two row groups of typed columns (about 700 bytes a row for CodeCarbon's
+#: reports): 65,536 rows peaked 50 MB higher than 32,768, for a file 1 % smaller.
+ROW_GROUP_ROWS = 32_768
 _ARROW_TYPES = {"number": "float64", "integer": "int64", "boolean": "bool_"}
 _KIND = {"double": "a number", "int64": "a whole number", "bool": "true or false"}
 
@@ -223,11 +224,13 @@ class ParquetStage:
 
         schema = schema_of(list(self.columns))
         size = ROW_GROUP_ROWS
+        # one thread: threads would each keep memory, for little gain on small blocks
+        options = pa.ipc.IpcReadOptions(use_threads=False)
         with open(staged, "rb") as src, pq.ParquetWriter(dest, schema) as out:
             pending: list[Any] = []
             rows = 0
             for nbytes in self.sizes:
-                table = pa.ipc.open_stream(src.read(nbytes)).read_all()
+                table = pa.ipc.open_stream(src.read(nbytes), options=options).read_all()
                 pending.append(_conform(table, schema))
                 rows += len(table)
                 while rows >= size:
