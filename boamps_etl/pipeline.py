@@ -175,7 +175,7 @@ def normalise_tracker(columns: dict[str, list[str | None]]) -> None:
     (converted to W by exact decimal scaling), energy cells are kWh."""
     from decimal import Decimal
 
-    from .transforms import _WRAPPED
+    from .transforms import WRAPPED_UNIT
 
     for name, cells in columns.items():
         if not (name.endswith("_power") or name.endswith("_energy")):
@@ -184,7 +184,7 @@ def normalise_tracker(columns: dict[str, list[str | None]]) -> None:
         for i, cell in enumerate(cells):
             if cell is None:
                 continue
-            match = _WRAPPED.match(cell)
+            match = WRAPPED_UNIT.match(cell)
             if match:
                 inner = match.group(1).strip()
                 if factor is not None:

@@ -20,7 +20,7 @@ def read_csv(source: Source, name: str | None, *, required: tuple[str, ...], wha
     """
     src = CsvSource(source, name=name, required=required, what=what, kind=kind)
     src.scan(group_runs=False)
-    return next(src.chunks(chunk_rows=1 << 62))
+    return next(src.blocks(block_rows=1 << 62))
 
 
 def cell(value: Any) -> str | None:
