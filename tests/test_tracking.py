@@ -393,6 +393,20 @@ def test_run_command_not_found_and_no_country(tmp_path: Path) -> None:
     assert not out.exists() and not Path("ran").exists()
 
 
+def test_run_unknown_option_before_the_command_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for option in ("--allow-incomplete", "--contxt=a.yaml"):
+        result = CliRunner().invoke(cli, ["run", "--country", "FRA", "--out", str(out),
+                                          option, "--", sys.executable, "-c",
+                                          "open('ran', 'w')"])
+        assert result.exit_code == 2, result.output
+        name = option.split("=")[0]
+        assert f"No such option '{name}'" in result.stderr
+        assert "command not found" not in result.stderr
+    assert "Did you mean" in result.stderr and "'--context'" in result.stderr
+    assert not out.exists() and not Path("ran").exists()
+
+
 def test_without_codecarbon_the_entry_points_say_how_to_install_it(tmp_path: Path) -> None:
     script = textwrap.dedent("""\
         import sys
