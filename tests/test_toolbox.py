@@ -269,6 +269,29 @@ def test_codecarbon_1x_template_filled_only_where_required_converts() -> None:
     assert comp == [{"componentType": "cpu", "nbComponent": 2}]
 
 
+def test_mixed_1x_and_later_files_keep_the_recorded_hardware() -> None:
+    # A template over a 1.x file (no hardware) and a 3.x one must not ask for components at
+    # the top level: filled in, they would replace the hardware the 3.x file recorded.
+    old, new = CODECARBON / "v1.csv", CODECARBON / "v3.2.1.csv"
+    text = init_context([old, new])
+    data = yaml.safe_load(text)
+    assert "components" not in (data.get("infrastructure") or {})
+    assert f"no hardware recorded in {old} (CodeCarbon 1.x)" in " ".join(
+        line.lstrip("# ") for line in text.splitlines())
+    assert f"(boamps-etl init-context {old})" in text.replace("\n#     ", " ")
+    fill(data, [])
+    both = be.convert([old, new], context=data)
+    alone = be.convert(new)
+    recorded = [r.document["infrastructure"]["components"] for r in alone.reports]
+    assert [r.document["infrastructure"]["components"] for r in both.reports
+            if r.source == str(new)] == recorded
+    assert all(r.status == "valid" for r in both.reports if r.source == str(new))
+    # the 1.x file's own template, filled, gives it valid reports
+    own = yaml.safe_load(init_context([old]))
+    fill(own, [])
+    assert [r.status for r in be.convert(old, context=own).reports] == ["valid"] * 3
+
+
 def test_init_context_writes_atomically_and_refuses_to_overwrite(two_projects: Path,
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "ctx.yaml"
