@@ -815,6 +815,30 @@ def _frame_of_runs(n: int, tmp_path: Path) -> Any:
     return summarize(be.convert(csv, context=TASK_CONTEXT))
 
 
+def test_html_plot_shows_tiny_runs_next_to_big_ones(tmp_path: Path) -> None:
+    # As the PNG: totals spanning orders of magnitude get a log scale, so that every run's
+    # bar has a height one can see (2 mWh next to 1.2 kWh).
+    import re
+
+    frame = _frame_of_runs(5, tmp_path)
+    out = tmp_path / "runs.html"
+    plot_summary(frame, out)
+    svg = out.read_text()
+    assert re.search(r"energy \(k?Wh, log scale\)", svg)
+    bars = [(float(y), float(h)) for y, h in
+            re.findall(r'class="bar" x="[^"]+" y="([^"]+)" width="[^"]+" height="([^"]+)"', svg)]
+    assert len(bars) == 5 * 3
+    stacks = [bars[i:i + 3] for i in range(0, len(bars), 3)]
+    tops = [min(y for y, _ in stack) for stack in stacks]
+    heights = [sum(h for _, h in stack) for stack in stacks]
+    assert min(heights) >= 20  # every run visible (a linear axis gives the smallest 0.0 px)
+    assert sorted(range(5), key=lambda i: tops[i], reverse=True) == sorted(
+        range(5), key=lambda i: heights[i])  # taller stack, higher top
+    ticks = re.findall(r'text-anchor="end">([^<]+)</text>', svg)
+    assert [float(t) for t in ticks] == sorted(float(t) for t in ticks)
+    assert all(re.fullmatch(r"1(e[+-]\d+)?|10+|0\.0*1", t) for t in ticks), ticks
+
+
 @pytest.mark.parametrize("n", [1, 3, 30, 3000])
 def test_plot_is_readable_for_1_3_30_and_3000_runs(n: int, tmp_path: Path) -> None:
     # issue #14: labels never overlap, and tiny runs next to big ones stay visible
