@@ -412,9 +412,15 @@ def test_a_full_disk_is_one_line_and_no_partial_file(big: tuple[Path, Path], tin
                                                      fmt: str) -> None:
     csv_path, context = big
     sample = tiny_disk.parent / "sample.csv"
-    with csv_path.open(encoding="utf-8") as src:  # 4,000 reports: more than 2 MB of output
-        sample.write_text("".join(line for _, line in zip(range(4001), src, strict=False)),
-                          encoding="utf-8")
+    if fmt == "parquet":  # typed, compressed: 20,000 varied reports make more than 2 MB
+        from bench.generate import write_csv as generate
+
+        generate(sample, rows=20_000, variant="v3.2.1", seed=3)
+    else:
+        with csv_path.open(encoding="utf-8") as src:  # 4,000 reports: more than 2 MB
+            sample.write_text("".join(line for _, line in zip(range(4001), src,
+                                                               strict=False)),
+                              encoding="utf-8")
     out = tiny_disk / ("out" if fmt == "json" else f"out.{fmt}")
     result = _convert([str(sample), "-c", str(context), "--format", fmt, "-o", str(out),
                        "-j", "1"], tiny_disk.parent)
