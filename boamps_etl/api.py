@@ -609,8 +609,9 @@ def from_frame(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def write(reports: Reports, out: PathLike, format: Format = "json", *,
           force: bool = False) -> list[Path]:
-    """Write reports as JSON files (``out`` is a folder), JSON Lines or CSV (a file);
-    ``'-'`` writes to stdout. Atomic; existing outputs are kept unless ``force``.
+    """Write reports as JSON files (``out`` is a folder), JSON Lines, CSV or Parquet (a
+    file: :mod:`boamps_etl.io.parquet` for its column types); ``'-'`` writes to stdout.
+    Atomic; existing outputs are kept unless ``force``.
 
     Raises:
         OutputError: a target exists or cannot be written (nothing is written then).
