@@ -219,8 +219,19 @@ def test_a_value_that_does_not_fit_its_column_is_said(tmp_path: Path) -> None:
                                           "'a lot', not a number"):
         be.write(docs, out, "parquet")
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(OutputError, match=r"holds '2\.5', not a whole number"):
+        be.write([{"infrastructure": {"components": [{"nbComponent": 2.0}]}},
+                  {"infrastructure": {"components": [{"nbComponent": 2.5}]}}], out, "parquet")
+    with pytest.raises(OutputError, match="a report with no field at all"):
+        be.write([{}], out, "parquet")
+    assert list(tmp_path.iterdir()) == []
+    # a report with no field beside others: a row of nulls
+    be.write([{}, {"header": {"reportId": "x"}}], out, "parquet")
+    assert pq.read_table(out).to_pylist() == [{"header_reportId": None},
+                                              {"header_reportId": "x"}]
     # a whole number written with a fraction fits an integer column
-    be.write([{"infrastructure": {"components": [{"nbComponent": 2.0}]}}], out, "parquet")
+    be.write([{"infrastructure": {"components": [{"nbComponent": 2.0}]}}], out, "parquet",
+             force=True)
     assert pq.read_table(out).to_pylist() == [{"infrastructure_components_0_nbComponent": 2}]
 
 

@@ -93,6 +93,9 @@ def lines_table(data: bytes | memoryview, lengths: Any, column_ids: Any,
     present, first = np.unique(ids, return_index=True)
     order = [int(j) for j in present[np.argsort(first)]]
     union = list(union_columns(columns[j] for j in order))
+    if not union:
+        raise OutputError("a report with no field at all cannot be a Parquet row",
+                          hint="write it as json or jsonl")
     schema = schema_of(union)
     if len(order) == 1:
         return _conform(_parse(data, columns[order[0]]), schema)
@@ -102,12 +105,15 @@ def lines_table(data: bytes | memoryview, lengths: Any, column_ids: Any,
     tables, rows = [], []
     for j in order:
         mine = np.flatnonzero(ids == j)
+        rows.append(mine)
+        if not columns[j]:  # a report with no field: a row of nulls
+            tables.append(_conform(pa.table({"": pa.nulls(len(mine))}), schema))
+            continue
         taken = lines.take(pa.array(mine))
         ends = np.frombuffer(taken.buffers()[1], dtype=np.int64)
         start, end = int(ends[taken.offset]), int(ends[taken.offset + len(taken)])
         tables.append(_conform(_parse(memoryview(taken.buffers()[2])[start:end],
                                       columns[j]), schema))
-        rows.append(mine)
     where = np.concatenate(rows)
     return pa.concat_tables(tables).take(pa.array(np.argsort(where, kind="stable"))) \
         .combine_chunks()
@@ -160,7 +166,10 @@ def _cast(texts: Any, field: Any) -> Any:
         if text is None:
             continue
         try:
-            pc.cast(pa.array([text]), field.type)
+            if pa.types.is_integer(field.type):
+                pc.cast(pc.cast(pa.array([text]), pa.float64()), field.type)
+            else:
+                pc.cast(pa.array([text]), field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise OutputError(f"column '{field.name}' holds {text!r}, not "
                               f"{_KIND.get(str(field.type), str(field.type))}",
