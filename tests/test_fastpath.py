@@ -466,19 +466,23 @@ def test_arrow_reads_numbers_as_python_does(text: str) -> None:
         assert odd[0].as_py()
 
 
-def test_the_fast_path_does_not_import_pandas(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_the_fast_path_does_not_import_pandas(tmp_path: Path, fmt: str) -> None:
     # pandas takes a fifth of a second to import: the column-wise path never needs it
     path = tmp_path / "emissions.csv"
     write_csv(path, rows=300, variant="mixed", seed=3, flush=3)
+    out = tmp_path / f"out.{fmt}"
     code = ("import sys, boamps_etl as be; "
-            f"s = be.convert_to({str(path)!r}, {str(tmp_path / 'out.jsonl')!r}, 'jsonl', "
+            f"s = be.convert_to({str(path)!r}, {str(out)!r}, {fmt!r}, "
             f"context={TASK_CONTEXT!r}, jobs=1); "
-            "print('pandas' in sys.modules, s.counts['valid'])")
+            "print('pandas' in sys.modules, s.counts['valid'], s.reports_written)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
-    imported, valid = done.stdout.split()
+    imported, valid, written = done.stdout.split()
     assert imported == "False"
-    assert int(valid) == (tmp_path / "out.jsonl").read_bytes().count(b"\n") > 0
+    assert int(valid) == int(written) > 0
+    if fmt == "jsonl":
+        assert out.read_bytes().count(b"\n") == int(written)
 
 
 def test_the_generator_writes_csv_the_fast_path_reads(tmp_path: Path) -> None:

@@ -107,16 +107,27 @@ def lines_table(data: bytes | memoryview, lengths: Any, column_ids: Any,
         mine = np.flatnonzero(ids == j)
         rows.append(mine)
         if not columns[j]:  # a report with no field: a row of nulls
-            tables.append(_conform(pa.table({"": pa.nulls(len(mine))}), schema))
+            tables.append(_conform(pa.Table.from_arrays([pa.nulls(len(mine))], names=[""]),
+                                   schema))
             continue
-        taken = lines.take(pa.array(mine))
+        taken = lines.take(_indices(mine))
         ends = np.frombuffer(taken.buffers()[1], dtype=np.int64)
         start, end = int(ends[taken.offset]), int(ends[taken.offset + len(taken)])
         tables.append(_conform(_parse(memoryview(taken.buffers()[2])[start:end],
                                       columns[j]), schema))
     where = np.concatenate(rows)
-    return pa.concat_tables(tables).take(pa.array(np.argsort(where, kind="stable"))) \
+    return pa.concat_tables(tables).take(_indices(np.argsort(where, kind="stable"))) \
         .combine_chunks()
+
+
+def _indices(values: Any) -> Any:
+    """An Arrow int64 array over a numpy array (``pa.array`` would import pandas, which
+    nothing else here needs)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _parse(data: bytes | memoryview, columns: Sequence[str]) -> Any:
@@ -142,8 +153,8 @@ def _parse(data: bytes | memoryview, columns: Sequence[str]) -> Any:
         pass  # read as text, then each column cast on its own: the cell at fault is named
     source = pa.BufferReader(pa.py_buffer(data))
     texts = pcsv.read_csv(source, read, parse, convert({c: pa.string() for c in columns}))
-    return pa.table([_cast(texts.column(k), f) for k, f in enumerate(fields)],
-                    schema=pa.schema(fields))
+    return pa.Table.from_arrays([_cast(texts.column(k), f) for k, f in enumerate(fields)],
+                                schema=pa.schema(fields))
 
 
 def _cast(texts: Any, field: Any) -> Any:
@@ -185,7 +196,7 @@ def _conform(table: Any, schema: Any) -> Any:
     names = set(table.column_names)
     arrays = [table.column(f.name) if f.name in names else pa.nulls(len(table), f.type)
               for f in schema]
-    return pa.table(arrays, schema=schema)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def ipc_bytes(table: Any) -> bytes:
