@@ -212,7 +212,7 @@ def _walk_parallel(root: _Root, out_real: str, globs: Sequence[str],
 def _walk_one_level(root: _Root, out_real: str, globs: Sequence[str]
                     ) -> tuple[_Folder, list[str]]:
     """The ROOT's own files, and the names of its subfolders (pruned as by _walk)."""
-    for rel, dirnames, filenames in storage.walk(root.path):
+    for rel, dirnames, filenames in storage.walk(root.path, one_level=True):
         return _walk_listing(root, out_real, globs, rel, dirnames, filenames), dirnames
     return _Folder([], [], []), []
 

@@ -49,14 +49,13 @@ from .manifest import (
     manifest_frame,
 )
 from .state import (
-    _fresh_candidate,
-    _hash_many,
+    _fresh_units,
+    _hash_inputs,
     _mapping_files,
     _plan_unit,
     _read_state,
     _settings_hash,
     _sha_bytes,
-    _sha_file,
     _write_state,
 )
 
@@ -181,11 +180,19 @@ class Explanation:
     error: Issue | None = None
 
 
-def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None) -> bool:
+def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None,
+                      sizes: dict[str, int] | None = None) -> bool:
     """Atomic write (a whole object on object stores), skipped when the file already holds
     exactly these bytes; on a local disk never to a folder outside the real ``root`` (a
-    symbolic link planted in the output folder)."""
+    symbolic link planted in the output folder). ``sizes``: an object store's listing of
+    ``root`` taken at the start (by key relative to it): an object not listed, or of
+    another size, is written without asking the store about it first."""
     data = text.encode("utf-8")
+    if sizes is not None and root is not None and storage.is_url(path):
+        size = sizes.get(_rel(root, path))
+        if size is None or size != len(data):
+            storage.put(path, data)
+            return True
     if root is not None and not storage.is_url(path) and Path(path).parent.exists():
         staging.check_inside(Path(root), Path(path))
     try:
@@ -276,8 +283,8 @@ class _Batch:
                  progress: Callable[[BatchProgress], None] | None, start: float,
                  executor: Executor | None = None,
                  options: tuple[tuple[str, Any], ...] = (),
-                 tracker: str | None = None) -> None:
-        self.tracker = tracker
+                 tracker: str | None = None, sizes: dict[str, int] | None = None) -> None:
+        self.tracker, self.sizes = tracker, sizes
         self.out, self.units, self.old_units = out, units, old_units
         self.candidates, self.settings, self.fmt = candidates, settings, fmt
         self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
@@ -298,6 +305,7 @@ class _Batch:
         self.stopped = False
         self.dirty = False
         self.last_save = time.monotonic()
+        self.save_cost = 0.0
         self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
         self.files_total = sum(len(u.sources) for u in units)
 
@@ -357,7 +365,8 @@ class _Batch:
                   "rows": rows, "context": unit.context_hashes,
                   "mapping": unit.mapping_hashes, "outputs": outputs,
                   "entries": [e.to_state() for e in entries]}
-        writes = [(p, self.writer.submit(_write_if_changed, p, t, self.out))
+        writes = [(p, self.writer.submit(_write_if_changed, p, t, self.out,
+                                                   self.sizes))
                   for p, t in files.items()]
         self.pending.append(_Pending(unit.key, record, writes, obsolete))
         self.counters["converted"] += len(unit.sources)
@@ -395,9 +404,16 @@ class _Batch:
             raise error
 
     def save(self, force: bool = False) -> None:
-        if self.dirty and (force or time.monotonic() - self.last_save > _CHECKPOINT_SECONDS):
+        """Write the state: at the end, and every :data:`_CHECKPOINT_SECONDS` while it
+        runs, or every ten times what the last write took when that is longer (the state
+        is one object, rewritten whole: with many folders it grows, and checkpoints must
+        not become the work)."""
+        every = max(_CHECKPOINT_SECONDS, 10 * self.save_cost)
+        if self.dirty and (force or time.monotonic() - self.last_save > every):
+            began = time.monotonic()
             _write_state(self.out, self.state)
             self.dirty, self.last_save = False, time.monotonic()
+            self.save_cost = self.last_save - began
 
     def report(self, current: str) -> None:
         if self.progress is not None:
@@ -515,9 +531,11 @@ class _Batch:
             for unit in self.units:
                 parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
             target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
-            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out):
+            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out,
+                                 self.sizes):
                 self.written.append(target)
-        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out)
+        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out,
+                          self.sizes)
 
 
 def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
@@ -632,40 +650,13 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
     units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
     settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
-    file_hashes: dict[str, str | None] = {}
-    if runner is not None and runner.per_file:  # hash on the cluster, where the bytes are
-        paths = sorted({str(p) for u in units for _, p in u.sources}
-                       | {str(p) for u in units for p in u.context_files})
-        frozen = tuple(sorted(options.items()))
-        chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
-        futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
-        for chunk, future in zip(chunks, futures, strict=True):
-            file_hashes.update(zip(chunk, future.result(), strict=True))
-    for unit in units:
-        for key, path in unit.sources:
-            if str(path) not in file_hashes:
-                file_hashes[str(path)] = _sha_file(path)
-            unit.hashes[key] = file_hashes[str(path)]
-        for p in unit.context_files:
-            if str(p) not in file_hashes:
-                file_hashes[str(p)] = _sha_file(p)
-            unit.context_hashes.append([str(p), file_hashes[str(p)]])
-        files, error = _mapping_files(unit.mapping_file, mapping_cache)
-        for f in files:
-            if f not in file_hashes:
-                file_hashes[f] = _sha_file(storage.as_path(f, options))
-            unit.mapping_hashes.append([f, file_hashes[f]])
-        if unit.setup_error is None:
-            unit.setup_error = error
-
     old_units = _read_state(out_path)
-    out_hashes: dict[str, str | None] = {}
-    candidates = {u.key for u in units
-                  if not force and _fresh_candidate(u, old_units.get(u.key), settings,
-                                                    out_path, out_hashes)}
+    _hash_inputs(units, old_units, settings, force, runner, options, mapping_cache)
+    sizes = storage.listing(out_path)  # an object store's outputs: one flat listing
+    candidates = _fresh_units(units, old_units, settings, out_path, force, sizes)
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
-                 tuple(sorted(options.items())), tracker)
+                 tuple(sorted(options.items())), tracker, sizes)
     run.run()
     run.finish()
     c = run.counters
