@@ -8,7 +8,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,6 +276,8 @@ class _Batch:
 
     WRITE_THREADS = 8  # fsync dominates writing small files: overlap them
     PREFETCH = 256  # results fetched from a cluster in one round trip
+    WINDOW_PER_SLOT = 8  # tasks in flight per worker thread (see window())
+    WINDOW_MIN = 64
 
     def __init__(self, out: AnyPath, units: list[_Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
@@ -297,6 +299,10 @@ class _Batch:
         self.finished = 0  # files converted by the executor (in any order)
         self.consumed = 0  # ... of which the loop has taken the results (in order)
         self.queued: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        self.todo: Iterator[_Unit] = iter(())  # stale folders not submitted yet, in order
+        self.in_flight = 0  # tasks submitted whose results the loop has not taken
+        self.slots = jobs  # worker threads of the executor, asked every few seconds
+        self.slots_at: float | None = None
         self.prefetched: dict[str, dict[int, list[_SourceOutcome]]] = {}
         self.seen: dict[str, str] = {}
         self.pending: list[_Pending] = []
@@ -438,6 +444,30 @@ class _Batch:
                 add(self._completed)
         return futures
 
+    def window(self, executor: Executor) -> int:
+        """Tasks kept in flight: :attr:`WINDOW_PER_SLOT` per worker thread of the executor
+        (asked again every few seconds: a cluster may grow or shrink), at least
+        :attr:`WINDOW_MIN`: enough for every worker to find its next task waiting, few
+        enough that 100,000 folders are never all queued (memory, cancelling)."""
+        now = time.monotonic()
+        if self.slots_at is None or now - self.slots_at > 5.0:
+            count = getattr(executor, "slots", None)
+            self.slots = max(1, count() if callable(count) else self.jobs)
+            self.slots_at = now
+        return max(self.WINDOW_MIN, self.WINDOW_PER_SLOT * self.slots)
+
+    def refill(self, executor: Executor, until: str | None = None) -> None:
+        """Submit the next stale folders, in order, while the window has room (and at least
+        up to the folder ``until``, which the loop needs now)."""
+        limit = self.window(executor)
+        while self.in_flight < limit or (until is not None and until not in self.queued):
+            unit = next(self.todo, None)
+            if unit is None:
+                return
+            parts = self.submit(executor, unit)
+            self.queued[unit.key] = parts
+            self.in_flight += len(parts)
+
     def _completed(self, _: Any) -> None:
         with self.lock:
             self.finished += 1
@@ -454,19 +484,25 @@ class _Batch:
                 executor = make_executor("local", min(self.jobs, len(stale)), None,
                                          _warm_up, _worker_init)
             if executor.name != "inline":
-                futures = {u.key: self.submit(executor, u) for u in stale}
                 self.queued = futures
+                self.todo = iter(stale)
+                self.refill(executor)
             self.report("")
             for unit in self.units:
                 entries = self.reuse(unit) if unit.key in self.candidates else None
                 if entries is None:
+                    if executor.name != "inline" and unit.key not in self.candidates \
+                            and unit.key not in futures:
+                        self.refill(executor, unit.key)
                     parts = futures.pop(unit.key, None)
                     if parts is None:
                         outcomes = _convert_unit(self.task(unit))
                     else:
                         outcomes = [o for part in parts for o in self.wait(part, unit)]
                         self.consumed += len(unit.sources)
+                        self.in_flight -= len(parts)
                         self.prefetched.pop(unit.key, None)
+                        self.refill(executor)
                     entries = self.convert(unit, outcomes)
                 self.counters["files"] += len(unit.sources)
                 self.counters["reports"] += sum(
@@ -670,43 +706,54 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
 
 def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
             contexts: Sequence[PathLike] = (), mapping: PathLike | None = None,
-            sets: Sequence[str] = ()) -> Explanation:
+            sets: Sequence[str] = (),
+            storage_options: dict[str, Any] | None = None) -> Explanation:
     """Which context and mapping files apply to one CSV (or folder) of a batch, in order,
     and the merged context.
 
     Args:
-        path: a CSV file or a folder under one of ``roots``.
+        path: a CSV file or a folder under one of ``roots`` (a path or a URL).
         roots: the batch's ROOT folders; ``None``: the CSV's own folder is the ROOT (only
             files beside it are looked at).
-        contexts, mapping, sets: as for :func:`convert_tree`.
+        contexts, mapping, sets, storage_options: as for :func:`convert_tree`.
 
     Returns:
         An :class:`Explanation`; a broken file is reported in its ``error``, not raised.
 
     Raises:
-        UsageError: ``path`` does not exist or is not under any ROOT.
+        UsageError: ``path`` does not exist or is not under any ROOT, or its store cannot
+            be read.
 
     >>> explain("runs/bert/seed1/emissions.csv", roots=["runs"]).context_files  # doctest: +SKIP
+    >>> explain("s3://lab/runs/bert", roots=["s3://lab/runs"])                  # doctest: +SKIP
     """
-    target = Path(path)
-    if not target.exists():
-        raise UsageError("no such file or folder", Location(target))
-    real = target.resolve()
-    folder = real if real.is_dir() else real.parent
-    root_list = [_Root(folder, "")] if roots is None else _prepare_roots(roots, None)
-    root = next((r for r in root_list if r.path == folder or r.path in folder.parents), None)
+    options = dict(storage_options or {})
+    target = storage.as_path(path, options)
+    if storage.is_url(target):
+        storage.forget_listings(target)
+    if not _probe(target, storage.exists):
+        raise UsageError("no such file or folder", Location(str(target)))
+    url = storage.is_url(target)
+    real = storage.normalize(storage.as_path(str(target).rstrip("/"), options)) if url \
+        else target.resolve()
+    is_folder = _probe(real, storage.is_dir)
+    folder = real if is_folder else real.parent
+    root_list = [_Root(folder, "")] if roots is None else _prepare_roots(roots, None, options)
+    root = next((r for r in root_list if storage.inside(r.path, folder)), None)
     if root is None:
-        raise UsageError("is not under any ROOT", Location(target))
-    rel = folder.relative_to(root.path).parts
+        raise UsageError("is not under any ROOT", Location(str(target)))
+    rel = tuple(p for p in _rel(root.path, folder).split("/") if p not in ("", "."))
     folders: dict[tuple[str, ...], _Folder] = {}
     for depth in range(len(rel) + 1):
         here = root.path.joinpath(*rel[:depth])
-        names = {p.name for p in here.iterdir()} if here.is_dir() else set()
+        names: set[str] = set()
+        for _, _, files in storage.walk(here, one_level=True):
+            names.update(files)
         folders[rel[:depth]] = _Folder([n for n in CONTEXT_NAMES if n in names],
                                        [n for n in MAPPING_NAMES if n in names], [])
     chain, near_mapping, error = _chain(root, folders, rel)
-    context_files = [Path(c) for c in contexts] + chain
-    chosen = near_mapping or (None if mapping is None else Path(mapping))
+    context_files = [storage.as_path(c, options) for c in contexts] + chain
+    chosen = near_mapping or (None if mapping is None else storage.as_path(mapping, options))
     mapping_files, mapping_error = _mapping_files(chosen, {})
     error = error or mapping_error
     merged: dict[str, Any] = {}
@@ -720,7 +767,8 @@ def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
             merge_into(merged, layer.base)
             matches.extend({"file": layer.name, "when": s.when, "values": s.values}
                            for s in layer.matches)
-    parts = rel if real.is_dir() else (*rel, real.name)
+    parts = rel if is_folder else (*rel, real.name)
     return Explanation(target, root.path, _join(root.prefix, *parts), context_files,
-                       tuple(sets), chosen, [Path(f) for f in mapping_files], merged, matches,
+                       tuple(sets), chosen,
+                       [storage.as_path(f, options) for f in mapping_files], merged, matches,
                        error)
