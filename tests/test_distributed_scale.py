@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 from test_batch import build_tree, tree_bytes
-from test_distributed import S3, _invoke, _many, _rows, cluster, s3  # noqa: F401
+from test_distributed import (  # cluster, s3: the fixtures, started anew here
+    S3,
+    _invoke,
+    _many,
+    _rows,
+    cluster,  # noqa: F401
+    s3,  # noqa: F401
+)
 from test_trackers import every_tracker_tree
 
 from boamps_etl import batch
@@ -31,7 +38,8 @@ class Requests:
 
     def __init__(self, url: str) -> None:
         self.calls: list[tuple[str, str]] = []
-        fs = storage.as_path(url).fs  # the instance convert_tree uses (fsspec's cache)
+        # the instance convert_tree uses (fsspec keeps one per set of options)
+        fs: Any = getattr(storage.as_path(url), "fs")  # noqa: B009 - a UPath
         fs.connect()
         fs.s3.meta.events.register("before-parameter-build.s3", self._record)
 
@@ -48,7 +56,8 @@ class Requests:
         self.calls.clear()
 
 
-def test_requests_per_file_are_few_and_never_repeated(s3: S3, tmp_path: Path) -> None:
+def test_requests_per_file_are_few_and_never_repeated(
+        s3: S3, tmp_path: Path) -> None:  # noqa: F811 (s3: the fixture)
     root = _many(tmp_path, 12)  # g0..g3/expNNN/emissions.csv, one report each
     s3.upload(root, "lab/req")
     requests = Requests("s3://lab/req")
@@ -76,7 +85,8 @@ def test_requests_per_file_are_few_and_never_repeated(s3: S3, tmp_path: Path) ->
     assert requests.count("ListObjectsV2") <= 8
 
 
-def test_a_client_killed_by_sigkill_converts_nothing_twice(s3: S3, tmp_path: Path) -> None:
+def test_a_client_killed_by_sigkill_converts_nothing_twice(
+        s3: S3, tmp_path: Path) -> None:  # noqa: F811 (s3: the fixture)
     """``kill -9`` of ``batch -j 2`` from and to S3, then a plain re-run.
 
     What "nothing converted twice" means: every folder recorded in the state saved before
@@ -120,7 +130,7 @@ def test_a_client_killed_by_sigkill_converts_nothing_twice(s3: S3, tmp_path: Pat
     assert written == {f"out-k9/{name}" for name in reports - set(before)}
 
 
-def test_explain_with_urls(s3: S3, tmp_path: Path) -> None:
+def test_explain_with_urls(s3: S3, tmp_path: Path) -> None:  # noqa: F811 (the fixture)
     local = build_tree(tmp_path)
     s3.upload(local, "lab/explain")
     csv_rel = "lab/exp1/emissions.csv"
@@ -153,7 +163,8 @@ def test_explain_with_urls(s3: S3, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("how", ["local -j 2", "dask"])
-def test_every_tracker_from_s3(s3: S3, cluster: Any, tmp_path: Path, how: str) -> None:
+def test_every_tracker_from_s3(  # the fixtures s3 and cluster
+        s3: S3, cluster: Any, tmp_path: Path, how: str) -> None:  # noqa: F811
     root = every_tracker_tree(tmp_path / "runs")
     reference = tmp_path / "ref"
     convert_tree(root, reference, jobs=1)
