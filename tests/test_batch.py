@@ -615,6 +615,7 @@ def test_a_window_of_tasks_in_flight_not_every_folder(tmp_path: Path,
     reference = convert_tree(root, tmp_path / "ref", jobs=1)
     monkeypatch.setattr(driver._Batch, "WINDOW_MIN", 3)
     monkeypatch.setattr(driver._Batch, "WINDOW_PER_SLOT", 2)  # 2 workers: 4 in flight
+    monkeypatch.setattr(driver._Batch, "PENDING_MAX", 1)  # the loop waits for the writes
     executor = _Counting(2)
     try:
         result = convert_tree(root, tmp_path / "out", executor=executor)

@@ -275,6 +275,8 @@ class _Batch:
     """One run of :func:`convert_tree` (kept in an object: the loop shares much state)."""
 
     WRITE_THREADS = 8  # fsync dominates writing small files: overlap them
+    WRITE_THREADS_URL = 32  # an object store: each write is a round trip, overlap more
+    PENDING_MAX = 1024  # folders whose writes may lag behind the loop (memory)
     PREFETCH = 256  # results fetched from a cluster in one round trip
     WINDOW_PER_SLOT = 8  # tasks in flight per worker thread (see window())
     WINDOW_MIN = 64
@@ -477,7 +479,8 @@ class _Batch:
         executor = self.executor
         own = executor is None
         futures: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
-        self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
+        self.writer = ThreadPoolExecutor(self.WRITE_THREADS_URL if storage.is_url(self.out)
+                                         else self.WRITE_THREADS)
         completed = interrupted = False
         try:
             if executor is None:
@@ -509,6 +512,10 @@ class _Batch:
                     1 for e in entries if e.status in ("valid", "incomplete", "invalid"))
                 self.entries.extend(entries)
                 self.commit(block=False)
+                while len(self.pending) > self.PENDING_MAX:  # writes lag: let them catch up
+                    for _, write in self.pending[0].writes:
+                        write.exception()  # waits; a failure is raised by commit
+                    self.commit(block=False)
                 self.save()
                 self.report(unit.key)
                 if self.fail_fast and any(e.status in self.failing for e in entries):
