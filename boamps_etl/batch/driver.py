@@ -696,7 +696,8 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
     old_units = _read_state(out_path)
     _hash_inputs(units, old_units, settings, force, runner, options, mapping_cache)
     sizes = storage.listing(out_path)  # an object store's outputs: one flat listing
-    candidates = _fresh_units(units, old_units, settings, out_path, force, sizes)
+    candidates = _fresh_units(units, old_units, settings, out_path, force, sizes, runner,
+                              options)
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
                  tuple(sorted(options.items())), tracker, sizes)

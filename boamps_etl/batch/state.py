@@ -58,16 +58,8 @@ def _hash_inputs(units: list[_Unit], old_units: dict[str, Any], settings: str, f
             paths.update((str(p), p) for _, p in unit.sources)
         paths.update((str(p), p) for p in unit.context_files)
     names = sorted(paths)
-    hashes: dict[str, str | None] = {}
-    if runner is not None and runner.per_file and names:
-        frozen = tuple(sorted(options.items()))
-        chunks = [names[i:i + 256] for i in range(0, len(names), 256)]
-        futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
-        for chunk, future in zip(chunks, futures, strict=True):
-            hashes.update(zip(chunk, future.result(), strict=True))
-    else:
-        hashes.update(zip(names, storage.sha256_many([paths[n] for n in names]),
-                          strict=True))
+    hashes: dict[str, str | None] = dict(zip(
+        names, _hash_paths([paths[n] for n in names], runner, options), strict=True))
     for unit in units:
         if _recorded(unit, old_units, settings, force):
             for key, path in unit.sources:
@@ -83,19 +75,34 @@ def _hash_inputs(units: list[_Unit], old_units: dict[str, Any], settings: str, f
             unit.setup_error = error
 
 
+def _hash_paths(paths: list[AnyPath], runner: Executor | None,
+                options: dict[str, Any]) -> list[str | None]:
+    """Content hashes of files: on the cluster's workers (256 files per task) when the
+    executor prefers tasks per file, else here (several objects of a store at once)."""
+    if runner is None or not runner.per_file or not paths:
+        return storage.sha256_many(paths)
+    names = [str(p) for p in paths]
+    frozen = tuple(sorted(options.items()))
+    chunks = [names[i:i + 256] for i in range(0, len(names), 256)]
+    futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
+    return [h for future in futures for h in future.result()]
+
+
 def _fresh_units(units: list[_Unit], old_units: dict[str, Any], settings: str,
-                 out: AnyPath, force: bool, sizes: dict[str, int] | None) -> set[str]:
+                 out: AnyPath, force: bool, sizes: dict[str, int] | None,
+                 runner: Executor | None = None,
+                 options: dict[str, Any] | None = None) -> set[str]:
     """The folders whose state record matches their inputs and whose outputs are intact.
     ``sizes``: an object store's listing of ``out`` (a missing output needs no request);
-    the outputs still there are fetched and hashed several at once."""
+    the outputs still there are hashed as the sources are (:func:`_hash_paths`)."""
     if force:
         return set()
     matching = [u for u in units if _inputs_match(u, old_units.get(u.key), settings)]
     wanted = sorted({rel for u in matching for rel in old_units[u.key]["outputs"]})
     present = [rel for rel in wanted if rel in sizes] if sizes is not None else wanted
     out_hashes: dict[str, str | None] = dict.fromkeys(wanted)
-    out_hashes.update(zip(present, storage.sha256_many([out / rel for rel in present]),
-                          strict=True))
+    out_hashes.update(zip(present, _hash_paths([out / rel for rel in present], runner,
+                                               dict(options or {})), strict=True))
     return {u.key for u in matching
             if _fresh_candidate(u, old_units.get(u.key), settings, out, out_hashes)}
 
