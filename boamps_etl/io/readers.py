@@ -74,6 +74,8 @@ class CsvTable:
         records: number of data records seen, good and bad.
         recovered: the rows converted after a recovery (NUL padding stripped, a short
             row completed or realigned), each with what was done.
+        row_labels: how messages name each row of a file that has no rows (other
+            trackers' JSON reports and logs): "target 'decode'", "line 11"...
     """
 
     name: str
@@ -85,6 +87,7 @@ class CsvTable:
     encoding: str = "utf-8"
     #: rows converted after a recovery, with what was done (see :class:`CsvSource`)
     recovered: dict[int, list[str]] = field(default_factory=dict)
+    row_labels: dict[int, str] = field(default_factory=dict)
 
 
 def _megabytes(size: int) -> str:

@@ -110,8 +110,9 @@ def read(source: Source, name: str | None = None) -> CsvTable:
     path = None if isinstance(source, bytes) or hasattr(source, "read") else \
         storage.as_path(source)  # a local path or an object store's
     row["version"] = _version(path)
-    return make_table(label, [row], "carbontracker",
-                      row_numbers=[_line_of(text, actual.start())])
+    line = _line_of(text, actual.start())
+    return make_table(label, [row], "carbontracker", row_numbers=[line],
+                      row_labels=[f"line {line}"])
 
 
 TRACKER = Tracker(
