@@ -157,7 +157,10 @@ def plan_json(docs: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
         if count > 1:
             name = name[: -len(".json")] + f"-{count}.json"
         target = folder / name
-        if not is_inside(folder, target):  # unreachable with safe_part; kept as a guard
+        # unreachable with safe_part; kept as a guard. Lexical (a single plain name): the
+        # file system is not asked (resolving each report's path was a fifth of a batch's
+        # parent process on many small folders); links are checked when the file is written
+        if name in (".", "..") or "/" in name or "\\" in name or target.parent != folder:
             raise OutputError(f"refusing to write outside {folder}", Location(target))
         out.append(target)
     return out
