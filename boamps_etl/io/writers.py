@@ -13,7 +13,6 @@ completes the job.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import os
@@ -722,54 +721,24 @@ class StreamWriter:
 
     def _copy_csv(self, lines: Any, columns: list[str], write: Any,
                   write_bytes: Any = None) -> None:
-        """Write the header and the staged lines, each put in ``columns``: a line in the
-        same columns as it is; one in other columns split at its commas when it holds no
-        quote (no cell is quoted then), else read as CSV, and written in ``columns``."""
-        from operator import itemgetter
-
+        """Write the header and the staged lines, each put in ``columns``
+        (:class:`~boamps_etl.io.csvlines.Rearranger`: a block of lines at a time)."""
         import numpy as np
+
+        from .csvlines import Rearranger
 
         if write_bytes is None:
             def write_bytes(data: bytes) -> None:
                 write(data.decode("utf-8"))
 
         write(csv_line(columns))
-        sets = list(self._column_sets)
-        same = [list(s) == columns for s in sets]
-        # cells of a line in its own columns, plus one empty: each column's cell
-        picks = []
-        for s in sets:
-            own = {c: j for j, c in enumerate(s)}
-            picks.append(itemgetter(*[own.get(c, len(s)) for c in columns]))
+        rearrange = Rearranger(columns, list(self._column_sets))
         while True:
             side = np.frombuffer(self._side.read(16 * 8192), dtype=np.int64).reshape(-1, 2)
             if not len(side):
                 break
             ids, lengths = side[:, 0], side[:, 1]
-            data = lines.read(int(lengths.sum()))
-            if all(same[j] for j in np.unique(ids).tolist()):
-                write_bytes(data)  # every line in the file's columns already
-                continue
-            out = []
-            at = 0
-            for j, size in zip(ids.tolist(), lengths.tolist(), strict=True):
-                line = data[at: at + size]
-                at += size
-                if same[j]:
-                    out.append(line)
-                    continue
-                text = line.decode("utf-8")
-                if '"' not in text:
-                    cells = text[:-1].split(",")
-                    cells.append("")
-                else:
-                    cells = next(csv.reader(io.StringIO(text, newline="")))
-                    cells.append("")
-                found = picks[j](cells)
-                row = list(found) if isinstance(found, tuple) else [found]
-                out.append(csv_line(row).encode("utf-8") if '"' in text else
-                           (",".join(row) + "\n").encode("utf-8"))
-            write_bytes(b"".join(out))
+            write_bytes(rearrange.block(lines.read(int(lengths.sum())), ids, lengths))
 
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""
