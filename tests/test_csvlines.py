@@ -62,3 +62,9 @@ def test_a_block_already_in_the_files_columns_is_kept_as_it_is() -> None:
 def test_a_line_of_one_empty_cell_is_spread_over_the_files_columns() -> None:
     rows = [{"b": ""}, {"a": "1", "b": "2"}, {"b": "3"}]
     assert _rearranged(rows, 10) == "b,a\n,\n2,1\n3,\n" == csv_text(rows)
+
+
+def test_lines_of_the_files_columns_among_others_keep_their_place() -> None:
+    rows = [{"a": "1", "b": "2", "c": "3"}, {"c": "x,y", "a": "4"}, {"a": "5", "b": "", "c": "6"},
+            {"b": '"q"'}, {"a": "7", "b": "8", "c": "9"}]
+    assert _rearranged(rows, 10) == csv_text(rows)

@@ -41,23 +41,51 @@ def line_in_columns(line: bytes, pick: Sequence[int]) -> bytes:
 
 class Rearranger:
     """Put blocks of staged CSV lines into the columns ``columns`` of the whole file; each
-    line's own columns are ``sets[ids[i]]``."""
+    line's own columns are ``sets[ids[i]]``.
+
+    For each column set, the new line is a few pieces: runs of cells that stay side by
+    side (copied with the commas between them) and runs of commas (the empty cells), the
+    last with the line break; the pieces of a block are found with numpy and joined."""
 
     def __init__(self, columns: Sequence[str], sets: Sequence[Sequence[str]]):
         import numpy as np
 
-        self.width = len(columns)
+        self.width = m = len(columns)
         where = {c: j for j, c in enumerate(columns)}
-        self.same = [list(s) == list(columns) for s in sets]
-        # per column set: for each column of the file, the cell of the line that fills
-        # it (-1: none)
-        self.picks = []
+        self.same = np.array([list(s) == list(columns) for s in sets], dtype=bool)
+        self.sizes = np.array([len(s) for s in sets], dtype=np.int64)
+        self.picks: list[list[int]] = []
+        # per column set: its pieces, ('cells', first, last, with the comma after) or
+        # ('text', start, end) in the spare text: m commas and a line break
+        self.pieces: list[list[tuple[str, int, int, int]]] = []
         for s in sets:
-            pick = np.full(self.width, -1, dtype=np.int64)
+            pick = [-1] * m
             for k, c in enumerate(s):
                 pick[where[c]] = k
             self.picks.append(pick)
-        self.sizes = np.array([len(s) for s in sets], dtype=np.int64)
+            runs: list[list[int]] = []  # [first cell, last cell, first column, last column]
+            for j, k in enumerate(pick):
+                if k < 0:
+                    continue
+                if runs and runs[-1][1] == k - 1 and runs[-1][3] == j - 1:
+                    runs[-1][1], runs[-1][3] = k, j
+                else:
+                    runs.append([k, k, j, j])
+            pieces: list[tuple[str, int, int, int]] = []
+            if runs and runs[0][2]:
+                pieces.append(("text", 0, runs[0][2], 0))
+            for r, (first, last, _, column) in enumerate(runs):
+                commas = (runs[r + 1][2] if r + 1 < len(runs) else m) - column - 1
+                newline = r + 1 == len(runs)
+                comma = last < len(s) - 1 and (commas > 0 or not newline)
+                pieces.append(("cells", first, last, int(comma)))
+                needed = commas + (0 if newline else 1) - int(comma)
+                if newline:
+                    pieces.append(("text", m - needed, m + 1, 0))
+                elif needed:
+                    pieces.append(("text", 0, needed, 0))
+            self.pieces.append(pieces)
+        self.spare = b"," * m + b"\n"
 
     def block(self, data: bytes, ids: Any, lengths: Any) -> bytes:
         """The lines ``data`` (``lengths`` bytes each, in the column sets ``ids``) in the
@@ -67,16 +95,15 @@ class Rearranger:
         ids = np.asarray(ids, dtype=np.int64)
         lengths = np.asarray(lengths, dtype=np.int64)
         n = len(lengths)
-        if not n:
-            return b""
-        same = np.array(self.same, dtype=bool)
-        if same[ids].all():
+        same = self.same[ids]
+        if not n or same.all():
             return bytes(data)
         raw = np.frombuffer(data, dtype=np.uint8)
         ends = np.cumsum(lengths)
         starts = ends - lengths
+        sizes = self.sizes[ids]
         # lines left to the csv module: one cell, or a carriage return (all quoted)
-        slow = (self.sizes[ids] < 2) & ~same[ids]
+        slow = (sizes < 2) & ~same
         returns = np.flatnonzero(raw == _RETURN)
         if len(returns):
             slow[np.searchsorted(ends, returns, side="right")] = True
@@ -87,57 +114,55 @@ class Rearranger:
         if quotes.any():
             commas &= (np.cumsum(quotes) & 1) == 0
         seps = np.flatnonzero(commas)
-        line_of = np.searchsorted(ends, seps, side="right")
-        counts = np.bincount(line_of, minlength=n)
-        slow |= (counts != self.sizes[ids] - 1) & ~same[ids]  # never for staged lines
-        first_sep = np.cumsum(counts) - counts
-        m = self.width
-        # each new line is m segments of the old bytes (or of a spare comma), each cell
-        # with the byte after it, which is then set to a comma or the line break
-        seg_start = np.zeros((n, m), dtype=np.int64)
-        seg_len = np.zeros((n, m), dtype=np.int64)
-        fix = np.zeros((n, m), dtype=bool)
-        spare = len(raw)  # where the spare comma goes
-        keep = same[ids] | slow  # taken whole (slow: replaced below)
-        whole = np.flatnonzero(keep)
-        seg_start[whole, 0] = starts[whole]
-        seg_len[whole, 0] = lengths[whole]
-        moved = ~keep
+        wanted = sizes - 1
+        first_sep = np.cumsum(wanted) - wanted
+        if not _one_each(seps, starts, ends, first_sep, wanted):
+            # some line is not as staged (never): count each line's separators
+            line_of = np.searchsorted(ends, seps, side="right")
+            counts = np.bincount(line_of, minlength=n)
+            slow |= (counts != sizes - 1) & ~same
+            first_sep = np.cumsum(counts) - counts
+        moved = ~same & ~slow
+        count = np.ones(n, dtype=np.int64)  # pieces per line
+        piece_counts = np.array([len(p) for p in self.pieces], dtype=np.int64)
+        count[moved] = piece_counts[ids[moved]]
+        at = np.cumsum(count) - count
+        total = int(count.sum())
+        begin = np.zeros(total, dtype=np.int64)
+        stop = np.zeros(total, dtype=np.int64)
+        kept = np.flatnonzero(~moved)
+        begin[at[kept]] = starts[kept]
+        stop[at[kept]] = ends[kept]
+        spare = len(raw)
         for cid in np.unique(ids[moved]).tolist():
             rows = np.flatnonzero(moved & (ids == cid))
             q = int(self.sizes[cid])
-            # cell k of each line: from cell_start[:, k] to its separator cell_end[:, k]
-            at = first_sep[rows][:, None] + np.arange(q - 1)[None, :]
-            sep_at = seps[at] if q > 1 else np.zeros((len(rows), 0), dtype=np.int64)
-            cell_start = np.concatenate([starts[rows][:, None], sep_at + 1], axis=1)
-            cell_end = np.concatenate([sep_at, (ends[rows] - 1)[:, None]], axis=1)
-            pick = self.picks[cid]
-            has = pick >= 0
-            src = np.where(has, pick, 0)
-            seg_start[rows] = np.where(has[None, :], cell_start[:, src], spare)
-            seg_len[rows] = np.where(has[None, :], cell_end[:, src] - cell_start[:, src] + 1,
-                                     1)
-            fix[rows] = True
-        extra = [line_in_columns(bytes(raw[starts[i]: ends[i]]),
-                                 [int(p) if p >= 0 else 1 << 30 for p in self.picks[ids[i]]])
-                 for i in np.flatnonzero(slow & ~same[ids]).tolist()]
-        buffer = np.concatenate([raw, np.array([_COMMA], dtype=np.uint8),
-                                 *[np.frombuffer(e, dtype=np.uint8) for e in extra]])
-        if extra:
-            spots = np.flatnonzero(slow & ~same[ids])
-            sizes = np.array([len(e) for e in extra], dtype=np.int64)
-            seg_start[spots, 0] = spare + 1 + np.cumsum(sizes) - sizes
-            seg_len[spots, 0] = sizes
-        flat_start, flat_len = seg_start.ravel(), seg_len.ravel()
-        out_end = np.cumsum(flat_len)
-        total = int(out_end[-1])
-        # index of every new byte in the buffer: each segment's start, counted on
-        index = np.repeat((flat_start - (out_end - flat_len)).astype(np.int32),
-                          flat_len) + np.arange(total, dtype=np.int32)
-        out = buffer[index]
-        fixed = fix.ravel()
-        last = np.zeros((n, m), dtype=bool)
-        last[:, -1] = True
-        out[out_end[fixed] - 1] = np.where(last.ravel()[fixed], _BREAK, _COMMA)
-        result: bytes = out.tobytes()
-        return result
+            fs, row_start, row_end, where = first_sep[rows], starts[rows], ends[rows], at[rows]
+            for p, (kind, a, b, comma) in enumerate(self.pieces[cid]):
+                if kind == "text":
+                    begin[where + p] = spare + a
+                    stop[where + p] = spare + b
+                    continue
+                begin[where + p] = row_start if a == 0 else seps[fs + a - 1] + 1
+                stop[where + p] = (row_end - 1 if b == q - 1 else seps[fs + b]) + comma
+        buffer = bytes(data) + self.spare
+        out = [buffer[s:e] for s, e in zip(begin.tolist(), stop.tolist(), strict=True)]
+        for i in np.flatnonzero(slow & ~same).tolist():
+            pick = [p if p >= 0 else 1 << 30 for p in self.picks[int(ids[i])]]
+            out[int(at[i])] = line_in_columns(buffer[int(starts[i]): int(ends[i])], pick)
+        return b"".join(out)
+
+
+def _one_each(seps: Any, starts: Any, ends: Any, first: Any, wanted: Any) -> bool:
+    """Whether line ``i`` holds exactly ``wanted[i]`` separators, ``seps[first[i]:]``:
+    there are as many separators as wanted in all, and each line's first and last are
+    inside it (then so are those between)."""
+    import numpy as np
+
+    if len(seps) != int(wanted.sum()):
+        return False
+    has = np.flatnonzero(wanted > 0)
+    if not len(has):
+        return True
+    lo, hi = seps[first[has]], seps[first[has] + wanted[has] - 1]
+    return bool(((lo >= starts[has]) & (hi < ends[has] - 1)).all())
