@@ -212,6 +212,39 @@ _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
+SPARE = ".boamps-etl-spare."  # a json report whose name was taken, until settled
+
+
+def write_named(folder: str | os.PathLike[str], part: int, first: int,
+                data: bytes | memoryview, lengths: Any, names: Sequence[str]
+                ) -> list[tuple[int, str]]:
+    """Write json reports straight into a json output's stage ``folder`` (one of the
+    workers of :class:`~boamps_etl.engine.parallel.Runner`, range ``part``): texts
+    ``lengths`` bytes each of ``data``, each under its name in ``names``, or, when that
+    name is taken, under a spare name. Returns (index, spare name) of those, the index
+    counted from ``first``; :meth:`StreamWriter.settle_files` gives them their names."""
+    prefix = os.fspath(folder) + os.sep
+    view = memoryview(data)
+    side = []
+    at = 0
+    open_, write, close = os.open, os.write, os.close
+    for j, (name, size) in enumerate(zip(names, lengths.tolist(), strict=True), first):
+        try:
+            fd = open_(prefix + name, _NEW_FILE, 0o666)
+        except FileExistsError:
+            spare = f"{SPARE}{part}.{j}"
+            fd = open_(prefix + spare, _NEW_FILE, 0o666)
+            side.append((j, spare))
+        try:
+            piece = view[at: at + size]
+            while piece:
+                piece = piece[write(fd, piece):]
+        finally:
+            close(fd)
+        at += size
+    return side
+
+
 class Written(Sequence[Path]):
     """The json files written: ``folder / name`` for each name, made when asked (one
     :class:`~pathlib.Path` per report would cost more than writing some of them)."""
@@ -324,6 +357,7 @@ class StreamWriter:
         self.count = 0
         self._repeated: dict[str, int] = {}  # json: names given to several reports
         self._names: list[str] = []  # json: the files staged, in order
+        self._unsettled: tuple[int, dict[int, str]] | None = None  # json: adopt_files
         self._stage: Path | None = None
         self._fh: Any = None
         self._side: Any = None  # csv: (column set, byte length) of each staged line
@@ -387,6 +421,7 @@ class StreamWriter:
                 return
         self._open_stage()
         with _said(self.out):
+            self.settle_files()
             if self.fmt == "json":
                 for doc in docs:
                     self._write_file(report_filename(doc),
@@ -436,6 +471,7 @@ class StreamWriter:
             return
         with _said(self.out):
             self._open_stage()
+            self.settle_files()
             assert self._stage is not None
             stage, part = os.fspath(self._stage) + os.sep, os.fspath(folder) + os.sep
             link, unlink = os.link, os.unlink
@@ -452,6 +488,56 @@ class StreamWriter:
                     unlink(src)
                 self._names.append(name)
             folder.rmdir()
+
+    def adopt_files(self, names: Sequence[str], side: Sequence[tuple[int, str]]) -> None:
+        """Add json reports written straight into :meth:`stage_folder` under their names
+        ``names`` (:func:`write_named`, one range after the other); ``side``: (index in
+        ``names``, spare name) of those written under a spare name, their name taken.
+        :meth:`settle_files` gives those their names once every range is in."""
+        if self.fmt != "json" or self.stdout:
+            raise ValueError("adopt_files is for json output into a folder")
+        if self._unsettled is None:
+            self._unsettled = (len(self._names), {})
+        at = len(self._names)
+        self._unsettled[1].update((at + j, spare) for j, spare in side)
+        self._names.extend(names)
+        self.count += len(names)
+
+    def settle_files(self) -> None:
+        """Give the reports adopted since the last call the names the reference gives
+        them, as if each had been written in turn (:meth:`_write_file`): a name taken by
+        an earlier report gets ``-2``, ``-3``... Nothing to do when no name was taken (a
+        name written twice is always taken the second time)."""
+        if self._unsettled is None:
+            return
+        start, side = self._unsettled
+        self._unsettled = None
+        if not side:
+            return
+        assert self._stage is not None
+        stage = os.fspath(self._stage) + os.sep
+        taken = set(self._names[:start])
+        moves: list[tuple[str, str]] = []  # (where the file is, its name), in order
+        aside: list[tuple[str, str]] = []  # files in place under a name not theirs
+        for i in range(start, len(self._names)):
+            name = final = self._names[i]
+            if name in taken:
+                n = self._repeated.get(name, 1) + 1
+                self._repeated[name] = n
+                final = name[: -len(".json")] + f"-{n}.json"
+            taken.add(final)
+            spare = side.get(i)
+            if spare is None and final != name:  # written in place, but not its name
+                spare = f"{SPARE}moved.{i}"
+                aside.append((name, spare))
+            if spare is not None:
+                moves.append((spare, final))
+            self._names[i] = final
+        with _said(self.out):
+            for name, spare in aside:
+                os.rename(stage + name, stage + spare)
+            for spare, final in moves:  # in order: a later report replaces an earlier
+                os.replace(stage + spare, stage + final)
 
     def append_lines(self, part: Path, lengths: Any, column_ids: Any,
                      columns: Sequence[tuple[str, ...]]) -> None:
@@ -495,6 +581,7 @@ class StreamWriter:
             return
         with _said(self.out):
             self._open_stage()
+            self.settle_files()
             at = 0
             for name, size in zip(names, lengths, strict=True):
                 self._write_file(name, view[at: at + size])
@@ -640,6 +727,7 @@ class StreamWriter:
             return []
         if self.fmt == "json":
             assert self._stage is not None
+            self.settle_files()
             return self._commit_files(self._stage)
         assert self._stage is not None
         self._fh.flush()
