@@ -509,12 +509,16 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
         return
     # Closed here, not when collected: the workers end before their part files are
     # removed (at once on an interrupt).
-    with contextlib.closing(runner.convert(ff, writer.stage_folder())) as parts:
+    # json into a folder: the workers write each report into the output's stage
+    direct = writer.fmt == "json" and not writer.stdout
+    with contextlib.closing(runner.convert(ff, writer.stage_folder(), direct)) as parts:
         try:
             for part in parts:
                 _add_counts(summary, part.counts, part.levels, part.issues)
                 lines = part.lines
-                if writer.fmt == "json":
+                if direct:
+                    writer.adopt_files(part.names, part.side)
+                elif writer.fmt == "json":
                     writer.append_files(part.path, part.names)
                 elif writer.fmt == "csv":
                     writer.append_lines(part.path, part.lengths, part.column_ids,
@@ -531,6 +535,8 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
         except KeyboardInterrupt:
             runner.close(stop=True)
             raise
+    if direct:
+        writer.settle_files()
     seen.say(summary)
 
 

@@ -564,3 +564,64 @@ def test_progress_lines() -> None:
     progress(BatchProgress(5, 10, 40, 12, 0, 2.0, "lab/exp1"))
     assert buf.getvalue() == ("\r[##########..........] 5/10 files, 40 rows, 12 reports, "
                               "2.5 files/s")
+
+
+class _Counting:
+    """A real local pool that counts the tasks submitted whose results were not yet taken
+    (the batch takes each result once, in order)."""
+
+    name, per_file, dashboard = "local", False, None
+
+    def __init__(self, jobs: int) -> None:
+        from boamps_etl.execute import LocalPoolExecutor
+
+        self.pool = LocalPoolExecutor(jobs)
+        self.jobs, self.outstanding, self.most = jobs, 0, 0
+
+    def slots(self) -> int:
+        return self.jobs
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        future = self.pool.submit(fn, *args)
+        self.outstanding += 1
+        self.most = max(self.most, self.outstanding)
+        counter = self
+
+        class Taken:
+            def done(self) -> bool:
+                return future.done()
+
+            def result(self) -> Any:
+                counter.outstanding -= 1
+                return future.result()
+
+        return Taken()
+
+    def gather(self, futures: list[Any]) -> list[Any]:
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def test_a_window_of_tasks_in_flight_not_every_folder(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "many"
+    for i in range(40):
+        (root / f"g{i % 3}" / f"exp{i:02d}").mkdir(parents=True)
+        write_csv(root / f"g{i % 3}" / f"exp{i:02d}" / "emissions.csv",
+                  v321_row(run_id=f"aaaaaaaa-0000-4000-8000-{i:012d}"))
+    (root / "boamps.yaml").write_text(ROOT_CONTEXT, encoding="utf-8")
+    reference = convert_tree(root, tmp_path / "ref", jobs=1)
+    monkeypatch.setattr(driver._Batch, "WINDOW_MIN", 3)
+    monkeypatch.setattr(driver._Batch, "WINDOW_PER_SLOT", 2)  # 2 workers: 4 in flight
+    monkeypatch.setattr(driver._Batch, "PENDING_MAX", 1)  # the loop waits for the writes
+    executor = _Counting(2)
+    try:
+        result = convert_tree(root, tmp_path / "out", executor=executor)
+    finally:
+        executor.close()
+    assert executor.most == 4  # never more, and enough to keep both workers busy
+    assert result.converted == 40 and executor.outstanding == 0
+    assert tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "ref")
+    assert result.entries == reference.entries

@@ -80,6 +80,11 @@ def s3() -> Iterator[S3]:
         server.start()
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        # moto's accounts live in this process: start from none, whichever module ran first
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset",
+                                                      method="POST"), timeout=30).close()
         import boto3
         from moto import settings
         from moto.core.authorization import ActionAuthenticatorMixin

@@ -476,8 +476,9 @@ def test_cli_init_context_asks_what_the_tracker_does_not_record(tmp_path: Path) 
     assert filled["infrastructure"]["components"][0]["componentType"] == "cpu"
 
 
-def test_batch_finds_every_tracker_and_names_it(tmp_path: Path) -> None:
-    root = tmp_path / "runs"
+def every_tracker_tree(root: Path) -> Path:
+    """A batch tree with one file of each tracker (and the files beside them that their
+    readers use), under a complete context."""
     for src, rel in ((ECO2AI, "a/emission.csv"), (ZEUS, "b/zeus_log.csv"),
                      (CARBONTRACKER, "c/run_carbontracker_output.log"),
                      (CARBONTRACKER.with_name("run_carbontracker.log"),
@@ -492,6 +493,11 @@ def test_batch_finds_every_tracker_and_names_it(tmp_path: Path) -> None:
     for folder in ("e", "f"):
         (root / folder / "boamps.json").write_text(json.dumps(
             {"infrastructure": WITH_GPU["infrastructure"]}))
+    return root
+
+
+def test_batch_finds_every_tracker_and_names_it(tmp_path: Path) -> None:
+    root = every_tracker_tree(tmp_path / "runs")
     result = be.convert_tree(root, tmp_path / "out")
     trackers = dict(zip(result.manifest["source"], result.manifest["tracker"], strict=True))
     assert trackers == {"a/emission.csv": "eco2ai", "b/zeus_log.csv": "zeus",

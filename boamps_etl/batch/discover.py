@@ -160,9 +160,13 @@ def _walk(root: _Root, out_real: str, globs: Sequence[str], under: tuple[str, ..
             rel = Path(os.fsdecode(exc.filename)).relative_to(Path(root.path)).parts
             unreadable.append((rel, exc))
 
-    for below, dirnames, filenames in storage.walk(root.path.joinpath(*under), failed):
+    top = root.path.joinpath(*under)
+    # below the real top, os.walk follows no link: a folder's real path is its path
+    real_top = None if storage.is_url(top) else os.path.realpath(top)
+    for below, dirnames, filenames in storage.walk(top, failed):
         rel = (*under, *below)
-        found[rel] = _walk_listing(root, out_real, globs, rel, dirnames, filenames)
+        real_dir = None if real_top is None else os.path.join(real_top, *below)
+        found[rel] = _walk_listing(root, out_real, globs, rel, dirnames, filenames, real_dir)
     return found
 
 
@@ -212,19 +216,29 @@ def _walk_parallel(root: _Root, out_real: str, globs: Sequence[str],
 def _walk_one_level(root: _Root, out_real: str, globs: Sequence[str]
                     ) -> tuple[_Folder, list[str]]:
     """The ROOT's own files, and the names of its subfolders (pruned as by _walk)."""
-    for rel, dirnames, filenames in storage.walk(root.path):
+    for rel, dirnames, filenames in storage.walk(root.path, one_level=True):
         return _walk_listing(root, out_real, globs, rel, dirnames, filenames), dirnames
     return _Folder([], [], []), []
 
 
 def _walk_listing(root: _Root, out_real: str, globs: Sequence[str], rel: tuple[str, ...],
-                  dirnames: list[str], filenames: list[str]) -> _Folder:
+                  dirnames: list[str], filenames: list[str],
+                  real_dir: str | None = None) -> _Folder:
+    """A folder's part of the walk: its subfolders pruned (hidden ones, the output folder)
+    and sorted, its files sorted into sources, contexts and mappings. ``real_dir``: the
+    folder's real path when known (then only links among its subfolders are resolved)."""
     url = storage.is_url(root.path)
     dirpath = str(root.path.joinpath(*rel))
-    dirnames[:] = sorted(
-        d for d in dirnames if not d.startswith(".")
-        and (f"{dirpath.rstrip('/')}/{d}" if url else
-             os.path.realpath(os.path.join(dirpath, d))) != out_real)
+
+    def real(d: str) -> str:
+        if url:
+            return f"{dirpath.rstrip('/')}/{d}"
+        if real_dir is None:
+            return os.path.realpath(os.path.join(dirpath, d))
+        here = os.path.join(real_dir, d)
+        return os.path.realpath(here) if os.path.islink(here) else here
+
+    dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and real(d) != out_real)
     special = set(CONTEXT_NAMES) | set(MAPPING_NAMES)
     names = set(filenames)
     csvs = sorted(f for f in filenames if not f.startswith(".") and f not in special

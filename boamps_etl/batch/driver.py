@@ -8,7 +8,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,14 +49,13 @@ from .manifest import (
     manifest_frame,
 )
 from .state import (
-    _fresh_candidate,
-    _hash_many,
+    _fresh_units,
+    _hash_inputs,
     _mapping_files,
     _plan_unit,
     _read_state,
     _settings_hash,
     _sha_bytes,
-    _sha_file,
     _write_state,
 )
 
@@ -181,11 +180,19 @@ class Explanation:
     error: Issue | None = None
 
 
-def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None) -> bool:
+def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None,
+                      sizes: dict[str, int] | None = None) -> bool:
     """Atomic write (a whole object on object stores), skipped when the file already holds
     exactly these bytes; on a local disk never to a folder outside the real ``root`` (a
-    symbolic link planted in the output folder)."""
+    symbolic link planted in the output folder). ``sizes``: an object store's listing of
+    ``root`` taken at the start (by key relative to it): an object not listed, or of
+    another size, is written without asking the store about it first."""
     data = text.encode("utf-8")
+    if sizes is not None and root is not None and storage.is_url(path):
+        size = sizes.get(_rel(root, path))
+        if size is None or size != len(data):
+            storage.put(path, data)
+            return True
     if root is not None and not storage.is_url(path) and Path(path).parent.exists():
         staging.check_inside(Path(root), Path(path))
     try:
@@ -268,7 +275,11 @@ class _Batch:
     """One run of :func:`convert_tree` (kept in an object: the loop shares much state)."""
 
     WRITE_THREADS = 8  # fsync dominates writing small files: overlap them
+    WRITE_THREADS_URL = 32  # an object store: each write is a round trip, overlap more
+    PENDING_MAX = 1024  # folders whose writes may lag behind the loop (memory)
     PREFETCH = 256  # results fetched from a cluster in one round trip
+    WINDOW_PER_SLOT = 8  # tasks in flight per worker thread (see window())
+    WINDOW_MIN = 64
 
     def __init__(self, out: AnyPath, units: list[_Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
@@ -276,8 +287,8 @@ class _Batch:
                  progress: Callable[[BatchProgress], None] | None, start: float,
                  executor: Executor | None = None,
                  options: tuple[tuple[str, Any], ...] = (),
-                 tracker: str | None = None) -> None:
-        self.tracker = tracker
+                 tracker: str | None = None, sizes: dict[str, int] | None = None) -> None:
+        self.tracker, self.sizes = tracker, sizes
         self.out, self.units, self.old_units = out, units, old_units
         self.candidates, self.settings, self.fmt = candidates, settings, fmt
         self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
@@ -290,6 +301,10 @@ class _Batch:
         self.finished = 0  # files converted by the executor (in any order)
         self.consumed = 0  # ... of which the loop has taken the results (in order)
         self.queued: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        self.todo: Iterator[_Unit] = iter(())  # stale folders not submitted yet, in order
+        self.in_flight = 0  # tasks submitted whose results the loop has not taken
+        self.slots = jobs  # worker threads of the executor, asked every few seconds
+        self.slots_at: float | None = None
         self.prefetched: dict[str, dict[int, list[_SourceOutcome]]] = {}
         self.seen: dict[str, str] = {}
         self.pending: list[_Pending] = []
@@ -298,6 +313,7 @@ class _Batch:
         self.stopped = False
         self.dirty = False
         self.last_save = time.monotonic()
+        self.save_cost = 0.0
         self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
         self.files_total = sum(len(u.sources) for u in units)
 
@@ -357,7 +373,8 @@ class _Batch:
                   "rows": rows, "context": unit.context_hashes,
                   "mapping": unit.mapping_hashes, "outputs": outputs,
                   "entries": [e.to_state() for e in entries]}
-        writes = [(p, self.writer.submit(_write_if_changed, p, t, self.out))
+        writes = [(p, self.writer.submit(_write_if_changed, p, t, self.out,
+                                                   self.sizes))
                   for p, t in files.items()]
         self.pending.append(_Pending(unit.key, record, writes, obsolete))
         self.counters["converted"] += len(unit.sources)
@@ -395,9 +412,16 @@ class _Batch:
             raise error
 
     def save(self, force: bool = False) -> None:
-        if self.dirty and (force or time.monotonic() - self.last_save > _CHECKPOINT_SECONDS):
+        """Write the state: at the end, and every :data:`_CHECKPOINT_SECONDS` while it
+        runs, or every ten times what the last write took when that is longer (the state
+        is one object, rewritten whole: with many folders it grows, and checkpoints must
+        not become the work)."""
+        every = max(_CHECKPOINT_SECONDS, 10 * self.save_cost)
+        if self.dirty and (force or time.monotonic() - self.last_save > every):
+            began = time.monotonic()
             _write_state(self.out, self.state)
             self.dirty, self.last_save = False, time.monotonic()
+            self.save_cost = self.last_save - began
 
     def report(self, current: str) -> None:
         if self.progress is not None:
@@ -422,6 +446,30 @@ class _Batch:
                 add(self._completed)
         return futures
 
+    def window(self, executor: Executor) -> int:
+        """Tasks kept in flight: :attr:`WINDOW_PER_SLOT` per worker thread of the executor
+        (asked again every few seconds: a cluster may grow or shrink), at least
+        :attr:`WINDOW_MIN`: enough for every worker to find its next task waiting, few
+        enough that 100,000 folders are never all queued (memory, cancelling)."""
+        now = time.monotonic()
+        if self.slots_at is None or now - self.slots_at > 5.0:
+            count = getattr(executor, "slots", None)
+            self.slots = max(1, count() if callable(count) else self.jobs)
+            self.slots_at = now
+        return max(self.WINDOW_MIN, self.WINDOW_PER_SLOT * self.slots)
+
+    def refill(self, executor: Executor, until: str | None = None) -> None:
+        """Submit the next stale folders, in order, while the window has room (and at least
+        up to the folder ``until``, which the loop needs now)."""
+        limit = self.window(executor)
+        while self.in_flight < limit or (until is not None and until not in self.queued):
+            unit = next(self.todo, None)
+            if unit is None:
+                return
+            parts = self.submit(executor, unit)
+            self.queued[unit.key] = parts
+            self.in_flight += len(parts)
+
     def _completed(self, _: Any) -> None:
         with self.lock:
             self.finished += 1
@@ -431,32 +479,43 @@ class _Batch:
         executor = self.executor
         own = executor is None
         futures: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
-        self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
+        self.writer = ThreadPoolExecutor(self.WRITE_THREADS_URL if storage.is_url(self.out)
+                                         else self.WRITE_THREADS)
         completed = interrupted = False
         try:
             if executor is None:
                 executor = make_executor("local", min(self.jobs, len(stale)), None,
                                          _warm_up, _worker_init)
             if executor.name != "inline":
-                futures = {u.key: self.submit(executor, u) for u in stale}
                 self.queued = futures
+                self.todo = iter(stale)
+                self.refill(executor)
             self.report("")
             for unit in self.units:
                 entries = self.reuse(unit) if unit.key in self.candidates else None
                 if entries is None:
+                    if executor.name != "inline" and unit.key not in self.candidates \
+                            and unit.key not in futures:
+                        self.refill(executor, unit.key)
                     parts = futures.pop(unit.key, None)
                     if parts is None:
                         outcomes = _convert_unit(self.task(unit))
                     else:
                         outcomes = [o for part in parts for o in self.wait(part, unit)]
                         self.consumed += len(unit.sources)
+                        self.in_flight -= len(parts)
                         self.prefetched.pop(unit.key, None)
+                        self.refill(executor)
                     entries = self.convert(unit, outcomes)
                 self.counters["files"] += len(unit.sources)
                 self.counters["reports"] += sum(
                     1 for e in entries if e.status in ("valid", "incomplete", "invalid"))
                 self.entries.extend(entries)
                 self.commit(block=False)
+                while len(self.pending) > self.PENDING_MAX:  # writes lag: let them catch up
+                    for _, write in self.pending[0].writes:
+                        write.exception()  # waits; a failure is raised by commit
+                    self.commit(block=False)
                 self.save()
                 self.report(unit.key)
                 if self.fail_fast and any(e.status in self.failing for e in entries):
@@ -515,9 +574,11 @@ class _Batch:
             for unit in self.units:
                 parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
             target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
-            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out):
+            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out,
+                                 self.sizes):
                 self.written.append(target)
-        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out)
+        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out,
+                          self.sizes)
 
 
 def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
@@ -632,40 +693,14 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
     units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
     settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
-    file_hashes: dict[str, str | None] = {}
-    if runner is not None and runner.per_file:  # hash on the cluster, where the bytes are
-        paths = sorted({str(p) for u in units for _, p in u.sources}
-                       | {str(p) for u in units for p in u.context_files})
-        frozen = tuple(sorted(options.items()))
-        chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
-        futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
-        for chunk, future in zip(chunks, futures, strict=True):
-            file_hashes.update(zip(chunk, future.result(), strict=True))
-    for unit in units:
-        for key, path in unit.sources:
-            if str(path) not in file_hashes:
-                file_hashes[str(path)] = _sha_file(path)
-            unit.hashes[key] = file_hashes[str(path)]
-        for p in unit.context_files:
-            if str(p) not in file_hashes:
-                file_hashes[str(p)] = _sha_file(p)
-            unit.context_hashes.append([str(p), file_hashes[str(p)]])
-        files, error = _mapping_files(unit.mapping_file, mapping_cache)
-        for f in files:
-            if f not in file_hashes:
-                file_hashes[f] = _sha_file(storage.as_path(f, options))
-            unit.mapping_hashes.append([f, file_hashes[f]])
-        if unit.setup_error is None:
-            unit.setup_error = error
-
     old_units = _read_state(out_path)
-    out_hashes: dict[str, str | None] = {}
-    candidates = {u.key for u in units
-                  if not force and _fresh_candidate(u, old_units.get(u.key), settings,
-                                                    out_path, out_hashes)}
+    _hash_inputs(units, old_units, settings, force, runner, options, mapping_cache)
+    sizes = storage.listing(out_path)  # an object store's outputs: one flat listing
+    candidates = _fresh_units(units, old_units, settings, out_path, force, sizes, runner,
+                              options)
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
-                 tuple(sorted(options.items())), tracker)
+                 tuple(sorted(options.items())), tracker, sizes)
     run.run()
     run.finish()
     c = run.counters
@@ -679,43 +714,54 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
 
 def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
             contexts: Sequence[PathLike] = (), mapping: PathLike | None = None,
-            sets: Sequence[str] = ()) -> Explanation:
+            sets: Sequence[str] = (),
+            storage_options: dict[str, Any] | None = None) -> Explanation:
     """Which context and mapping files apply to one CSV (or folder) of a batch, in order,
     and the merged context.
 
     Args:
-        path: a CSV file or a folder under one of ``roots``.
+        path: a CSV file or a folder under one of ``roots`` (a path or a URL).
         roots: the batch's ROOT folders; ``None``: the CSV's own folder is the ROOT (only
             files beside it are looked at).
-        contexts, mapping, sets: as for :func:`convert_tree`.
+        contexts, mapping, sets, storage_options: as for :func:`convert_tree`.
 
     Returns:
         An :class:`Explanation`; a broken file is reported in its ``error``, not raised.
 
     Raises:
-        UsageError: ``path`` does not exist or is not under any ROOT.
+        UsageError: ``path`` does not exist or is not under any ROOT, or its store cannot
+            be read.
 
     >>> explain("runs/bert/seed1/emissions.csv", roots=["runs"]).context_files  # doctest: +SKIP
+    >>> explain("s3://lab/runs/bert", roots=["s3://lab/runs"])                  # doctest: +SKIP
     """
-    target = Path(path)
-    if not target.exists():
-        raise UsageError("no such file or folder", Location(target))
-    real = target.resolve()
-    folder = real if real.is_dir() else real.parent
-    root_list = [_Root(folder, "")] if roots is None else _prepare_roots(roots, None)
-    root = next((r for r in root_list if r.path == folder or r.path in folder.parents), None)
+    options = dict(storage_options or {})
+    target = storage.as_path(path, options)
+    if storage.is_url(target):
+        storage.forget_listings(target)
+    if not _probe(target, storage.exists):
+        raise UsageError("no such file or folder", Location(str(target)))
+    url = storage.is_url(target)
+    real = storage.normalize(storage.as_path(str(target).rstrip("/"), options)) if url \
+        else target.resolve()
+    is_folder = _probe(real, storage.is_dir)
+    folder = real if is_folder else real.parent
+    root_list = [_Root(folder, "")] if roots is None else _prepare_roots(roots, None, options)
+    root = next((r for r in root_list if storage.inside(r.path, folder)), None)
     if root is None:
-        raise UsageError("is not under any ROOT", Location(target))
-    rel = folder.relative_to(root.path).parts
+        raise UsageError("is not under any ROOT", Location(str(target)))
+    rel = tuple(p for p in _rel(root.path, folder).split("/") if p not in ("", "."))
     folders: dict[tuple[str, ...], _Folder] = {}
     for depth in range(len(rel) + 1):
         here = root.path.joinpath(*rel[:depth])
-        names = {p.name for p in here.iterdir()} if here.is_dir() else set()
+        names: set[str] = set()
+        for _, _, files in storage.walk(here, one_level=True):
+            names.update(files)
         folders[rel[:depth]] = _Folder([n for n in CONTEXT_NAMES if n in names],
                                        [n for n in MAPPING_NAMES if n in names], [])
     chain, near_mapping, error = _chain(root, folders, rel)
-    context_files = [Path(c) for c in contexts] + chain
-    chosen = near_mapping or (None if mapping is None else Path(mapping))
+    context_files = [storage.as_path(c, options) for c in contexts] + chain
+    chosen = near_mapping or (None if mapping is None else storage.as_path(mapping, options))
     mapping_files, mapping_error = _mapping_files(chosen, {})
     error = error or mapping_error
     merged: dict[str, Any] = {}
@@ -729,7 +775,8 @@ def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
             merge_into(merged, layer.base)
             matches.extend({"file": layer.name, "when": s.when, "values": s.values}
                            for s in layer.matches)
-    parts = rel if real.is_dir() else (*rel, real.name)
+    parts = rel if is_folder else (*rel, real.name)
     return Explanation(target, root.path, _join(root.prefix, *parts), context_files,
-                       tuple(sets), chosen, [Path(f) for f in mapping_files], merged, matches,
+                       tuple(sets), chosen,
+                       [storage.as_path(f, options) for f in mapping_files], merged, matches,
                        error)

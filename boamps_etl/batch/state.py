@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import BoampsEtlError, Issue
+from ..execute import Executor
 from ..io import storage
 from ..io.storage import AnyPath
 from ..io.writers import dumps, plan_json, render_csv, render_jsonl
@@ -31,7 +32,90 @@ def _sha_file(path: AnyPath) -> str | None:
 
 def _hash_many(paths: list[str], options: tuple[tuple[str, Any], ...]) -> list[str | None]:
     """Content hashes of several files (one task on a cluster: the bytes stay there)."""
-    return [storage.sha256(storage.as_path(p, dict(options))) for p in paths]
+    return storage.sha256_many([storage.as_path(p, dict(options)) for p in paths])
+
+
+def _recorded(unit: _Unit, old_units: dict[str, Any], settings: str, force: bool) -> bool:
+    """The state holds a record of this folder made with these settings: it may be up to
+    date, and its sources must be hashed to know."""
+    stored = old_units.get(unit.key)
+    return not force and isinstance(stored, dict) and stored.get("settings") == settings
+
+
+def _hash_inputs(units: list[_Unit], old_units: dict[str, Any], settings: str, force: bool,
+                 runner: Executor | None, options: dict[str, Any],
+                 mapping_cache: dict[Any, Any]) -> None:
+    """Fill each unit's content hashes: of its context and mapping files always (they are
+    few and shared), of its sources only when the state has a record of the folder made
+    with these settings. Any other folder is converted anyway, and its conversion hashes
+    the bytes it reads: each source is read once (on an object store, one GET per file).
+
+    Hashes are computed on the cluster when the executor prefers tasks per file (the bytes
+    stay there), else here, several objects of a store at once."""
+    paths: dict[str, AnyPath] = {}
+    for unit in units:
+        if _recorded(unit, old_units, settings, force):
+            paths.update((str(p), p) for _, p in unit.sources)
+        paths.update((str(p), p) for p in unit.context_files)
+    names = sorted(paths)
+    hashes: dict[str, str | None] = dict(zip(
+        names, _hash_paths([paths[n] for n in names], runner, options), strict=True))
+    for unit in units:
+        if _recorded(unit, old_units, settings, force):
+            for key, path in unit.sources:
+                unit.hashes[key] = hashes[str(path)]
+        for p in unit.context_files:
+            unit.context_hashes.append([str(p), hashes[str(p)]])
+        files, error = _mapping_files(unit.mapping_file, mapping_cache)
+        for f in files:
+            if f not in hashes:
+                hashes[f] = _sha_file(storage.as_path(f, options))
+            unit.mapping_hashes.append([f, hashes[f]])
+        if unit.setup_error is None:
+            unit.setup_error = error
+
+
+def _hash_paths(paths: list[AnyPath], runner: Executor | None,
+                options: dict[str, Any]) -> list[str | None]:
+    """Content hashes of files: on the cluster's workers (256 files per task) when the
+    executor prefers tasks per file, else here (several objects of a store at once)."""
+    if runner is None or not runner.per_file or not paths:
+        return storage.sha256_many(paths)
+    names = [str(p) for p in paths]
+    frozen = tuple(sorted(options.items()))
+    chunks = [names[i:i + 256] for i in range(0, len(names), 256)]
+    futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
+    return [h for future in futures for h in future.result()]
+
+
+def _fresh_units(units: list[_Unit], old_units: dict[str, Any], settings: str,
+                 out: AnyPath, force: bool, sizes: dict[str, int] | None,
+                 runner: Executor | None = None,
+                 options: dict[str, Any] | None = None) -> set[str]:
+    """The folders whose state record matches their inputs and whose outputs are intact.
+    ``sizes``: an object store's listing of ``out`` (a missing output needs no request);
+    the outputs still there are hashed as the sources are (:func:`_hash_paths`)."""
+    if force:
+        return set()
+    matching = [u for u in units if _inputs_match(u, old_units.get(u.key), settings)]
+    wanted = sorted({rel for u in matching for rel in old_units[u.key]["outputs"]})
+    present = [rel for rel in wanted if rel in sizes] if sizes is not None else wanted
+    out_hashes: dict[str, str | None] = dict.fromkeys(wanted)
+    out_hashes.update(zip(present, _hash_paths([out / rel for rel in present], runner,
+                                               dict(options or {})), strict=True))
+    return {u.key for u in matching
+            if _fresh_candidate(u, old_units.get(u.key), settings, out, out_hashes)}
+
+
+def _inputs_match(unit: _Unit, stored: Any, settings: str) -> bool:
+    if not isinstance(stored, dict) or stored.get("settings") != settings:
+        return False
+    if any(h is None for h in unit.hashes.values()) or not unit.hashes:
+        return False
+    if stored.get("sources") != unit.hashes or stored.get("context") != unit.context_hashes \
+            or stored.get("mapping") != unit.mapping_hashes:
+        return False
+    return isinstance(stored.get("outputs"), dict) and isinstance(stored.get("entries"), list)
 
 
 # --------------------------------------------------------------------------- state
@@ -113,16 +197,9 @@ def _fresh_candidate(unit: _Unit, stored: Any, settings: str, out: AnyPath,
                      out_hashes: dict[str, str | None]) -> bool:
     """True when the state says this folder was converted from exactly these inputs and its
     outputs are intact (duplicates are checked later, in order)."""
-    if not isinstance(stored, dict) or stored.get("settings") != settings:
+    if not _inputs_match(unit, stored, settings):
         return False
-    if any(h is None for h in unit.hashes.values()):
-        return False
-    if stored.get("sources") != unit.hashes or stored.get("context") != unit.context_hashes \
-            or stored.get("mapping") != unit.mapping_hashes:
-        return False
-    outputs = stored.get("outputs")
-    if not isinstance(outputs, dict) or not isinstance(stored.get("entries"), list):
-        return False
+    outputs = stored["outputs"]
     for rel, sha in outputs.items():
         if rel not in out_hashes:
             out_hashes[rel] = _sha_file(out / rel)

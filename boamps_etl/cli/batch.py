@@ -153,7 +153,7 @@ def register(cli: click.Group) -> None:
     @click.option("-q", "--quiet", is_flag=True,
                   help="No progress and no summary; errors are still listed.")
     @click.option("--explain", "explain_path", metavar="PATH",
-                  type=click.Path(exists=True, path_type=Path),
+                  type=PathOrURL(exists=True),
                   help="Show which context and mapping files apply to PATH, and the merged "
                        "context; converts nothing.")
     @allow_incomplete_option
@@ -170,7 +170,7 @@ def register(cli: click.Group) -> None:
     def batch_cmd(roots: tuple[Path | str, ...], out: Path | str,
                   contexts: tuple[Path | str, ...], mapping: Path | str | None, fmt: str,
                   jobs: int, globs: tuple[str, ...], force: bool, fail_fast: bool,
-                  quiet: bool, explain_path: Path | None, allow_incomplete: bool,
+                  quiet: bool, explain_path: Path | str | None, allow_incomplete: bool,
                   per_row: bool, sets: tuple[str, ...], tracker: str | None, executor: str,
                   scheduler: str | None) -> None:
         """Convert every tracker's file under ROOT folders, mirroring the tree under --out.

@@ -424,7 +424,9 @@ class PartResult:
     csv: lines in their own columns, ``lengths`` bytes each, in the column sets
     ``columns[column_ids[i]]``; parquet: typed tables as Arrow IPC streams, ``sizes``
     bytes each, in the columns ``columns[i]``) or, for json, in the folder ``path``, one
-    file per report named by its index, the report's file name in ``names``."""
+    file per report named by its index, the report's file name in ``names`` (written
+    straight into the output's stage: under that name, or under a spare name where the
+    name was taken, ``side`` holding (index, spare name) of those)."""
 
     path: Path
     lines: int
@@ -436,3 +438,4 @@ class PartResult:
     columns: list[tuple[str, ...]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)  # parquet: bytes of each IPC stream
+    side: list[tuple[int, str]] = field(default_factory=list)  # json direct: spare names

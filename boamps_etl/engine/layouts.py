@@ -20,7 +20,7 @@ from ..io.writers import (
 )
 from ..mapping import Applied, FieldMapping
 from ..pipeline import build_report
-from .arrays import _as_numpy, _filled, _numpy_array, _scalar, _text_array
+from .arrays import _as_numpy, _filled, _numpy_array, _offsets, _scalar, _text_array
 from .columns import _Dict, _Lazy
 from .templates import _SLOT, _encode, _fill_one, _slotted, _Template
 
@@ -107,12 +107,24 @@ def _csv_cells(texts: Any) -> tuple[Any, Any]:
     booleans as they are, ``null`` empty, texts unquoted or quoted as the csv module
     quotes them; and a numpy mask of the texts JSON escapes (a quote, a backslash, a
     control character), which the reference writes."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     def text(value: str) -> Any:
         return _scalar(value, pa.string())
 
+    raw = None
+    if isinstance(texts, pa.Array) and texts.type == pa.string() and len(texts):
+        offsets = _offsets(texts)
+        raw = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[
+            int(offsets[0]): int(offsets[-1])]
+    if raw is not None and not (raw == ord('"')).any():
+        # no text (numbers, booleans, null): no quote, no comma, nothing escaped
+        nothing = np.zeros(len(texts), dtype=bool)
+        if not (raw == ord("n")).any():  # no null either: the cells are the texts
+            return texts, nothing
+        return pc.if_else(pc.equal(texts, text("null")), text(""), texts), nothing
     is_text = pc.starts_with(texts, pattern='"')
     escaped = pc.and_(is_text, pc.match_substring(texts, pattern="\\"))
     inner = pc.utf8_slice_codeunits(texts, 1, -1)

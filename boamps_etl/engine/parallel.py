@@ -13,6 +13,7 @@ from ..context import Context
 from ..execute.local import LocalPoolExecutor
 from ..io import staging
 from ..io.parquet import ipc_bytes, lines_table
+from ..io.writers import write_named
 from ..mapping import FieldMapping
 from .convert import Converter, PartResult
 from .scan import FastFile, single_threaded
@@ -21,11 +22,13 @@ from .templates import _Template
 _JOB: tuple[Any, ...] = ()  # what forked workers inherit: (mapping, context, allow, fmt)
 
 
-def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
-    """Convert one range of a file into the file (or, for json, the folder) ``out``."""
+def _convert_part(task: tuple[FastFile, int, str, bool]) -> PartResult:
+    """Convert one range of a file into the file (or, for json, the folder) ``out``; json
+    ``direct``: into the json output's stage ``out``, each report under its file name (a
+    name already there: under a spare name, in ``side``)."""
     import numpy as np
 
-    ff, index, out = task
+    ff, index, out, direct = task
     mapping, context, allow_incomplete, fmt = _JOB
     layout = "csv" if fmt == "parquet" else fmt  # parquet: typed tables of csv lines
     converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, layout)
@@ -47,6 +50,11 @@ def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
                     total.columns.append(tuple(table.column_names))
             elif fh is not None:
                 fh.write(block.data)
+            elif direct:
+                assert block.names is not None
+                total.side.extend(write_named(out, index, total.lines, block.data,
+                                              block.lengths, block.names))
+                total.names.extend(block.names)
             else:
                 assert block.names is not None
                 _write_numbered(Path(out), total.lines, block.data, block.lengths)
@@ -124,28 +132,35 @@ class Runner:
                                            fork=True)
         return self._pool.map(func, tasks)
 
-    def convert(self, ff: FastFile, stage: Path) -> Generator[PartResult, None, None]:
+    def convert(self, ff: FastFile, stage: Path, direct: bool = False
+                ) -> Generator[PartResult, None, None]:
         """Convert the ranges of a prepared file, handed out to the workers one at a
         time; yields each range's result in order as soon as it and those before it are
         done. Its texts are in a work file (json: a work folder) in ``stage``, removed
-        here once the caller has taken what it needs from them (:class:`PartResult`)."""
+        here once the caller has taken what it needs from them (:class:`PartResult`);
+        json ``direct``: the files are written into ``stage``, the json output's stage,
+        under their names (:func:`~boamps_etl.io.writers.write_named`)."""
         outs = []
-        folders = self.fmt == "json"  # json: a folder of files per range
+        folders = self.fmt == "json" and not direct  # json: a folder of files per range
         try:
             for _ in ff.ranges:
+                if direct:
+                    outs.append(str(stage))
+                    continue
                 if folders:
                     outs.append(str(staging.new_folder(stage)))
                     continue
                 fh, path = staging.new_file(stage, self.fmt)
                 fh.close()
                 outs.append(str(path))
-            yield from self.imap(_convert_part, [(ff, j, out) for j, out in enumerate(outs)])
+            yield from self.imap(_convert_part, [(ff, j, out, direct)
+                                                 for j, out in enumerate(outs)])
         except BaseException as exc:
             # no worker writes any more: at once on an interrupt, else once they are done
             self.close(stop=isinstance(exc, KeyboardInterrupt))
             raise
         finally:
-            for name in outs:
+            for name in outs if not direct else ():
                 staging.remove(Path(name))
 
     def close(self, stop: bool = False) -> None:

@@ -46,6 +46,9 @@ class Executor(Protocol):
         """Stop the workers this executor started (pending tasks are cancelled)."""
         ...
 
+    # Optional: ``slots() -> int``, the tasks that run at once (worker threads); callers
+    # keep a few times that many in flight. Executors without it count as ``jobs``.
+
 
 class _Deferred:
     """A future computed in the calling thread when its result is first asked for, so
@@ -79,6 +82,10 @@ class InlineExecutor:
 
     def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
         return [f.result() for f in futures]
+
+    def slots(self) -> int:
+        """Tasks that run at once (see :meth:`Executor.slots`)."""
+        return 1
 
     def close(self) -> None:
         pass

@@ -93,6 +93,16 @@ class DaskExecutor:
                                  hint="run again: completed folders are kept") from None
         return results
 
+    def slots(self) -> int:
+        """Tasks that run at once: the worker threads the scheduler knows of now (the
+        client's copy of the scheduler's information, refreshed in the background: no
+        round trip)."""
+        try:
+            workers = self.client.scheduler_info().get("workers", {})
+            return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+        except Exception:  # a count is a hint, never a failure
+            return 1
+
     def close(self) -> None:
         if self._own_client:
             try:

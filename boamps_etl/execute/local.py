@@ -57,6 +57,10 @@ class LocalPoolExecutor:
     def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
         return [f.result() for f in futures]
 
+    def slots(self) -> int:
+        """Tasks that run at once: one per worker process."""
+        return self.jobs
+
     def close(self) -> None:
         """Cancel what has not started, let the running tasks finish."""
         if self._pool is not None:

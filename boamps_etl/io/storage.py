@@ -96,35 +96,95 @@ def forget_listings(path: AnyPath) -> None:
         _fs(path).invalidate_cache()
 
 
-def walk(top: AnyPath, onerror: Callable[[OSError], None] | None = None
+def walk(top: AnyPath, onerror: Callable[[OSError], None] | None = None,
+         one_level: bool = False
          ) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]:
     """``os.walk`` for both kinds: (parts relative to ``top``, subfolder names, file
     names), top-down; the caller may prune the subfolder list in place. ``onerror``:
-    called with the error of a local folder that cannot be listed."""
+    called with the error of a local folder that cannot be listed. ``one_level``: only
+    ``top`` itself (one listing request on an object store).
+
+    An object store's tree is listed flat, every key under ``top`` in pages of a thousand
+    (one request per thousand files, instead of one per folder), then walked in memory."""
     if not is_url(top):
         for dirpath, dirnames, filenames in os.walk(top, onerror=onerror):
             yield Path(dirpath).relative_to(top).parts, dirnames, filenames
+            if one_level:
+                return
         return
     fs = _fs(top)
     base = _key(top).rstrip("/")
-    stack: list[tuple[str, ...]] = [()]
-    while stack:
-        rel = stack.pop()
-        path = "/".join((base, *rel))
+    if one_level:
         try:
-            items = fs.ls(path, detail=True, refresh=True)
+            items = fs.ls(base, detail=True, refresh=True)
         except FileNotFoundError:
-            continue
+            return
         dirs: list[str] = []
         files: list[str] = []
         for item in items:
             name = item["name"].rstrip("/")
-            if name == path:
+            if name.lstrip("/") == base.lstrip("/"):
                 continue  # some stores list the prefix itself
             (dirs if item.get("type") == "directory" else files).append(name.rsplit("/", 1)[-1])
-        yield rel, dirs, files
+        yield (), dirs, files
+        return
+    tree = _listing_tree(fs, base)
+    stack: list[tuple[tuple[str, ...], _Node]] = [((), tree)]
+    while stack:
+        rel, node = stack.pop()
+        dirs = list(node.dirs)
+        yield rel, dirs, list(node.files)
         # depth-first, in the order the caller left the names (as os.walk)
-        stack.extend((*rel, name) for name in reversed(dirs))
+        stack.extend(((*rel, name), node.dirs[name]) for name in reversed(dirs)
+                     if name in node.dirs)
+
+
+class _Node:
+    """A folder of a flat object listing: its subfolders and file names."""
+
+    __slots__ = ("dirs", "files")
+
+    def __init__(self) -> None:
+        self.dirs: dict[str, _Node] = {}
+        self.files: list[str] = []
+
+
+def _listing_tree(fs: Any, base: str) -> _Node:
+    """Every object under ``base`` (one flat, paginated listing) as a tree of folders."""
+    root = _Node()
+    try:
+        found = fs.find(base, withdirs=False, detail=True)
+    except FileNotFoundError:
+        return root
+    lead = base.lstrip("/") + "/"
+    for name, info in sorted(found.items()):
+        key = name.lstrip("/")
+        if not key.startswith(lead) or info.get("type") == "directory":
+            continue
+        parts = key[len(lead):].split("/")
+        node = root
+        for part in parts[:-1]:
+            if part:
+                node = node.dirs.setdefault(part, _Node())
+        if parts[-1]:  # a key ending with '/' only marks an (empty) folder
+            node.files.append(parts[-1])
+    return root
+
+
+def listing(folder: AnyPath) -> dict[str, int] | None:
+    """The size of every object under an object store's ``folder``, by key relative to it
+    (one flat listing); None for a local folder (ask the file system instead)."""
+    if not is_url(folder):
+        return None
+    fs = _fs(folder)
+    base = _key(folder).rstrip("/").lstrip("/") + "/"
+    try:
+        found = fs.find(_key(folder).rstrip("/"), withdirs=False, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {name.lstrip("/")[len(base):]: int(info.get("size") or 0)
+            for name, info in found.items()
+            if name.lstrip("/").startswith(base) and info.get("type") != "directory"}
 
 
 def exists(path: AnyPath) -> bool:
@@ -169,12 +229,25 @@ def read_bytes(path: AnyPath) -> bytes:
 
 
 def sha256(path: AnyPath) -> str | None:
-    """Content hash of a file, None when it cannot be read."""
+    """Content hash of a file, None when it cannot be read (one GET on object stores)."""
     try:
+        if is_url(path):
+            return hashlib.sha256(_fs(path).cat_file(_key(path))).hexdigest()
         with path.open("rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except (OSError, ValueError):
         return None
+
+
+def sha256_many(paths: list[AnyPath], threads: int = 16) -> list[str | None]:
+    """:func:`sha256` of several files; objects are fetched by ``threads`` at once (each
+    is a round trip to the store), local files one after the other."""
+    if len(paths) < 2 or not any(is_url(p) for p in paths):
+        return [sha256(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(threads, len(paths))) as pool:
+        return list(pool.map(sha256, paths))
 
 
 def put(path: AnyPath, data: bytes, root: Path | None = None) -> None:

@@ -13,7 +13,6 @@ completes the job.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import os
@@ -160,7 +159,10 @@ def plan_json(docs: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
         if count > 1:
             name = name[: -len(".json")] + f"-{count}.json"
         target = folder / name
-        if not is_inside(folder, target):  # unreachable with safe_part; kept as a guard
+        # unreachable with safe_part; kept as a guard. Lexical (a single plain name): the
+        # file system is not asked (resolving each report's path was a fifth of a batch's
+        # parent process on many small folders); links are checked when the file is written
+        if name in (".", "..") or "/" in name or "\\" in name or target.parent != folder:
             raise OutputError(f"refusing to write outside {folder}", Location(target))
         out.append(target)
     return out
@@ -229,6 +231,39 @@ def staging_folder(out: str | os.PathLike[str], fmt: Format) -> Path:
 
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+SPARE = ".boamps-etl-spare."  # a json report whose name was taken, until settled
+
+
+def write_named(folder: str | os.PathLike[str], part: int, first: int,
+                data: bytes | memoryview, lengths: Any, names: Sequence[str]
+                ) -> list[tuple[int, str]]:
+    """Write json reports straight into a json output's stage ``folder`` (one of the
+    workers of :class:`~boamps_etl.engine.parallel.Runner`, range ``part``): texts
+    ``lengths`` bytes each of ``data``, each under its name in ``names``, or, when that
+    name is taken, under a spare name. Returns (index, spare name) of those, the index
+    counted from ``first``; :meth:`StreamWriter.settle_files` gives them their names."""
+    prefix = os.fspath(folder) + os.sep
+    view = memoryview(data)
+    side = []
+    at = 0
+    open_, write, close = os.open, os.write, os.close
+    for j, (name, size) in enumerate(zip(names, lengths.tolist(), strict=True), first):
+        try:
+            fd = open_(prefix + name, _NEW_FILE, 0o666)
+        except FileExistsError:
+            spare = f"{SPARE}{part}.{j}"
+            fd = open_(prefix + spare, _NEW_FILE, 0o666)
+            side.append((j, spare))
+        try:
+            piece = view[at: at + size]
+            while piece:
+                piece = piece[write(fd, piece):]
+        finally:
+            close(fd)
+        at += size
+    return side
 
 
 class Written(Sequence[Path]):
@@ -347,6 +382,7 @@ class StreamWriter:
         self.count = 0
         self._repeated: dict[str, int] = {}  # json: names given to several reports
         self._names: list[str] = []  # json: the files staged, in order
+        self._unsettled: tuple[int, dict[int, str]] | None = None  # json: adopt_files
         self._stage: Path | None = None
         self._fh: Any = None
         self._side: Any = None  # csv: (column set, byte length) of each staged line
@@ -414,6 +450,7 @@ class StreamWriter:
                 return
         self._open_stage()
         with _said(self.out):
+            self.settle_files()
             if self.fmt == "json":
                 for doc in docs:
                     self._write_file(report_filename(doc),
@@ -465,6 +502,7 @@ class StreamWriter:
             return
         with _said(self.out):
             self._open_stage()
+            self.settle_files()
             assert self._stage is not None
             stage, part = os.fspath(self._stage) + os.sep, os.fspath(folder) + os.sep
             link, unlink = os.link, os.unlink
@@ -481,6 +519,56 @@ class StreamWriter:
                     unlink(src)
                 self._names.append(name)
             folder.rmdir()
+
+    def adopt_files(self, names: Sequence[str], side: Sequence[tuple[int, str]]) -> None:
+        """Add json reports written straight into :meth:`stage_folder` under their names
+        ``names`` (:func:`write_named`, one range after the other); ``side``: (index in
+        ``names``, spare name) of those written under a spare name, their name taken.
+        :meth:`settle_files` gives those their names once every range is in."""
+        if self.fmt != "json" or self.stdout:
+            raise ValueError("adopt_files is for json output into a folder")
+        if self._unsettled is None:
+            self._unsettled = (len(self._names), {})
+        at = len(self._names)
+        self._unsettled[1].update((at + j, spare) for j, spare in side)
+        self._names.extend(names)
+        self.count += len(names)
+
+    def settle_files(self) -> None:
+        """Give the reports adopted since the last call the names the reference gives
+        them, as if each had been written in turn (:meth:`_write_file`): a name taken by
+        an earlier report gets ``-2``, ``-3``... Nothing to do when no name was taken (a
+        name written twice is always taken the second time)."""
+        if self._unsettled is None:
+            return
+        start, side = self._unsettled
+        self._unsettled = None
+        if not side:
+            return
+        assert self._stage is not None
+        stage = os.fspath(self._stage) + os.sep
+        taken = set(self._names[:start])
+        moves: list[tuple[str, str]] = []  # (where the file is, its name), in order
+        aside: list[tuple[str, str]] = []  # files in place under a name not theirs
+        for i in range(start, len(self._names)):
+            name = final = self._names[i]
+            if name in taken:
+                n = self._repeated.get(name, 1) + 1
+                self._repeated[name] = n
+                final = name[: -len(".json")] + f"-{n}.json"
+            taken.add(final)
+            spare = side.get(i)
+            if spare is None and final != name:  # written in place, but not its name
+                spare = f"{SPARE}moved.{i}"
+                aside.append((name, spare))
+            if spare is not None:
+                moves.append((spare, final))
+            self._names[i] = final
+        with _said(self.out):
+            for name, spare in aside:
+                os.rename(stage + name, stage + spare)
+            for spare, final in moves:  # in order: a later report replaces an earlier
+                os.replace(stage + spare, stage + final)
 
     def append_lines(self, part: Path, lengths: Any, column_ids: Any,
                      columns: Sequence[tuple[str, ...]]) -> None:
@@ -524,6 +612,7 @@ class StreamWriter:
             return
         with _said(self.out):
             self._open_stage()
+            self.settle_files()
             at = 0
             for name, size in zip(names, lengths, strict=True):
                 self._write_file(name, view[at: at + size])
@@ -704,6 +793,7 @@ class StreamWriter:
             return []
         if self.fmt == "json":
             assert self._stage is not None
+            self.settle_files()
             return self._commit_files(self._stage)
         assert self._stage is not None
         self._fh.flush()
@@ -819,54 +909,24 @@ class StreamWriter:
 
     def _copy_csv(self, lines: Any, columns: list[str], write: Any,
                   write_bytes: Any = None) -> None:
-        """Write the header and the staged lines, each put in ``columns``: a line in the
-        same columns as it is; one in other columns split at its commas when it holds no
-        quote (no cell is quoted then), else read as CSV, and written in ``columns``."""
-        from operator import itemgetter
-
+        """Write the header and the staged lines, each put in ``columns``
+        (:class:`~boamps_etl.io.csvlines.Rearranger`: a block of lines at a time)."""
         import numpy as np
+
+        from .csvlines import Rearranger
 
         if write_bytes is None:
             def write_bytes(data: bytes) -> None:
                 write(data.decode("utf-8"))
 
         write(csv_line(columns))
-        sets = list(self._column_sets)
-        same = [list(s) == columns for s in sets]
-        # cells of a line in its own columns, plus one empty: each column's cell
-        picks = []
-        for s in sets:
-            own = {c: j for j, c in enumerate(s)}
-            picks.append(itemgetter(*[own.get(c, len(s)) for c in columns]))
+        rearrange = Rearranger(columns, list(self._column_sets))
         while True:
             side = np.frombuffer(self._side.read(16 * 8192), dtype=np.int64).reshape(-1, 2)
             if not len(side):
                 break
             ids, lengths = side[:, 0], side[:, 1]
-            data = lines.read(int(lengths.sum()))
-            if all(same[j] for j in np.unique(ids).tolist()):
-                write_bytes(data)  # every line in the file's columns already
-                continue
-            out = []
-            at = 0
-            for j, size in zip(ids.tolist(), lengths.tolist(), strict=True):
-                line = data[at: at + size]
-                at += size
-                if same[j]:
-                    out.append(line)
-                    continue
-                text = line.decode("utf-8")
-                if '"' not in text:
-                    cells = text[:-1].split(",")
-                    cells.append("")
-                else:
-                    cells = next(csv.reader(io.StringIO(text, newline="")))
-                    cells.append("")
-                found = picks[j](cells)
-                row = list(found) if isinstance(found, tuple) else [found]
-                out.append(csv_line(row).encode("utf-8") if '"' in text else
-                           (",".join(row) + "\n").encode("utf-8"))
-            write_bytes(b"".join(out))
+            write_bytes(rearrange.block(lines.read(int(lengths.sum())), ids, lengths))
 
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""

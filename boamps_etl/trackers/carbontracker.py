@@ -21,11 +21,11 @@ The version (``carbontracker version x``) is in the standard log beside it
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from ..errors import InputError, Location
+from ..io import storage
 from ..io.readers import CsvTable, Source
 from .base import Tracker
 from .sample import Sample
@@ -60,8 +60,7 @@ def _version(path: Path | None) -> str | None:
     standard = path.with_name(path.name.replace("_carbontracker_output.log",
                                                 "_carbontracker.log"))
     try:
-        with open(standard, encoding="utf-8", errors="replace") as fh:
-            match = _VERSION.search(fh.read(1 << 16))
+        match = _VERSION.search(standard.read_bytes()[: 1 << 16].decode("utf-8", "replace"))
     except OSError:
         return None
     return match[1] if match else None
@@ -108,8 +107,8 @@ def read(source: Source, name: str | None = None) -> CsvTable:
     if intensity:
         row["carbon_intensity"] = intensity["ci"]
         row["location"] = intensity["where"]
-    path = None if isinstance(source, bytes) or hasattr(source, "read") else Path(
-        os.fspath(source))
+    path = None if isinstance(source, bytes) or hasattr(source, "read") else \
+        storage.as_path(source)  # a local path or an object store's
     row["version"] = _version(path)
     line = _line_of(text, actual.start())
     return make_table(label, [row], "carbontracker", row_numbers=[line],

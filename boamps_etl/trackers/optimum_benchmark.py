@@ -24,12 +24,11 @@ they are all the same.
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, Location
+from ..io import storage
 from ..io.readers import CsvTable, Source
 from .base import Tracker
 from .sample import Sample
@@ -70,7 +69,7 @@ def _environment(doc: Any, source: Source) -> dict[str, str | None]:
     if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
         env = doc["config"].get("environment")
     elif not isinstance(source, bytes) and not hasattr(source, "read"):
-        sibling = Path(os.fspath(source)).with_name("benchmark_config.json")
+        sibling = storage.as_path(source).with_name("benchmark_config.json")
         try:
             config = json.loads(sibling.read_text(encoding="utf-8"), parse_float=Decimal)
         except (OSError, ValueError):

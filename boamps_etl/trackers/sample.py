@@ -11,12 +11,12 @@ import csv
 import gzip
 import io
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, Location
+from ..io import storage
 from ..io.readers import (
     GZIP_ERRORS,
     MAX_INPUT_BYTES,
@@ -65,8 +65,17 @@ class Sample:
             label = name or default
             data = decompress(data, label)
             return cls(label, data[:SAMPLE_BYTES], data=data)
-        path = Path(os.fspath(source))
+        path = storage.as_path(source)
         label = name or str(path)
+        if storage.is_url(path):  # an object store: one whole-object read
+            try:
+                data = decompress(path.read_bytes(), label)
+            except FileNotFoundError:
+                raise InputError("no such file", Location(label)) from None
+            except OSError as exc:
+                raise InputError(f"cannot be read ({storage.describe_error(exc)})",
+                                 Location(label)) from None
+            return cls(label, data[:SAMPLE_BYTES], path=path, data=data)
         head = read_file(path, SAMPLE_BYTES)
         if head[:2] == b"\x1f\x8b":
             try:

@@ -1,0 +1,168 @@
+"""Flat CSV lines written in their own columns, put into the columns of the whole file with
+byte operations on whole blocks of lines (numpy), not line by line.
+
+A line of ``q`` cells in its own columns ``s`` becomes a line of the file's ``m`` columns
+``F``: cell ``j`` of the new line is the cell of column ``F[j]`` in the line, or empty.
+Each cell is found between two separators: the commas outside quotes (an even number of
+quotes before them in the line: a quoted cell doubles its quotes), the line's start and
+its end. The new line is gathered from those cells in ``F``'s order, with a comma after
+each cell and a line break after the last. The csv module quotes a cell by its own text
+only, so a cell moved elsewhere keeps its bytes; two kinds of line are left to
+:func:`line_in_columns` (the csv module, line by line): a line of one cell (an empty one
+is written ``""``) and a line holding a carriage return (all its cells are quoted, the
+empty ones added too).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from ..flatten import csv_line
+
+_COMMA, _QUOTE, _BREAK, _RETURN = ord(","), ord('"'), ord("\n"), ord("\r")
+
+
+def line_in_columns(line: bytes, pick: Sequence[int]) -> bytes:
+    """One CSV line (with its line break) in other columns: cell ``pick[j]`` of the line
+    becomes cell ``j`` (a ``pick`` past the line's cells: an empty cell)."""
+    text = line.decode("utf-8")
+    if '"' not in text:
+        cells = text[:-1].split(",")
+    else:
+        cells = next(csv.reader(io.StringIO(text, newline="")))
+    row = [cells[p] if p < len(cells) else "" for p in pick]
+    if '"' not in text:
+        return (",".join(row) + "\n").encode("utf-8")
+    return csv_line(row).encode("utf-8")
+
+
+class Rearranger:
+    """Put blocks of staged CSV lines into the columns ``columns`` of the whole file; each
+    line's own columns are ``sets[ids[i]]``.
+
+    For each column set, the new line is a few pieces: runs of cells that stay side by
+    side (copied with the commas between them) and runs of commas (the empty cells), the
+    last with the line break; the pieces of a block are found with numpy and joined."""
+
+    def __init__(self, columns: Sequence[str], sets: Sequence[Sequence[str]]):
+        import numpy as np
+
+        self.width = m = len(columns)
+        where = {c: j for j, c in enumerate(columns)}
+        self.same = np.array([list(s) == list(columns) for s in sets], dtype=bool)
+        self.sizes = np.array([len(s) for s in sets], dtype=np.int64)
+        self.picks: list[list[int]] = []
+        # per column set: its pieces, ('cells', first, last, with the comma after) or
+        # ('text', start, end) in the spare text: m commas and a line break
+        self.pieces: list[list[tuple[str, int, int, int]]] = []
+        for s in sets:
+            pick = [-1] * m
+            for k, c in enumerate(s):
+                pick[where[c]] = k
+            self.picks.append(pick)
+            runs: list[list[int]] = []  # [first cell, last cell, first column, last column]
+            for j, k in enumerate(pick):
+                if k < 0:
+                    continue
+                if runs and runs[-1][1] == k - 1 and runs[-1][3] == j - 1:
+                    runs[-1][1], runs[-1][3] = k, j
+                else:
+                    runs.append([k, k, j, j])
+            pieces: list[tuple[str, int, int, int]] = []
+            if runs and runs[0][2]:
+                pieces.append(("text", 0, runs[0][2], 0))
+            for r, (first, last, _, column) in enumerate(runs):
+                commas = (runs[r + 1][2] if r + 1 < len(runs) else m) - column - 1
+                newline = r + 1 == len(runs)
+                comma = last < len(s) - 1 and (commas > 0 or not newline)
+                pieces.append(("cells", first, last, int(comma)))
+                needed = commas + (0 if newline else 1) - int(comma)
+                if newline:
+                    pieces.append(("text", m - needed, m + 1, 0))
+                elif needed:
+                    pieces.append(("text", 0, needed, 0))
+            self.pieces.append(pieces)
+        self.spare = b"," * m + b"\n"
+
+    def block(self, data: bytes, ids: Any, lengths: Any) -> bytes:
+        """The lines ``data`` (``lengths`` bytes each, in the column sets ``ids``) in the
+        file's columns, end to end."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        n = len(lengths)
+        same = self.same[ids]
+        if not n or same.all():
+            return bytes(data)
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        sizes = self.sizes[ids]
+        # lines left to the csv module: one cell, or a carriage return (all quoted)
+        slow = (sizes < 2) & ~same
+        returns = np.flatnonzero(raw == _RETURN)
+        if len(returns):
+            slow[np.searchsorted(ends, returns, side="right")] = True
+        # separators: commas with an even number of quotes before them in the line (every
+        # line holds an even number of quotes, so counting from the block's start works)
+        commas = raw == _COMMA
+        quotes = raw == _QUOTE
+        if quotes.any():
+            commas &= (np.cumsum(quotes) & 1) == 0
+        seps = np.flatnonzero(commas)
+        wanted = sizes - 1
+        first_sep = np.cumsum(wanted) - wanted
+        if not _one_each(seps, starts, ends, first_sep, wanted):
+            # some line is not as staged (never): count each line's separators
+            line_of = np.searchsorted(ends, seps, side="right")
+            counts = np.bincount(line_of, minlength=n)
+            slow |= (counts != sizes - 1) & ~same
+            first_sep = np.cumsum(counts) - counts
+        moved = ~same & ~slow
+        count = np.ones(n, dtype=np.int64)  # pieces per line
+        piece_counts = np.array([len(p) for p in self.pieces], dtype=np.int64)
+        count[moved] = piece_counts[ids[moved]]
+        at = np.cumsum(count) - count
+        total = int(count.sum())
+        begin = np.zeros(total, dtype=np.int64)
+        stop = np.zeros(total, dtype=np.int64)
+        kept = np.flatnonzero(~moved)
+        begin[at[kept]] = starts[kept]
+        stop[at[kept]] = ends[kept]
+        spare = len(raw)
+        for cid in np.unique(ids[moved]).tolist():
+            rows = np.flatnonzero(moved & (ids == cid))
+            q = int(self.sizes[cid])
+            fs, row_start, row_end, where = first_sep[rows], starts[rows], ends[rows], at[rows]
+            for p, (kind, a, b, comma) in enumerate(self.pieces[cid]):
+                if kind == "text":
+                    begin[where + p] = spare + a
+                    stop[where + p] = spare + b
+                    continue
+                begin[where + p] = row_start if a == 0 else seps[fs + a - 1] + 1
+                stop[where + p] = (row_end - 1 if b == q - 1 else seps[fs + b]) + comma
+        buffer = bytes(data) + self.spare
+        out = [buffer[s:e] for s, e in zip(begin.tolist(), stop.tolist(), strict=True)]
+        for i in np.flatnonzero(slow & ~same).tolist():
+            pick = [p if p >= 0 else 1 << 30 for p in self.picks[int(ids[i])]]
+            out[int(at[i])] = line_in_columns(buffer[int(starts[i]): int(ends[i])], pick)
+        return b"".join(out)
+
+
+def _one_each(seps: Any, starts: Any, ends: Any, first: Any, wanted: Any) -> bool:
+    """Whether line ``i`` holds exactly ``wanted[i]`` separators, ``seps[first[i]:]``:
+    there are as many separators as wanted in all, and each line's first and last are
+    inside it (then so are those between)."""
+    import numpy as np
+
+    if len(seps) != int(wanted.sum()):
+        return False
+    has = np.flatnonzero(wanted > 0)
+    if not len(has):
+        return True
+    lo, hi = seps[first[has]], seps[first[has] + wanted[has] - 1]
+    return bool(((lo >= starts[has]) & (hi < ends[has] - 1)).all())

@@ -1,0 +1,70 @@
+"""The staged CSV lines put into the file's columns by whole blocks (boamps_etl.io.csvlines)
+give the bytes the csv module writes for the same rows in those columns."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from boamps_etl.flatten import csv_line, csv_text
+from boamps_etl.io.csvlines import Rearranger
+
+CELLS = ["", "0.5", "13", "true", "a b", "x,y", 'say "hi"', '"', ",", "é,ü", "line\nbreak",
+         "cr\rhere", "  ", "{}", '[1, 2]', "a,b,c,\"d\""]
+
+
+def _rows(seed: int, count: int) -> list[dict[str, str]]:
+    rnd = random.Random(seed)
+    columns = [f"c{j}" for j in range(9)]
+    sets = [rnd.sample(columns, rnd.randint(1, len(columns))) for _ in range(6)]
+    sets.append(list(columns))
+    sets.append(["c3"])
+    rows = []
+    for _ in range(count):
+        chosen = rnd.choice(sets)
+        rows.append({c: rnd.choice(CELLS[:-5] if rnd.random() < 0.8 else CELLS)
+                     for c in chosen})
+    return rows
+
+
+def _rearranged(rows: list[dict[str, str]], block: int) -> str:
+    columns: dict[str, None] = {}
+    sets: dict[tuple[str, ...], int] = {}
+    ids, lines = [], []
+    for row in rows:
+        for c in row:
+            columns.setdefault(c, None)
+        ids.append(sets.setdefault(tuple(row), len(sets)))
+        lines.append(csv_line(list(row.values())).encode("utf-8"))
+    rearrange = Rearranger(list(columns), list(sets))
+    out = [csv_line(list(columns))]
+    for at in range(0, len(rows), block):
+        part = lines[at: at + block]
+        out.append(rearrange.block(b"".join(part), ids[at: at + block],
+                                   [len(line) for line in part]).decode("utf-8"))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("block", [1, 7, 500])
+def test_lines_in_the_files_columns_are_what_the_csv_module_writes(seed: int, block: int
+                                                                    ) -> None:
+    rows = _rows(seed, 300)
+    assert _rearranged(rows, block) == csv_text(rows)
+
+
+def test_a_block_already_in_the_files_columns_is_kept_as_it_is() -> None:
+    rows = [{"a": "1", "b": "x,y"}, {"a": "", "b": ""}]
+    assert _rearranged(rows, 10) == 'a,b\n1,"x,y"\n,\n'
+
+
+def test_a_line_of_one_empty_cell_is_spread_over_the_files_columns() -> None:
+    rows = [{"b": ""}, {"a": "1", "b": "2"}, {"b": "3"}]
+    assert _rearranged(rows, 10) == "b,a\n,\n2,1\n3,\n" == csv_text(rows)
+
+
+def test_lines_of_the_files_columns_among_others_keep_their_place() -> None:
+    rows = [{"a": "1", "b": "2", "c": "3"}, {"c": "x,y", "a": "4"}, {"a": "5", "b": "", "c": "6"},
+            {"b": '"q"'}, {"a": "7", "b": "8", "c": "9"}]
+    assert _rearranged(rows, 10) == csv_text(rows)
