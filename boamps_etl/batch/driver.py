@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,40 +26,53 @@ from ..io.writers import FORMATS, is_inside
 from ..jobs import resolve_jobs
 from ..levels import count_levels
 from ..mapping import load_mapping
-from .convert import _convert_unit, _SourceOutcome, _Task, _warm_up, _worker_init
+from .convert import SourceOutcome, UnitTask, convert_unit, warm_up, worker_init
 from .discover import (
     CONTEXT_NAMES,
     DEFAULT_GLOBS,
     MAPPING_NAMES,
+    FolderFiles,
     PathLike,
-    _chain,
-    _discover,
-    _Folder,
-    _join,
-    _prepare_roots,
-    _probe,
-    _rel,
-    _Root,
-    _Unit,
+    Root,
+    Unit,
+    context_chain,
+    discover_units,
+    join_key,
+    prepare_roots,
+    probe,
+    rel_path,
 )
 from .manifest import (
     MANIFEST_NAME,
     STATUSES,
     ManifestEntry,
-    _dedupe,
-    _render_manifest,
+    SeenReports,
+    SpoolList,
+    dedupe,
+    first_seen,
+    id_digest,
     manifest_frame,
+    render_manifest,
 )
 from .state import (
-    _fresh_candidate,
-    _hash_many,
-    _mapping_files,
-    _plan_unit,
-    _read_state,
-    _settings_hash,
-    _sha_bytes,
-    _sha_file,
-    _write_state,
+    fresh_candidate,
+    hash_many,
+    mapping_file_chain,
+    plan_unit,
+    read_state,
+    settings_hash,
+    sha_bytes,
+    sha_file,
+    write_state,
+)
+from .stream import (
+    REPORT_STATUSES,
+    StreamedFolder,
+    part_entries,
+    part_outputs,
+    remove_unused_parts,
+    write_combined,
+    write_manifest,
 )
 
 if TYPE_CHECKING:
@@ -86,8 +101,9 @@ class BatchResult:
 
     Attributes:
         out: the output folder.
-        entries: the manifest lines, in manifest order.
-        manifest: the same lines as a DataFrame (columns :data:`MANIFEST_COLUMNS`, text).
+        entries: the manifest lines, in manifest order (a sequence read back from a
+            temporary file past the first 10,000 lines; ``manifest``: the same as a
+            DataFrame).
         files: CSV files found.
         converted: files converted by this run.
         unchanged: files skipped because they and their outputs were up to date.
@@ -99,16 +115,21 @@ class BatchResult:
     """
 
     out: AnyPath
-    entries: list[ManifestEntry]
-    manifest: pd.DataFrame
+    entries: Sequence[ManifestEntry]
     files: int
     converted: int
     unchanged: int
     rows: int
-    written: list[AnyPath]
+    written: Sequence[AnyPath]
     elapsed: float
     allow_incomplete: bool = False
     stopped: bool = False
+
+    @property
+    def manifest(self) -> pd.DataFrame:
+        """The manifest lines as a DataFrame (columns :data:`MANIFEST_COLUMNS`, text), as
+        in manifest.csv (made when asked: a batch can hold millions of lines)."""
+        return manifest_frame(self.entries)
 
     def level_counts(self) -> dict[str, int]:
         """Reports per completeness level (valid and incomplete reports; see levels.py)."""
@@ -270,7 +291,7 @@ class _Batch:
     WRITE_THREADS = 8  # fsync dominates writing small files: overlap them
     PREFETCH = 256  # results fetched from a cluster in one round trip
 
-    def __init__(self, out: AnyPath, units: list[_Unit], old_units: dict[str, Any],
+    def __init__(self, out: AnyPath, units: list[Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
                  per_row: bool, allow_incomplete: bool, fail_fast: bool, jobs: int,
                  progress: Callable[[BatchProgress], None] | None, start: float,
@@ -283,15 +304,15 @@ class _Batch:
         self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
         self.fail_fast, self.jobs, self.progress, self.start = fail_fast, jobs, progress, start
         self.state: dict[str, Any] = dict(old_units)
-        self.entries: list[ManifestEntry] = []
-        self.written: list[AnyPath] = []
+        self.entries: SpoolList[ManifestEntry] = SpoolList()
+        self.written: SpoolList[AnyPath] = SpoolList()
         self.executor, self.options = executor, options
         self.lock = threading.Lock()
         self.finished = 0  # files converted by the executor (in any order)
         self.consumed = 0  # ... of which the loop has taken the results (in order)
-        self.queued: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
-        self.prefetched: dict[str, dict[int, list[_SourceOutcome]]] = {}
-        self.seen: dict[str, str] = {}
+        self.queued: dict[str, list[TaskFuture[list[SourceOutcome]]]] = {}
+        self.prefetched: dict[str, dict[int, list[SourceOutcome]]] = {}
+        self.seen = SeenReports()
         self.pending: list[_Pending] = []
         self.emptied: set[AnyPath] = set()
         self.counters = dict.fromkeys(("files", "rows", "reports", "unchanged", "converted"), 0)
@@ -300,39 +321,84 @@ class _Batch:
         self.last_save = time.monotonic()
         self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
         self.files_total = sum(len(u.sources) for u in units)
+        # large local files are streamed through work files beside the outputs (a cluster's
+        # workers may not see this disk: there they are read whole)
+        self.spool = None if storage.is_url(out) or (
+            executor is not None and executor.name not in ("inline", "local")) else str(out)
 
     # -- conversion
 
-    def task(self, unit: _Unit) -> _Task:
-        return _Task(unit.key, tuple((k, str(p)) for k, p in unit.sources),
+    def task(self, unit: Unit) -> UnitTask:
+        return UnitTask(unit.key, tuple((k, str(p)) for k, p in unit.sources),
                      tuple((str(p), h) for p, h in unit.context_hashes),
                      (None if unit.mapping_file is None else str(unit.mapping_file),
                       tuple((str(f), h) for f, h in unit.mapping_hashes)),
                      self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
-                     self.fmt, self.options, self.tracker)
+                     self.fmt, self.options, self.tracker, self.spool)
 
-    def reuse(self, unit: _Unit) -> list[ManifestEntry] | None:
-        """The stored lines of an up-to-date folder, or None when duplicates elsewhere
-        changed what it should write."""
+    def log(self, entries: list[ManifestEntry]) -> tuple[int, bool]:
+        """Add a folder's lines to the manifest: (reports, whether one fails the batch)."""
+        self.entries.extend(entries)
+        return (sum(1 for e in entries if e.status in REPORT_STATUSES),
+                any(e.status in self.failing for e in entries))
+
+    def reuse(self, unit: Unit) -> tuple[int, bool] | None:
+        """The stored lines of an up-to-date folder, added to the manifest, or None when
+        duplicates elsewhere changed what it should write."""
         stored = self.old_units[unit.key]
-        try:
-            entries = [ManifestEntry.from_state(e) for e in stored["entries"]]
-        except (KeyError, TypeError, ValueError):  # a state file edited by hand
+        if isinstance(stored.get("part"), str):
+            done = self.reuse_part(stored["part"])
+        else:
+            try:
+                entries = [ManifestEntry.from_state(e) for e in stored["entries"]]
+            except (KeyError, TypeError, ValueError):  # a state file edited by hand
+                return None
+            statuses, added = dedupe(entries, self.seen)
+            if [s for s, _ in statuses] != [e.status for e in entries]:
+                return None
+            for e, (_, dup) in zip(entries, statuses, strict=True):
+                if e.duplicate_of != dup:  # the first copy moved: only the message changes
+                    e.duplicate_of = dup
+                    stored["entries"] = [x.to_state() for x in entries]
+                    self.dirty = True
+            self.seen.update(added)
+            done = self.log(entries)
+        if done is None:
             return None
-        statuses, added = _dedupe(entries, self.seen)
-        if [s for s, _ in statuses] != [e.status for e in entries]:
-            return None
-        for e, (_, dup) in zip(entries, statuses, strict=True):
-            if e.duplicate_of != dup:  # the first copy moved: only the message changes
-                e.duplicate_of = dup
-                stored["entries"] = [x.to_state() for x in entries]
-                self.dirty = True
-        self.seen.update(added)
         self.counters["unchanged"] += len(unit.sources)
         self.counters["rows"] += sum(stored.get("rows", {}).values())
-        return entries
+        return done
 
-    def convert(self, unit: _Unit, outcomes: list[_SourceOutcome]) -> list[ManifestEntry]:
+    def reuse_part(self, name: str) -> tuple[int, bool] | None:
+        """:meth:`reuse` for a large folder, whose lines are in a part file: read twice,
+        to check them, then to add them (a change of duplicates converts it again)."""
+        out = Path(self.out)
+        here = SeenReports()
+        try:
+            for e in part_entries(out, name):
+                rid = e.report_id if e.base_status in REPORT_STATUSES else None
+                first = None if rid is None else self.seen.get(rid) or here.get(rid)
+                if rid is not None and first is None:
+                    here.add(rid, first_seen(e))
+                if (e.status, e.duplicate_of) != (
+                        e.base_status if first is None else "duplicate", first):
+                    return None
+            entries = part_entries(out, name)
+            reports, failing = 0, False
+            for e in entries:
+                if e.status in REPORT_STATUSES:
+                    reports += 1
+                    if e.status != "duplicate" and e.report_id is not None:
+                        self.seen.add(e.report_id, first_seen(e))
+                failing = failing or e.status in self.failing
+                self.entries.append(e)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        return reports, failing
+
+    def convert(self, unit: Unit, outcomes: list[SourceOutcome]) -> tuple[int, bool]:
+        if any(o.spool is not None for o in outcomes):
+            return self.convert_streamed(unit, outcomes)
         entries: list[ManifestEntry] = []
         documents: list[dict[str, Any] | None] = []
         texts: list[str | None] = []
@@ -340,13 +406,13 @@ class _Batch:
             entries.extend(outcome.entries)
             documents.extend(outcome.documents)
             texts.extend(outcome.texts)
-        statuses, added = _dedupe(entries, self.seen)
+        statuses, added = dedupe(entries, self.seen)
         for e, (status, dup) in zip(entries, statuses, strict=True):
             e.status, e.duplicate_of = status, dup
         self.seen.update(added)
-        files = _plan_unit(unit, self.out, self.fmt, entries, documents, texts,
+        files = plan_unit(unit, self.out, self.fmt, entries, documents, texts,
                            self.allow_incomplete)
-        outputs = {_rel(self.out, p): _sha_bytes(t.encode("utf-8"))
+        outputs = {rel_path(self.out, p): sha_bytes(t.encode("utf-8"))
                    for p, t in files.items()}
         stored = self.old_units.get(unit.key)
         previous = stored.get("outputs") if isinstance(stored, dict) else None
@@ -362,7 +428,42 @@ class _Batch:
         self.pending.append(_Pending(unit.key, record, writes, obsolete))
         self.counters["converted"] += len(unit.sources)
         self.counters["rows"] += sum(rows.values())
-        return entries
+        return self.log(entries)
+
+    def convert_streamed(self, unit: Unit, outcomes: list[SourceOutcome]
+                         ) -> tuple[int, bool]:
+        """:meth:`convert` for a folder holding a streamed (large) file: see
+        :mod:`boamps_etl.batch.stream`; written before the next folder is looked at."""
+        out = Path(self.out)
+        rows = {o.key: o.rows for o in outcomes}
+        record = {"settings": self.settings, "sources": {o.key: o.sha256 for o in outcomes},
+                  "rows": rows, "context": unit.context_hashes,
+                  "mapping": unit.mapping_hashes}
+        folder = StreamedFolder(out, unit.key, self.fmt, self.allow_incomplete, self.seen,
+                                self.entries, self.written, self.writer, _write_if_changed)
+        record = folder.run(outcomes, record)
+        self.pending.append(_Pending(unit.key, record, [], self.obsolete(unit.key, record)))
+        self.counters["converted"] += len(unit.sources)
+        self.counters["rows"] += sum(rows.values())
+        return folder.reports, bool(folder.statuses & self.failing)
+
+    def obsolete(self, key: str, record: dict[str, Any]) -> list[str]:
+        """The outputs a folder had before and no longer has (either record may list
+        them in a part file)."""
+        stored = self.old_units.get(key)
+        if not isinstance(stored, dict):
+            return []
+        out = Path(self.out)
+
+        def listed(rec: dict[str, Any]) -> Iterator[str]:
+            outputs = rec.get("outputs")
+            yield from outputs if isinstance(outputs, dict) else ()
+            if isinstance(rec.get("part"), str):
+                with contextlib.suppress(OSError, ValueError, TypeError, IndexError):
+                    yield from part_outputs(out, rec["part"])
+
+        now = {id_digest(rel) for rel in listed(record)}
+        return [rel for rel in listed(stored) if id_digest(rel) not in now]
 
     # -- writing and the state
 
@@ -396,7 +497,7 @@ class _Batch:
 
     def save(self, force: bool = False) -> None:
         if self.dirty and (force or time.monotonic() - self.last_save > _CHECKPOINT_SECONDS):
-            _write_state(self.out, self.state)
+            write_state(self.out, self.state)
             self.dirty, self.last_save = False, time.monotonic()
 
     def report(self, current: str) -> None:
@@ -409,12 +510,12 @@ class _Batch:
 
     # -- the loop
 
-    def submit(self, executor: Executor, unit: _Unit) -> list[TaskFuture[list[_SourceOutcome]]]:
+    def submit(self, executor: Executor, unit: Unit) -> list[TaskFuture[list[SourceOutcome]]]:
         """The tasks converting a folder: one, or one per file when the executor prefers."""
         task = self.task(unit)
         if not executor.per_file:
-            return [executor.submit(_convert_unit, task)]
-        futures = [executor.submit(_convert_unit, dataclasses.replace(task, sources=(source,)))
+            return [executor.submit(convert_unit, task)]
+        futures = [executor.submit(convert_unit, dataclasses.replace(task, sources=(source,)))
                    for source in task.sources]
         for future in futures:  # the progress bar counts completions, in any order
             add = getattr(future, "add_done_callback", None)
@@ -430,36 +531,34 @@ class _Batch:
         stale = [u for u in self.units if u.key not in self.candidates]
         executor = self.executor
         own = executor is None
-        futures: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        futures: dict[str, list[TaskFuture[list[SourceOutcome]]]] = {}
         self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
         completed = interrupted = False
         try:
             if executor is None:
                 executor = make_executor("local", min(self.jobs, len(stale)), None,
-                                         _warm_up, _worker_init)
+                                         warm_up, worker_init)
             if executor.name != "inline":
                 futures = {u.key: self.submit(executor, u) for u in stale}
                 self.queued = futures
             self.report("")
             for unit in self.units:
-                entries = self.reuse(unit) if unit.key in self.candidates else None
-                if entries is None:
+                done = self.reuse(unit) if unit.key in self.candidates else None
+                if done is None:
                     parts = futures.pop(unit.key, None)
                     if parts is None:
-                        outcomes = _convert_unit(self.task(unit))
+                        outcomes = convert_unit(self.task(unit))
                     else:
                         outcomes = [o for part in parts for o in self.wait(part, unit)]
                         self.consumed += len(unit.sources)
                         self.prefetched.pop(unit.key, None)
-                    entries = self.convert(unit, outcomes)
+                    done = self.convert(unit, outcomes)
                 self.counters["files"] += len(unit.sources)
-                self.counters["reports"] += sum(
-                    1 for e in entries if e.status in ("valid", "incomplete", "invalid"))
-                self.entries.extend(entries)
+                self.counters["reports"] += done[0]
                 self.commit(block=False)
                 self.save()
                 self.report(unit.key)
-                if self.fail_fast and any(e.status in self.failing for e in entries):
+                if self.fail_fast and done[1]:
                     self.stopped = True
                     break
             self.commit(block=True)
@@ -481,11 +580,15 @@ class _Batch:
                 self.commit(block=True, strict=False)
             self.writer.shutdown(wait=True)
             self.save(force=True)
+            if self.spool is not None:
+                out = Path(self.out)
+                staging.sweep(out)  # the spools of large files no folder was waiting for
+                remove_unused_parts(out, self.state)
             for folder in sorted(self.emptied, key=lambda p: len(p.parts), reverse=True):
                 _remove_empty_folders(self.out, folder)
 
-    def wait(self, future: TaskFuture[list[_SourceOutcome]], unit: _Unit
-             ) -> list[_SourceOutcome]:
+    def wait(self, future: TaskFuture[list[SourceOutcome]], unit: Unit
+             ) -> list[SourceOutcome]:
         """A task's result; progress is reported while waiting (completions elsewhere)."""
         executor = self.executor
         if executor is None or not executor.per_file:
@@ -498,7 +601,7 @@ class _Batch:
                 self.report(unit.key)
         if id(future) not in self.prefetched.get(unit.key, {}):
             # one round trip for this result and those of the next folders already done
-            batch_: list[tuple[str, TaskFuture[list[_SourceOutcome]]]] = [(unit.key, future)]
+            batch_: list[tuple[str, TaskFuture[list[SourceOutcome]]]] = [(unit.key, future)]
             for key, parts in self.queued.items():
                 if len(batch_) >= self.PREFETCH:
                     break
@@ -509,20 +612,33 @@ class _Batch:
         return self.prefetched[unit.key].pop(id(future))
 
     def finish(self) -> None:
-        """``all.<fmt>`` and ``manifest.csv`` (after a complete run)."""
+        """``all.<fmt>`` and ``manifest.csv`` (after a complete run), streamed on a local
+        disk."""
+        local = not storage.is_url(self.out)
         if self.fmt != "json" and not self.stopped:
             parts: list[str] = []
             for unit in self.units:
                 parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
             target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
-            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out):
+            if local:
+                staging.check_inside(Path(self.out), Path(target))
+                changed = write_combined(Path(self.out), self.fmt, parts, Path(target))
+            else:
+                changed = _write_if_changed(target, _combine(self.out, self.fmt, parts),
+                                            self.out)
+            if changed:
                 self.written.append(target)
-        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out)
+        if local:
+            staging.check_inside(Path(self.out), Path(self.out / MANIFEST_NAME))
+            write_manifest(Path(self.out / MANIFEST_NAME), self.entries)
+        else:
+            _write_if_changed(self.out / MANIFEST_NAME, render_manifest(self.entries),
+                              self.out)
 
 
 def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  contexts: Sequence[PathLike] = (), mapping: PathLike | None = None,
-                 sets: Sequence[str] = (), fmt: str = "json", jobs: int = 1,
+                 sets: Sequence[str] = (), format: str = "json", jobs: int = 1,
                  globs: Sequence[str] | None = None, force: bool = False,
                  fail_fast: bool = False, allow_incomplete: bool = False,
                  per_row: bool = False,
@@ -530,7 +646,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  executor: str | Executor = "local", client: Any = None,
                  scheduler: str | None = None,
                  storage_options: dict[str, Any] | None = None,
-                 tracker: str | None = None) -> BatchResult:
+                 tracker: str | None = None, fmt: str | None = None) -> BatchResult:
     """Convert every tracker's file under ``roots`` into BoAmps reports mirrored under
     ``out``: CodeCarbon CSVs, eco2ai CSVs, carbontracker logs, Zeus and perun files,
     optimum-benchmark reports, AI Energy Score summaries, each recognised from its content.
@@ -542,8 +658,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         contexts: context files applied first, under every ``boamps.yaml`` found.
         mapping: the mapping for folders with no ``boamps-mapping.yaml`` above them.
         sets: ``PATH=VALUE`` values applied last.
-        fmt: 'json' (a file per report), 'jsonl' or 'csv' (a ``boamps-reports.<fmt>`` per
-            folder, plus ``all.<fmt>`` for the batch).
+        format: 'json' (a file per report), 'jsonl' or 'csv' (a ``boamps-reports.<format>``
+            per folder, plus ``all.<format>`` for the batch).
         jobs: worker processes (0: one per CPU, see :mod:`boamps_etl.jobs`); the outputs do
             not depend on it.
         globs: file-name patterns replacing :data:`DEFAULT_GLOBS` (a pattern with ``/``
@@ -564,6 +680,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
             LocalCluster of ``jobs`` processes.
         storage_options: fsspec options for URL roots, ``out`` and ``contexts`` (for
             example ``{"endpoint_url": ...}``); by default each backend's environment.
+        fmt: the former name of ``format`` (deprecated: a DeprecationWarning).
 
     ``roots``, ``out``, ``contexts`` and ``mapping`` may be fsspec URLs (``s3://``,
     ``gs://``, ``file://``, ``memory://``): outputs are then whole-object writes.
@@ -573,7 +690,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         file below a ROOT is a manifest line, never an exception.
 
     Raises:
-        UsageError: a ROOT is missing, not a folder, or inside ``out``; bad ``fmt``/``jobs``.
+        UsageError: a ROOT is missing, not a folder, or inside ``out``; bad ``format``/``jobs``.
         OutputError: ``out`` cannot be written.
         ContextError, MappingError: a ``contexts`` file, ``mapping`` or ``sets`` is invalid.
 
@@ -581,6 +698,11 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     >>> result.manifest[result.manifest.status == "invalid"]            # doctest: +SKIP
     """
     start = time.perf_counter()
+    if fmt is not None:
+        warnings.warn("convert_tree(fmt=...) is deprecated: use format=...",
+                      DeprecationWarning, stacklevel=2)
+        format = fmt
+    fmt = format
     if tracker is not None:
         from ..trackers import get_tracker
 
@@ -591,9 +713,9 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     options = dict(storage_options or {})
     out_path = storage.as_path(out, options)
     storage.forget_listings(out_path)
-    if _probe(out_path, storage.exists) and not _probe(out_path, storage.is_dir):
+    if probe(out_path, storage.exists) and not probe(out_path, storage.is_dir):
         raise OutputError("the output is a file, not a folder", Location(str(out_path)))
-    root_list = _prepare_roots(roots, out_path, options)
+    root_list = prepare_roots(roots, out_path, options)
     storage.check_writable(out_path)
     _sweep_tree(out_path)
     context_paths = [storage.as_path(c, options) for c in contexts]
@@ -622,46 +744,46 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
             runner.close()
 
 
-def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: AnyPath,
+def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyPath,
                   context_paths: list[AnyPath], mapping_path: AnyPath | None,
                   mapping_cache: dict[Any, Any], pattern_list: tuple[str, ...],
                   options: dict[str, Any], fmt: str, per_row: bool, allow_incomplete: bool,
                   sets: Sequence[str], force: bool, fail_fast: bool, jobs: int,
                   progress: Callable[[BatchProgress], None] | None, start: float,
                   tracker: str | None) -> BatchResult:
-    units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
+    units = discover_units(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
-    settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
+    settings = settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
     file_hashes: dict[str, str | None] = {}
     if runner is not None and runner.per_file:  # hash on the cluster, where the bytes are
         paths = sorted({str(p) for u in units for _, p in u.sources}
                        | {str(p) for u in units for p in u.context_files})
         frozen = tuple(sorted(options.items()))
         chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
-        futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
+        futures = [runner.submit(hash_many, chunk, frozen) for chunk in chunks]
         for chunk, future in zip(chunks, futures, strict=True):
             file_hashes.update(zip(chunk, future.result(), strict=True))
     for unit in units:
         for key, path in unit.sources:
             if str(path) not in file_hashes:
-                file_hashes[str(path)] = _sha_file(path)
+                file_hashes[str(path)] = sha_file(path)
             unit.hashes[key] = file_hashes[str(path)]
         for p in unit.context_files:
             if str(p) not in file_hashes:
-                file_hashes[str(p)] = _sha_file(p)
+                file_hashes[str(p)] = sha_file(p)
             unit.context_hashes.append([str(p), file_hashes[str(p)]])
-        files, error = _mapping_files(unit.mapping_file, mapping_cache)
+        files, error = mapping_file_chain(unit.mapping_file, mapping_cache)
         for f in files:
             if f not in file_hashes:
-                file_hashes[f] = _sha_file(storage.as_path(f, options))
+                file_hashes[f] = sha_file(storage.as_path(f, options))
             unit.mapping_hashes.append([f, file_hashes[f]])
         if unit.setup_error is None:
             unit.setup_error = error
 
-    old_units = _read_state(out_path)
+    old_units = read_state(out_path)
     out_hashes: dict[str, str | None] = {}
     candidates = {u.key for u in units
-                  if not force and _fresh_candidate(u, old_units.get(u.key), settings,
+                  if not force and fresh_candidate(u, old_units.get(u.key), settings,
                                                     out_path, out_hashes)}
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
@@ -669,7 +791,7 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
     run.run()
     run.finish()
     c = run.counters
-    return BatchResult(out_path, run.entries, manifest_frame(run.entries), c["files"],
+    return BatchResult(out_path, run.entries, c["files"],
                        c["converted"], c["unchanged"], c["rows"], run.written,
                        time.perf_counter() - start, allow_incomplete, run.stopped)
 
@@ -702,21 +824,21 @@ def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
         raise UsageError("no such file or folder", Location(target))
     real = target.resolve()
     folder = real if real.is_dir() else real.parent
-    root_list = [_Root(folder, "")] if roots is None else _prepare_roots(roots, None)
+    root_list = [Root(folder, "")] if roots is None else prepare_roots(roots, None)
     root = next((r for r in root_list if r.path == folder or r.path in folder.parents), None)
     if root is None:
         raise UsageError("is not under any ROOT", Location(target))
     rel = folder.relative_to(root.path).parts
-    folders: dict[tuple[str, ...], _Folder] = {}
+    folders: dict[tuple[str, ...], FolderFiles] = {}
     for depth in range(len(rel) + 1):
         here = root.path.joinpath(*rel[:depth])
         names = {p.name for p in here.iterdir()} if here.is_dir() else set()
-        folders[rel[:depth]] = _Folder([n for n in CONTEXT_NAMES if n in names],
+        folders[rel[:depth]] = FolderFiles([n for n in CONTEXT_NAMES if n in names],
                                        [n for n in MAPPING_NAMES if n in names], [])
-    chain, near_mapping, error = _chain(root, folders, rel)
+    chain, near_mapping, error = context_chain(root, folders, rel)
     context_files = [Path(c) for c in contexts] + chain
     chosen = near_mapping or (None if mapping is None else Path(mapping))
-    mapping_files, mapping_error = _mapping_files(chosen, {})
+    mapping_files, mapping_error = mapping_file_chain(chosen, {})
     error = error or mapping_error
     merged: dict[str, Any] = {}
     matches: list[dict[str, Any]] = []
@@ -730,6 +852,6 @@ def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
             matches.extend({"file": layer.name, "when": s.when, "values": s.values}
                            for s in layer.matches)
     parts = rel if real.is_dir() else (*rel, real.name)
-    return Explanation(target, root.path, _join(root.prefix, *parts), context_files,
+    return Explanation(target, root.path, join_key(root.prefix, *parts), context_files,
                        tuple(sets), chosen, [Path(f) for f in mapping_files], merged, matches,
                        error)

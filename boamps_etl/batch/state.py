@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import BoampsEtlError, Issue
@@ -13,23 +13,26 @@ from ..io import storage
 from ..io.storage import AnyPath
 from ..io.writers import dumps, plan_json, render_csv, render_jsonl
 from ..mapping import load_mapping
-from .discover import _parts, _rel, _Unit
+from .discover import Unit, _parts, rel_path
 from .manifest import ManifestEntry
 
 STATE_NAME = ".boamps-etl-state.json"
 FOLDER_OUTPUT = "boamps-reports"  # + .jsonl / .csv: one file per source folder
 STATE_VERSION = 1
+#: Folder under the output holding the manifest lines and outputs of large folders (a
+#: folder's state record names its part instead of holding every line).
+PARTS_FOLDER = ".boamps-etl-state.parts"
 
 
-def _sha_bytes(data: bytes) -> str:
+def sha_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha_file(path: AnyPath) -> str | None:
+def sha_file(path: AnyPath) -> str | None:
     return storage.sha256(path)
 
 
-def _hash_many(paths: list[str], options: tuple[tuple[str, Any], ...]) -> list[str | None]:
+def hash_many(paths: list[str], options: tuple[tuple[str, Any], ...]) -> list[str | None]:
     """Content hashes of several files (one task on a cluster: the bytes stay there)."""
     return [storage.sha256(storage.as_path(p, dict(options))) for p in paths]
 
@@ -37,7 +40,7 @@ def _hash_many(paths: list[str], options: tuple[tuple[str, Any], ...]) -> list[s
 # --------------------------------------------------------------------------- state
 
 
-def _read_state(out: AnyPath) -> dict[str, Any]:
+def read_state(out: AnyPath) -> dict[str, Any]:
     try:
         data = json.loads((out / STATE_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -48,7 +51,7 @@ def _read_state(out: AnyPath) -> dict[str, Any]:
     return units if isinstance(units, dict) else {}
 
 
-def _write_state(out: AnyPath, units: dict[str, Any]) -> None:
+def write_state(out: AnyPath, units: dict[str, Any]) -> None:
     from .. import __version__
 
     storage.put(out / STATE_NAME, (json.dumps(
@@ -56,7 +59,7 @@ def _write_state(out: AnyPath, units: dict[str, Any]) -> None:
         sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
 
 
-def _settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
+def settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
                    sets: Sequence[str], tracker: str | None = None) -> str:
     from .. import __version__
 
@@ -65,10 +68,10 @@ def _settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
     if tracker is not None:
         settings["tracker"] = tracker
     text = json.dumps(settings)
-    return _sha_bytes(text.encode())
+    return sha_bytes(text.encode())
 
 
-def _plan_unit(unit: _Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry],
+def plan_unit(unit: Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry],
                documents: list[dict[str, Any] | None], texts: list[str | None],
                allow_incomplete: bool) -> dict[AnyPath, str]:
     """The files of one folder and their text; sets each entry's ``output``."""
@@ -85,7 +88,7 @@ def _plan_unit(unit: _Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry]
         targets = plan_json([d for _, d, _ in keep], folder)
         for (entry, doc, text), target in zip(keep, targets, strict=True):
             files[target] = text if text is not None else dumps(doc) + "\n"
-            entry.output = _rel(out, target)
+            entry.output = rel_path(out, target)
         return files
     target = folder / f"{FOLDER_OUTPUT}.{fmt}"
     if fmt == "jsonl":
@@ -93,11 +96,11 @@ def _plan_unit(unit: _Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry]
     else:
         files[target] = render_csv([d for _, d, _ in keep])
     for entry, _, _ in keep:
-        entry.output = _rel(out, target)
+        entry.output = rel_path(out, target)
     return files
 
 
-def _mapping_files(path: AnyPath | None, cache: dict[Any, Any]
+def mapping_file_chain(path: AnyPath | None, cache: dict[Any, Any]
                    ) -> tuple[list[str], Issue | None]:
     """The files a mapping is made of (its ``extends`` chain), or its loading error."""
     if path not in cache:
@@ -109,7 +112,7 @@ def _mapping_files(path: AnyPath | None, cache: dict[Any, Any]
     return result
 
 
-def _fresh_candidate(unit: _Unit, stored: Any, settings: str, out: AnyPath,
+def fresh_candidate(unit: Unit, stored: Any, settings: str, out: AnyPath,
                      out_hashes: dict[str, str | None]) -> bool:
     """True when the state says this folder was converted from exactly these inputs and its
     outputs are intact (duplicates are checked later, in order)."""
@@ -121,11 +124,36 @@ def _fresh_candidate(unit: _Unit, stored: Any, settings: str, out: AnyPath,
             or stored.get("mapping") != unit.mapping_hashes:
         return False
     outputs = stored.get("outputs")
-    if not isinstance(outputs, dict) or not isinstance(stored.get("entries"), list):
+    part = stored.get("part")
+    if not isinstance(outputs, dict) or not (isinstance(stored.get("entries"), list)
+                                             or isinstance(part, str)):
         return False
     for rel, sha in outputs.items():
         if rel not in out_hashes:
-            out_hashes[rel] = _sha_file(out / rel)
+            out_hashes[rel] = sha_file(out / rel)
         if out_hashes[rel] != sha:
             return False
+    if isinstance(part, str):  # a large folder's outputs: checked, not remembered
+        try:
+            return all(sha_file(out / x[1]) == x[2] for x in read_part(out, part)
+                       if x[0] == "o")
+        except (OSError, ValueError, TypeError, IndexError):
+            return False
     return True
+
+
+def read_part(out: AnyPath, name: str) -> Iterator[list[Any]]:
+    """The lines of a large folder's part file: ``["e", entry]`` (a manifest line, as
+    :meth:`ManifestEntry.to_state` stores it) and ``["o", output, sha256]``, in order.
+
+    Raises:
+        OSError, ValueError: the part is missing or damaged (the folder is converted again).
+    """
+    if "/" in name or name.startswith("."):
+        raise ValueError(f"bad part name {name!r}")
+    with (out / PARTS_FOLDER / name).open("r", encoding="utf-8") as fh:
+        for line in fh:
+            item = json.loads(line)
+            if not isinstance(item, list) or not item:
+                raise ValueError("bad part line")
+            yield item
