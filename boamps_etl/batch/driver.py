@@ -534,6 +534,8 @@ class _Batch:
         futures: dict[str, list[TaskFuture[list[SourceOutcome]]]] = {}
         self.writer = ThreadPoolExecutor(self.WRITE_THREADS)
         completed = interrupted = False
+        if self.spool is not None:
+            Path(self.spool).mkdir(parents=True, exist_ok=True)
         try:
             if executor is None:
                 executor = make_executor("local", min(self.jobs, len(stale)), None,
