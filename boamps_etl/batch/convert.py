@@ -69,7 +69,7 @@ class SourceOutcome:
 
 #: A local CodeCarbon file larger than this (bytes) is converted block by block, its
 #: reports spooled to a work file beside the outputs: memory stays bounded whatever its size.
-STREAM_BYTES = 8 << 20
+STREAM_BYTES = 1 << 20
 #: Rows converted together when streaming.
 STREAM_BLOCK_ROWS = 5_000
 
