@@ -102,7 +102,7 @@ class BatchResult:
     Attributes:
         out: the output folder.
         entries: the manifest lines, in manifest order (a sequence read back from a
-            temporary file past the first 10,000 lines; ``manifest``: the same as a
+            temporary file past the first 2,000 lines; ``manifest``: the same as a
             DataFrame).
         files: CSV files found.
         converted: files converted by this run.

@@ -225,7 +225,7 @@ class SpoolList(Sequence[T], Generic[T]):
     temporary file (gone with the process, whatever ends it): the manifest lines and files
     written of a batch of millions of reports."""
 
-    IN_MEMORY = 10_000
+    IN_MEMORY = 2_000
 
     def __init__(self, items: Iterable[T] = ()) -> None:
         self._head: list[T] = []
