@@ -120,7 +120,7 @@ def run_one(data: bytes) -> None:
         source = _STATE["source"](path)  # type: ignore[operator]
         source.scan(group_runs=True)
         skip, groups = source.selection()
-        for chunk in source.chunks(50, skip):
+        for chunk in source.blocks(50, skip):
             convert(chunk, mapping, context, groups=groups)
 
 

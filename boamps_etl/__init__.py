@@ -9,9 +9,35 @@ perun, optimum-benchmark, AI Energy Score) into schema-valid BoAmps reports.
 
 from __future__ import annotations
 
+import sys as _sys
 from typing import Any
 
 __version__ = "0.1.0"
+
+
+def _quiet_interrupt_while_starting() -> None:
+    """In the ``boamps-etl`` command (or ``python -m boamps_etl``): Ctrl-C while the modules
+    load (about half a second) ends the command with the line and exit code it gives later,
+    not a traceback. ``cli.main`` puts Python's handler back before the command starts; a
+    SIGINT the shell ignores (a background job) stays ignored."""
+    import os
+    import signal
+
+    argv = getattr(_sys, "orig_argv", [])
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    command = module == "boamps_etl" or os.path.basename(
+        _sys.argv[0] if _sys.argv else "") in ("boamps-etl", "boamps-etl.exe")
+    if not command or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def _interrupted_while_starting(signum: int, frame: Any) -> None:
+        os.write(2, b"interrupted: no partial output was left\n")
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+
+_quiet_interrupt_while_starting()
 
 # Heavy modules (pandas, jsonschema) load on first use, so `import boamps_etl` and the
 # command line start fast.

@@ -71,8 +71,10 @@ def read_csv(path: PathLike, *, numeric: bool = True) -> pd.DataFrame:
     return out
 
 
-def _as_context(context: ContextLike | Sequence[ContextLike] | None,
-                sets: Iterable[str]) -> Context:
+def as_context(context: ContextLike | Sequence[ContextLike] | None,
+               sets: Iterable[str]) -> Context:
+    """One :class:`Context` from context files, dicts or contexts (later ones win), then
+    ``--set`` items."""
     items: list[ContextLike]
     if context is None:
         items = []
@@ -92,8 +94,9 @@ def _as_context(context: ContextLike | Sequence[ContextLike] | None,
     return Context(layers)
 
 
-def _as_mapping(mapping: PathLike | FieldMapping | None, base: str = "codecarbon"
-                ) -> FieldMapping:
+def as_mapping(mapping: PathLike | FieldMapping | None, base: str = "codecarbon"
+               ) -> FieldMapping:
+    """A loaded mapping, from a path or URL, or the built-in one of tracker ``base``."""
     if isinstance(mapping, FieldMapping):
         return mapping
     return load_mapping(None if mapping is None else as_path(mapping), base=base)
@@ -115,7 +118,7 @@ class _Mappings:
                 self._loaded[tracker] = given if given.base in (tracker, None) else \
                     load_mapping(None, base=tracker)
             else:
-                loaded = _as_mapping(given, tracker)
+                loaded = as_mapping(given, tracker)
                 # A mapping extending another tracker's built-in one is not for this one.
                 self._loaded[tracker] = loaded if loaded.base in (tracker, None) else \
                     load_mapping(None, base=tracker)
@@ -195,7 +198,7 @@ def convert(source: PathLike | pd.DataFrame | Sequence[PathLike], *,
     forced = get_tracker(tracker) if tracker is not None else None
     mappings = _Mappings(mapping)
     mappings(forced.name if forced is not None else "codecarbon")  # a bad mapping: at once
-    the_context = _as_context(context, sets)
+    the_context = as_context(context, sets)
     result = ConversionResult()
     if _is_frame(source):
         if forced is not None and forced.name != "codecarbon":
@@ -260,8 +263,9 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                *, context: ContextLike | Sequence[ContextLike] | None = None,
                sets: Iterable[str] = (), mapping: PathLike | FieldMapping | None = None,
                per_row: bool = False, allow_incomplete: bool = False, force: bool = False,
-               chunk_rows: int = 5_000, fast_path: bool = True,
-               jobs: int | None = None, tracker: str | None = None) -> ConvertSummary:
+               block_rows: int = 5_000, fast_path: bool = True,
+               jobs: int | None = None, tracker: str | None = None,
+               chunk_rows: int | None = None) -> ConvertSummary:
     """Convert trackers' files straight to an output, streaming: memory stays bounded
     whatever the size of a CodeCarbon CSV (other trackers' files are small and read whole).
 
@@ -274,18 +278,26 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     both give the same output). ``jobs``: worker processes for a large file on that path
     (``None`` or 0: one per CPU, see :mod:`boamps_etl.jobs`; the output is the same whatever
     the number). ``tracker``: read every file as this tracker's instead of recognising it.
+    ``block_rows``: rows converted together by the reference pipeline (``chunk_rows`` is
+    its deprecated name).
 
     Raises:
         InputError, MappingError, ContextError, OutputError: nothing is written then.
     """
     from .trackers import detect, get_tracker
 
+    if chunk_rows is not None:
+        import warnings
+
+        warnings.warn("convert_to(chunk_rows=) is now convert_to(block_rows=)",
+                      DeprecationWarning, stacklevel=2)
+        block_rows = chunk_rows
     forced = get_tracker(tracker) if tracker is not None else None
     mappings = _Mappings(mapping)
     the_mapping = mappings("codecarbon")
     if forced is not None:
         mappings(forced.name)  # a bad mapping is said before any input is read
-    the_context = _as_context(context, sets)
+    the_context = as_context(context, sets)
     paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     sources: list[CsvSource | tuple[str, CsvTable]] = []
     fast: dict[int, FastFile] = {}
@@ -346,7 +358,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                                   allow_incomplete, writer, summary, seen)
                     continue
                 _convert_reference(source, the_mapping, the_context, per_row, allow_incomplete,
-                                   chunk_rows, writer, summary, seen)
+                                   block_rows, writer, summary, seen)
             summary.written = writer.close()
         except BaseException:
             writer.abort()
@@ -473,7 +485,7 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
     rows handed out to the workers, their outputs appended in order as they come."""
     # several inputs to json or csv: reports an earlier input gave are left out block by
     # block, in this process (the workers' json files and csv lines are not read back)
-    if runner.jobs == 1 or len(ff.parts) == 1 or (seen.active and writer.fmt != "jsonl"):
+    if runner.jobs == 1 or len(ff.ranges) == 1 or (seen.active and writer.fmt != "jsonl"):
         for block in convert_file(ff, mapping, context, allow_incomplete, writer.fmt):
             _add_counts(summary, block.counts, block.levels, block.issues)
             if writer.fmt == "json":
@@ -519,13 +531,13 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
 
 
 def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Context,
-                       per_row: bool, allow_incomplete: bool, chunk_rows: int,
+                       per_row: bool, allow_incomplete: bool, block_rows: int,
                        writer: StreamWriter, summary: ConvertSummary,
                        seen: _Duplicates) -> None:
     """Any file, row by row (boamps_etl.pipeline), block by block."""
     skip, groups = source.selection()
-    for chunk in source.chunks(chunk_rows, skip):
-        part = convert_table(chunk, mapping, context, per_row=per_row,
+    for block in source.blocks(block_rows, skip):
+        part = convert_table(block, mapping, context, per_row=per_row,
                              allow_incomplete=allow_incomplete, groups=groups)
         _write_part(part, allow_incomplete, writer, summary, seen)
 
@@ -618,7 +630,7 @@ def mapping_table(mapping: PathLike | FieldMapping | None = None, *,
     from .trackers import get_tracker
 
     base = get_tracker(tracker).name if tracker is not None else "codecarbon"
-    return _as_mapping(mapping, base).table()
+    return as_mapping(mapping, base).table()
 
 
 def detect_tracker(path: PathLike) -> str:

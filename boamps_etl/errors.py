@@ -27,6 +27,9 @@ class Location:
     json_path: str | None = None
     line: int | None = None
     col: int | None = None
+    #: how messages name the row in files that have no rows (a JSON report, a log):
+    #: "target 'decode'", "line 11", or "" for a file holding one record
+    row_label: str | None = None
 
     def __str__(self) -> str:
         parts: list[str] = []
@@ -34,10 +37,13 @@ class Location:
             parts.append(str(self.file))
         if self.line is not None:
             parts.append(f"line {self.line}" + (f", column {self.col}" if self.col else ""))
-        if self.row is not None:
+        if self.row_label is not None:
+            if self.row_label:
+                parts.append(self.row_label)
+        elif self.row is not None:
             parts.append(f"row {self.row}")
-        if self.column is not None:
-            parts.append(f"column '{self.column}'")
+        if self.column is not None:  # in a JSON report or a log: the key read
+            parts.append(f"{'column' if self.row_label is None else 'key'} '{self.column}'")
         if self.json_path is not None:
             parts.append(f"field {self.json_path}")
         return ", ".join(parts)

@@ -175,7 +175,7 @@ def normalise_tracker(columns: dict[str, list[str | None]]) -> None:
     (converted to W by exact decimal scaling), energy cells are kWh."""
     from decimal import Decimal
 
-    from .transforms import _WRAPPED
+    from .transforms import WRAPPED_UNIT
 
     for name, cells in columns.items():
         if not (name.endswith("_power") or name.endswith("_energy")):
@@ -184,7 +184,7 @@ def normalise_tracker(columns: dict[str, list[str | None]]) -> None:
         for i, cell in enumerate(cells):
             if cell is None:
                 continue
-            match = _WRAPPED.match(cell)
+            match = WRAPPED_UNIT.match(cell)
             if match:
                 inner = match.group(1).strip()
                 if factor is not None:
@@ -382,7 +382,7 @@ def _status(issues: list[Issue]) -> Status:
     return "invalid"
 
 
-MISSING_HINT = ("the CSV does not provide these: add them to a context file (--context; "
+MISSING_HINT = ("the file does not provide these: add them to a context file (--context; "
                 "'boamps-etl init-context' writes a template) or with --set PATH=VALUE, "
                 "or pass --allow-incomplete to write drafts")
 
@@ -486,6 +486,32 @@ def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | Non
     ``groups`` (streaming): the table holds only the rows to convert, chosen over the
     whole file; it maps a run's last row to all the rows of that run.
     """
+    result = _convert_table(table, mapping, context, per_row=per_row,
+                            allow_incomplete=allow_incomplete, groups=groups)
+    if table.row_labels:  # a JSON report or a log: its records are not rows
+        result.issues = _labelled(result.issues, table)
+        for report in result.reports:
+            report.issues = _labelled(report.issues, table)
+    return result
+
+
+def _labelled(issues: list[Issue], table: CsvTable) -> list[Issue]:
+    """The issues located on the table's rows, named by the rows' labels."""
+    import dataclasses
+
+    out = []
+    for issue in issues:
+        w = issue.where
+        label = table.row_labels.get(w.row) if w.row is not None and \
+            str(w.file) == table.name else None
+        out.append(issue if label is None else dataclasses.replace(
+            issue, where=dataclasses.replace(w, row_label=label)))
+    return out
+
+
+def _convert_table(table: CsvTable, mapping: FieldMapping, context: Context | None, *,
+                   per_row: bool, allow_incomplete: bool,
+                   groups: dict[int, tuple[int, ...]] | None) -> ConversionResult:
     result = ConversionResult(issues=list(table.issues), files=[table.name],
                               rows_read=table.records)
     if table.records == 0 and len(table.frame) == 0:  # only a file's first block has records

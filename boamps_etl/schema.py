@@ -87,7 +87,8 @@ class FieldSpec:
     node: Any = None  # the merged schema node (for objects and arrays)
 
 
-def _deref(node: dict[str, Any]) -> dict[str, Any]:
+def deref(node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``$ref`` to an official schema replaced by that schema's content."""
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith(OFFICIAL_BASE):
         target = official_schemas()[ref]
@@ -97,21 +98,23 @@ def _deref(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _child(node: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+def child_node(node: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """The schema of property ``key`` of the object schema ``node`` (references followed)."""
     if node is None:
         return None
-    node = _deref(node)
+    node = deref(node)
     props = node.get("properties", {})
     child = props.get(key)
-    return _deref(child) if isinstance(child, dict) else None
+    return deref(child) if isinstance(child, dict) else None
 
 
-def _items(node: dict[str, Any] | None) -> dict[str, Any] | None:
+def items_node(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schema of the items of the array schema ``node`` (references followed)."""
     if node is None:
         return None
-    node = _deref(node)
+    node = deref(node)
     items = node.get("items")
-    return _deref(items) if isinstance(items, dict) else None
+    return deref(items) if isinstance(items, dict) else None
 
 
 def split_path(path: str) -> list[str | int]:
@@ -147,12 +150,12 @@ def field_spec(path: str | list[str | int]) -> FieldSpec | None:
     required = True
     for part in parts:
         if isinstance(part, int) or part.startswith("["):
-            official, extension = _items(official), _items(extension)
+            official, extension = items_node(official), items_node(extension)
             continue
-        parent_official = _deref(official) if official else None
+        parent_official = deref(official) if official else None
         required = required and bool(parent_official
                                      and part in parent_official.get("required", []))
-        official, extension = _child(official, part), _child(extension, part)
+        official, extension = child_node(official, part), child_node(extension, part)
         if official is None and extension is None:
             return None
     node = official if official is not None else extension
@@ -200,13 +203,13 @@ def child_keys(path: str) -> list[str]:
     extension: dict[str, Any] | None = extension_schema()
     for part in parts:
         if isinstance(part, int) or part.startswith("["):
-            official, extension = _items(official), _items(extension)
+            official, extension = items_node(official), items_node(extension)
         else:
-            official, extension = _child(official, part), _child(extension, part)
+            official, extension = child_node(official, part), child_node(extension, part)
     keys: list[str] = []
     for node in (official, extension):
         if node:
-            for key in _deref(node).get("properties", {}):
+            for key in deref(node).get("properties", {}):
                 if key not in keys:
                     keys.append(key)
     return keys

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from .schema import _child, _deref, _items, extension_schema, report_schema
+from .schema import child_node, deref, extension_schema, items_node, report_schema
 
 Path = tuple[str, ...]
 
@@ -43,7 +43,7 @@ def _walk(node: Any, seen: set[int]) -> bool:
     if not isinstance(node, dict) or id(node) in seen:
         return True
     seen.add(id(node))
-    node = _deref(node)
+    node = deref(node)
     if set(node) - _STRUCTURAL - _VALUE:
         return False
     if isinstance(node.get("items"), list):
@@ -65,11 +65,11 @@ def _nodes(path: Path) -> list[dict[str, Any]]:
     for root in (report_schema(), extension_schema()):
         node: dict[str, Any] | None = root
         for part in path:
-            node = _items(node) if part == "*" else _child(node, part)
+            node = items_node(node) if part == "*" else child_node(node, part)
             if node is None:
                 break
         if node is not None:
-            out.append(_deref(node))
+            out.append(deref(node))
     return out
 
 

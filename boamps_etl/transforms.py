@@ -74,7 +74,7 @@ def transform(name: str, sources: tuple[int, int], doc: str) -> Callable[[Transf
 
 # --------------------------------------------------------------------------- value parsers
 
-_WRAPPED = re.compile(r"^\s*(?:Power|Energy)\(\s*k?Wh?\s*=\s*([^)]*)\)\s*$")
+WRAPPED_UNIT = re.compile(r"^\s*(?:Power|Energy)\(\s*k?Wh?\s*=\s*([^)]*)\)\s*$")
 
 
 def clean(text: Any) -> str | None:
@@ -93,7 +93,7 @@ def clean(text: Any) -> str | None:
 
 def parse_decimal(text: str, column: str | None = None) -> Decimal:
     """Parse a numeric cell exactly (as written), refusing NaN and infinities."""
-    match = _WRAPPED.match(text)
+    match = WRAPPED_UNIT.match(text)
     if match:  # BoAmps_Carbon tracker cells: Power(kW=0.0425)
         text = match.group(1)
     try:
@@ -119,7 +119,7 @@ def to_float(text: str, column: str | None = None, scale: Decimal | None = None)
 
     Column-wise twins: :func:`boamps_etl.engine.columns._parse_numbers` (plain),
     :func:`boamps_etl.engine.columns._scaled_column` (scaled)."""
-    if scale is None and not _WRAPPED.match(text):
+    if scale is None and not WRAPPED_UNIT.match(text):
         try:
             if "_" in text:  # float() reads '1_000'; a cell is a plain decimal number
                 raise ValueError

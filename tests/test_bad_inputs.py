@@ -164,7 +164,7 @@ def test_a_file_of_many_megabytes_is_read_in_bounded_memory(tmp_path: Path) -> N
         try:
             source.scan()
             skip, _ = source.selection()
-            rows = sum(len(chunk.frame) for chunk in source.chunks(2_000, skip))
+            rows = sum(len(chunk.frame) for chunk in source.blocks(2_000, skip))
             return rows, tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

@@ -279,6 +279,31 @@ def test_a_signal_to_the_group_stops_convert_cleanly(big: tuple[Path, Path], tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == [], stderr
 
 
+@pytest.mark.parametrize("module", ["boamps_etl.codecarbon", "boamps_etl.errors"])
+def test_ctrl_c_while_the_command_loads_gives_one_line(module: str) -> None:
+    # Python names each module as its import ends (PYTHONPROFILEIMPORTTIME): the signal
+    # is sent while the package is still loading its heavy modules.
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "boamps_etl", "mapping", "show"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:
+            if line.rstrip().endswith(f" {module}"):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = [ln for ln in rest.splitlines() if not ln.startswith("import time:")]
+    assert lines == ["interrupted: no partial output was left"], rest[-2000:]
+    assert proc.returncode == 130
+
+
 @needs_proc
 @pytest.mark.parametrize("command", ["convert", "batch"])
 def test_workers_end_when_their_parent_is_killed(big: tuple[Path, Path], tmp_path: Path,

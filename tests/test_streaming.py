@@ -23,17 +23,34 @@ def flushes(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "e.csv", *rows)
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
-def test_blocks_give_the_same_reports_as_in_memory(tmp_path: Path, chunk_rows: int) -> None:
+@pytest.mark.parametrize("block_rows", [1, 2, 3, 1000])
+def test_blocks_give_the_same_reports_as_in_memory(tmp_path: Path, block_rows: int) -> None:
     path = flushes(tmp_path)
     expected = be.convert(path, context=TASK_CONTEXT)
-    out = tmp_path / f"out{chunk_rows}.jsonl"
-    summary = convert_to(path, out, "jsonl", context=TASK_CONTEXT, chunk_rows=chunk_rows)
+    out = tmp_path / f"out{block_rows}.jsonl"
+    summary = convert_to(path, out, "jsonl", context=TASK_CONTEXT, block_rows=block_rows)
     docs = [json.loads(line) for line in out.read_text().splitlines()]
     key = lambda d: d["header"]["reportId"]  # noqa: E731
     assert sorted(docs, key=key) == sorted(expected.documents, key=key)
     assert summary.counts == {"valid": 4, "incomplete": 0, "invalid": 0}
     assert summary.rows_read == 7
+
+
+def test_old_block_names_warn_and_give_the_same_output(tmp_path: Path) -> None:
+    from boamps_etl.io.readers import CsvSource
+
+    path = flushes(tmp_path)
+    new, old = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
+    convert_to(path, new, "jsonl", context=TASK_CONTEXT, block_rows=2, fast_path=False)
+    with pytest.warns(DeprecationWarning, match="block_rows"):
+        convert_to(path, old, "jsonl", context=TASK_CONTEXT, chunk_rows=2, fast_path=False)
+    assert old.read_bytes() == new.read_bytes()
+    source = CsvSource(path)
+    source.scan()
+    blocks = [len(b.frame) for b in source.blocks(block_rows=3)]
+    with pytest.warns(DeprecationWarning, match="blocks"):
+        chunks = [len(b.frame) for b in source.chunks(chunk_rows=3)]
+    assert chunks == blocks == [3, 3, 1]
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
@@ -42,7 +59,7 @@ def test_outputs_match_the_in_memory_writer(tmp_path: Path, fmt: str) -> None:
     docs = be.convert(path, context=TASK_CONTEXT).documents
     suffix = "" if fmt == "json" else f".{fmt}"
     streamed, direct = tmp_path / f"s{suffix}", tmp_path / f"d{suffix}"
-    convert_to(path, streamed, fmt, context=TASK_CONTEXT, chunk_rows=2)  # type: ignore[arg-type]
+    convert_to(path, streamed, fmt, context=TASK_CONTEXT, block_rows=2)  # type: ignore[arg-type]
     writers.write_reports(docs, direct, fmt)  # type: ignore[arg-type]
     if fmt == "json":
         assert sorted(p.name for p in streamed.iterdir()) == sorted(
@@ -75,7 +92,7 @@ def test_interrupt_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(writers.StreamWriter, name, interrupted)
     with pytest.raises(KeyboardInterrupt):
-        convert_to(path, out, "json", context=TASK_CONTEXT, chunk_rows=1,
+        convert_to(path, out, "json", context=TASK_CONTEXT, block_rows=1,
                    fast_path=fast_path, jobs=1)
     assert calls["n"] == 1
     assert not out.exists()
@@ -107,7 +124,7 @@ def test_a_bad_second_input_writes_nothing(tmp_path: Path) -> None:
 def test_misaligned_rows_are_counted(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "e.csv", v321_row(run_id="a"), "1,2,3", v321_row(run_id="b"))
     summary = convert_to(path, tmp_path / "r.jsonl", "jsonl", context=TASK_CONTEXT,
-                         chunk_rows=1)
+                         block_rows=1)
     assert summary.counts["valid"] == 2 and summary.row_errors == 1
     assert summary.failed()
     assert any("row 3: row does not fit the header" in str(i) for i in summary.issues)

@@ -269,6 +269,29 @@ def test_codecarbon_1x_template_filled_only_where_required_converts() -> None:
     assert comp == [{"componentType": "cpu", "nbComponent": 2}]
 
 
+def test_mixed_1x_and_later_files_keep_the_recorded_hardware() -> None:
+    # A template over a 1.x file (no hardware) and a 3.x one must not ask for components at
+    # the top level: filled in, they would replace the hardware the 3.x file recorded.
+    old, new = CODECARBON / "v1.csv", CODECARBON / "v3.2.1.csv"
+    text = init_context([old, new])
+    data = yaml.safe_load(text)
+    assert "components" not in (data.get("infrastructure") or {})
+    assert f"no hardware recorded in {old} (CodeCarbon 1.x)" in " ".join(
+        line.lstrip("# ") for line in text.splitlines())
+    assert f"(boamps-etl init-context {old})" in text.replace("\n#     ", " ")
+    fill(data, [])
+    both = be.convert([old, new], context=data)
+    alone = be.convert(new)
+    recorded = [r.document["infrastructure"]["components"] for r in alone.reports]
+    assert [r.document["infrastructure"]["components"] for r in both.reports
+            if r.source == str(new)] == recorded
+    assert all(r.status == "valid" for r in both.reports if r.source == str(new))
+    # the 1.x file's own template, filled, gives it valid reports
+    own = yaml.safe_load(init_context([old]))
+    fill(own, [])
+    assert [r.status for r in be.convert(old, context=own).reports] == ["valid"] * 3
+
+
 def test_init_context_writes_atomically_and_refuses_to_overwrite(two_projects: Path,
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "ctx.yaml"
@@ -790,6 +813,30 @@ def _frame_of_runs(n: int, tmp_path: Path) -> Any:
                              ram_energy=repr(e * 0.1), energy_consumed=repr(e)))
     csv = write_csv(tmp_path / f"runs{n}.csv", *rows)
     return summarize(be.convert(csv, context=TASK_CONTEXT))
+
+
+def test_html_plot_shows_tiny_runs_next_to_big_ones(tmp_path: Path) -> None:
+    # As the PNG: totals spanning orders of magnitude get a log scale, so that every run's
+    # bar has a height one can see (2 mWh next to 1.2 kWh).
+    import re
+
+    frame = _frame_of_runs(5, tmp_path)
+    out = tmp_path / "runs.html"
+    plot_summary(frame, out)
+    svg = out.read_text()
+    assert re.search(r"energy \(k?Wh, log scale\)", svg)
+    bars = [(float(y), float(h)) for y, h in
+            re.findall(r'class="bar" x="[^"]+" y="([^"]+)" width="[^"]+" height="([^"]+)"', svg)]
+    assert len(bars) == 5 * 3
+    stacks = [bars[i:i + 3] for i in range(0, len(bars), 3)]
+    tops = [min(y for y, _ in stack) for stack in stacks]
+    heights = [sum(h for _, h in stack) for stack in stacks]
+    assert min(heights) >= 20  # every run visible (a linear axis gives the smallest 0.0 px)
+    assert sorted(range(5), key=lambda i: tops[i], reverse=True) == sorted(
+        range(5), key=lambda i: heights[i])  # taller stack, higher top
+    ticks = re.findall(r'text-anchor="end">([^<]+)</text>', svg)
+    assert [float(t) for t in ticks] == sorted(float(t) for t in ticks)
+    assert all(re.fullmatch(r"1(e[+-]\d+)?|10+|0\.0*1", t) for t in ticks), ticks
 
 
 @pytest.mark.parametrize("n", [1, 3, 30, 3000])

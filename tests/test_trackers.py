@@ -287,6 +287,32 @@ def test_optimum_benchmark_one_report_per_target_with_energy() -> None:
         assert report.document["task"]["nbRequest"] == data[target]["latency"]["count"]
 
 
+def test_messages_name_the_records_of_json_reports_and_logs(tmp_path: Path) -> None:
+    # A JSON report or a log has no rows: messages name its targets, runs or lines.
+    data = json.loads(OPTIMUM.read_text())
+    data["decode"]["energy"]["total"] = "abc"
+    bad = tmp_path / "benchmark_report.json"
+    bad.write_text(json.dumps(data))
+    shutil.copy(OPTIMUM.parent / "benchmark_config.json", tmp_path)
+    cases = [
+        (bad, ["target 'decode', key 'energy.total': 'abc' is not a number",
+               "target 'load_model', target 'prefill': missing required fields"]),
+        (PERUN_JSON, ["energy.json, run '0', run '1': missing required fields"]),
+        (CARBONTRACKER, ["run_carbontracker_output.log, line 11: missing required fields"]),
+        (AIES, ["GPU_ENERGY_SUMMARY.json: missing required fields"]),
+    ]
+    for path, expected in cases:
+        result = CliRunner().invoke(cli, ["convert", str(path), "--out",
+                                          str(tmp_path / f"{path.stem}.jsonl")])
+        assert result.exit_code == 1, result.output
+        for text in expected:
+            assert text in result.stderr, result.stderr
+        assert "row" not in result.stderr.split(" report(s) from ")[0]
+        assert "the file does not provide these" in result.stderr
+    issues = [str(i) for r in be.convert(bad) for i in r.issues]
+    assert any(i.startswith(f"{bad}, target 'decode', key 'energy.total'") for i in issues)
+
+
 def test_optimum_benchmark_environment_from_its_configuration(tmp_path: Path) -> None:
     config = json.loads((OPTIMUM.parent / "benchmark_config.json").read_text())
     env = config["environment"]

@@ -303,6 +303,16 @@ def test_run_keeps_the_exit_code_and_writes_the_report(tmp_path: Path, offline: 
         assert_same_as_csv(again.report, tmp_path / "lib" / "emissions.csv", context)
 
 
+# A second of NumPy work for CodeCarbon to measure, then "ready" in the marker file.
+BUSY = """\
+a = np.random.default_rng(0).random((200, 200))
+end = time.perf_counter() + 1.0
+while time.perf_counter() < end:
+    a = a @ a
+    a /= abs(a).max()
+open(marker, "a").write("ready\\n")
+"""
+
 SIGNALLED = textwrap.dedent("""\
     import os, signal, sys, time
     import numpy as np
@@ -312,18 +322,13 @@ SIGNALLED = textwrap.dedent("""\
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
     signal.signal(signal.SIGTERM, on_term)
-    a = np.random.default_rng(0).random((200, 200))
-    end = time.perf_counter() + 1.0
-    while time.perf_counter() < end:
-        a = a @ a
-        a /= abs(a).max()
-    open(marker, "a").write("ready\\n")
+    {busy}
     try:
         time.sleep(60)
     except KeyboardInterrupt:
         open(marker, "a").write("SIGINT\\n")
         raise
-    """)
+    """).replace("{busy}\n", BUSY)
 
 # The boamps-etl process, with an audit hook that prints any network attempt.
 LAUNCH = textwrap.dedent("""\
@@ -393,6 +398,20 @@ def test_run_command_not_found_and_no_country(tmp_path: Path) -> None:
     assert not out.exists() and not Path("ran").exists()
 
 
+def test_run_unknown_option_before_the_command_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for option in ("--allow-incomplete", "--contxt=a.yaml"):
+        result = CliRunner().invoke(cli, ["run", "--country", "FRA", "--out", str(out),
+                                          option, "--", sys.executable, "-c",
+                                          "open('ran', 'w')"])
+        assert result.exit_code == 2, result.output
+        name = option.split("=")[0]
+        assert f"No such option '{name}'" in result.stderr
+        assert "command not found" not in result.stderr
+    assert "Did you mean" in result.stderr and "'--context'" in result.stderr
+    assert not out.exists() and not Path("ran").exists()
+
+
 def test_without_codecarbon_the_entry_points_say_how_to_install_it(tmp_path: Path) -> None:
     script = textwrap.dedent("""\
         import sys
@@ -429,18 +448,13 @@ COUNTING = textwrap.dedent("""\
         got.append(signum)
         open(marker, "a").write("SIGINT\\n")
     signal.signal(signal.SIGINT, on_int)
-    a = np.random.default_rng(0).random((200, 200))
-    end = time.perf_counter() + 1.0
-    while time.perf_counter() < end:
-        a = a @ a
-        a /= abs(a).max()
-    open(marker, "a").write("ready\\n")
+    {busy}
     end = time.perf_counter() + 60
     while not got and time.perf_counter() < end:
         time.sleep(0.05)
     time.sleep(1.5)  # time for a second SIGINT, if one were sent
     sys.exit(5)
-    """)
+    """).replace("{busy}\n", BUSY)
 
 
 def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:

@@ -295,7 +295,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
     out, work = staging.new_file(Path(spool), "spool")
     try:
         with out:
-            for block in source.chunks(STREAM_BLOCK_ROWS, skip):
+            for block in source.blocks(STREAM_BLOCK_ROWS, skip):
                 part = convert_table(block, mapping, context, per_row=per_row,
                                      allow_incomplete=allow_incomplete, groups=groups)
                 rows += part.rows_read

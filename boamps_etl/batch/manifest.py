@@ -71,9 +71,12 @@ class ManifestEntry:
                     issue.where.row is not None:
                 continue  # said by the recovered note
             w = issue.where
+            own_row = w.row in self.rows
             where = Location(None if w.file in (None, self.source) else w.file,
-                             None if w.row in self.rows else w.row, w.column, w.json_path,
-                             w.line, w.col)
+                             None if own_row else w.row, w.column, w.json_path,
+                             w.line, w.col, None if own_row else w.row_label)
+            if own_row and w.row_label is not None and w.column is not None:
+                where = Location(where.file, None, w.column, w.json_path, w.line, w.col, "")
             text = f"{where}: {issue.message}" if str(where) else issue.message
             parts.append(text if issue.severity == "error" else f"{issue.severity}: {text}")
         return " | ".join(parts)
@@ -119,13 +122,15 @@ def _issue_to_state(issue: Issue) -> dict[str, Any]:
     w = issue.where
     return {"code": issue.code, "message": issue.message, "severity": issue.severity,
             "hint": issue.hint, "file": None if w.file is None else str(w.file), "row": w.row,
-            "column": w.column, "json_path": w.json_path, "line": w.line, "col": w.col}
+            "column": w.column, "json_path": w.json_path, "line": w.line, "col": w.col,
+            "row_label": w.row_label}
 
 
 def _issue_from_state(data: dict[str, Any]) -> Issue:
     return Issue(data["code"], data["message"],
                  Location(data["file"], data["row"], data["column"], data["json_path"],
-                          data["line"], data["col"]), data["severity"], data["hint"])
+                          data["line"], data["col"], data.get("row_label")),
+                 data["severity"], data["hint"])
 
 
 # --------------------------------------------------------------------------- dedupe, rendering

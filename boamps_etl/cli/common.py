@@ -70,7 +70,8 @@ def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def print_issues(issues: Iterable[Issue], limit: int = 50) -> None:
     """One line per problem; the same message on many rows of a file becomes one line."""
-    groups: dict[tuple[str, str, str | None, str | None, str | None, str], list[int]] = {}
+    groups: dict[tuple[str, str, str | None, str | None, str | None, str],
+                 list[tuple[int, str | None]]] = {}
     singles: list[Issue] = []
     for issue in issues:
         w = issue.where
@@ -78,11 +79,19 @@ def print_issues(issues: Iterable[Issue], limit: int = 50) -> None:
             singles.append(issue)
             continue
         key = (issue.severity, str(w.file), w.column, w.json_path, issue.hint, issue.message)
-        groups.setdefault(key, []).append(w.row)
+        groups.setdefault(key, []).append((w.row, w.row_label))
     lines = [f"{i.severity}: {i}" for i in singles]
-    for (severity, file, column, json_path, hint, message), rows in groups.items():
-        label = f"row {rows[0]}" if len(rows) == 1 else f"rows {row_ranges(rows)} ({len(rows)})"
-        where = ", ".join(p for p in (file, label, f"column '{column}'" if column else None,
+    for (severity, file, column, json_path, hint, message), found in groups.items():
+        rows = [row for row, _ in found]
+        labels = [text for _, text in found if text is not None]
+        if labels:  # records of a JSON report or a log, not rows
+            label = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more"
+                                             if len(labels) > 3 else "")
+        else:
+            label = f"row {rows[0]}" if len(rows) == 1 else \
+                f"rows {row_ranges(rows)} ({len(rows)})"
+        what = "key" if labels else "column"
+        where = ", ".join(p for p in (file, label, f"{what} '{column}'" if column else None,
                                       f"field {json_path}" if json_path else None) if p)
         lines.append(f"{severity}: {where}: {message}" + (f" ({hint})" if hint else ""))
     for line in lines[:limit]:

@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI, turning any unexpected error into one line (exit 2).
     Ctrl-C exits with 130 and SIGTERM with 143, after the same clean-up (workers stopped,
     work files removed), with one line on stderr."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    if getattr(handler, "__name__", "") == "_interrupted_while_starting":
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # see boamps_etl/__init__.py
     try:
         with sigterm_as_interrupt():
             cli.main(args=argv, prog_name="boamps-etl", standalone_mode=False)

@@ -51,6 +51,11 @@ def run_cmd(contexts: tuple[Path, ...], sets: tuple[str, ...], mapping: Path | N
     from ..errors import BoampsEtlError
     from ..tracking.command import CommandError, run_command
 
+    if command[0].startswith("-"):  # an option `run` does not know, before CMD
+        ctx = click.get_current_context()
+        known = [o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)
+                 if o.startswith("-")]
+        raise click.NoSuchOption(command[0].split("=", 1)[0], possibilities=known, ctx=ctx)
     try:
         result = run_command(list(command), context=list(contexts), sets=sets, out=out,
                              country=country, project=project, mapping=mapping)

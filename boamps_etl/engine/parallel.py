@@ -32,7 +32,7 @@ def _convert_part(task: tuple[FastFile, int, str]) -> PartResult:
     sets: dict[tuple[str, ...], int] = {}
     with contextlib.ExitStack() as stack:
         fh = None if fmt == "json" else stack.enter_context(open(out, "wb"))
-        for batch, rows in converter.blocks(ff.parts[index]):
+        for batch, rows in converter.blocks(ff.ranges[index]):
             block = converter.convert(batch, rows)
             if fh is not None:
                 fh.write(block.data)
@@ -121,7 +121,7 @@ class Runner:
         outs = []
         folders = self.fmt == "json"  # json: a folder of files per range
         try:
-            for _ in ff.parts:
+            for _ in ff.ranges:
                 if folders:
                     outs.append(str(staging.new_folder(stage)))
                     continue

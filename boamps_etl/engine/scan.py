@@ -57,7 +57,7 @@ class FastFile:
     rows: int  # data rows
     keep: Any  # numpy bool array: the rows that become reports
     all_columns: bool  # some kept row has no run_id: report ids hash the whole row
-    parts: list[tuple[int, int, int]] = field(default_factory=list)
+    ranges: list[tuple[int, int, int]] = field(default_factory=list)
     # (first byte, end byte, index of the first row) of each range a worker converts
     plain_text: bool = False  # no cell holds a character JSON escapes
     kind: str = "codecarbon"  # or 'task' (a report per row)

@@ -74,6 +74,8 @@ class CsvTable:
         records: number of data records seen, good and bad.
         recovered: the rows converted after a recovery (NUL padding stripped, a short
             row completed or realigned), each with what was done.
+        row_labels: how messages name each row of a file that has no rows (other
+            trackers' JSON reports and logs): "target 'decode'", "line 11"...
     """
 
     name: str
@@ -85,6 +87,7 @@ class CsvTable:
     encoding: str = "utf-8"
     #: rows converted after a recovery, with what was done (see :class:`CsvSource`)
     recovered: dict[int, list[str]] = field(default_factory=dict)
+    row_labels: dict[int, str] = field(default_factory=dict)
 
 
 def _megabytes(size: int) -> str:
@@ -96,7 +99,8 @@ def _too_large(name: str, what: str = "is larger than") -> InputError:
                       "memory", Location(name), "save it to a file and convert the file")
 
 
-def _read_bytes(source: Source) -> tuple[bytes, str]:
+def read_source(source: Source) -> tuple[bytes, str]:
+    """The bytes of a path, bytes or binary stream (at most the input limit) and its name."""
     if isinstance(source, bytes):
         if len(source) > MAX_INPUT_BYTES:
             raise _too_large("<bytes>")
@@ -132,19 +136,21 @@ def read_file(path: Path, size: int = -1) -> bytes:
         raise InputError(f"cannot be read ({exc.strerror})", Location(path)) from None
 
 
-def _damaged_gzip(exc: BaseException, where: Location) -> InputError:
+def damaged_gzip(exc: BaseException, where: Location) -> InputError:
+    """The one-line error for a gzip file that cannot be unpacked."""
     return InputError(f"is a damaged gzip file ({exc})", where,
                       "restore it, or save what 'zcat' can read of it and convert that")
 
 
-def _decompress(data: bytes, name: str) -> bytes:
+def decompress(data: bytes, name: str) -> bytes:
+    """``data`` unpacked when it is gzip data (at most the input limit), else unchanged."""
     if data[:2] == b"\x1f\x8b":
         try:
             # At most the limit + 1 byte: a small "gzip bomb" never fills the memory.
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
                 out = fh.read(MAX_INPUT_BYTES + 1)
         except GZIP_ERRORS as exc:
-            raise _damaged_gzip(exc, Location(name)) from None
+            raise damaged_gzip(exc, Location(name)) from None
         if len(out) > MAX_INPUT_BYTES:
             raise _too_large(name, "decompresses to more than")
         return out
@@ -326,7 +332,7 @@ class CsvSource:
 
     The file is read twice at most: :meth:`scan` checks the whole file (encoding, header,
     every row's field count) and learns which rows stand for a run, before anything is
-    converted; :meth:`chunks` then yields blocks of rows as :class:`CsvTable` objects.
+    converted; :meth:`blocks` then yields blocks of rows as :class:`CsvTable` objects.
     Paths are streamed from disk (gzip too); bytes and file objects are kept in memory.
 
     Raises:
@@ -343,12 +349,12 @@ class CsvSource:
         self._path: Path | None = None
         self._data: bytes | None = None
         if isinstance(source, bytes) or hasattr(source, "read"):
-            data, default = _read_bytes(source)
+            data, default = read_source(source)
             self.name = name or default
-            self._data = _decompress(data, self.name)
+            self._data = decompress(data, self.name)
         elif is_url(source):  # s3://, gs://, file://...: one read into memory
             self.name = name or str(source)
-            self._data = _decompress(read_url(source, self.name), self.name)
+            self._data = decompress(read_url(source, self.name), self.name)
         else:
             self._path = Path(os.fspath(source))
             self.name = name or str(self._path)
@@ -450,7 +456,7 @@ class CsvSource:
             try:
                 return fh.read(SAMPLE_BYTES)
             except GZIP_ERRORS as exc:
-                raise _damaged_gzip(exc, Location(self.name)) from None
+                raise damaged_gzip(exc, Location(self.name)) from None
 
     def _text(self) -> IO[str]:
         errors = CP1252_ERRORS if self.encoding == "cp1252" else "strict"
@@ -507,7 +513,7 @@ class CsvSource:
                         header_raw = record
                         break
             except GZIP_ERRORS as exc:
-                raise _damaged_gzip(exc, Location(label)) from None
+                raise damaged_gzip(exc, Location(label)) from None
             if header_raw is None:
                 raise InputError("is empty: it holds no CodeCarbon data", Location(label))
             header, index_column = _check_header(header_raw, label, number, self._required,
@@ -600,7 +606,7 @@ class CsvSource:
                         recovered.setdefault(number, []).append("NUL padding stripped")
                     yield number, columns, cells
             except GZIP_ERRORS as exc:
-                raise _damaged_gzip(exc, Location(label)) from None
+                raise damaged_gzip(exc, Location(label)) from None
             if collect:
                 self._recovery_issues(nul_rows, short, shifted)
             if pending_misaligned is not None:
@@ -692,7 +698,7 @@ class CsvSource:
                     while chunk := fh.read(1 << 16):  # streamed: no whole copy in memory
                         last = chunk[-1:]
                 except GZIP_ERRORS as exc:
-                    raise _damaged_gzip(exc, Location(self.name)) from None
+                    raise damaged_gzip(exc, Location(self.name)) from None
                 return last in (b"\n", b"\r")
             fh.seek(0, os.SEEK_END)
             if fh.tell() == 0:
@@ -754,7 +760,16 @@ class CsvSource:
 
     def chunks(self, chunk_rows: int = 20_000, skip: set[int] | None = None
                ) -> Iterator[CsvTable]:
-        """Blocks of at most ``chunk_rows`` well-formed rows (leaving out the rows in
+        """Deprecated name of :meth:`blocks`."""
+        import warnings
+
+        warnings.warn("CsvSource.chunks(chunk_rows=) is now CsvSource.blocks(block_rows=)",
+                      DeprecationWarning, stacklevel=2)
+        return self.blocks(chunk_rows, skip)
+
+    def blocks(self, block_rows: int = 20_000, skip: set[int] | None = None
+               ) -> Iterator[CsvTable]:
+        """Blocks of at most ``block_rows`` well-formed rows (leaving out the rows in
         ``skip``), each a :class:`CsvTable`; the file's issues come with the first block."""
         import pandas as pd
 
@@ -791,7 +806,7 @@ class CsvSource:
             if skip and item[0] in skip:
                 continue
             block.append(item)
-            if len(block) >= chunk_rows:
+            if len(block) >= block_rows:
                 yield table(block)
                 block = []
         if block or first:
@@ -838,7 +853,7 @@ def read_codecarbon_csv(source: Source, *, name: str | None = None) -> CsvTable:
     """
     src = CsvSource(source, name=name)
     src.scan(group_runs=False)
-    return next(src.chunks(chunk_rows=1 << 62))
+    return next(src.blocks(block_rows=1 << 62))
 
 
 def unknown_columns(columns: list[str]) -> list[str]:

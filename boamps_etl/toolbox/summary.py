@@ -297,7 +297,18 @@ def _svg(frame: pd.DataFrame) -> str:
     width = left + plot_w + legend_w
     plot_h = height - top - bottom_pad
     totals = [sum(vals) * factor for vals in zip(*(s[2] for s in series), strict=True)]
+    positive = [t for t in totals if t > 0]
+    # as the PNG: a log scale when the totals span orders of magnitude
+    log = bool(positive) and max(positive) / min(positive) > _LOG_SPREAD
     top_value = max(totals, default=0.0) or 1.0
+    floor = min(positive) / 3 if log else 0.0
+    span = math.log10(top_value / floor) if log else top_value
+
+    def height_of(value: float) -> float:  # from the axis, in pixels
+        if log:
+            return plot_h * max(0.0, math.log10(max(value, floor) / floor)) / span
+        return plot_h * value / span
+
     bar_w = plot_w / n
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'role="img" aria-label="energy by component">',
@@ -306,21 +317,25 @@ def _svg(frame: pd.DataFrame) -> str:
              f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
              f'y2="{top + plot_h}" stroke="#333"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>']
-    for k in range(5):
-        value = top_value * k / 4
-        y = top + plot_h - plot_h * k / 4
+    ticks = [10.0 ** e for e in range(math.ceil(math.log10(floor)),
+                                       math.floor(math.log10(top_value)) + 1)] if log \
+        else [top_value * k / 4 for k in range(5)]
+    for value in ticks:
+        y = top + plot_h - height_of(value)
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" '
                      f'text-anchor="end">{value:.3g}</text>')
+    scale = ", log scale" if log else ""
     parts.append(f'<text x="14" y="{top + plot_h / 2:.1f}" font-size="11" '
                  f'transform="rotate(-90 14 {top + plot_h / 2:.1f})" text-anchor="middle">'
-                 f'energy ({unit})</text>')
+                 f'energy ({unit}{scale})</text>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" font-size="11" '
                  f'text-anchor="middle">{escape(xlabel)}</text>')
     for i, label in enumerate(labels):
-        y = top + plot_h
+        below = floor
         for name, color, values in series:
-            h = values[i] * factor / top_value * plot_h
-            y -= h
+            above = below + values[i] * factor
+            y, h = top + plot_h - height_of(above), height_of(above) - height_of(below)
+            below = above
             parts.append(f'<rect class="bar" x="{left + i * bar_w + bar_w * 0.1:.2f}" '
                          f'y="{y:.2f}" width="{bar_w * 0.8:.2f}" height="{h:.2f}" '
                          f'fill="{color}"><title>{escape(label)} {name}: '

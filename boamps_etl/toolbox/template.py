@@ -380,6 +380,18 @@ _INTRO = """\
 """
 
 
+def _without_hardware(reports: Sequence[Any]) -> list[str]:
+    """The files whose reports record no hardware, when other files' reports do (a mix of
+    CodeCarbon 1.x and later files); empty otherwise."""
+    recorded: dict[str, bool] = {}
+    for rep in reports:
+        has = bool(_get(rep.document, ["infrastructure", "components"]))
+        recorded[rep.source] = recorded.get(rep.source, False) or has
+    if all(recorded.values()) or not any(recorded.values()):
+        return []
+    return [source for source, has in recorded.items() if not has]
+
+
 def _unrecorded(docs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Required fields the files' reports lack beside those of :data:`TEMPLATE_FIELDS`: what
     their trackers do not record (an infraType, a component, an OS...), to be asked for."""
@@ -472,6 +484,16 @@ def init_context(csvs: Iterable[PathLike] = (), out: PathLike | None = None, *,
         if found_types else ["cpu", "gpu"]
     notes = _csv_notes(docs) if docs else {}
     extra = _unrecorded(docs)
+    bare = _without_hardware(result.reports) if csv_list else []
+    if bare:
+        # Some files record hardware, others not (CodeCarbon 1.x): component entries here
+        # would replace, in every report, what the others recorded.
+        extra = [f for f in extra if not f.startswith("infrastructure.components")]
+        notes["infrastructure"] = "; ".join(
+            [*([notes["infrastructure"]] if "infrastructure" in notes else []),
+             f"no hardware recorded in {', '.join(bare)} (CodeCarbon 1.x): components "
+             "given here would replace the hardware the other files recorded, so give "
+             f"theirs in a context of their own (boamps-etl init-context {' '.join(bare)})"])
     no_hardware = "infrastructure.components[*].nbComponent" in extra and not any(
         _get(d, ["infrastructure", "components"]) for d in docs)
     if no_hardware:
@@ -544,8 +566,13 @@ def _note(w: _Writer, text: str) -> None:
     if len(line) <= _WIDTH:
         w.lines.append(line)
         return
+    import textwrap
+
     w.lines.append("# from the CSV:")
-    w.lines.extend(f"#   {item}" for item in text.split("; "))
+    for item in text.split("; "):
+        w.lines.extend(textwrap.wrap(item, _WIDTH, initial_indent="#   ",
+                                     subsequent_indent="#     ", break_long_words=False,
+                                     break_on_hyphens=False))
 
 
 def _render_match(w: _Writer, projects: Sequence[_Project], task: _Obj) -> None:

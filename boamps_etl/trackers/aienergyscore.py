@@ -38,7 +38,7 @@ def read(source: Source, name: str | None = None) -> CsvTable:
             f": missing key(s) {', '.join(missing)}" if missing else ""),
             Location(sample.name), "expected units, total and <phase>_wh keys")
     row = {str(k): cell(v) for k, v in doc.items() if not isinstance(v, dict | list)}
-    return make_table(sample.name, [row], "aienergyscore")
+    return make_table(sample.name, [row], "aienergyscore", row_labels=[""])
 
 
 TRACKER = Tracker(

@@ -111,8 +111,9 @@ def read(source: Source, name: str | None = None) -> CsvTable:
     path = None if isinstance(source, bytes) or hasattr(source, "read") else Path(
         os.fspath(source))
     row["version"] = _version(path)
-    return make_table(label, [row], "carbontracker",
-                      row_numbers=[_line_of(text, actual.start())])
+    line = _line_of(text, actual.start())
+    return make_table(label, [row], "carbontracker", row_numbers=[line],
+                      row_labels=[f"line {line}"])
 
 
 TRACKER = Tracker(

@@ -105,7 +105,8 @@ def read(source: Source, name: str | None = None) -> CsvTable:
         _flatten("", measurements, row)
         row.update(environment)
         rows.append(row)
-    return make_table(sample.name, rows, "optimum_benchmark")
+    return make_table(sample.name, rows, "optimum_benchmark",
+                      row_labels=[f"target '{row['target']}'" for row in rows])
 
 
 TRACKER = Tracker(

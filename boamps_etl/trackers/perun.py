@@ -266,7 +266,10 @@ def _read_json(source: Source, name: str | None) -> CsvTable:
     if not rows:
         raise InputError("holds no run (no node of type RUN)", Location(sample.name),
                          "export a finished perun run")
-    return make_table(sample.name, rows, "perun")
+    multi = len(multiruns) > 1
+    return make_table(sample.name, rows, "perun", row_labels=[
+        f"run '{row['run']}'" + (f" of multirun '{row['multirun']}'" if multi else "")
+        for row in rows])
 
 
 def read(source: Source, name: str | None = None) -> CsvTable:

@@ -22,10 +22,10 @@ from ..io.readers import (
     MAX_INPUT_BYTES,
     SAMPLE_BYTES,
     Source,
-    _damaged_gzip,
-    _decompress,
-    _read_bytes,
+    damaged_gzip,
+    decompress,
     read_file,
+    read_source,
     sniff_delimiter,
 )
 
@@ -61,9 +61,9 @@ class Sample:
             InputError: the file is missing, a folder, unreadable or damaged gzip.
         """
         if isinstance(source, bytes) or hasattr(source, "read"):
-            data, default = _read_bytes(source)
+            data, default = read_source(source)
             label = name or default
-            data = _decompress(data, label)
+            data = decompress(data, label)
             return cls(label, data[:SAMPLE_BYTES], data=data)
         path = Path(os.fspath(source))
         label = name or str(path)
@@ -73,7 +73,7 @@ class Sample:
                 with gzip.open(path, "rb") as gz:
                     head = gz.read(SAMPLE_BYTES)
             except GZIP_ERRORS as exc:
-                raise _damaged_gzip(exc, Location(label)) from None
+                raise damaged_gzip(exc, Location(label)) from None
         return cls(label, head, path=path)
 
     # -- content ------------------------------------------------------------------------
@@ -82,10 +82,10 @@ class Sample:
         """The whole file (decompressed), read once; at most the in-memory limit."""
         if self._data is None:
             assert self._path is not None
-            raw, _ = _read_bytes(self._path)
+            raw, _ = read_source(self._path)
             if len(raw) > MAX_INPUT_BYTES:
                 raise InputError("is too large to be read into memory", Location(self.name))
-            self._data = _decompress(raw, self.name)
+            self._data = decompress(raw, self.name)
         return self._data
 
     @property

@@ -20,7 +20,7 @@ def read_csv(source: Source, name: str | None, *, required: tuple[str, ...], wha
     """
     src = CsvSource(source, name=name, required=required, what=what, kind=kind)
     src.scan(group_runs=False)
-    return next(src.chunks(chunk_rows=1 << 62))
+    return next(src.blocks(block_rows=1 << 62))
 
 
 def cell(value: Any) -> str | None:
@@ -39,10 +39,13 @@ def cell(value: Any) -> str | None:
 
 def make_table(name: str, rows: Sequence[Mapping[str, str | None]], kind: str, *,
                row_numbers: Sequence[int] | None = None, issues: Iterable[Issue] = (),
-               records: int | None = None) -> CsvTable:
+               records: int | None = None, row_labels: Sequence[str] | None = None
+               ) -> CsvTable:
     """A :class:`CsvTable` of text cells from rows (dicts column -> text). Columns appear
     in the order they are first met; ``row_numbers`` are the rows messages name (default:
-    1, 2, ... for a file without header)."""
+    1, 2, ... for a file without header); ``row_labels``, how messages name them instead
+    of "row N" in a file that has no rows ("target 'decode'", "line 11"; "" for a file
+    holding one record)."""
     import pandas as pd
 
     columns: list[str] = []
@@ -54,8 +57,11 @@ def make_table(name: str, rows: Sequence[Mapping[str, str | None]], kind: str, *
                           for c in columns})
     frame[ROW_COLUMN] = list(row_numbers) if row_numbers is not None else list(
         range(1, len(rows) + 1))
-    return CsvTable(name, frame, columns, kind, list(issues),
-                    len(rows) if records is None else records)
+    table = CsvTable(name, frame, columns, kind, list(issues),
+                     len(rows) if records is None else records)
+    if row_labels is not None:
+        table.row_labels = dict(zip(frame[ROW_COLUMN].tolist(), row_labels, strict=True))
+    return table
 
 
 def add_columns(table: CsvTable, derived: Mapping[str, Sequence[str | None]]) -> None:

@@ -150,10 +150,10 @@ class LiveConverter:
         Raises:
             MappingError, ContextError: a file cannot be used.
         """
-        from ..api import _as_context, _as_mapping
+        from ..api import as_context, as_mapping
 
         sets = tuple(sets)
-        return cls(_as_mapping(mapping), _as_context(context, sets), sets)
+        return cls(as_mapping(mapping), as_context(context, sets), sets)
 
     def convert(self, records: Sequence[Mapping[str, Any]], name: str,
                 tasks: bool = False) -> ConversionResult:
