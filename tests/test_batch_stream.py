@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,10 +44,14 @@ def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def both(tree: Path | list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-         **kwargs: object) -> tuple[batch.BatchResult, batch.BatchResult]:
+         split: bool = False, **kwargs: object
+         ) -> tuple[batch.BatchResult, batch.BatchResult]:
     whole = convert_tree(tree, tmp_path / "whole", **kwargs)  # type: ignore[arg-type]
     with monkeypatch.context() as m:
         m.setattr(batch_convert, "STREAM_BYTES", -1)
+        if split:  # every file split between the workers, in blocks of 2 rows
+            m.setattr(batch_convert, "SPLIT_BYTES", -1)
+            m.setattr(batch_convert, "STREAM_BLOCK_ROWS", 2)
         streamed = convert_tree(tree, tmp_path / "streamed", **kwargs)  # type: ignore[arg-type]
     return whole, streamed
 
@@ -102,6 +107,17 @@ def test_duplicates_and_problems_streamed(tmp_path: Path, fmt: str,
     whole, streamed = both(tree, tmp_path, monkeypatch, format=fmt, contexts=[CONTEXT],
                            jobs=2)
     assert whole.counts["duplicate"] > 10 and whole.counts["error"] == 1
+    same(whole, streamed)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_split_between_workers_gives_the_same_bytes(tmp_path: Path, fmt: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = duplicates_tree(tmp_path)
+    shutil.copytree(FIXTURES / "codecarbon", tree / "fixtures")
+    whole, streamed = both(tree, tmp_path, monkeypatch, split=True, format=fmt,
+                           contexts=[CONTEXT], jobs=3)
+    assert whole.counts["duplicate"] > 10
     same(whole, streamed)
 
 

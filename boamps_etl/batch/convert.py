@@ -48,6 +48,9 @@ class UnitTask:
     tracker: str | None = None  # read every source as this tracker's (--from)
     # a local folder for the spools of large files (None: every file is read whole)
     spool: str | None = None
+    # (i, n): convert only the blocks i, i + n, i + 2n... of the (one, large) source; the
+    # parent joins the n outcomes (:func:`join_split`)
+    split: tuple[int, int] | None = None
 
 
 @dataclass
@@ -65,6 +68,10 @@ class SourceOutcome:
     # report, and ``warnings`` go before the first line.
     spool: str | None = None
     warnings: list[Issue] = field(default_factory=list)
+    # a split source: the other spools of its blocks, and the block of each warning
+    spools: tuple[str, ...] = ()
+    warning_blocks: list[int] = field(default_factory=list)
+    reports: int = 0  # reports in the spools
 
 
 #: A local CodeCarbon file larger than this (bytes) is converted block by block, its
@@ -72,6 +79,9 @@ class SourceOutcome:
 STREAM_BYTES = 1 << 20
 #: Rows converted together when streaming.
 STREAM_BLOCK_ROWS = 5_000
+#: A file larger than this (bytes) is split between the pool's workers: each converts every
+#: n-th block (``-j n``), so that all cores work on it.
+SPLIT_BYTES = 16 << 20
 
 
 # Per-process caches of loaded setups, keyed by file paths *and* content hashes so an
@@ -133,8 +143,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
                     setup_error: Issue | None, per_row: bool, allow_incomplete: bool,
                     tracker: str | None = None,
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
-                        None, ()), fmt: str = "json", spool: str | None = None
-                    ) -> SourceOutcome:
+                        None, ()), fmt: str = "json", spool: str | None = None,
+                    split: tuple[int, int] | None = None) -> SourceOutcome:
     from ..pipeline import convert_table
     from ..trackers import detect, get_tracker, read_table
 
@@ -149,7 +159,7 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
         return single("error", setup_error, None)
     if spool is not None and isinstance(path, Path) and _size(path) > STREAM_BYTES:
         streamed = _stream_source(key, path, mapping, context, setup_error, per_row,
-                                  allow_incomplete, tracker, fmt, spool)
+                                  allow_incomplete, tracker, fmt, spool, split)
         if streamed is not None:
             return streamed
     try:
@@ -248,8 +258,8 @@ def payload(document: dict[str, Any], fmt: str) -> Any:
 
 def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                    context: Context | None, setup_error: Issue | None, per_row: bool,
-                   allow_incomplete: bool, tracker: str | None, fmt: str, spool: str
-                   ) -> SourceOutcome | None:
+                   allow_incomplete: bool, tracker: str | None, fmt: str, spool: str,
+                   split: tuple[int, int] | None = None) -> SourceOutcome | None:
     """A large CodeCarbon file, block by block (as :func:`boamps_etl.api.convert_to` reads
     it): each report's manifest line and output go to a work file in ``spool``, in
     manifest order, never all in memory. None: not a CodeCarbon file, or unreadable (the
@@ -291,11 +301,14 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
     skip, groups = source.selection()
     errors: list[ManifestEntry] = []
     warnings: list[Issue] = []
+    warning_blocks: list[int] = []
     rows = spooled = 0
     out, work = staging.new_file(Path(spool), "spool")
     try:
         with out:
-            for block in source.blocks(STREAM_BLOCK_ROWS, skip):
+            for number, block in enumerate(source.blocks(STREAM_BLOCK_ROWS, skip)):
+                if split is not None and number % split[1] != split[0]:
+                    continue
                 part = convert_table(block, mapping, context, per_row=per_row,
                                      allow_incomplete=allow_incomplete, groups=groups)
                 rows += part.rows_read
@@ -308,6 +321,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                 for issue in part.issues:
                     if issue.severity != "error":
                         warnings.append(issue)
+                        warning_blocks.append(number)
                         continue
                     where = () if issue.where.row is None else (issue.where.row,)
                     errors.append(ManifestEntry(key, where, None, None, "error", None,
@@ -321,9 +335,10 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
         staging.remove(work)
         raise
     errors = sorted_entries(errors)
-    if spooled:
+    if spooled or split is not None:
         return SourceOutcome(key, sha, rows, errors, [None] * len(errors), spool=str(work),
-                             warnings=warnings)
+                             warnings=warnings, warning_blocks=warning_blocks,
+                             reports=spooled)
     staging.remove(work)
     entries = errors or [ManifestEntry(key, (), None, None, "skipped", None, [Issue(
         "no-rows", "no rows to convert", Location(key), "warning")], sha,
@@ -335,23 +350,56 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
 def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
     """A streamed source's manifest lines and payloads, in manifest order: its reports
     (from the spool) merged with its other lines, the warnings on the first."""
-    def spooled() -> Iterator[tuple[ManifestEntry, Any]]:
-        assert outcome.spool is not None
-        with open(outcome.spool, "rb", buffering=1 << 20) as fh:
+    def spooled(path: str) -> Iterator[tuple[ManifestEntry, Any]]:
+        with open(path, "rb", buffering=1 << 20) as fh:
             while True:
                 try:
                     yield pickle.load(fh)
                 except EOFError:
                     return
 
+    assert outcome.spool is not None
     others = ((e, None) for e in outcome.entries)
-    merged = heapq.merge(spooled(), others, key=lambda item: _entry_key(item[0]))
+    merged = heapq.merge(*(spooled(p) for p in (outcome.spool, *outcome.spools)), others,
+                         key=lambda item: _entry_key(item[0]))
     first = True
     for entry, data in merged:
         if first and outcome.warnings:
             entry.issues[:0] = outcome.warnings
         first = False
         yield entry, data
+
+
+def join_split(parts: list[SourceOutcome]) -> SourceOutcome:
+    """One outcome from those of a source's blocks converted apart (``split``), as if one
+    worker had converted them all."""
+    if any(p.spool is None for p in parts):  # the file was refused: each part says the same
+        for p in parts:
+            if p.spool is not None:
+                staging.remove(Path(p.spool))
+        return next(p for p in parts if p.spool is None)
+    first = parts[0]
+    assert first.spool is not None
+    errors = sorted_entries([e for p in parts for e in p.entries])
+    tagged = sorted(((b, n, i) for n, p in enumerate(parts)
+                     for b, i in zip(p.warning_blocks, p.warnings, strict=True)),
+                    key=lambda t: (t[0], t[1]))
+    warnings = [i for _, _, i in tagged]
+    rows = sum(p.rows for p in parts)
+    if not any(p.reports for p in parts):
+        for p in parts:
+            staging.remove(Path(p.spool or ""))
+        entries = errors or [ManifestEntry(first.key, (), None, None, "skipped", None, [Issue(
+            "no-rows", "no rows to convert", Location(first.key), "warning")],
+            first.sha256, base_status="skipped",
+            tracker=errors[0].tracker if errors else "codecarbon")]
+        entries[0].issues[:0] = warnings
+        return SourceOutcome(first.key, first.sha256, rows, entries, [None] * len(entries),
+                             texts=[None] * len(entries))
+    return SourceOutcome(first.key, first.sha256, rows, errors, [None] * len(errors),
+                         [None] * len(errors), spool=first.spool,
+                         spools=tuple(str(p.spool) for p in parts[1:]), warnings=warnings,
+                         reports=sum(p.reports for p in parts))
 
 
 #: File names CodeCarbon writes: emissions.csv, its task files and its backups.
@@ -397,7 +445,7 @@ def convert_unit(task: UnitTask) -> list[SourceOutcome]:
     options = dict(task.options)
     outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
                                 task.per_row, task.allow_incomplete, task.tracker,
-                                task.mapping, task.fmt, task.spool)
+                                task.mapping, task.fmt, task.spool, task.split)
                 for key, path in task.sources]
     for outcome in outcomes:
         if outcome.spool is not None:

@@ -26,7 +26,15 @@ from ..io.writers import FORMATS, is_inside
 from ..jobs import resolve_jobs
 from ..levels import count_levels
 from ..mapping import load_mapping
-from .convert import SourceOutcome, UnitTask, convert_unit, warm_up, worker_init
+from . import convert as unit_convert
+from .convert import (
+    SourceOutcome,
+    UnitTask,
+    convert_unit,
+    join_split,
+    warm_up,
+    worker_init,
+)
 from .discover import (
     CONTEXT_NAMES,
     DEFAULT_GLOBS,
@@ -245,6 +253,24 @@ def _remove_empty_folders(out: AnyPath, folder: AnyPath) -> None:
         except OSError:
             break
         folder = folder.parent
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _joined(unit: Unit, outcomes: list[SourceOutcome]) -> list[SourceOutcome]:
+    """A folder's outcomes in the order of its sources, those of a split source joined."""
+    by_key: dict[str, list[SourceOutcome]] = {}
+    for o in outcomes:
+        by_key.setdefault(o.key, []).append(o)
+    if all(len(v) == 1 for v in by_key.values()):
+        return outcomes
+    return [v[0] if len(v) == 1 else join_split(v)
+            for v in (by_key[key] for key, _ in unit.sources if key in by_key)]
 
 
 def _combine(out: AnyPath, fmt: str, parts: list[str]) -> str:
@@ -514,7 +540,16 @@ class _Batch:
         """The tasks converting a folder: one, or one per file when the executor prefers."""
         task = self.task(unit)
         if not executor.per_file:
-            return [executor.submit(convert_unit, task)]
+            large = self.large(task)
+            if not large:
+                return [executor.submit(convert_unit, task)]
+            # a large file's blocks are shared out between the workers (join_split)
+            rest = tuple(s for s in task.sources if s not in large)
+            return [executor.submit(convert_unit, dataclasses.replace(task, sources=rest))
+                    ] * bool(rest) + [
+                executor.submit(convert_unit, dataclasses.replace(
+                    task, sources=(source,), split=(i, self.jobs)))
+                for source in large for i in range(self.jobs)]
         futures = [executor.submit(convert_unit, dataclasses.replace(task, sources=(source,)))
                    for source in task.sources]
         for future in futures:  # the progress bar counts completions, in any order
@@ -522,6 +557,13 @@ class _Batch:
             if add is not None:
                 add(self._completed)
         return futures
+
+    def large(self, task: UnitTask) -> list[tuple[str, str]]:
+        """The sources of a folder large enough to be split between the workers."""
+        if self.spool is None or self.jobs < 2 or task.setup_error is not None:
+            return []
+        return [(key, path) for key, path in task.sources
+                if not storage.is_url(path) and _size(Path(path)) > unit_convert.SPLIT_BYTES]
 
     def _completed(self, _: Any) -> None:
         with self.lock:
@@ -538,7 +580,10 @@ class _Batch:
             Path(self.spool).mkdir(parents=True, exist_ok=True)
         try:
             if executor is None:
-                executor = make_executor("local", min(self.jobs, len(stale)), None,
+                workers = min(self.jobs, len(stale))
+                if workers < self.jobs and any(self.large(self.task(u)) for u in stale):
+                    workers = self.jobs  # a large file's blocks keep every worker busy
+                executor = make_executor("local", workers, None,
                                          warm_up, worker_init)
             if executor.name != "inline":
                 futures = {u.key: self.submit(executor, u) for u in stale}
@@ -551,7 +596,8 @@ class _Batch:
                     if parts is None:
                         outcomes = convert_unit(self.task(unit))
                     else:
-                        outcomes = [o for part in parts for o in self.wait(part, unit)]
+                        outcomes = _joined(unit, [o for part in parts
+                                                  for o in self.wait(part, unit)])
                         self.consumed += len(unit.sources)
                         self.prefetched.pop(unit.key, None)
                     done = self.convert(unit, outcomes)

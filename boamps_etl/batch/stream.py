@@ -133,8 +133,9 @@ class StreamedFolder:
             for path in work:
                 staging.remove(path)
             for outcome in outcomes:
-                if outcome.spool is not None:
-                    staging.remove(Path(outcome.spool))
+                for spool in (outcome.spool, *outcome.spools):
+                    if spool is not None:
+                        staging.remove(Path(spool))
         return {**record, "outputs": outputs, "part": name}
 
     def _line(self, part: _HashedFile, item: list[Any]) -> None:
