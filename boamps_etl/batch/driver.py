@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import os
 import threading
@@ -139,35 +140,48 @@ class BatchResult:
         in manifest.csv (made when asked: a batch can hold millions of lines)."""
         return manifest_frame(self.entries)
 
+    @functools.cached_property
+    def _tally(self) -> tuple[dict[str, int], dict[str, int], int, list[ManifestEntry]]:
+        """One pass over the lines (read back from disk past the first few thousand):
+        counts per status and level, distinct runs, failing lines."""
+        counts = dict.fromkeys(STATUSES, 0)
+        levels: list[str] = []
+        runs: set[int] = set()
+        bad = {"invalid", "error"} | (set() if self.allow_incomplete else {"incomplete"})
+        failing: list[ManifestEntry] = []
+        for e in self.entries:
+            counts[e.status] = counts.get(e.status, 0) + 1
+            if e.status in ("valid", "incomplete"):
+                levels.append(e.level)
+            if e.status in REPORT_STATUSES:
+                runs.add(id_digest(e.run_id or f"{e.source}#{e.rows}"))
+            if e.status in bad:
+                failing.append(e)
+        return counts, count_levels(levels), len(runs), failing
+
     def level_counts(self) -> dict[str, int]:
         """Reports per completeness level (valid and incomplete reports; see levels.py)."""
-        return count_levels(e.level for e in self.entries
-                            if e.status in ("valid", "incomplete"))
+        return dict(self._tally[1])
 
     @property
     def counts(self) -> dict[str, int]:
         """Manifest lines per status (every status present, zeros included)."""
-        out = dict.fromkeys(STATUSES, 0)
-        for e in self.entries:
-            out[e.status] = out.get(e.status, 0) + 1
-        return out
+        return dict(self._tally[0])
 
     @property
     def reports(self) -> int:
         """Reports made, duplicates left out."""
-        return sum(1 for e in self.entries if e.status in ("valid", "incomplete", "invalid"))
+        return sum(self._tally[0][s] for s in REPORT_STATUSES)
 
     @property
     def runs(self) -> int:
         """Distinct run_ids among the reports (task files have several reports per run)."""
-        return len({(e.run_id or f"{e.source}#{e.rows}") for e in self.entries
-                    if e.status in ("valid", "incomplete", "invalid")})
+        return self._tally[2]
 
     @property
     def failing(self) -> list[ManifestEntry]:
         """Lines that make the batch fail: invalid, error, and incomplete unless allowed."""
-        bad = {"invalid", "error"} | (set() if self.allow_incomplete else {"incomplete"})
-        return [e for e in self.entries if e.status in bad]
+        return list(self._tally[3])
 
     @property
     def ok(self) -> bool:
