@@ -629,13 +629,16 @@ class _Batch:
             interrupted = True
             raise
         finally:
-            for parts in futures.values():  # stopped early: drop the work not needed
+            stop = getattr(executor, "stop", None)
+            # Stopped early: drop the work not needed (after an interrupt the local pool's
+            # stop does it: futures cancelled here while its workers are killed make
+            # Python 3.11's pool fail in a thread of its own, InvalidStateError)
+            for parts in futures.values() if not (interrupted and stop and own) else ():
                 for part in parts:
                     cancel = getattr(part, "cancel", None)
                     if cancel is not None:
                         cancel()
             if own and executor is not None:
-                stop = getattr(executor, "stop", None)
                 # Ctrl-C, SIGTERM: the local workers are killed, not waited for
                 (stop if interrupted and stop is not None else executor.close)()
             if not completed:  # interrupted: keep what is complete, raise the first error
