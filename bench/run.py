@@ -973,6 +973,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated row counts (1000,100k,1M); default 1000,100000",
     )
     p.add_argument("--full", action="store_true", help="add the 1,000,000-row file")
+    p.add_argument("--batch", action="store_true",
+                   help="benchmark boamps-etl batch over one large file and many small ones "
+                        "instead (bench/batch_run.py; --batch --help for its options)")
     p.add_argument(
         "--formats",
         type=lambda t: [f.strip() for f in t.split(",") if f.strip()],
@@ -1061,6 +1064,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _peer_codecarbon_main(*argv[1:4])
     if argv[:1] == ["_peer-jsonschema"]:
         return _peer_jsonschema_main(argv[1])
+    if "--batch" in argv:  # boamps-etl batch over a tree (bench/batch_run.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from batch_run import main as batch_main
+
+        return batch_main([x for x in argv if x != "--batch"])
 
     p = build_parser()
     args = p.parse_args(argv)

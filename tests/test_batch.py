@@ -238,7 +238,7 @@ def test_jobs_do_not_change_a_byte(tree: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_folder_files_and_all_file(tree: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "out"
-    convert_tree(tree, out, fmt=fmt, jobs=2)
+    convert_tree(tree, out, format=fmt, jobs=2)
     files = tree_bytes(out)
     assert sorted(files) == [f"all.{fmt}", f"lab/exp1/boamps-reports.{fmt}",
                              f"lab/exp2/boamps-reports.{fmt}", "manifest.csv"]
@@ -255,7 +255,15 @@ def test_folder_files_and_all_file(tree: Path, tmp_path: Path, fmt: str) -> None
         assert [json.loads(x) for x in files["all.jsonl"].decode().splitlines()] == docs
     else:  # the same bytes as rendering every report at once
         assert files["all.csv"].decode() == render_csv(docs)
-    assert tree_bytes(out) == tree_bytes(convert_tree(tree, tmp_path / "j1", fmt=fmt).out)
+    assert tree_bytes(out) == tree_bytes(convert_tree(tree, tmp_path / "j1", format=fmt).out)
+
+
+def test_fmt_is_a_deprecated_alias_of_format(tree: Path, tmp_path: Path) -> None:
+    with pytest.warns(DeprecationWarning, match="format="):
+        convert_tree(tree, tmp_path / "old", fmt="jsonl")
+    convert_tree(tree, tmp_path / "new", format="jsonl")
+    assert tree_bytes(tmp_path / "old") == tree_bytes(tmp_path / "new")
+    assert (tmp_path / "old" / "all.jsonl").is_file()
 
 
 def test_several_roots_with_the_same_name(tmp_path: Path) -> None:
@@ -479,7 +487,7 @@ def test_usage_errors(tree: Path, tmp_path: Path) -> None:
     with pytest.raises(OutputError):
         convert_tree(tree, tmp_path / "file")
     with pytest.raises(UsageError, match="format"):
-        convert_tree(tree, tmp_path / "out", fmt="xml")
+        convert_tree(tree, tmp_path / "out", format="xml")
     with pytest.raises(ContextError):
         convert_tree(tree, tmp_path / "out", sets=["task.nope=1"])
     assert not (tmp_path / "out").exists()

@@ -27,7 +27,7 @@ from test_batch import build_tree, tree_bytes
 
 from boamps_etl import batch
 from boamps_etl.batch import BatchProgress, convert_tree
-from boamps_etl.batch.convert import _warm_up
+from boamps_etl.batch.convert import warm_up
 from boamps_etl.execute.dask import DaskExecutor
 
 distributed = pytest.importorskip("distributed")
@@ -117,7 +117,7 @@ def cluster(s3: S3) -> Iterator[Any]:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0", silence_logs=40) as lc, \
             distributed.Client(lc, set_as_default=False) as client:
-        client.run(_warm_up)  # imports and schemas once, not in the first test
+        client.run(warm_up)  # imports and schemas once, not in the first test
         yield client
 
 

@@ -442,12 +442,15 @@ def _outputs(folder: Path) -> dict[str, bytes]:
 def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[list[str], Path]:
     csv_path, context = big
     lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
-    if command == "batch":
+    if command.startswith("batch"):
         root = tmp_path / "runs"
         for k in range(4):  # four folders of 300 runs each
             (root / f"exp{k}").mkdir(parents=True)
             (root / f"exp{k}" / "emissions.csv").write_text(
                 lines[0] + "".join(lines[1 + 300 * k: 1 + 300 * (k + 1)]), encoding="utf-8")
+        if command == "batch-large":  # and a file large enough to be streamed (over 1 MB)
+            (root / "exp2" / "emissions.csv.bak").write_text(
+                lines[0] + "".join(lines[1001: 4001]), encoding="utf-8")
         shutil.copy(context, root / "boamps.json")
         return ["batch", str(root), "-o", "work/out", "-j", "2", "-q"], tmp_path / "work"
     sample = tmp_path / "emissions.csv"
@@ -461,7 +464,7 @@ def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[li
 
 @needs_proc
 @pytest.mark.parametrize("command", ["convert-json", "convert-jsonl", "convert-csv",
-                                     "convert-parquet", "batch"])
+                                     "convert-parquet", "batch", "batch-large"])
 def test_kill_9_then_a_plain_rerun_gives_the_same_bytes(big: tuple[Path, Path],
                                                         tmp_path: Path, command: str) -> None:
     args, work = _kill_case(tmp_path, big, command)

@@ -260,4 +260,4 @@ def test_the_command_writes_parquet_to_a_file_and_to_stdout(tmp_path: Path) -> N
 
 def test_batch_keeps_its_formats(tmp_path: Path) -> None:
     with pytest.raises(be.BoampsEtlError, match="unknown format 'parquet'"):
-        be.convert_tree([tmp_path], tmp_path / "out", fmt="parquet")
+        be.convert_tree([tmp_path], tmp_path / "out", format="parquet")

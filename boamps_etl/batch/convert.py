@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import heapq
 import io
+import pickle
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..context import Context, load_context
 from ..errors import BoampsEtlError, InputError, Issue, Location
-from ..io import storage
+from ..flatten import flatten
+from ..io import staging, storage
 from ..io.storage import AnyPath
-from ..io.writers import dumps, render_jsonl
+from ..io.writers import dumps, render_jsonl, report_filename
 from ..mapping import FieldMapping, load_mapping
 from .manifest import ManifestEntry
-from .state import _sha_bytes
+from .state import sha_bytes
 
 # Reader messages meaning "there is nothing to convert here" rather than "this is broken".
 _NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds only blank space",
@@ -30,7 +34,7 @@ _NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds o
 
 
 @dataclass(frozen=True)
-class _Task:
+class UnitTask:
     key: str
     sources: tuple[tuple[str, str], ...]
     contexts: tuple[tuple[str, str | None], ...]
@@ -42,10 +46,15 @@ class _Task:
     fmt: str = "json"
     options: tuple[tuple[str, Any], ...] = ()  # fsspec storage options for URLs
     tracker: str | None = None  # read every source as this tracker's (--from)
+    # a local folder for the spools of large files (None: every file is read whole)
+    spool: str | None = None
+    # (i, n): convert only the blocks i, i + n, i + 2n... of the (one, large) source; the
+    # parent joins the n outcomes (:func:`join_split`)
+    split: tuple[int, int] | None = None
 
 
 @dataclass
-class _SourceOutcome:
+class SourceOutcome:
     key: str
     sha256: str | None
     rows: int
@@ -54,6 +63,25 @@ class _SourceOutcome:
     # the output text of each report, rendered in the worker (json/jsonl) to offload the
     # parent; same bytes as the writers' functions
     texts: list[str | None] = field(default_factory=list)
+    # A large file streamed: its reports' lines and outputs are in this work file (see
+    # :func:`read_spool`), in order; ``entries`` holds only the lines of rows that gave no
+    # report, and ``warnings`` go before the first line.
+    spool: str | None = None
+    warnings: list[Issue] = field(default_factory=list)
+    # a split source: the other spools of its blocks, and the block of each warning
+    spools: tuple[str, ...] = ()
+    warning_blocks: list[int] = field(default_factory=list)
+    reports: int = 0  # reports in the spools
+
+
+#: A local CodeCarbon file larger than this (bytes) is converted block by block, its
+#: reports spooled to a work file beside the outputs: memory stays bounded whatever its size.
+STREAM_BYTES = 1 << 20
+#: Rows converted together when streaming.
+STREAM_BLOCK_ROWS = 5_000
+#: A file larger than this (bytes) is split between the pool's workers: each converts every
+#: n-th block (``-j n``), so that all cores work on it.
+SPLIT_BYTES = 16 << 20
 
 
 # Per-process caches of loaded setups, keyed by file paths *and* content hashes so an
@@ -72,7 +100,7 @@ def _cached(key: Any, load: Callable[[], Any]) -> Any:
     return _SETUP_CACHE[key]
 
 
-def _load_setup(task: _Task) -> tuple[FieldMapping | None, Context | None, Issue | None]:
+def _load_setup(task: UnitTask) -> tuple[FieldMapping | None, Context | None, Issue | None]:
     mapping_path, mapping_hashes = task.mapping
     options = dict(task.options)
     mapping, error = _cached(("mapping", mapping_path, mapping_hashes),
@@ -86,7 +114,7 @@ def _load_setup(task: _Task) -> tuple[FieldMapping | None, Context | None, Issue
     return mapping, context, error
 
 
-def _sorted_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
+def sorted_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     return sorted(entries, key=lambda e: (e.rows[-1] if e.rows else 0,
                                           e.rows[0] if e.rows else 0))
 
@@ -115,26 +143,32 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
                     setup_error: Issue | None, per_row: bool, allow_incomplete: bool,
                     tracker: str | None = None,
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
-                        None, ())) -> _SourceOutcome:
+                        None, ()), fmt: str = "json", spool: str | None = None,
+                    split: tuple[int, int] | None = None) -> SourceOutcome:
     from ..pipeline import convert_table
     from ..trackers import detect, get_tracker, read_table
 
     found_name = ""
 
-    def single(status: str, issue: Issue, sha: str | None, rows: int = 0) -> _SourceOutcome:
+    def single(status: str, issue: Issue, sha: str | None, rows: int = 0) -> SourceOutcome:
         entry = ManifestEntry(key, (), None, None, status, None, [issue], sha,
                               base_status=status, tracker=found_name)
-        return _SourceOutcome(key, sha, rows, [entry], [None])
+        return SourceOutcome(key, sha, rows, [entry], [None])
 
     if setup_error is not None and setup_error.code == "unreadable-folder":
         return single("error", setup_error, None)
+    if spool is not None and isinstance(path, Path) and _size(path) > STREAM_BYTES:
+        streamed = _stream_source(key, path, mapping, context, setup_error, per_row,
+                                  allow_incomplete, tracker, fmt, spool, split)
+        if streamed is not None:
+            return streamed
     try:
         data = path.read_bytes()
     except OSError as exc:
         return single("error", Issue("bad-input", "cannot be read "
                                      f"({exc.strerror or storage.describe_error(exc)})",
                                      Location(key)), None)
-    sha = _sha_bytes(data)
+    sha = sha_bytes(data)
     try:
         found = get_tracker(tracker) if tracker is not None else detect(data, key)
         # Other trackers' files are small; from their path, their readers also find the
@@ -142,15 +176,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
         # configuration).
         found, table = read_table(data if found.name == "codecarbon" else path, found, key)
     except InputError as exc:
-        issue = Issue(exc.code, exc.message, Location(key, exc.where.row, exc.where.column),
-                      "error", exc.hint)
-        if exc.message.startswith(_NOTHING_TO_CONVERT):
-            if not _codecarbon_name(path.name) or _plainly_foreign(data):
-                return single("skipped", issue, sha)
-            issue = Issue(exc.code, f"{exc.message}, though named like CodeCarbon's output: "
-                          "a damaged CodeCarbon file", issue.where, "error",
-                          "restore it from a backup, or delete it if the run is lost")
-        return single("error", issue, sha)
+        status, issue = _unreadable(key, path, exc, data)
+        return single(status, issue, sha)
     found_name = found.name
     if table.records == 0:
         return single("skipped", Issue("no-rows", "has a header but no data rows",
@@ -187,11 +214,192 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
         entries.append(ManifestEntry(key, (), None, None, "skipped", None, [Issue(
             "no-rows", "no rows to convert", Location(key), "warning")], sha,
             base_status="skipped", tracker=found.name))
-    entries = _sorted_entries(entries)
+    entries = sorted_entries(entries)
     if warnings:
         entries[0].issues[:0] = warnings
-    return _SourceOutcome(key, sha, result.rows_read, entries,
+    return SourceOutcome(key, sha, result.rows_read, entries,
                           [documents.get(id(e)) for e in entries])
+
+
+def _unreadable(key: str, path: AnyPath, exc: InputError, data: bytes) -> tuple[str, Issue]:
+    """The manifest status and issue of a file its reader refused: 'skipped' when it holds
+    nothing to convert, 'error' when it is broken."""
+    issue = Issue(exc.code, exc.message, Location(key, exc.where.row, exc.where.column),
+                  "error", exc.hint)
+    if exc.message.startswith(_NOTHING_TO_CONVERT):
+        if not _codecarbon_name(path.name) or _plainly_foreign(data):
+            return "skipped", issue
+        issue = Issue(exc.code, f"{exc.message}, though named like CodeCarbon's output: "
+                      "a damaged CodeCarbon file", issue.where, "error",
+                      "restore it from a backup, or delete it if the run is lost")
+    return "error", issue
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _entry_key(entry: ManifestEntry) -> tuple[int, int]:
+    return (entry.rows[-1] if entry.rows else 0, entry.rows[0] if entry.rows else 0)
+
+
+def payload(document: dict[str, Any], fmt: str) -> Any:
+    """What the parent writes for a report: (file name, text) for json, the JSON line for
+    jsonl, the flat row for csv (same bytes as the writers' functions)."""
+    if fmt == "json":
+        return report_filename(document), dumps(document) + "\n"
+    if fmt == "jsonl":
+        return render_jsonl([document])
+    return flatten(document)
+
+
+def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
+                   context: Context | None, setup_error: Issue | None, per_row: bool,
+                   allow_incomplete: bool, tracker: str | None, fmt: str, spool: str,
+                   split: tuple[int, int] | None = None) -> SourceOutcome | None:
+    """A large CodeCarbon file, block by block (as :func:`boamps_etl.api.convert_to` reads
+    it): each report's manifest line and output go to a work file in ``spool``, in
+    manifest order, never all in memory. None: not a CodeCarbon file, or unreadable (the
+    caller reads it whole and says why)."""
+    from ..io.readers import CsvSource
+    from ..pipeline import convert_table
+    from ..trackers import detect, get_tracker
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
+        return None
+    sha = storage.sha256(path)
+    if sha is None:
+        return None
+
+    def single(status: str, issue: Issue, rows: int = 0, tracker_name: str = "") -> SourceOutcome:
+        entry = ManifestEntry(key, (), None, None, status, None, [issue], sha,
+                              base_status=status, tracker=tracker_name)
+        return SourceOutcome(key, sha, rows, [entry], [None])
+
+    try:
+        found = get_tracker(tracker) if tracker is not None else detect(path, key)
+        if found.name != "codecarbon":
+            return None
+        source = CsvSource(path, name=key)
+        source.scan(group_runs=not per_row and source.kind != "task")
+    except InputError as exc:
+        status, issue = _unreadable(key, path, exc, head)
+        return single(status, issue)
+    if source.records == 0:
+        return single("skipped", Issue("no-rows", "has a header but no data rows",
+                                       Location(key), "warning"), 0, found.name)
+    if setup_error is not None:
+        return single("error", setup_error, source.records, found.name)
+    assert mapping is not None
+    ok = ("valid", "incomplete") if allow_incomplete else ("valid",)
+    skip, groups = source.selection()
+    errors: list[ManifestEntry] = []
+    warnings: list[Issue] = []
+    warning_blocks: list[int] = []
+    rows = spooled = 0
+    out, work = staging.new_file(Path(spool), "spool")
+    try:
+        with out:
+            for number, block in enumerate(source.blocks(STREAM_BLOCK_ROWS, skip)):
+                if split is not None and number % split[1] != split[0]:
+                    continue
+                part = convert_table(block, mapping, context, per_row=per_row,
+                                     allow_incomplete=allow_incomplete, groups=groups)
+                rows += part.rows_read
+                items = [(ManifestEntry(key, tuple(r.rows), r.run_id, r.report_id, r.status,
+                                        None, list(r.issues), sha, base_status=r.status,
+                                        level=r.level, tracker=found.name,
+                                        recovered=r.recovered),
+                          payload(r.document, fmt) if r.status in ok else None)
+                         for r in part.reports]
+                for issue in part.issues:
+                    if issue.severity != "error":
+                        warnings.append(issue)
+                        warning_blocks.append(number)
+                        continue
+                    where = () if issue.where.row is None else (issue.where.row,)
+                    errors.append(ManifestEntry(key, where, None, None, "error", None,
+                                                [issue], sha, base_status="error",
+                                                tracker=found.name))
+                items.sort(key=lambda item: _entry_key(item[0]))
+                for item in items:
+                    pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
+                spooled += len(items)
+    except BaseException:
+        staging.remove(work)
+        raise
+    errors = sorted_entries(errors)
+    if spooled or split is not None:
+        return SourceOutcome(key, sha, rows, errors, [None] * len(errors), spool=str(work),
+                             warnings=warnings, warning_blocks=warning_blocks,
+                             reports=spooled)
+    staging.remove(work)
+    entries = errors or [ManifestEntry(key, (), None, None, "skipped", None, [Issue(
+        "no-rows", "no rows to convert", Location(key), "warning")], sha,
+        base_status="skipped", tracker=found.name)]
+    entries[0].issues[:0] = warnings
+    return SourceOutcome(key, sha, rows, entries, [None] * len(entries))
+
+
+def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
+    """A streamed source's manifest lines and payloads, in manifest order: its reports
+    (from the spool) merged with its other lines, the warnings on the first."""
+    def spooled(path: str) -> Iterator[tuple[ManifestEntry, Any]]:
+        with open(path, "rb", buffering=1 << 20) as fh:
+            while True:
+                try:
+                    yield pickle.load(fh)
+                except EOFError:
+                    return
+
+    assert outcome.spool is not None
+    others = ((e, None) for e in outcome.entries)
+    merged = heapq.merge(*(spooled(p) for p in (outcome.spool, *outcome.spools)), others,
+                         key=lambda item: _entry_key(item[0]))
+    first = True
+    for entry, data in merged:
+        if first and outcome.warnings:
+            entry.issues[:0] = outcome.warnings
+        first = False
+        yield entry, data
+
+
+def join_split(parts: list[SourceOutcome]) -> SourceOutcome:
+    """One outcome from those of a source's blocks converted apart (``split``), as if one
+    worker had converted them all."""
+    if any(p.spool is None for p in parts):  # the file was refused: each part says the same
+        for p in parts:
+            if p.spool is not None:
+                staging.remove(Path(p.spool))
+        return next(p for p in parts if p.spool is None)
+    first = parts[0]
+    assert first.spool is not None
+    errors = sorted_entries([e for p in parts for e in p.entries])
+    tagged = sorted(((b, n, i) for n, p in enumerate(parts)
+                     for b, i in zip(p.warning_blocks, p.warnings, strict=True)),
+                    key=lambda t: (t[0], t[1]))
+    warnings = [i for _, _, i in tagged]
+    rows = sum(p.rows for p in parts)
+    if not any(p.reports for p in parts):
+        for p in parts:
+            staging.remove(Path(p.spool or ""))
+        entries = errors or [ManifestEntry(first.key, (), None, None, "skipped", None, [Issue(
+            "no-rows", "no rows to convert", Location(first.key), "warning")],
+            first.sha256, base_status="skipped",
+            tracker=errors[0].tracker if errors else "codecarbon")]
+        entries[0].issues[:0] = warnings
+        return SourceOutcome(first.key, first.sha256, rows, entries, [None] * len(entries),
+                             texts=[None] * len(entries))
+    return SourceOutcome(first.key, first.sha256, rows, errors, [None] * len(errors),
+                         [None] * len(errors), spool=first.spool,
+                         spools=tuple(str(p.spool) for p in parts[1:]), warnings=warnings,
+                         reports=sum(p.reports for p in parts))
 
 
 #: File names CodeCarbon writes: emissions.csv, its task files and its backups.
@@ -227,7 +435,7 @@ def _plainly_foreign(data: bytes) -> bool:
     return len(names & KNOWN_COLUMNS) < 2
 
 
-def _convert_unit(task: _Task) -> list[_SourceOutcome]:
+def convert_unit(task: UnitTask) -> list[SourceOutcome]:
     """Convert the CSVs of one folder (in a worker with ``jobs > 1``)."""
     mapping: FieldMapping | None = None
     context: Context | None = None
@@ -237,10 +445,12 @@ def _convert_unit(task: _Task) -> list[_SourceOutcome]:
     options = dict(task.options)
     outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
                                 task.per_row, task.allow_incomplete, task.tracker,
-                                task.mapping)
+                                task.mapping, task.fmt, task.spool, task.split)
                 for key, path in task.sources]
     for outcome in outcomes:
-        if task.fmt == "json":
+        if outcome.spool is not None:
+            outcome.texts = [None] * len(outcome.documents)
+        elif task.fmt == "json":
             outcome.texts = [None if d is None else dumps(d) + "\n" for d in outcome.documents]
         elif task.fmt == "jsonl":
             outcome.texts = [None if d is None else render_jsonl([d])
@@ -250,7 +460,7 @@ def _convert_unit(task: _Task) -> list[_SourceOutcome]:
     return outcomes
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Import pandas and compile the schemas once in the parent: workers forked from it
     start warm instead of paying about a second each."""
     from ..io.readers import read_codecarbon_csv
@@ -262,7 +472,7 @@ def _warm_up() -> None:
         convert_table(table, load_mapping(), None)
 
 
-def _worker_init() -> None:
+def worker_init() -> None:
     # Ctrl-C goes to the whole process group: only the parent handles it (it stops the
     # pool and saves the state). The local pool also makes each worker die with its
     # parent (boamps_etl.execute.signals).

@@ -33,7 +33,7 @@ MAPPING_NAMES: tuple[str, ...] = ("boamps-mapping.yaml", "boamps-mapping.yml",
                                   "boamps-mapping.json")
 
 
-def _rel(out: AnyPath, target: AnyPath) -> str:
+def rel_path(out: AnyPath, target: AnyPath) -> str:
     """``target`` relative to ``out``, ``/``-separated."""
     if storage.is_url(out):
         return str(target)[len(str(out).rstrip("/")) + 1:]
@@ -44,7 +44,7 @@ def _parts(key: str) -> tuple[str, ...]:
     return tuple(p for p in key.split("/") if p)
 
 
-def _join(*parts: str) -> str:
+def join_key(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
@@ -52,13 +52,13 @@ def _join(*parts: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Root:
+class Root:
     path: AnyPath  # resolved (a URL as given, without a trailing /)
     prefix: str   # '' with one ROOT, else its (unique) name under out
 
 
 @dataclass
-class _Unit:
+class Unit:
     """One source folder: its CSVs, and the context/mapping files that apply to them."""
 
     key: str                        # mirrored folder under out ('' = out itself)
@@ -77,8 +77,8 @@ class _Unit:
         return _parts(self.key)
 
 
-def _prepare_roots(roots: PathLike | Sequence[PathLike], out: AnyPath | None,
-                   options: Any = None) -> list[_Root]:
+def prepare_roots(roots: PathLike | Sequence[PathLike], out: AnyPath | None,
+                   options: Any = None) -> list[Root]:
     items = [roots] if isinstance(roots, str | os.PathLike) else list(roots)
     if not items:
         raise UsageError("no ROOT folder given")
@@ -86,9 +86,9 @@ def _prepare_roots(roots: PathLike | Sequence[PathLike], out: AnyPath | None,
     for item in items:
         path = storage.as_path(item, options)
         storage.forget_listings(path)
-        if not _probe(path, storage.exists):
+        if not probe(path, storage.exists):
             raise UsageError(storage.missing(path, "ROOT"), Location(str(path)))
-        if not _probe(path, storage.is_dir):
+        if not probe(path, storage.is_dir):
             raise UsageError("ROOT is not a folder", Location(str(path)),
                              "use 'boamps-etl convert' for single files")
         real = path.resolve() if isinstance(path, Path) else storage.as_path(
@@ -104,7 +104,7 @@ def _prepare_roots(roots: PathLike | Sequence[PathLike], out: AnyPath | None,
                 raise UsageError(f"ROOT {b} is inside ROOT {a}", Location(b),
                                  "give only the outer folder")
     if len(resolved) == 1:
-        return [_Root(resolved[0], "")]
+        return [Root(resolved[0], "")]
     used: set[str] = set()
     out_roots = []
     for real in resolved:
@@ -114,7 +114,7 @@ def _prepare_roots(roots: PathLike | Sequence[PathLike], out: AnyPath | None,
             n += 1
             name = f"{base}-{n}"
         used.add(name.lower())
-        out_roots.append(_Root(real, name))
+        out_roots.append(Root(real, name))
     return out_roots
 
 
@@ -129,13 +129,13 @@ def _matches(name: str, rel: str, globs: Sequence[str]) -> bool:
 
 
 @dataclass
-class _Folder:
+class FolderFiles:
     contexts: list[str]
     mappings: list[str]
     csvs: list[str]
 
 
-def _probe(path: AnyPath, check: Callable[[AnyPath], bool]) -> bool:
+def probe(path: AnyPath, check: Callable[[AnyPath], bool]) -> bool:
     """``check(path)``, with a storage backend's failure (credentials, network) as a
     one-line UsageError."""
     try:
@@ -147,13 +147,13 @@ def _probe(path: AnyPath, check: Callable[[AnyPath], bool]) -> bool:
                          Location(str(path)), "check the URL and the credentials") from None
 
 
-def _walk(root: _Root, out_real: str, globs: Sequence[str], under: tuple[str, ...] = (),
+def _walk(root: Root, out_real: str, globs: Sequence[str], under: tuple[str, ...] = (),
           unreadable: list[tuple[tuple[str, ...], OSError]] | None = None
-          ) -> dict[tuple[str, ...], _Folder]:
+          ) -> dict[tuple[str, ...], FolderFiles]:
     """Folders under a ROOT (hidden ones and the output folder left out); with ``under``,
     only that subfolder of the ROOT and what is below it. Local folders that cannot be
     listed go to ``unreadable`` (parts relative to the ROOT, the error)."""
-    found: dict[tuple[str, ...], _Folder] = {}
+    found: dict[tuple[str, ...], FolderFiles] = {}
 
     def failed(exc: OSError) -> None:
         if unreadable is not None and exc.filename is not None:
@@ -175,7 +175,7 @@ def _ambiguous(folder: AnyPath, names: list[str], what: str) -> Issue:
                  f"{', '.join(names)}", Location(folder), "error", "keep only one of them")
 
 
-def _chain(root: _Root, folders: dict[tuple[str, ...], _Folder], rel: tuple[str, ...]
+def context_chain(root: Root, folders: dict[tuple[str, ...], FolderFiles], rel: tuple[str, ...]
            ) -> tuple[list[AnyPath], AnyPath | None, Issue | None]:
     """Context files from the ROOT down to ``rel``, the nearest mapping file, a setup error."""
     contexts: list[AnyPath] = []
@@ -197,33 +197,33 @@ def _chain(root: _Root, folders: dict[tuple[str, ...], _Folder], rel: tuple[str,
     return contexts, mapping, error
 
 
-def _walk_parallel(root: _Root, out_real: str, globs: Sequence[str],
+def _walk_parallel(root: Root, out_real: str, globs: Sequence[str],
                    executor: Executor | None,
                    unreadable: list[tuple[tuple[str, ...], OSError]] | None = None
-                   ) -> dict[tuple[str, ...], _Folder]:
+                   ) -> dict[tuple[str, ...], FolderFiles]:
     """:func:`_walk`, one task per top-level folder on a cluster's workers (listing a
     bucket or a shared file system of many folders is itself slow)."""
     if executor is None or not executor.per_file:
         return _walk(root, out_real, globs, (), unreadable)
     here, subfolders = _walk_one_level(root, out_real, globs)
     futures = [executor.submit(_walk, root, out_real, globs, (name,)) for name in subfolders]
-    found: dict[tuple[str, ...], _Folder] = {(): here}
+    found: dict[tuple[str, ...], FolderFiles] = {(): here}
     for future in futures:
         found.update(future.result())
     return found
 
 
-def _walk_one_level(root: _Root, out_real: str, globs: Sequence[str]
-                    ) -> tuple[_Folder, list[str]]:
+def _walk_one_level(root: Root, out_real: str, globs: Sequence[str]
+                    ) -> tuple[FolderFiles, list[str]]:
     """The ROOT's own files, and the names of its subfolders (pruned as by _walk)."""
     for rel, dirnames, filenames in storage.walk(root.path, one_level=True):
         return _walk_listing(root, out_real, globs, rel, dirnames, filenames), dirnames
-    return _Folder([], [], []), []
+    return FolderFiles([], [], []), []
 
 
-def _walk_listing(root: _Root, out_real: str, globs: Sequence[str], rel: tuple[str, ...],
+def _walk_listing(root: Root, out_real: str, globs: Sequence[str], rel: tuple[str, ...],
                   dirnames: list[str], filenames: list[str],
-                  real_dir: str | None = None) -> _Folder:
+                  real_dir: str | None = None) -> FolderFiles:
     """A folder's part of the walk: its subfolders pruned (hidden ones, the output folder)
     and sorted, its files sorted into sources, contexts and mappings. ``real_dir``: the
     folder's real path when known (then only links among its subfolders are resolved)."""
@@ -243,7 +243,7 @@ def _walk_listing(root: _Root, out_real: str, globs: Sequence[str], rel: tuple[s
     names = set(filenames)
     csvs = sorted(f for f in filenames if not f.startswith(".") and f not in special
                   and _matches(f, "/".join((*rel, f)), globs))
-    return _Folder([n for n in CONTEXT_NAMES if n in names],
+    return FolderFiles([n for n in CONTEXT_NAMES if n in names],
                    [n for n in MAPPING_NAMES if n in names], csvs)
 
 
@@ -251,29 +251,29 @@ def _out_real(out: AnyPath) -> str:
     return str(out).rstrip("/") if storage.is_url(out) else os.path.realpath(out)
 
 
-def _discover(roots: list[_Root], out: AnyPath, globs: Sequence[str],
+def discover_units(roots: list[Root], out: AnyPath, globs: Sequence[str],
               contexts: list[AnyPath], mapping: AnyPath | None,
-              executor: Executor | None = None) -> list[_Unit]:
+              executor: Executor | None = None) -> list[Unit]:
     out_real = _out_real(out)
-    units: list[_Unit] = []
+    units: list[Unit] = []
     for root in roots:
         unreadable: list[tuple[tuple[str, ...], OSError]] = []
         folders = _walk_parallel(root, out_real, globs, executor, unreadable)
         for rel, exc in unreadable:  # an error line in the manifest, never a silent skip
-            key = _join(root.prefix, *rel)
+            key = join_key(root.prefix, *rel)
             folder = root.path.joinpath(*rel)
             reason = "permission denied" if isinstance(exc, PermissionError) else \
                 (exc.strerror or str(exc))
-            units.append(_Unit(key, folder, [(key + "/", folder)], [], None, Issue(
+            units.append(Unit(key, folder, [(key + "/", folder)], [], None, Issue(
                 "unreadable-folder", f"folder cannot be listed ({reason}): its files are not "
                 "converted", Location(key + "/"), "error", "fix its permissions")))
         for rel, info in folders.items():
             if not info.csvs:
                 continue
-            key = _join(root.prefix, *rel)
+            key = join_key(root.prefix, *rel)
             folder = root.path.joinpath(*rel)
-            chain, near_mapping, error = _chain(root, folders, rel)
-            units.append(_Unit(key, folder, [(_join(key, n), folder / n) for n in info.csvs],
+            chain, near_mapping, error = context_chain(root, folders, rel)
+            units.append(Unit(key, folder, [(join_key(key, n), folder / n) for n in info.csvs],
                                [*contexts, *chain], near_mapping or mapping, error))
     units.sort(key=lambda u: u.sort_key)
     return units

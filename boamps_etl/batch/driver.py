@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,39 +27,60 @@ from ..io.writers import FORMATS, is_inside
 from ..jobs import resolve_jobs
 from ..levels import count_levels
 from ..mapping import load_mapping
-from .convert import _convert_unit, _SourceOutcome, _Task, _warm_up, _worker_init
+from . import convert as unit_convert
+from .convert import (
+    SourceOutcome,
+    UnitTask,
+    convert_unit,
+    join_split,
+    warm_up,
+    worker_init,
+)
 from .discover import (
     CONTEXT_NAMES,
     DEFAULT_GLOBS,
     MAPPING_NAMES,
+    FolderFiles,
     PathLike,
-    _chain,
-    _discover,
-    _Folder,
-    _join,
-    _prepare_roots,
-    _probe,
-    _rel,
-    _Root,
-    _Unit,
+    Root,
+    Unit,
+    context_chain,
+    discover_units,
+    join_key,
+    prepare_roots,
+    probe,
+    rel_path,
 )
 from .manifest import (
     MANIFEST_NAME,
     STATUSES,
     ManifestEntry,
-    _dedupe,
-    _render_manifest,
+    SeenReports,
+    SpoolList,
+    dedupe,
+    first_seen,
+    id_digest,
     manifest_frame,
+    render_manifest,
 )
 from .state import (
-    _fresh_units,
-    _hash_inputs,
-    _mapping_files,
-    _plan_unit,
-    _read_state,
-    _settings_hash,
-    _sha_bytes,
-    _write_state,
+    fresh_units,
+    hash_inputs,
+    mapping_file_chain,
+    plan_unit,
+    read_state,
+    settings_hash,
+    sha_bytes,
+    write_state,
+)
+from .stream import (
+    REPORT_STATUSES,
+    StreamedFolder,
+    part_entries,
+    part_outputs,
+    remove_unused_parts,
+    write_combined,
+    write_manifest,
 )
 
 if TYPE_CHECKING:
@@ -85,8 +109,9 @@ class BatchResult:
 
     Attributes:
         out: the output folder.
-        entries: the manifest lines, in manifest order.
-        manifest: the same lines as a DataFrame (columns :data:`MANIFEST_COLUMNS`, text).
+        entries: the manifest lines, in manifest order (a sequence read back from a
+            temporary file past the first 2,000 lines; ``manifest``: the same as a
+            DataFrame).
         files: CSV files found.
         converted: files converted by this run.
         unchanged: files skipped because they and their outputs were up to date.
@@ -98,46 +123,64 @@ class BatchResult:
     """
 
     out: AnyPath
-    entries: list[ManifestEntry]
-    manifest: pd.DataFrame
+    entries: Sequence[ManifestEntry]
     files: int
     converted: int
     unchanged: int
     rows: int
-    written: list[AnyPath]
+    written: Sequence[AnyPath]
     elapsed: float
     allow_incomplete: bool = False
     stopped: bool = False
 
+    @property
+    def manifest(self) -> pd.DataFrame:
+        """The manifest lines as a DataFrame (columns :data:`MANIFEST_COLUMNS`, text), as
+        in manifest.csv (made when asked: a batch can hold millions of lines)."""
+        return manifest_frame(self.entries)
+
+    @functools.cached_property
+    def _tally(self) -> tuple[dict[str, int], dict[str, int], int, list[ManifestEntry]]:
+        """One pass over the lines (read back from disk past the first few thousand):
+        counts per status and level, distinct runs, failing lines."""
+        counts = dict.fromkeys(STATUSES, 0)
+        levels: list[str] = []
+        runs: set[int] = set()
+        bad = {"invalid", "error"} | (set() if self.allow_incomplete else {"incomplete"})
+        failing: list[ManifestEntry] = []
+        for e in self.entries:
+            counts[e.status] = counts.get(e.status, 0) + 1
+            if e.status in ("valid", "incomplete"):
+                levels.append(e.level)
+            if e.status in REPORT_STATUSES:
+                runs.add(id_digest(e.run_id or f"{e.source}#{e.rows}"))
+            if e.status in bad:
+                failing.append(e)
+        return counts, count_levels(levels), len(runs), failing
+
     def level_counts(self) -> dict[str, int]:
         """Reports per completeness level (valid and incomplete reports; see levels.py)."""
-        return count_levels(e.level for e in self.entries
-                            if e.status in ("valid", "incomplete"))
+        return dict(self._tally[1])
 
     @property
     def counts(self) -> dict[str, int]:
         """Manifest lines per status (every status present, zeros included)."""
-        out = dict.fromkeys(STATUSES, 0)
-        for e in self.entries:
-            out[e.status] = out.get(e.status, 0) + 1
-        return out
+        return dict(self._tally[0])
 
     @property
     def reports(self) -> int:
         """Reports made, duplicates left out."""
-        return sum(1 for e in self.entries if e.status in ("valid", "incomplete", "invalid"))
+        return sum(self._tally[0][s] for s in REPORT_STATUSES)
 
     @property
     def runs(self) -> int:
         """Distinct run_ids among the reports (task files have several reports per run)."""
-        return len({(e.run_id or f"{e.source}#{e.rows}") for e in self.entries
-                    if e.status in ("valid", "incomplete", "invalid")})
+        return self._tally[2]
 
     @property
     def failing(self) -> list[ManifestEntry]:
         """Lines that make the batch fail: invalid, error, and incomplete unless allowed."""
-        bad = {"invalid", "error"} | (set() if self.allow_incomplete else {"incomplete"})
-        return [e for e in self.entries if e.status in bad]
+        return list(self._tally[3])
 
     @property
     def ok(self) -> bool:
@@ -189,7 +232,7 @@ def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None,
     another size, is written without asking the store about it first."""
     data = text.encode("utf-8")
     if sizes is not None and root is not None and storage.is_url(path):
-        size = sizes.get(_rel(root, path))
+        size = sizes.get(rel_path(root, path))
         if size is None or size != len(data):
             storage.put(path, data)
             return True
@@ -231,6 +274,24 @@ def _remove_empty_folders(out: AnyPath, folder: AnyPath) -> None:
         except OSError:
             break
         folder = folder.parent
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _joined(unit: Unit, outcomes: list[SourceOutcome]) -> list[SourceOutcome]:
+    """A folder's outcomes in the order of its sources, those of a split source joined."""
+    by_key: dict[str, list[SourceOutcome]] = {}
+    for o in outcomes:
+        by_key.setdefault(o.key, []).append(o)
+    if all(len(v) == 1 for v in by_key.values()):
+        return outcomes
+    return [v[0] if len(v) == 1 else join_split(v)
+            for v in (by_key[key] for key, _ in unit.sources if key in by_key)]
 
 
 def _combine(out: AnyPath, fmt: str, parts: list[str]) -> str:
@@ -281,7 +342,7 @@ class _Batch:
     WINDOW_PER_SLOT = 8  # tasks in flight per worker thread (see window())
     WINDOW_MIN = 64
 
-    def __init__(self, out: AnyPath, units: list[_Unit], old_units: dict[str, Any],
+    def __init__(self, out: AnyPath, units: list[Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
                  per_row: bool, allow_incomplete: bool, fail_fast: bool, jobs: int,
                  progress: Callable[[BatchProgress], None] | None, start: float,
@@ -294,19 +355,19 @@ class _Batch:
         self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
         self.fail_fast, self.jobs, self.progress, self.start = fail_fast, jobs, progress, start
         self.state: dict[str, Any] = dict(old_units)
-        self.entries: list[ManifestEntry] = []
-        self.written: list[AnyPath] = []
+        self.entries: SpoolList[ManifestEntry] = SpoolList()
+        self.written: SpoolList[AnyPath] = SpoolList()
         self.executor, self.options = executor, options
         self.lock = threading.Lock()
         self.finished = 0  # files converted by the executor (in any order)
         self.consumed = 0  # ... of which the loop has taken the results (in order)
-        self.queued: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
-        self.todo: Iterator[_Unit] = iter(())  # stale folders not submitted yet, in order
+        self.queued: dict[str, list[TaskFuture[list[SourceOutcome]]]] = {}
+        self.todo: Iterator[Unit] = iter(())  # stale folders not submitted yet, in order
         self.in_flight = 0  # tasks submitted whose results the loop has not taken
         self.slots = jobs  # worker threads of the executor, asked every few seconds
         self.slots_at: float | None = None
-        self.prefetched: dict[str, dict[int, list[_SourceOutcome]]] = {}
-        self.seen: dict[str, str] = {}
+        self.prefetched: dict[str, dict[int, list[SourceOutcome]]] = {}
+        self.seen = SeenReports()
         self.pending: list[_Pending] = []
         self.emptied: set[AnyPath] = set()
         self.counters = dict.fromkeys(("files", "rows", "reports", "unchanged", "converted"), 0)
@@ -316,39 +377,84 @@ class _Batch:
         self.save_cost = 0.0
         self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
         self.files_total = sum(len(u.sources) for u in units)
+        # large local files are streamed through work files beside the outputs (a cluster's
+        # workers may not see this disk: there they are read whole)
+        self.spool = None if storage.is_url(out) or (
+            executor is not None and executor.name not in ("inline", "local")) else str(out)
 
     # -- conversion
 
-    def task(self, unit: _Unit) -> _Task:
-        return _Task(unit.key, tuple((k, str(p)) for k, p in unit.sources),
+    def task(self, unit: Unit) -> UnitTask:
+        return UnitTask(unit.key, tuple((k, str(p)) for k, p in unit.sources),
                      tuple((str(p), h) for p, h in unit.context_hashes),
                      (None if unit.mapping_file is None else str(unit.mapping_file),
                       tuple((str(f), h) for f, h in unit.mapping_hashes)),
                      self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
-                     self.fmt, self.options, self.tracker)
+                     self.fmt, self.options, self.tracker, self.spool)
 
-    def reuse(self, unit: _Unit) -> list[ManifestEntry] | None:
-        """The stored lines of an up-to-date folder, or None when duplicates elsewhere
-        changed what it should write."""
+    def log(self, entries: list[ManifestEntry]) -> tuple[int, bool]:
+        """Add a folder's lines to the manifest: (reports, whether one fails the batch)."""
+        self.entries.extend(entries)
+        return (sum(1 for e in entries if e.status in REPORT_STATUSES),
+                any(e.status in self.failing for e in entries))
+
+    def reuse(self, unit: Unit) -> tuple[int, bool] | None:
+        """The stored lines of an up-to-date folder, added to the manifest, or None when
+        duplicates elsewhere changed what it should write."""
         stored = self.old_units[unit.key]
-        try:
-            entries = [ManifestEntry.from_state(e) for e in stored["entries"]]
-        except (KeyError, TypeError, ValueError):  # a state file edited by hand
+        if isinstance(stored.get("part"), str):
+            done = self.reuse_part(stored["part"])
+        else:
+            try:
+                entries = [ManifestEntry.from_state(e) for e in stored["entries"]]
+            except (KeyError, TypeError, ValueError):  # a state file edited by hand
+                return None
+            statuses, added = dedupe(entries, self.seen)
+            if [s for s, _ in statuses] != [e.status for e in entries]:
+                return None
+            for e, (_, dup) in zip(entries, statuses, strict=True):
+                if e.duplicate_of != dup:  # the first copy moved: only the message changes
+                    e.duplicate_of = dup
+                    stored["entries"] = [x.to_state() for x in entries]
+                    self.dirty = True
+            self.seen.update(added)
+            done = self.log(entries)
+        if done is None:
             return None
-        statuses, added = _dedupe(entries, self.seen)
-        if [s for s, _ in statuses] != [e.status for e in entries]:
-            return None
-        for e, (_, dup) in zip(entries, statuses, strict=True):
-            if e.duplicate_of != dup:  # the first copy moved: only the message changes
-                e.duplicate_of = dup
-                stored["entries"] = [x.to_state() for x in entries]
-                self.dirty = True
-        self.seen.update(added)
         self.counters["unchanged"] += len(unit.sources)
         self.counters["rows"] += sum(stored.get("rows", {}).values())
-        return entries
+        return done
 
-    def convert(self, unit: _Unit, outcomes: list[_SourceOutcome]) -> list[ManifestEntry]:
+    def reuse_part(self, name: str) -> tuple[int, bool] | None:
+        """:meth:`reuse` for a large folder, whose lines are in a part file: read twice,
+        to check them, then to add them (a change of duplicates converts it again)."""
+        out = Path(self.out)
+        here = SeenReports()
+        try:
+            for e in part_entries(out, name):
+                rid = e.report_id if e.base_status in REPORT_STATUSES else None
+                first = None if rid is None else self.seen.get(rid) or here.get(rid)
+                if rid is not None and first is None:
+                    here.add(rid, first_seen(e))
+                if (e.status, e.duplicate_of) != (
+                        e.base_status if first is None else "duplicate", first):
+                    return None
+            entries = part_entries(out, name)
+            reports, failing = 0, False
+            for e in entries:
+                if e.status in REPORT_STATUSES:
+                    reports += 1
+                    if e.status != "duplicate" and e.report_id is not None:
+                        self.seen.add(e.report_id, first_seen(e))
+                failing = failing or e.status in self.failing
+                self.entries.append(e)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        return reports, failing
+
+    def convert(self, unit: Unit, outcomes: list[SourceOutcome]) -> tuple[int, bool]:
+        if any(o.spool is not None for o in outcomes):
+            return self.convert_streamed(unit, outcomes)
         entries: list[ManifestEntry] = []
         documents: list[dict[str, Any] | None] = []
         texts: list[str | None] = []
@@ -356,13 +462,13 @@ class _Batch:
             entries.extend(outcome.entries)
             documents.extend(outcome.documents)
             texts.extend(outcome.texts)
-        statuses, added = _dedupe(entries, self.seen)
+        statuses, added = dedupe(entries, self.seen)
         for e, (status, dup) in zip(entries, statuses, strict=True):
             e.status, e.duplicate_of = status, dup
         self.seen.update(added)
-        files = _plan_unit(unit, self.out, self.fmt, entries, documents, texts,
+        files = plan_unit(unit, self.out, self.fmt, entries, documents, texts,
                            self.allow_incomplete)
-        outputs = {_rel(self.out, p): _sha_bytes(t.encode("utf-8"))
+        outputs = {rel_path(self.out, p): sha_bytes(t.encode("utf-8"))
                    for p, t in files.items()}
         stored = self.old_units.get(unit.key)
         previous = stored.get("outputs") if isinstance(stored, dict) else None
@@ -379,7 +485,42 @@ class _Batch:
         self.pending.append(_Pending(unit.key, record, writes, obsolete))
         self.counters["converted"] += len(unit.sources)
         self.counters["rows"] += sum(rows.values())
-        return entries
+        return self.log(entries)
+
+    def convert_streamed(self, unit: Unit, outcomes: list[SourceOutcome]
+                         ) -> tuple[int, bool]:
+        """:meth:`convert` for a folder holding a streamed (large) file: see
+        :mod:`boamps_etl.batch.stream`; written before the next folder is looked at."""
+        out = Path(self.out)
+        rows = {o.key: o.rows for o in outcomes}
+        record = {"settings": self.settings, "sources": {o.key: o.sha256 for o in outcomes},
+                  "rows": rows, "context": unit.context_hashes,
+                  "mapping": unit.mapping_hashes}
+        folder = StreamedFolder(out, unit.key, self.fmt, self.allow_incomplete, self.seen,
+                                self.entries, self.written, self.writer, _write_if_changed)
+        record = folder.run(outcomes, record)
+        self.pending.append(_Pending(unit.key, record, [], self.obsolete(unit.key, record)))
+        self.counters["converted"] += len(unit.sources)
+        self.counters["rows"] += sum(rows.values())
+        return folder.reports, bool(folder.statuses & self.failing)
+
+    def obsolete(self, key: str, record: dict[str, Any]) -> list[str]:
+        """The outputs a folder had before and no longer has (either record may list
+        them in a part file)."""
+        stored = self.old_units.get(key)
+        if not isinstance(stored, dict):
+            return []
+        out = Path(self.out)
+
+        def listed(rec: dict[str, Any]) -> Iterator[str]:
+            outputs = rec.get("outputs")
+            yield from outputs if isinstance(outputs, dict) else ()
+            if isinstance(rec.get("part"), str):
+                with contextlib.suppress(OSError, ValueError, TypeError, IndexError):
+                    yield from part_outputs(out, rec["part"])
+
+        now = {id_digest(rel) for rel in listed(record)}
+        return [rel for rel in listed(stored) if id_digest(rel) not in now]
 
     # -- writing and the state
 
@@ -419,7 +560,7 @@ class _Batch:
         every = max(_CHECKPOINT_SECONDS, 10 * self.save_cost)
         if self.dirty and (force or time.monotonic() - self.last_save > every):
             began = time.monotonic()
-            _write_state(self.out, self.state)
+            write_state(self.out, self.state)
             self.dirty, self.last_save = False, time.monotonic()
             self.save_cost = self.last_save - began
 
@@ -433,12 +574,21 @@ class _Batch:
 
     # -- the loop
 
-    def submit(self, executor: Executor, unit: _Unit) -> list[TaskFuture[list[_SourceOutcome]]]:
+    def submit(self, executor: Executor, unit: Unit) -> list[TaskFuture[list[SourceOutcome]]]:
         """The tasks converting a folder: one, or one per file when the executor prefers."""
         task = self.task(unit)
         if not executor.per_file:
-            return [executor.submit(_convert_unit, task)]
-        futures = [executor.submit(_convert_unit, dataclasses.replace(task, sources=(source,)))
+            large = self.large(task)
+            if not large:
+                return [executor.submit(convert_unit, task)]
+            # a large file's blocks are shared out between the workers (join_split)
+            rest = tuple(s for s in task.sources if s not in large)
+            return [executor.submit(convert_unit, dataclasses.replace(task, sources=rest))
+                    ] * bool(rest) + [
+                executor.submit(convert_unit, dataclasses.replace(
+                    task, sources=(source,), split=(i, self.jobs)))
+                for source in large for i in range(self.jobs)]
+        futures = [executor.submit(convert_unit, dataclasses.replace(task, sources=(source,)))
                    for source in task.sources]
         for future in futures:  # the progress bar counts completions, in any order
             add = getattr(future, "add_done_callback", None)
@@ -470,6 +620,13 @@ class _Batch:
             self.queued[unit.key] = parts
             self.in_flight += len(parts)
 
+    def large(self, task: UnitTask) -> list[tuple[str, str]]:
+        """The sources of a folder large enough to be split between the workers."""
+        if self.spool is None or self.jobs < 2 or task.setup_error is not None:
+            return []
+        return [(key, path) for key, path in task.sources
+                if not storage.is_url(path) and _size(Path(path)) > unit_convert.SPLIT_BYTES]
+
     def _completed(self, _: Any) -> None:
         with self.lock:
             self.finished += 1
@@ -478,39 +635,43 @@ class _Batch:
         stale = [u for u in self.units if u.key not in self.candidates]
         executor = self.executor
         own = executor is None
-        futures: dict[str, list[TaskFuture[list[_SourceOutcome]]]] = {}
+        futures: dict[str, list[TaskFuture[list[SourceOutcome]]]] = {}
         self.writer = ThreadPoolExecutor(self.WRITE_THREADS_URL if storage.is_url(self.out)
                                          else self.WRITE_THREADS)
         completed = interrupted = False
+        if self.spool is not None:
+            Path(self.spool).mkdir(parents=True, exist_ok=True)
         try:
             if executor is None:
-                executor = make_executor("local", min(self.jobs, len(stale)), None,
-                                         _warm_up, _worker_init)
+                workers = min(self.jobs, len(stale))
+                if workers < self.jobs and any(self.large(self.task(u)) for u in stale):
+                    workers = self.jobs  # a large file's blocks keep every worker busy
+                executor = make_executor("local", workers, None,
+                                         warm_up, worker_init)
             if executor.name != "inline":
                 self.queued = futures
                 self.todo = iter(stale)
                 self.refill(executor)
             self.report("")
             for unit in self.units:
-                entries = self.reuse(unit) if unit.key in self.candidates else None
-                if entries is None:
+                done = self.reuse(unit) if unit.key in self.candidates else None
+                if done is None:
                     if executor.name != "inline" and unit.key not in self.candidates \
                             and unit.key not in futures:
                         self.refill(executor, unit.key)
                     parts = futures.pop(unit.key, None)
                     if parts is None:
-                        outcomes = _convert_unit(self.task(unit))
+                        outcomes = convert_unit(self.task(unit))
                     else:
-                        outcomes = [o for part in parts for o in self.wait(part, unit)]
+                        outcomes = _joined(unit, [o for part in parts
+                                                  for o in self.wait(part, unit)])
                         self.consumed += len(unit.sources)
                         self.in_flight -= len(parts)
                         self.prefetched.pop(unit.key, None)
                         self.refill(executor)
-                    entries = self.convert(unit, outcomes)
+                    done = self.convert(unit, outcomes)
                 self.counters["files"] += len(unit.sources)
-                self.counters["reports"] += sum(
-                    1 for e in entries if e.status in ("valid", "incomplete", "invalid"))
-                self.entries.extend(entries)
+                self.counters["reports"] += done[0]
                 self.commit(block=False)
                 while len(self.pending) > self.PENDING_MAX:  # writes lag: let them catch up
                     for _, write in self.pending[0].writes:
@@ -518,7 +679,7 @@ class _Batch:
                     self.commit(block=False)
                 self.save()
                 self.report(unit.key)
-                if self.fail_fast and any(e.status in self.failing for e in entries):
+                if self.fail_fast and done[1]:
                     self.stopped = True
                     break
             self.commit(block=True)
@@ -527,24 +688,31 @@ class _Batch:
             interrupted = True
             raise
         finally:
-            for parts in futures.values():  # stopped early: drop the work not needed
+            stop = getattr(executor, "stop", None)
+            # Stopped early: drop the work not needed (after an interrupt the local pool's
+            # stop does it: futures cancelled here while its workers are killed make
+            # Python 3.11's pool fail in a thread of its own, InvalidStateError)
+            for parts in futures.values() if not (interrupted and stop and own) else ():
                 for part in parts:
                     cancel = getattr(part, "cancel", None)
                     if cancel is not None:
                         cancel()
             if own and executor is not None:
-                stop = getattr(executor, "stop", None)
                 # Ctrl-C, SIGTERM: the local workers are killed, not waited for
                 (stop if interrupted and stop is not None else executor.close)()
             if not completed:  # interrupted: keep what is complete, raise the first error
                 self.commit(block=True, strict=False)
             self.writer.shutdown(wait=True)
             self.save(force=True)
+            if self.spool is not None:
+                out = Path(self.out)
+                staging.sweep(out)  # the spools of large files no folder was waiting for
+                remove_unused_parts(out, self.state)
             for folder in sorted(self.emptied, key=lambda p: len(p.parts), reverse=True):
                 _remove_empty_folders(self.out, folder)
 
-    def wait(self, future: TaskFuture[list[_SourceOutcome]], unit: _Unit
-             ) -> list[_SourceOutcome]:
+    def wait(self, future: TaskFuture[list[SourceOutcome]], unit: Unit
+             ) -> list[SourceOutcome]:
         """A task's result; progress is reported while waiting (completions elsewhere)."""
         executor = self.executor
         if executor is None or not executor.per_file:
@@ -557,7 +725,7 @@ class _Batch:
                 self.report(unit.key)
         if id(future) not in self.prefetched.get(unit.key, {}):
             # one round trip for this result and those of the next folders already done
-            batch_: list[tuple[str, TaskFuture[list[_SourceOutcome]]]] = [(unit.key, future)]
+            batch_: list[tuple[str, TaskFuture[list[SourceOutcome]]]] = [(unit.key, future)]
             for key, parts in self.queued.items():
                 if len(batch_) >= self.PREFETCH:
                     break
@@ -568,22 +736,33 @@ class _Batch:
         return self.prefetched[unit.key].pop(id(future))
 
     def finish(self) -> None:
-        """``all.<fmt>`` and ``manifest.csv`` (after a complete run)."""
+        """``all.<fmt>`` and ``manifest.csv`` (after a complete run), streamed on a local
+        disk."""
+        local = not storage.is_url(self.out)
         if self.fmt != "json" and not self.stopped:
             parts: list[str] = []
             for unit in self.units:
                 parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
             target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
-            if _write_if_changed(target, _combine(self.out, self.fmt, parts), self.out,
-                                 self.sizes):
+            if local:
+                staging.check_inside(Path(self.out), Path(target))
+                changed = write_combined(Path(self.out), self.fmt, parts, Path(target))
+            else:
+                changed = _write_if_changed(target, _combine(self.out, self.fmt, parts),
+                                            self.out, self.sizes)
+            if changed:
                 self.written.append(target)
-        _write_if_changed(self.out / MANIFEST_NAME, _render_manifest(self.entries), self.out,
-                          self.sizes)
+        if local:
+            staging.check_inside(Path(self.out), Path(self.out / MANIFEST_NAME))
+            write_manifest(Path(self.out / MANIFEST_NAME), self.entries)
+        else:
+            _write_if_changed(self.out / MANIFEST_NAME, render_manifest(self.entries),
+                              self.out, self.sizes)
 
 
 def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  contexts: Sequence[PathLike] = (), mapping: PathLike | None = None,
-                 sets: Sequence[str] = (), fmt: str = "json", jobs: int = 1,
+                 sets: Sequence[str] = (), format: str = "json", jobs: int = 1,
                  globs: Sequence[str] | None = None, force: bool = False,
                  fail_fast: bool = False, allow_incomplete: bool = False,
                  per_row: bool = False,
@@ -591,7 +770,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  executor: str | Executor = "local", client: Any = None,
                  scheduler: str | None = None,
                  storage_options: dict[str, Any] | None = None,
-                 tracker: str | None = None) -> BatchResult:
+                 tracker: str | None = None, fmt: str | None = None) -> BatchResult:
     """Convert every tracker's file under ``roots`` into BoAmps reports mirrored under
     ``out``: CodeCarbon CSVs, eco2ai CSVs, carbontracker logs, Zeus and perun files,
     optimum-benchmark reports, AI Energy Score summaries, each recognised from its content.
@@ -603,8 +782,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         contexts: context files applied first, under every ``boamps.yaml`` found.
         mapping: the mapping for folders with no ``boamps-mapping.yaml`` above them.
         sets: ``PATH=VALUE`` values applied last.
-        fmt: 'json' (a file per report), 'jsonl' or 'csv' (a ``boamps-reports.<fmt>`` per
-            folder, plus ``all.<fmt>`` for the batch).
+        format: 'json' (a file per report), 'jsonl' or 'csv' (a ``boamps-reports.<format>``
+            per folder, plus ``all.<format>`` for the batch).
         jobs: worker processes (0: one per CPU, see :mod:`boamps_etl.jobs`); the outputs do
             not depend on it.
         globs: file-name patterns replacing :data:`DEFAULT_GLOBS` (a pattern with ``/``
@@ -625,6 +804,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
             LocalCluster of ``jobs`` processes.
         storage_options: fsspec options for URL roots, ``out`` and ``contexts`` (for
             example ``{"endpoint_url": ...}``); by default each backend's environment.
+        fmt: the former name of ``format`` (deprecated: a DeprecationWarning).
 
     ``roots``, ``out``, ``contexts`` and ``mapping`` may be fsspec URLs (``s3://``,
     ``gs://``, ``file://``, ``memory://``): outputs are then whole-object writes.
@@ -634,7 +814,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         file below a ROOT is a manifest line, never an exception.
 
     Raises:
-        UsageError: a ROOT is missing, not a folder, or inside ``out``; bad ``fmt``/``jobs``.
+        UsageError: a ROOT is missing, not a folder, or inside ``out``; bad ``format``/``jobs``.
         OutputError: ``out`` cannot be written.
         ContextError, MappingError: a ``contexts`` file, ``mapping`` or ``sets`` is invalid.
 
@@ -642,6 +822,11 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     >>> result.manifest[result.manifest.status == "invalid"]            # doctest: +SKIP
     """
     start = time.perf_counter()
+    if fmt is not None:
+        warnings.warn("convert_tree(fmt=...) is deprecated: use format=...",
+                      DeprecationWarning, stacklevel=2)
+        format = fmt
+    fmt = format
     if tracker is not None:
         from ..trackers import get_tracker
 
@@ -652,9 +837,9 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     options = dict(storage_options or {})
     out_path = storage.as_path(out, options)
     storage.forget_listings(out_path)
-    if _probe(out_path, storage.exists) and not _probe(out_path, storage.is_dir):
+    if probe(out_path, storage.exists) and not probe(out_path, storage.is_dir):
         raise OutputError("the output is a file, not a folder", Location(str(out_path)))
-    root_list = _prepare_roots(roots, out_path, options)
+    root_list = prepare_roots(roots, out_path, options)
     storage.check_writable(out_path)
     _sweep_tree(out_path)
     context_paths = [storage.as_path(c, options) for c in contexts]
@@ -683,20 +868,20 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
             runner.close()
 
 
-def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: AnyPath,
+def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyPath,
                   context_paths: list[AnyPath], mapping_path: AnyPath | None,
                   mapping_cache: dict[Any, Any], pattern_list: tuple[str, ...],
                   options: dict[str, Any], fmt: str, per_row: bool, allow_incomplete: bool,
                   sets: Sequence[str], force: bool, fail_fast: bool, jobs: int,
                   progress: Callable[[BatchProgress], None] | None, start: float,
                   tracker: str | None) -> BatchResult:
-    units = _discover(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
+    units = discover_units(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
-    settings = _settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
-    old_units = _read_state(out_path)
-    _hash_inputs(units, old_units, settings, force, runner, options, mapping_cache)
+    settings = settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
+    old_units = read_state(out_path)
+    hash_inputs(units, old_units, settings, force, runner, options, mapping_cache)
     sizes = storage.listing(out_path)  # an object store's outputs: one flat listing
-    candidates = _fresh_units(units, old_units, settings, out_path, force, sizes, runner,
+    candidates = fresh_units(units, old_units, settings, out_path, force, sizes, runner,
                               options)
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
@@ -704,7 +889,7 @@ def _convert_tree(runner: Executor | None, root_list: list[_Root], out_path: Any
     run.run()
     run.finish()
     c = run.counters
-    return BatchResult(out_path, run.entries, manifest_frame(run.entries), c["files"],
+    return BatchResult(out_path, run.entries, c["files"],
                        c["converted"], c["unchanged"], c["rows"], run.written,
                        time.perf_counter() - start, allow_incomplete, run.stopped)
 
@@ -739,30 +924,30 @@ def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
     target = storage.as_path(path, options)
     if storage.is_url(target):
         storage.forget_listings(target)
-    if not _probe(target, storage.exists):
+    if not probe(target, storage.exists):
         raise UsageError("no such file or folder", Location(str(target)))
     url = storage.is_url(target)
     real = storage.normalize(storage.as_path(str(target).rstrip("/"), options)) if url \
         else target.resolve()
-    is_folder = _probe(real, storage.is_dir)
+    is_folder = probe(real, storage.is_dir)
     folder = real if is_folder else real.parent
-    root_list = [_Root(folder, "")] if roots is None else _prepare_roots(roots, None, options)
+    root_list = [Root(folder, "")] if roots is None else prepare_roots(roots, None, options)
     root = next((r for r in root_list if storage.inside(r.path, folder)), None)
     if root is None:
         raise UsageError("is not under any ROOT", Location(str(target)))
-    rel = tuple(p for p in _rel(root.path, folder).split("/") if p not in ("", "."))
-    folders: dict[tuple[str, ...], _Folder] = {}
+    rel = tuple(p for p in rel_path(root.path, folder).split("/") if p not in ("", "."))
+    folders: dict[tuple[str, ...], FolderFiles] = {}
     for depth in range(len(rel) + 1):
         here = root.path.joinpath(*rel[:depth])
         names: set[str] = set()
         for _, _, files in storage.walk(here, one_level=True):
             names.update(files)
-        folders[rel[:depth]] = _Folder([n for n in CONTEXT_NAMES if n in names],
+        folders[rel[:depth]] = FolderFiles([n for n in CONTEXT_NAMES if n in names],
                                        [n for n in MAPPING_NAMES if n in names], [])
-    chain, near_mapping, error = _chain(root, folders, rel)
+    chain, near_mapping, error = context_chain(root, folders, rel)
     context_files = [storage.as_path(c, options) for c in contexts] + chain
     chosen = near_mapping or (None if mapping is None else storage.as_path(mapping, options))
-    mapping_files, mapping_error = _mapping_files(chosen, {})
+    mapping_files, mapping_error = mapping_file_chain(chosen, {})
     error = error or mapping_error
     merged: dict[str, Any] = {}
     matches: list[dict[str, Any]] = []
@@ -776,7 +961,7 @@ def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
             matches.extend({"file": layer.name, "when": s.when, "values": s.values}
                            for s in layer.matches)
     parts = rel if is_folder else (*rel, real.name)
-    return Explanation(target, root.path, _join(root.prefix, *parts), context_files,
+    return Explanation(target, root.path, join_key(root.prefix, *parts), context_files,
                        tuple(sets), chosen,
                        [storage.as_path(f, options) for f in mapping_files], merged, matches,
                        error)

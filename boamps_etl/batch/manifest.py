@@ -4,10 +4,13 @@ DataFrame, and the marking of duplicate reports."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-from collections.abc import Iterable, Sequence
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ..errors import Issue, Location, row_ranges
 
@@ -133,7 +136,7 @@ def _issue_from_state(data: dict[str, Any]) -> Issue:
 # --------------------------------------------------------------------------- dedupe, rendering
 
 
-def _dedupe(entries: list[ManifestEntry], seen: dict[str, str]
+def dedupe(entries: list[ManifestEntry], seen: SeenReports | dict[str, str]
             ) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
     """Final (status, duplicate_of) of each entry given the reports seen before; and the
     report ids this folder adds. Pure: ``seen`` is not changed."""
@@ -153,7 +156,7 @@ def _dedupe(entries: list[ManifestEntry], seen: dict[str, str]
     return out, added
 
 
-def _render_manifest(entries: list[ManifestEntry]) -> str:
+def render_manifest(entries: Iterable[ManifestEntry]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
     writer.writeheader()
@@ -167,3 +170,121 @@ def manifest_frame(entries: Iterable[ManifestEntry]) -> pd.DataFrame:
 
     return pd.DataFrame([e.as_row() for e in entries], columns=list(MANIFEST_COLUMNS),
                         dtype=object)
+
+
+# --------------------------------------------------------------------------- bounded memory
+
+
+def id_digest(text: str) -> int:
+    """An 8-byte digest of a report id or file name (the sets a batch keeps of them)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                                          digest_size=8).digest(), "little")
+
+
+class SeenReports:
+    """The report ids a batch has written, and where each was first: as 8-byte digests
+    and (source number, row) pairs packed in one integer, not as text (a batch can hold
+    millions of reports). Two ids of one digest would be taken for duplicates: with 8
+    bytes, about one chance in 10^7 for a million reports."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, int] = {}
+        self._sources: list[str] = []
+        self._numbers: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def get(self, report_id: str) -> str | None:
+        """Where ``report_id`` was first seen (``'<source> row <n>'``), or None."""
+        packed = self._ids.get(id_digest(report_id))
+        if packed is None:
+            return None
+        row = packed & 0xFFFFFFFF
+        return f"{self._sources[packed >> 32]} row {row - 1 if row else ''}"
+
+    def add(self, report_id: str, first: str) -> None:
+        source, _, row = first.rpartition(" row ")
+        number = self._numbers.get(source)
+        if number is None:
+            number = self._numbers[source] = len(self._sources)
+            self._sources.append(source)
+        self._ids.setdefault(id_digest(report_id),
+                             (number << 32) | (int(row) + 1 if row else 0))
+
+    def update(self, added: dict[str, str]) -> None:
+        for report_id, first in added.items():
+            self.add(report_id, first)
+
+
+def first_seen(entry: ManifestEntry) -> str:
+    """How a duplicate names the report kept: its source and (last) row."""
+    return f"{entry.source} row {_ranges(entry.rows[-1:])}"
+
+
+T = TypeVar("T")
+
+
+class SpoolList(Sequence[T], Generic[T]):
+    """A list that keeps its first items in memory and the rest, pickled, in an unnamed
+    temporary file (gone with the process, whatever ends it): the manifest lines and files
+    written of a batch of millions of reports."""
+
+    IN_MEMORY = 2_000
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        self._head: list[T] = []
+        self._file: IO[bytes] | None = None
+        self._count = 0
+        self._ends: list[int] = []  # file offset after every 1,000th spilled item
+        self.extend(items)
+
+    def append(self, item: T) -> None:
+        if self._count < self.IN_MEMORY:
+            self._head.append(item)
+        else:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open)
+            self._file.seek(0, io.SEEK_END)
+            pickle.dump(item, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._count += 1
+
+    def extend(self, items: Iterable[T]) -> None:
+        for item in items:
+            self.append(item)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[T]:
+        count = self._count  # a snapshot: items appended meanwhile are not read
+        yield from self._head[:count]
+        if self._file is None or count <= self.IN_MEMORY:
+            return
+        at, left = 0, count - self.IN_MEMORY
+        while left:
+            self._file.seek(at)
+            block = [pickle.load(self._file) for _ in range(min(left, 1000))]
+            at = self._file.tell()
+            left -= len(block)
+            yield from block
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, int) and -len(self._head) <= index < len(self._head) and \
+                (index >= 0 or self._count == len(self._head)):
+            return self._head[index]
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SpoolList({self._count} items)"

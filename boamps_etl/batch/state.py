@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import BoampsEtlError, Issue
@@ -14,35 +14,38 @@ from ..io import storage
 from ..io.storage import AnyPath
 from ..io.writers import dumps, plan_json, render_csv, render_jsonl
 from ..mapping import load_mapping
-from .discover import _parts, _rel, _Unit
+from .discover import Unit, _parts, rel_path
 from .manifest import ManifestEntry
 
 STATE_NAME = ".boamps-etl-state.json"
 FOLDER_OUTPUT = "boamps-reports"  # + .jsonl / .csv: one file per source folder
 STATE_VERSION = 1
+#: Folder under the output holding the manifest lines and outputs of large folders (a
+#: folder's state record names its part instead of holding every line).
+PARTS_FOLDER = ".boamps-etl-state.parts"
 
 
-def _sha_bytes(data: bytes) -> str:
+def sha_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha_file(path: AnyPath) -> str | None:
+def sha_file(path: AnyPath) -> str | None:
     return storage.sha256(path)
 
 
-def _hash_many(paths: list[str], options: tuple[tuple[str, Any], ...]) -> list[str | None]:
+def hash_many(paths: list[str], options: tuple[tuple[str, Any], ...]) -> list[str | None]:
     """Content hashes of several files (one task on a cluster: the bytes stay there)."""
     return storage.sha256_many([storage.as_path(p, dict(options)) for p in paths])
 
 
-def _recorded(unit: _Unit, old_units: dict[str, Any], settings: str, force: bool) -> bool:
+def _recorded(unit: Unit, old_units: dict[str, Any], settings: str, force: bool) -> bool:
     """The state holds a record of this folder made with these settings: it may be up to
     date, and its sources must be hashed to know."""
     stored = old_units.get(unit.key)
     return not force and isinstance(stored, dict) and stored.get("settings") == settings
 
 
-def _hash_inputs(units: list[_Unit], old_units: dict[str, Any], settings: str, force: bool,
+def hash_inputs(units: list[Unit], old_units: dict[str, Any], settings: str, force: bool,
                  runner: Executor | None, options: dict[str, Any],
                  mapping_cache: dict[Any, Any]) -> None:
     """Fill each unit's content hashes: of its context and mapping files always (they are
@@ -66,10 +69,10 @@ def _hash_inputs(units: list[_Unit], old_units: dict[str, Any], settings: str, f
                 unit.hashes[key] = hashes[str(path)]
         for p in unit.context_files:
             unit.context_hashes.append([str(p), hashes[str(p)]])
-        files, error = _mapping_files(unit.mapping_file, mapping_cache)
+        files, error = mapping_file_chain(unit.mapping_file, mapping_cache)
         for f in files:
             if f not in hashes:
-                hashes[f] = _sha_file(storage.as_path(f, options))
+                hashes[f] = sha_file(storage.as_path(f, options))
             unit.mapping_hashes.append([f, hashes[f]])
         if unit.setup_error is None:
             unit.setup_error = error
@@ -84,11 +87,11 @@ def _hash_paths(paths: list[AnyPath], runner: Executor | None,
     names = [str(p) for p in paths]
     frozen = tuple(sorted(options.items()))
     chunks = [names[i:i + 256] for i in range(0, len(names), 256)]
-    futures = [runner.submit(_hash_many, chunk, frozen) for chunk in chunks]
+    futures = [runner.submit(hash_many, chunk, frozen) for chunk in chunks]
     return [h for future in futures for h in future.result()]
 
 
-def _fresh_units(units: list[_Unit], old_units: dict[str, Any], settings: str,
+def fresh_units(units: list[Unit], old_units: dict[str, Any], settings: str,
                  out: AnyPath, force: bool, sizes: dict[str, int] | None,
                  runner: Executor | None = None,
                  options: dict[str, Any] | None = None) -> set[str]:
@@ -104,10 +107,10 @@ def _fresh_units(units: list[_Unit], old_units: dict[str, Any], settings: str,
     out_hashes.update(zip(present, _hash_paths([out / rel for rel in present], runner,
                                                dict(options or {})), strict=True))
     return {u.key for u in matching
-            if _fresh_candidate(u, old_units.get(u.key), settings, out, out_hashes)}
+            if fresh_candidate(u, old_units.get(u.key), settings, out, out_hashes)}
 
 
-def _inputs_match(unit: _Unit, stored: Any, settings: str) -> bool:
+def _inputs_match(unit: Unit, stored: Any, settings: str) -> bool:
     if not isinstance(stored, dict) or stored.get("settings") != settings:
         return False
     if any(h is None for h in unit.hashes.values()) or not unit.hashes:
@@ -115,13 +118,14 @@ def _inputs_match(unit: _Unit, stored: Any, settings: str) -> bool:
     if stored.get("sources") != unit.hashes or stored.get("context") != unit.context_hashes \
             or stored.get("mapping") != unit.mapping_hashes:
         return False
-    return isinstance(stored.get("outputs"), dict) and isinstance(stored.get("entries"), list)
+    return isinstance(stored.get("outputs"), dict) and (
+        isinstance(stored.get("entries"), list) or isinstance(stored.get("part"), str))
 
 
 # --------------------------------------------------------------------------- state
 
 
-def _read_state(out: AnyPath) -> dict[str, Any]:
+def read_state(out: AnyPath) -> dict[str, Any]:
     try:
         data = json.loads((out / STATE_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -132,7 +136,7 @@ def _read_state(out: AnyPath) -> dict[str, Any]:
     return units if isinstance(units, dict) else {}
 
 
-def _write_state(out: AnyPath, units: dict[str, Any]) -> None:
+def write_state(out: AnyPath, units: dict[str, Any]) -> None:
     from .. import __version__
 
     storage.put(out / STATE_NAME, (json.dumps(
@@ -140,7 +144,7 @@ def _write_state(out: AnyPath, units: dict[str, Any]) -> None:
         sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
 
 
-def _settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
+def settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
                    sets: Sequence[str], tracker: str | None = None) -> str:
     from .. import __version__
 
@@ -149,10 +153,10 @@ def _settings_hash(fmt: str, per_row: bool, allow_incomplete: bool,
     if tracker is not None:
         settings["tracker"] = tracker
     text = json.dumps(settings)
-    return _sha_bytes(text.encode())
+    return sha_bytes(text.encode())
 
 
-def _plan_unit(unit: _Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry],
+def plan_unit(unit: Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry],
                documents: list[dict[str, Any] | None], texts: list[str | None],
                allow_incomplete: bool) -> dict[AnyPath, str]:
     """The files of one folder and their text; sets each entry's ``output``."""
@@ -169,7 +173,7 @@ def _plan_unit(unit: _Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry]
         targets = plan_json([d for _, d, _ in keep], folder)
         for (entry, doc, text), target in zip(keep, targets, strict=True):
             files[target] = text if text is not None else dumps(doc) + "\n"
-            entry.output = _rel(out, target)
+            entry.output = rel_path(out, target)
         return files
     target = folder / f"{FOLDER_OUTPUT}.{fmt}"
     if fmt == "jsonl":
@@ -177,11 +181,11 @@ def _plan_unit(unit: _Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry]
     else:
         files[target] = render_csv([d for _, d, _ in keep])
     for entry, _, _ in keep:
-        entry.output = _rel(out, target)
+        entry.output = rel_path(out, target)
     return files
 
 
-def _mapping_files(path: AnyPath | None, cache: dict[Any, Any]
+def mapping_file_chain(path: AnyPath | None, cache: dict[Any, Any]
                    ) -> tuple[list[str], Issue | None]:
     """The files a mapping is made of (its ``extends`` chain), or its loading error."""
     if path not in cache:
@@ -193,16 +197,39 @@ def _mapping_files(path: AnyPath | None, cache: dict[Any, Any]
     return result
 
 
-def _fresh_candidate(unit: _Unit, stored: Any, settings: str, out: AnyPath,
+def fresh_candidate(unit: Unit, stored: Any, settings: str, out: AnyPath,
                      out_hashes: dict[str, str | None]) -> bool:
     """True when the state says this folder was converted from exactly these inputs and its
     outputs are intact (duplicates are checked later, in order)."""
     if not _inputs_match(unit, stored, settings):
         return False
-    outputs = stored["outputs"]
+    outputs, part = stored["outputs"], stored.get("part")
     for rel, sha in outputs.items():
         if rel not in out_hashes:
-            out_hashes[rel] = _sha_file(out / rel)
+            out_hashes[rel] = sha_file(out / rel)
         if out_hashes[rel] != sha:
             return False
+    if isinstance(part, str):  # a large folder's outputs: checked, not remembered
+        try:
+            return all(sha_file(out / x[1]) == x[2] for x in read_part(out, part)
+                       if x[0] == "o")
+        except (OSError, ValueError, TypeError, IndexError):
+            return False
     return True
+
+
+def read_part(out: AnyPath, name: str) -> Iterator[list[Any]]:
+    """The lines of a large folder's part file: ``["e", entry]`` (a manifest line, as
+    :meth:`ManifestEntry.to_state` stores it) and ``["o", output, sha256]``, in order.
+
+    Raises:
+        OSError, ValueError: the part is missing or damaged (the folder is converted again).
+    """
+    if "/" in name or name.startswith("."):
+        raise ValueError(f"bad part name {name!r}")
+    with (out / PARTS_FOLDER / name).open("r", encoding="utf-8") as fh:
+        for line in fh:
+            item = json.loads(line)
+            if not isinstance(item, list) or not item:
+                raise ValueError("bad part line")
+            yield item

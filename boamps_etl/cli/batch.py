@@ -200,7 +200,7 @@ def register(cli: click.Group) -> None:
             click.echo(f"dask dashboard: {runner.dashboard}", err=True)
         progress = None if quiet else _Progress(sys.stderr)
         kwargs: dict[str, Any] = {
-            "contexts": list(contexts), "mapping": mapping, "sets": sets, "fmt": fmt,
+            "contexts": list(contexts), "mapping": mapping, "sets": sets, "format": fmt,
             "jobs": jobs, "globs": list(globs) or None, "force": force,
             "fail_fast": fail_fast, "allow_incomplete": allow_incomplete,
             "per_row": per_row, "progress": progress, "tracker": tracker,

@@ -1,0 +1,333 @@
+"""Writing what a batch makes by streaming, in bounded memory: a folder holding a large
+(streamed) file, its state part, ``manifest.csv`` and ``all.<format>``.
+
+A large CodeCarbon file is converted block by block in a worker, which spools each
+report's manifest line and output to a work file (:func:`boamps_etl.batch.convert.read_spool`).
+The parent reads that spool in order: it marks duplicates (:class:`SeenReports`), writes the
+outputs as they come, and records the folder's lines and outputs in a *part* file under
+``PARTS_FOLDER`` that the state names, instead of holding them. Every byte written is the
+same as when a folder is converted in memory (``tests/test_batch_stream.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+from ..flatten import columns_of, write_csv_rows
+from ..io import staging
+from ..io.writers import dumps, render_jsonl, report_filename
+from .convert import SourceOutcome, read_spool
+from .discover import rel_path
+from .manifest import (
+    MANIFEST_COLUMNS,
+    ManifestEntry,
+    SeenReports,
+    SpoolList,
+    first_seen,
+    id_digest,
+)
+from .state import FOLDER_OUTPUT, PARTS_FOLDER, read_part, sha_bytes
+
+REPORT_STATUSES = ("valid", "incomplete", "invalid")
+_WINDOW = 256  # report files being written at once
+
+
+def records(outcomes: Iterable[SourceOutcome], fmt: str
+            ) -> Iterator[tuple[ManifestEntry, Any]]:
+    """Each manifest line of a folder's sources with what would be written for it: read
+    from the spool of a streamed source, rendered for the others."""
+    for outcome in outcomes:
+        if outcome.spool is not None:
+            yield from read_spool(outcome)
+            continue
+        for entry, doc, text in zip(outcome.entries, outcome.documents, outcome.texts,
+                                    strict=True):
+            if doc is None:
+                yield entry, None
+            elif fmt == "json":
+                yield entry, (report_filename(doc), text if text is not None
+                              else dumps(doc) + "\n")
+            elif fmt == "jsonl":
+                yield entry, text if text is not None else render_jsonl([doc])
+            else:
+                from ..flatten import flatten
+
+                yield entry, flatten(doc)
+
+
+class _HashedFile:
+    """A work file written with its sha256 computed on the way."""
+
+    def __init__(self, folder: Path, suffix: str = "") -> None:
+        self.fh, self.path = staging.new_file(folder, suffix)
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.sha.update(data)
+
+    def close(self) -> str:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        return self.sha.hexdigest()
+
+
+def publish_if_changed(work: Path, target: Path) -> bool:
+    """Put a finished work file at ``target`` unless ``target`` holds the same bytes."""
+    if target.is_file() and staging.same_bytes(work, target):
+        staging.remove(work)
+        return False
+    staging.publish(work, target)
+    return True
+
+
+class StreamedFolder:
+    """The conversion of one folder whose sources include a streamed one (see the module
+    docstring); :meth:`run` returns its state record."""
+
+    def __init__(self, out: Path, key: str, fmt: str, allow_incomplete: bool,
+                 seen: SeenReports, log: SpoolList[ManifestEntry],
+                 written: SpoolList[Any], pool: ThreadPoolExecutor,
+                 write: Callable[[Any, str, Any], bool]) -> None:
+        self.out, self.key, self.fmt = out, key, fmt
+        self.ok = ("valid", "incomplete") if allow_incomplete else ("valid",)
+        self.seen, self.log, self.written, self.pool, self.write = seen, log, written, pool, write
+        self.folder = out.joinpath(*(p for p in key.split("/") if p))
+        self.reports = 0
+        self.failing: set[str] = set()
+        self.statuses: set[str] = set()
+
+    def _mark(self, entry: ManifestEntry) -> None:
+        entry.status, entry.duplicate_of = entry.base_status, None
+        rid = entry.report_id if entry.base_status in REPORT_STATUSES else None
+        if rid is None:
+            return
+        first = self.seen.get(rid)
+        if first is not None:
+            entry.status, entry.duplicate_of = "duplicate", first
+        else:
+            self.seen.add(rid, first_seen(entry))
+
+    def run(self, outcomes: list[SourceOutcome], record: dict[str, Any]
+            ) -> dict[str, Any]:
+        (self.out / PARTS_FOLDER).mkdir(exist_ok=True)
+        part = _HashedFile(self.out / PARTS_FOLDER, "jsonl")
+        work: list[Path] = [part.path]
+        try:
+            outputs = self._convert(outcomes, part, work)
+            sha = part.close()
+            name = f"{sha[:32]}.jsonl"
+            staging.publish(part.path, self.out / PARTS_FOLDER / name)
+        finally:
+            for path in work:
+                staging.remove(path)
+            for outcome in outcomes:
+                for spool in (outcome.spool, *outcome.spools):
+                    if spool is not None:
+                        staging.remove(Path(spool))
+        return {**record, "outputs": outputs, "part": name}
+
+    def _line(self, part: _HashedFile, item: list[Any]) -> None:
+        part.write((json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
+                   .encode("utf-8"))
+
+    def _convert(self, outcomes: list[SourceOutcome], part: _HashedFile, work: list[Path]
+                 ) -> dict[str, str]:
+        folder_file = self.folder / f"{FOLDER_OUTPUT}.{self.fmt}"
+        folder_rel = rel_path(self.out, folder_file)
+        used: dict[int, int] = {}
+        window: deque[tuple[Path, Future[bool]]] = deque()
+        body: _HashedFile | None = None  # jsonl: the folder's file; csv: its flat rows
+        columns: dict[str, None] = {}
+        kept = 0
+        for entry, data in records(outcomes, self.fmt):
+            self._mark(entry)
+            entry.output = None
+            if data is not None and entry.status in self.ok:
+                kept += 1
+                if body is None and self.fmt != "json":
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    body = _HashedFile(self.folder if self.fmt == "jsonl" else
+                                       self.out / PARTS_FOLDER)
+                    work.append(body.path)
+                if self.fmt == "json":
+                    name, text = data
+                    count = used[id_digest(name)] = used.get(id_digest(name), 0) + 1
+                    if count > 1:
+                        name = name[: -len(".json")] + f"-{count}.json"
+                    target = self.folder / name
+                    if len(window) >= _WINDOW:
+                        self._drain(window, 1)
+                    window.append((target, self.pool.submit(self.write, target, text,
+                                                            self.out)))
+                    entry.output = rel_path(self.out, target)
+                    self._line(part, ["o", entry.output, sha_bytes(text.encode("utf-8"))])
+                else:
+                    assert body is not None
+                    if self.fmt == "jsonl":
+                        body.write(data.encode("utf-8"))
+                    else:
+                        columns.update(dict.fromkeys(data))
+                        body.write(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+                    entry.output = folder_rel
+            self._line(part, ["e", entry.to_state()])
+            self.log.append(entry)
+            self.statuses.add(entry.status)
+            if entry.status in REPORT_STATUSES:
+                self.reports += 1
+        self._drain(window, 0)
+        if body is None:
+            return {}
+        sha = body.close()
+        if self.fmt == "csv":  # the header needs every column: the rows are read again
+            rows = _HashedFile(self.folder)
+            work.append(rows.path)
+            with open(body.path, "rb", buffering=1 << 20) as fh, \
+                    _TextTo(rows) as text:
+                write_csv_rows(text, list(columns), _unpickled(fh))
+            sha = rows.close()
+            body = rows
+        if publish_if_changed(body.path, folder_file):
+            self.written.append(folder_file)
+        return {folder_rel: sha}
+
+    def _drain(self, window: deque[tuple[Path, Future[bool]]], keep: int) -> None:
+        while len(window) > keep:
+            target, future = window.popleft()
+            try:
+                changed = future.result()
+            except OSError as exc:
+                for _, other in window:
+                    other.cancel()
+                raise staging.output_error(exc, str(target)) from None
+            if changed:
+                self.written.append(target)
+
+
+def _unpickled(fh: IO[bytes]) -> Iterator[Any]:
+    while True:
+        try:
+            yield pickle.load(fh)
+        except EOFError:
+            return
+
+
+class _TextTo(contextlib.AbstractContextManager["_TextTo"]):
+    """A text stream (for the csv module) writing UTF-8 into a :class:`_HashedFile`."""
+
+    def __init__(self, target: _HashedFile) -> None:
+        self.target = target
+        self.buffer: list[str] = []
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.buffer.append(text)
+        self.size += len(text)
+        if self.size > 1 << 20:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.write("".join(self.buffer).encode("utf-8"))
+        self.buffer, self.size = [], 0
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+
+def part_entries(out: Path, name: str) -> Iterator[ManifestEntry]:
+    """The manifest lines a large folder's part file holds, in order."""
+    for item in read_part(out, name):
+        if item[0] == "e":
+            yield ManifestEntry.from_state(item[1])
+
+
+def part_outputs(out: Path, name: str) -> Iterator[str]:
+    """The outputs a large folder's part file lists."""
+    for item in read_part(out, name):
+        if item[0] == "o":
+            yield item[1]
+
+
+def remove_unused_parts(out: Path, state: dict[str, Any]) -> None:
+    """Delete the part files no folder of the state names any more."""
+    folder = out / PARTS_FOLDER
+    if not folder.is_dir():
+        return
+    named = {r.get("part") for r in state.values() if isinstance(r, dict)}
+    for path in folder.iterdir():
+        if path.name not in named and not staging.is_work_name(path.name):
+            with contextlib.suppress(OSError):
+                path.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # when empty
+
+
+# --------------------------------------------------------------------------- whole batch
+
+
+def write_manifest(target: Path, entries: Iterable[ManifestEntry]) -> bool:
+    """``manifest.csv``, line by line; False when it already held these bytes."""
+    out = _HashedFile(target.parent)
+    try:
+        with _TextTo(out) as text:
+            writer = csv.DictWriter(text, fieldnames=list(MANIFEST_COLUMNS),
+                                    lineterminator="\n")
+            writer.writeheader()
+            for entry in entries:
+                writer.writerow(entry.as_row())
+        out.close()
+        return publish_if_changed(out.path, target)
+    finally:
+        staging.remove(out.path)
+
+
+def write_combined(out: Path, fmt: str, parts: list[str], target: Path) -> bool:
+    """``all.jsonl`` / ``all.csv`` from the folders' files, streamed (the same bytes as
+    rendering every report at once: a CSV's columns are the union of the folders' columns,
+    first seen, so the headers are read first)."""
+    work = _HashedFile(out)
+    try:
+        if fmt == "jsonl":
+            for p in parts:
+                with open(out / p, "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        work.write(block)
+        else:
+            headers: list[list[str]] = []
+            for p in parts:
+                with open(out / p, encoding="utf-8", newline="") as fh:
+                    header = next(csv.reader(fh), None)
+                if header is not None:
+                    headers.append(header)
+            columns = columns_of(dict.fromkeys(h) for h in headers)
+            with _TextTo(work) as text:
+                writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n",
+                                        restval="")
+                wrote_header = False
+                for p in parts:
+                    with open(out / p, encoding="utf-8", newline="") as fh:
+                        reader = csv.reader(fh)
+                        header = next(reader, None)
+                        if header is None:
+                            continue
+                        for row in reader:
+                            if not wrote_header:
+                                writer.writeheader()
+                                wrote_header = True
+                            writer.writerow(dict(zip(header, row, strict=False)))
+        work.close()
+        return publish_if_changed(work.path, target)
+    finally:
+        staging.remove(work.path)
