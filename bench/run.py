@@ -7,9 +7,9 @@ One run of this script:
    2.7 to 3.2 rows under the 3.2.1 header, one row per run) and 30 % are v3.2.1 runs
    flushed three times (cumulative rows sharing a run_id); about 30 % GPU and 20 % cloud runs;
 2. measures ``boamps-etl convert FILE --context bench/context.yaml --format FMT --out OUT
-   --force`` for each format of ``--formats`` (jsonl, json, csv; a new output each run; wall
-   time and peak RSS of the child process, median of ``--repeat`` runs) and checks that the
-   output holds one report per distinct run_id;
+   --force`` for each format of ``--formats`` (jsonl, json, csv, parquet; a new output each
+   run; wall time and peak RSS of the child process, median of ``--repeat`` runs) and checks
+   that the output holds one report per distinct run_id;
 3. measures peer 1, CodeCarbon's own BoAmps mapper
    (``codecarbon.output_methods.boamps.mapper.map_emissions_to_boamps``), driven row by row
    over the same CSV, in its own virtual environment ``bench/.venv-peers`` (created on
@@ -87,7 +87,7 @@ RECIPE: dict[str, Any] = {
 }
 
 TOOL_ETL = "boamps-etl"
-FORMATS = ("jsonl", "json", "csv")  # json: one file per report, in a new folder
+FORMATS = ("jsonl", "json", "csv", "parquet")  # json: one file per report, in a new folder
 TOOL_CC = "codecarbon-mapper"
 TOOL_JS = "jsonschema-official"
 
@@ -705,6 +705,12 @@ def bench_size(
                 )
                 if got != reports:
                     _fail(etl, f"{got} report(s) written, expected {reports}")
+                elif fmt == "parquet":
+                    distinct = _distinct_report_ids(target)
+                    etl["checks"].append({"check": "parquet reportIds distinct",
+                                          "expected": got, "got": distinct})
+                    if distinct != got:
+                        _fail(etl, f"{got - distinct} repeated reportId(s) in the parquet file")
             said = (last["stdout"] + "\n" + last["stderr"]).strip().splitlines()
             etl["summary"] = said[-1][-300:] if said else ""
             entries.append(etl)
@@ -795,11 +801,24 @@ def bench_size(
 
 
 def _count_reports(target: Path, fmt: str) -> int:
-    """Reports in an output: json files, JSON lines, CSV lines below the header."""
+    """Reports in an output: json files, JSON lines, CSV lines below the header, Parquet
+    rows."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(target).metadata.num_rows)
     if fmt == "json":
         return sum(1 for p in target.iterdir() if p.suffix == ".json")
     lines = _count_lines(target)
     return lines - 1 if fmt == "csv" else lines
+
+
+def _distinct_report_ids(target: Path) -> int:
+    """Distinct ``header_reportId`` values of a Parquet output (one per run_id)."""
+    import pyarrow.parquet as pq
+
+    ids = pq.read_table(target, columns=["header_reportId"]).column(0)
+    return len(ids.unique())
 
 
 def check_targets(results: list[dict[str, Any]], startup: dict[str, Any]) -> list[dict[str, Any]]:
@@ -961,7 +980,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--formats",
         type=lambda t: [f.strip() for f in t.split(",") if f.strip()],
         default=list(FORMATS),
-        help="output formats of boamps-etl convert to measure (default jsonl,json,csv)",
+        help="output formats of boamps-etl convert to measure (default jsonl,json,csv,parquet)",
     )
     p.add_argument(
         "--repeat",

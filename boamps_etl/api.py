@@ -486,14 +486,16 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
     # several inputs to json or csv: reports an earlier input gave are left out block by
     # block, in this process (the workers' json files and csv lines are not read back)
     if runner.jobs == 1 or len(ff.ranges) == 1 or (seen.active and writer.fmt != "jsonl"):
-        for block in convert_file(ff, mapping, context, allow_incomplete, writer.fmt):
+        # parquet: the csv layout's lines, read into typed tables by the writer
+        layout = "csv" if writer.fmt == "parquet" else writer.fmt
+        for block in convert_file(ff, mapping, context, allow_incomplete, layout):
             _add_counts(summary, block.counts, block.levels, block.issues)
             if writer.fmt == "json":
                 assert block.names is not None
                 data, lengths, names, _ = seen.filter_texts(
                     block.data, block.lengths, summary, names=block.names)
                 writer.write_files(data, lengths, names)
-            elif writer.fmt == "csv":
+            elif layout == "csv":
                 data, lengths, _, ids = seen.filter_texts(
                     block.data, block.lengths, summary, column_ids=block.column_ids,
                     columns=block.columns)
@@ -521,6 +523,8 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
                 elif writer.fmt == "csv":
                     writer.append_lines(part.path, part.lengths, part.column_ids,
                                         part.columns)
+                elif writer.fmt == "parquet":
+                    writer.append_tables(part.path, part.lines, part.sizes, part.columns)
                 else:
                     if seen.active:
                         data, lines = seen.filter(part.path.read_bytes(), part.lines,
@@ -611,8 +615,9 @@ def from_frame(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def write(reports: Reports, out: PathLike, format: Format = "json", *,
           force: bool = False) -> list[Path]:
-    """Write reports as JSON files (``out`` is a folder), JSON Lines or CSV (a file);
-    ``'-'`` writes to stdout. Atomic; existing outputs are kept unless ``force``.
+    """Write reports as JSON files (``out`` is a folder), JSON Lines, CSV or Parquet (a
+    file: :mod:`boamps_etl.io.parquet` for its column types); ``'-'`` writes to stdout.
+    Atomic; existing outputs are kept unless ``force``.
 
     Raises:
         OutputError: a target exists or cannot be written (nothing is written then).

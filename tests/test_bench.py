@@ -44,15 +44,21 @@ def test_bench_run_without_peers(tmp_path: Path) -> None:
     assert doc["startup"]["median_s"] > 0
 
     # no peer rows: boamps-etl once per output format
-    assert [e["format"] for e in doc["results"]] == ["jsonl", "json", "csv"]
+    assert [e["format"] for e in doc["results"]] == ["jsonl", "json", "csv", "parquet"]
     for etl in doc["results"]:
         assert etl["tool"] == "boamps-etl"
         assert etl["rows"] == 1000 and etl["runs"] == 1 and etl["ok"] is True
         assert etl["rows_per_s"] > 0 and etl["wall_s"] > 0 and etl["peak_rss_mb"] > 0
         # one report per distinct run_id: flushed runs (three rows each) give fewer
-        # reports; json: one file each, csv: one line each below the header
-        [check] = etl["checks"]
+        # reports; json: one file each, csv: one line each below the header, parquet:
+        # one row each, every reportId distinct
+        check = etl["checks"][0]
         assert check["got"] == check["expected"] == etl["reports"]
+        if etl["format"] == "parquet":
+            assert etl["checks"][1] == {"check": "parquet reportIds distinct",
+                                        "expected": etl["reports"], "got": etl["reports"]}
+        else:
+            assert len(etl["checks"]) == 1
         assert 0 < etl["reports"] < 1000
 
     # the generated CSV is cached under --data-dir, keyed by its parameters

@@ -31,8 +31,8 @@ from boamps_etl.engine import arrays, columns, scan, templates
 from boamps_etl.errors import BoampsEtlError
 from boamps_etl.io.readers import CsvSource
 
-FORMATS = ("jsonl", "json", "csv")
-SUFFIX = {"jsonl": ".jsonl", "json": "", "csv": ".csv"}
+FORMATS = ("jsonl", "json", "csv", "parquet")
+SUFFIX = {"jsonl": ".jsonl", "json": "", "csv": ".csv", "parquet": ".parquet"}
 
 
 def _output(out: Path, fmt: str) -> Any:
@@ -65,6 +65,8 @@ def assert_same(path: Path | list[Path], tmp_path: Path, fmt: str = "jsonl",
     ref, ref_out = _run(path, tmp_path / "reference.jsonl", fast=False, fmt=fmt, **kw)
     got, got_out = _run(path, tmp_path / "fast.jsonl", fast=True, fmt=fmt, **kw)
     assert got_out == ref_out, path
+    if fmt == "parquet" and isinstance(got_out, bytes) and got_out:
+        _assert_same_tables(got_out, ref_out)
     if ref is None:
         return None
     assert got is not None
@@ -76,6 +78,16 @@ def assert_same(path: Path | list[Path], tmp_path: Path, fmt: str = "jsonl",
     if fmt == "jsonl":
         _check_with_jsonschema(got_out, drafts=bool(kw.get("allow_incomplete")))
     return got
+
+
+def _assert_same_tables(got: bytes, ref: bytes) -> None:
+    """Two Parquet files read as equal tables, schemas (field metadata too) included."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a, b = pq.read_table(pa.BufferReader(got)), pq.read_table(pa.BufferReader(ref))
+    assert a.schema.equals(b.schema, check_metadata=True)
+    assert a.equals(b)
 
 
 def _check_with_jsonschema(out: bytes | str, drafts: bool) -> None:
@@ -101,8 +113,9 @@ def _fixtures() -> list[Path]:
 
 @pytest.mark.parametrize("path", _fixtures(), ids=lambda p: f"{p.parent.name}/{p.name}")
 @pytest.mark.parametrize("context, fmt", [(None, "jsonl"), (TASK_CONTEXT, "jsonl"),
-                                          (TASK_CONTEXT, "json"), (TASK_CONTEXT, "csv")],
-                         ids=["no-context-jsonl", "jsonl", "json", "csv"])
+                                          (TASK_CONTEXT, "json"), (TASK_CONTEXT, "csv"),
+                                          (TASK_CONTEXT, "parquet")],
+                         ids=["no-context-jsonl", "jsonl", "json", "csv", "parquet"])
 def test_every_fixture_converts_the_same(path: Path, context: Any, fmt: str,
                                          tmp_path: Path) -> None:
     # without context few reports are valid: the layouts of json and csv are checked on
@@ -453,19 +466,23 @@ def test_arrow_reads_numbers_as_python_does(text: str) -> None:
         assert odd[0].as_py()
 
 
-def test_the_fast_path_does_not_import_pandas(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_the_fast_path_does_not_import_pandas(tmp_path: Path, fmt: str) -> None:
     # pandas takes a fifth of a second to import: the column-wise path never needs it
     path = tmp_path / "emissions.csv"
     write_csv(path, rows=300, variant="mixed", seed=3, flush=3)
+    out = tmp_path / f"out.{fmt}"
     code = ("import sys, boamps_etl as be; "
-            f"s = be.convert_to({str(path)!r}, {str(tmp_path / 'out.jsonl')!r}, 'jsonl', "
+            f"s = be.convert_to({str(path)!r}, {str(out)!r}, {fmt!r}, "
             f"context={TASK_CONTEXT!r}, jobs=1); "
-            "print('pandas' in sys.modules, s.counts['valid'])")
+            "print('pandas' in sys.modules, s.counts['valid'], s.reports_written)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
-    imported, valid = done.stdout.split()
+    imported, valid, written = done.stdout.split()
     assert imported == "False"
-    assert int(valid) == (tmp_path / "out.jsonl").read_bytes().count(b"\n") > 0
+    assert int(valid) == int(written) > 0
+    if fmt == "jsonl":
+        assert out.read_bytes().count(b"\n") == int(written)
 
 
 def test_the_generator_writes_csv_the_fast_path_reads(tmp_path: Path) -> None:

@@ -375,7 +375,7 @@ def test_stdin_a_fifo_and_a_process_substitution_are_read(odd_csv: Path, context
     assert left == []
 
 
-@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
 def test_a_plain_csv_named_gz_is_read_and_said(odd_csv: Path, context_file: Path,
                                                tmp_path: Path, fmt: str) -> None:
     named = tmp_path / "emissions.csv.gz"
@@ -407,14 +407,20 @@ def tiny_disk(tmp_path: Path) -> Any:
         subprocess.run(["umount", str(folder)], check=False)
 
 
-@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
 def test_a_full_disk_is_one_line_and_no_partial_file(big: tuple[Path, Path], tiny_disk: Path,
                                                      fmt: str) -> None:
     csv_path, context = big
     sample = tiny_disk.parent / "sample.csv"
-    with csv_path.open(encoding="utf-8") as src:  # 4,000 reports: more than 2 MB of output
-        sample.write_text("".join(line for _, line in zip(range(4001), src, strict=False)),
-                          encoding="utf-8")
+    if fmt == "parquet":  # typed, compressed: 20,000 varied reports make more than 2 MB
+        from bench.generate import write_csv as generate
+
+        generate(sample, rows=20_000, variant="v3.2.1", seed=3)
+    else:
+        with csv_path.open(encoding="utf-8") as src:  # 4,000 reports: more than 2 MB
+            sample.write_text("".join(line for _, line in zip(range(4001), src,
+                                                               strict=False)),
+                              encoding="utf-8")
     out = tiny_disk / ("out" if fmt == "json" else f"out.{fmt}")
     result = _convert([str(sample), "-c", str(context), "--format", fmt, "-o", str(out),
                        "-j", "1"], tiny_disk.parent)
@@ -457,8 +463,8 @@ def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[li
 
 
 @needs_proc
-@pytest.mark.parametrize("command", ["convert-json", "convert-jsonl", "convert-csv", "batch",
-                                     "batch-large"])
+@pytest.mark.parametrize("command", ["convert-json", "convert-jsonl", "convert-csv",
+                                     "convert-parquet", "batch", "batch-large"])
 def test_kill_9_then_a_plain_rerun_gives_the_same_bytes(big: tuple[Path, Path],
                                                         tmp_path: Path, command: str) -> None:
     args, work = _kill_case(tmp_path, big, command)

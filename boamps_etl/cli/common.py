@@ -137,9 +137,11 @@ def set_option(help: str) -> Callable[[F], F]:
     return click.option("-s", "--set", "sets", multiple=True, metavar="PATH=VALUE", help=help)
 
 
-def report_format_option(help: str) -> Callable[[F], F]:
-    """``--format json|jsonl|csv``: how reports are written (``fmt`` in the command)."""
-    return click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "csv"]),
+def report_format_option(help: str, parquet: bool = False) -> Callable[[F], F]:
+    """``--format json|jsonl|csv``, with ``parquet`` also ``parquet``: how reports are
+    written (``fmt`` in the command)."""
+    choices = ["json", "jsonl", "csv", *(["parquet"] if parquet else [])]
+    return click.option("--format", "fmt", type=click.Choice(choices),
                         default="json", show_default=True, help=help)
 
 

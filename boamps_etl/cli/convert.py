@@ -37,10 +37,12 @@ from .common import (
 @tracker_option("Read every input as this tracker's file instead of recognising it from "
                 "its content.")
 @set_option("Set a BoAmps field, e.g. --set task.taskStage=inference; wins over all.")
-@report_format_option("json: one file per report in the --out folder; jsonl/csv: one file.")
+@report_format_option("json: one file per report in the --out folder; jsonl/csv/parquet: "
+                      "one file (csv and parquet: the flat table, one row per report; "
+                      "parquet with typed columns).", parquet=True)
 @click.option("-o", "--out", default=None,
-              help="Folder (json) or file (jsonl/csv); '-' for stdout. "
-                   "[default: boamps-reports, boamps-reports.jsonl or .csv]")
+              help="Folder (json) or file (jsonl/csv/parquet); '-' for stdout. "
+                   "[default: boamps-reports, boamps-reports.jsonl, .csv or .parquet]")
 @force_option("Overwrite existing outputs.")
 @allow_incomplete_option
 @per_row_option
@@ -70,7 +72,7 @@ def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...]
                 "OUT'; or name the CSVs, e.g. 'boamps-etl convert "
                 f"{path / 'emissions.csv'}'"))
     target = out or {"json": "boamps-reports", "jsonl": "boamps-reports.jsonl",
-                     "csv": "boamps-reports.csv"}[fmt]
+                     "csv": "boamps-reports.csv", "parquet": "boamps-reports.parquet"}[fmt]
     _refuse_overwriting_inputs(target, [*inputs, *contexts, *([mapping] if mapping else [])])
     if target != "-":  # an unwritable output is said before any input is read
         from ..io.writers import check_writable

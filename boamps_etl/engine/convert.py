@@ -422,10 +422,11 @@ def convert_file(ff: FastFile, mapping: FieldMapping, context: Context | None,
 class PartResult:
     """What one worker converted: its texts are in the file ``path`` (jsonl: JSON lines;
     csv: lines in their own columns, ``lengths`` bytes each, in the column sets
-    ``columns[column_ids[i]]``) or, for json, in the folder ``path``, one file per report
-    named by its index, the report's file name in ``names`` (written straight into the
-    output's stage: under that name, or under a spare name where the name was taken,
-    ``side`` holding (index, spare name) of those)."""
+    ``columns[column_ids[i]]``; parquet: typed tables as Arrow IPC streams, ``sizes``
+    bytes each, in the columns ``columns[i]``) or, for json, in the folder ``path``, one
+    file per report named by its index, the report's file name in ``names`` (written
+    straight into the output's stage: under that name, or under a spare name where the
+    name was taken, ``side`` holding (index, spare name) of those)."""
 
     path: Path
     lines: int
@@ -436,4 +437,5 @@ class PartResult:
     column_ids: Any = None
     columns: list[tuple[str, ...]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # parquet: bytes of each IPC stream
     side: list[tuple[int, str]] = field(default_factory=list)  # json direct: spare names

@@ -12,6 +12,7 @@ from typing import Any
 from ..context import Context
 from ..execute.local import LocalPoolExecutor
 from ..io import staging
+from ..io.parquet import ipc_bytes, lines_table
 from ..io.writers import write_named
 from ..mapping import FieldMapping
 from .convert import Converter, PartResult
@@ -29,7 +30,8 @@ def _convert_part(task: tuple[FastFile, int, str, bool]) -> PartResult:
 
     ff, index, out, direct = task
     mapping, context, allow_incomplete, fmt = _JOB
-    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, fmt)
+    layout = "csv" if fmt == "parquet" else fmt  # parquet: typed tables of csv lines
+    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, layout)
     total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
     lengths, ids = [], []
     sets: dict[tuple[str, ...], int] = {}
@@ -37,7 +39,16 @@ def _convert_part(task: tuple[FastFile, int, str, bool]) -> PartResult:
         fh = None if fmt == "json" else stack.enter_context(open(out, "wb"))
         for batch, rows in converter.blocks(ff.ranges[index]):
             block = converter.convert(batch, rows)
-            if fh is not None:
+            if fmt == "parquet":
+                assert fh is not None
+                if block.count:
+                    table = lines_table(block.data, block.lengths, block.column_ids,
+                                        block.columns)
+                    data = ipc_bytes(table)
+                    fh.write(data)
+                    total.sizes.append(len(data))
+                    total.columns.append(tuple(table.column_names))
+            elif fh is not None:
                 fh.write(block.data)
             elif direct:
                 assert block.names is not None

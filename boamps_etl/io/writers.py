@@ -1,5 +1,5 @@
-"""Write reports as JSON files, JSON Lines or a flat CSV: atomically, never over existing
-outputs unless asked, and never outside the chosen output folder.
+"""Write reports as JSON files, JSON Lines, a flat CSV or Parquet: atomically, never over
+existing outputs unless asked, and never outside the chosen output folder.
 
 Every file is written to a work file beside its target and renamed into place, so an
 interrupt or a full disk leaves no partial file; a set of JSON files is committed as one
@@ -29,8 +29,11 @@ from ..errors import Location, OutputError
 from ..flatten import cell_text, csv_line, csv_text, flatten
 from . import staging
 
-Format = Literal["json", "jsonl", "csv"]
-FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")
+Format = Literal["json", "jsonl", "csv", "parquet"]
+FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")  # what batch writes
+#: What :class:`StreamWriter`, ``convert_to`` and ``write`` write: also the flat table as
+#: Parquet (:mod:`boamps_etl.io.parquet`).
+CONVERT_FORMATS: tuple[str, ...] = (*FORMATS, "parquet")
 STDOUT = "-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME = 200
@@ -179,15 +182,30 @@ def render_csv(docs: Sequence[Mapping[str, Any]], extra: Sequence[Mapping[str, A
     return csv_text(rows)
 
 
+def _flat_lines(docs: Sequence[Mapping[str, Any]]
+                ) -> tuple[bytes, list[int], list[int], list[tuple[str, ...]]]:
+    """Reports as flat CSV lines, each in its own columns (as :meth:`StreamWriter.
+    write_lines` takes them): the lines end to end, their byte lengths, the column set of
+    each line, the column sets."""
+    sets: dict[tuple[str, ...], int] = {}
+    lines, ids = [], []
+    for doc in docs:
+        flat = flatten(doc)
+        lines.append(csv_line([cell_text(v) for v in flat.values()]).encode("utf-8"))
+        ids.append(sets.setdefault(tuple(flat), len(sets)))
+    return b"".join(lines), [len(line) for line in lines], ids, list(sets)
+
+
 def write_reports(docs: Sequence[Mapping[str, Any]], out: str | Path, fmt: Format = "json", *,
                   force: bool = False) -> list[Path]:
     """Write reports; returns the files written (none for stdout).
 
     Args:
         docs: reports as plain data.
-        out: a folder for ``json``, a file for ``jsonl``/``csv``; ``'-'`` writes to stdout
-            (``json``: one JSON array).
-        fmt: 'json', 'jsonl' or 'csv'.
+        out: a folder for ``json``, a file for ``jsonl``/``csv``/``parquet``; ``'-'``
+            writes to stdout (``json``: one JSON array).
+        fmt: 'json', 'jsonl', 'csv' or 'parquet' (the flat table with typed columns:
+            :mod:`boamps_etl.io.parquet`).
         force: overwrite existing outputs.
 
     Raises:
@@ -344,17 +362,21 @@ class StreamWriter:
     goes to a work file renamed at the end; CSV lines are
     staged in their own columns (the header needs every report's columns first) with a
     record of their column set, and the CSV is written at the end, each line put in the
-    columns of the whole file. ``abort`` removes whatever was staged.
+    columns of the whole file; Parquet stages each block as a typed table
+    (:mod:`boamps_etl.io.parquet`) and writes the file at the end, in the union of their
+    columns. ``abort`` removes whatever was staged.
 
     Reports come as documents (:meth:`write`) or as texts already in the output's layout
-    (:meth:`write_data`, :meth:`write_files`, :meth:`write_lines`: the column-wise engine);
-    both give the same bytes.
+    (:meth:`write_data`, :meth:`write_files`, :meth:`write_lines`, :meth:`append_tables`:
+    the column-wise engine); both give the same bytes.
     """
 
     def __init__(self, out: str | Path, fmt: Format = "json", *, force: bool = False):
-        if fmt not in FORMATS:
-            raise OutputError(f"unknown format '{fmt}'", hint=f"formats: {', '.join(FORMATS)}")
+        if fmt not in CONVERT_FORMATS:
+            raise OutputError(f"unknown format '{fmt}'",
+                              hint=f"formats: {', '.join(CONVERT_FORMATS)}")
         self.fmt, self.force = fmt, force
+        self._parquet: Any = None  # parquet: the staged blocks (io.parquet.ParquetStage)
         self.stdout = str(out) == STDOUT
         self.out = Path(out)
         self.count = 0
@@ -407,6 +429,10 @@ class StreamWriter:
             if self.fmt == "csv":
                 self._side = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close/abort
                     dir=None if self.stdout else folder)
+            elif self.fmt == "parquet":
+                from .parquet import ParquetStage
+
+                self._parquet = ParquetStage(self._fh.buffer)
 
     def write(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Add a block of reports."""
@@ -420,7 +446,7 @@ class StreamWriter:
                     self._first_json = False
             elif self.fmt == "jsonl":
                 sys.stdout.write(render_jsonl(docs))
-            if self.fmt != "csv":
+            if self.fmt not in ("csv", "parquet"):
                 return
         self._open_stage()
         with _said(self.out):
@@ -431,6 +457,8 @@ class StreamWriter:
                                      (dumps(doc) + "\n").encode("utf-8"))
             elif self.fmt == "jsonl":
                 self._fh.write(render_jsonl(docs))
+            elif self.fmt == "parquet":
+                self._stage_table(*_flat_lines(docs))
             else:
                 flats = [flatten(d) for d in docs]
                 lines = [csv_line([cell_text(v) for v in flat.values()]).encode("utf-8")
@@ -597,15 +625,46 @@ class StreamWriter:
         ``columns[column_ids[i]]`` (csv only)."""
         import numpy as np
 
-        if self.fmt != "csv":
-            raise ValueError("write_lines is for csv output")
+        if self.fmt not in ("csv", "parquet"):
+            raise ValueError("write_lines is for csv or parquet output")
         with _said(self.out):
             if not len(lengths):
                 return
             self.count += len(lengths)
             self._open_stage()
+            if self.fmt == "parquet":
+                self._stage_table(data, lengths, column_ids, columns)
+                return
             mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
             self._stage_lines(data, lengths, mine[np.asarray(column_ids, dtype=np.int64)])
+
+    def _stage_table(self, data: bytes | memoryview, lengths: Any, column_ids: Any,
+                     columns: Sequence[tuple[str, ...]]) -> None:
+        """Stage CSV lines (as :meth:`write_lines` takes them) as a typed table."""
+        from .parquet import lines_table
+
+        self._fh.flush()
+        self._parquet.add(lines_table(data, lengths, column_ids, columns))
+
+    def append_tables(self, part: Path, count: int, sizes: Sequence[int],
+                      column_sets: Sequence[Sequence[str]]) -> None:
+        """Add ``count`` reports staged as typed tables in the file ``part`` (Arrow IPC
+        streams end to end, ``sizes`` bytes each, in the columns ``column_sets``: what
+        :meth:`write_lines` stages for parquet), then delete it (parquet only)."""
+        if self.fmt != "parquet":
+            raise ValueError("append_tables is for parquet output")
+        with _said(self.out):
+            try:
+                if not count:
+                    return
+                self.count += count
+                self._open_stage()
+                with open(part, "rb") as src:
+                    self._fh.flush()
+                    _copy_into(src, self._fh.buffer)
+                self._parquet.added(sizes, column_sets)
+            finally:
+                part.unlink(missing_ok=True)
 
     def _column_set(self, columns: tuple[str, ...]) -> int:
         found = self._column_sets.get(columns)
@@ -715,6 +774,10 @@ class StreamWriter:
         if self.stdout:
             if self.fmt == "json":
                 sys.stdout.write(("\n" if not self._first_json else "") + "]\n")
+            elif self.fmt == "parquet" and self._stage is not None:
+                self._fh.close()
+                self._fh = None
+                self._write_parquet_from(self._stage, sys.stdout)
             elif self.fmt == "csv" and self._stage is not None:
                 self._fh.close()
                 self._fh = None
@@ -738,6 +801,15 @@ class StreamWriter:
             os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
+        if self.fmt == "parquet":
+            staged = self._stage
+            try:
+                self._write_parquet_from(staged)
+            finally:
+                staging.remove(staged)
+                if self._stage == staged:
+                    self._stage = None
+            return [self.out]
         if self.fmt == "csv":
             staged = self._stage
             try:
@@ -806,6 +878,31 @@ class StreamWriter:
         with raw as out, open(staged, "rb") as lines:
             self._copy_csv(lines, columns,
                            lambda text: out.write(text.encode("utf-8")), out.write)
+            out.flush()
+            os.fsync(out.fileno())
+        self._publish(tmp)
+
+    def _write_parquet_from(self, staged: Path, stream: Any = None) -> None:
+        """The Parquet file of the staged tables: to a work file renamed onto the output
+        once complete and on disk, or (``stream``: stdout) through a temporary file."""
+        raw, tmp = staging.new_file(Path(tempfile.gettempdir()) if stream is not None
+                                    else self._parent)
+        self._stage = tmp  # abort() removes it
+        if stream is not None:
+            try:
+                with raw as out:
+                    self._parquet.write(staged, out)
+                with open(tmp, "rb") as done:
+                    stream.flush()
+                    shutil.copyfileobj(done, stream.buffer, 1 << 22)
+                    stream.buffer.flush()
+            finally:
+                staging.remove(staged)
+                staging.remove(tmp)
+                self._stage = None
+            return
+        with raw as out:
+            self._parquet.write(staged, out)
             out.flush()
             os.fsync(out.fileno())
         self._publish(tmp)
