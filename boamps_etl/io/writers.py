@@ -801,19 +801,10 @@ class StreamWriter:
             os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        if self.fmt == "parquet":
+        if self.fmt in ("csv", "parquet"):  # the file is written from what was staged
             staged = self._stage
             try:
-                self._write_parquet_from(staged)
-            finally:
-                staging.remove(staged)
-                if self._stage == staged:
-                    self._stage = None
-            return [self.out]
-        if self.fmt == "csv":
-            staged = self._stage
-            try:
-                self._write_csv_from(staged)
+                (self._write_csv_from if self.fmt == "csv" else self._write_parquet_from)(staged)
             finally:
                 staging.remove(staged)
                 if self._stage == staged:
