@@ -520,6 +520,29 @@ def test_batch_finds_every_tracker_and_names_it(tmp_path: Path) -> None:
     assert statuses["a/emission.csv"] == "skipped"
 
 
+def test_batch_rerun_notices_a_changed_side_file(tmp_path: Path) -> None:
+    # carbontracker's version and optimum-benchmark's environment are read from files
+    # beside the converted ones: changing only those converts the folder again.
+    root = every_tracker_tree(tmp_path / "runs")
+    out = tmp_path / "out"
+    first = be.convert_tree(root, out)
+    assert be.convert_tree(root, out).unchanged == first.converted == 7
+    standard = root / "c" / "run_carbontracker.log"
+    standard.write_text(standard.read_text().replace("2.4.7", "2.4.8"))
+    config = root / "e" / "benchmark_config.json"
+    data = json.loads(config.read_text())
+    data.setdefault("environment", {})["optimum_benchmark_version"] = "0.6.1"
+    config.write_text(json.dumps(data))
+    again = be.convert_tree(root, out)
+    assert (again.converted, again.unchanged) == (2, 5)
+    outputs = dict(zip(again.manifest["source"], again.manifest["output"], strict=False))
+    written = json.loads((out / outputs["c/run_carbontracker_output.log"]).read_text())
+    assert measure(written)["version"] == "2.4.8"
+    written = json.loads((out / outputs["e/benchmark_report.json"]).read_text())
+    assert measure(written)["version"] == "0.6.1"
+    assert be.convert_tree(root, out).converted == 0  # nothing changed since
+
+
 def test_docs_trackers_md_is_made_from_the_mappings() -> None:
     from boamps_etl.trackers.docs import trackers_markdown
 

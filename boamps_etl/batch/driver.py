@@ -71,6 +71,7 @@ from .state import (
     read_state,
     settings_hash,
     sha_bytes,
+    with_companions,
     write_state,
 )
 from .stream import (
@@ -294,6 +295,12 @@ def _joined(unit: Unit, outcomes: list[SourceOutcome]) -> list[SourceOutcome]:
             for v in (by_key[key] for key, _ in unit.sources if key in by_key)]
 
 
+def _source_hashes(unit: Unit, outcomes: list[SourceOutcome]) -> dict[str, str | None]:
+    """The state's record of a folder's sources: each one's hash, with its side files'."""
+    paths = dict(unit.sources)
+    return {o.key: with_companions(o.sha256, paths[o.key]) for o in outcomes}
+
+
 def _combine(out: AnyPath, fmt: str, parts: list[str]) -> str:
     """``all.jsonl`` / ``all.csv`` from the per-folder files (same bytes as rendering every
     report at once: a CSV's columns are the union of the folders' columns, first seen)."""
@@ -475,7 +482,7 @@ class _Batch:
         obsolete = [rel for rel in (previous if isinstance(previous, dict) else {})
                     if rel not in outputs]
         rows = {o.key: o.rows for o in outcomes}
-        record = {"settings": self.settings, "sources": {o.key: o.sha256 for o in outcomes},
+        record = {"settings": self.settings, "sources": _source_hashes(unit, outcomes),
                   "rows": rows, "context": unit.context_hashes,
                   "mapping": unit.mapping_hashes, "outputs": outputs,
                   "entries": [e.to_state() for e in entries]}
@@ -493,7 +500,7 @@ class _Batch:
         :mod:`boamps_etl.batch.stream`; written before the next folder is looked at."""
         out = Path(self.out)
         rows = {o.key: o.rows for o in outcomes}
-        record = {"settings": self.settings, "sources": {o.key: o.sha256 for o in outcomes},
+        record = {"settings": self.settings, "sources": _source_hashes(unit, outcomes),
                   "rows": rows, "context": unit.context_hashes,
                   "mapping": unit.mapping_hashes}
         folder = StreamedFolder(out, unit.key, self.fmt, self.allow_incomplete, self.seen,

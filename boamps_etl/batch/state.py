@@ -66,7 +66,7 @@ def hash_inputs(units: list[Unit], old_units: dict[str, Any], settings: str, for
     for unit in units:
         if _recorded(unit, old_units, settings, force):
             for key, path in unit.sources:
-                unit.hashes[key] = hashes[str(path)]
+                unit.hashes[key] = with_companions(hashes[str(path)], path)
         for p in unit.context_files:
             unit.context_hashes.append([str(p), hashes[str(p)]])
         files, error = mapping_file_chain(unit.mapping_file, mapping_cache)
@@ -76,6 +76,17 @@ def hash_inputs(units: list[Unit], old_units: dict[str, Any], settings: str, for
             unit.mapping_hashes.append([f, hashes[f]])
         if unit.setup_error is None:
             unit.setup_error = error
+
+
+def with_companions(sha: str | None, path: AnyPath) -> str | None:
+    """A source's hash extended with those of the side files its reader reads
+    (:func:`boamps_etl.trackers.companion_files`): unchanged for other files."""
+    from ..trackers import companion_files
+
+    files = companion_files(path)
+    if sha is None or not files:
+        return sha
+    return sha + "".join(f"+{storage.sha256(f) or '-'}" for f in files)
 
 
 def _hash_paths(paths: list[AnyPath], runner: Executor | None,

@@ -19,10 +19,27 @@ mapping file; fixtures; tests (see docs/trackers.md, "Adding a tracker").
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import InputError, Location
 from ..io.readers import CsvTable, Source
 from .base import Tracker
 from .sample import Sample
+
+#: Files a reader also reads beside the file it converts, by name: (end of the file's name,
+#: what replaces it in the side file's name). batch hashes them with the file, so that a
+#: re-run notices when only they change.
+COMPANIONS: tuple[tuple[str, str], ...] = (
+    ("_carbontracker_output.log", "_carbontracker.log"),  # carbontracker's version
+    ("benchmark_report.json", "benchmark_config.json"),  # optimum-benchmark's environment
+)
+
+
+def companion_files(path: Any) -> list[Any]:
+    """The side files the reader of ``path`` (a path or URL path) may read."""
+    name = path.name
+    return [path.with_name(name[: len(name) - len(end)] + side)
+            for end, side in COMPANIONS if name.endswith(end)]
 
 
 def _registry() -> dict[str, Tracker]:
