@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import InputError, Location
-from .schema import field_spec
+from .schema import FieldSpec, field_spec
 
 SEP = "_"
 _EMPTY_CONTAINERS = ("{}", "[]")
@@ -51,8 +51,8 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def columns_of(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The union of columns of flat rows, in first-seen order."""
+def columns_of(rows: Iterable[Iterable[str]]) -> list[str]:
+    """The union of columns of flat rows (or of column lists), in first-seen order."""
     seen: dict[str, None] = {}
     for row in rows:
         for key in row:
@@ -115,6 +115,13 @@ def csv_line(cells: Sequence[str]) -> str:
 
 
 @lru_cache(maxsize=4096)
+def column_spec(column: str) -> FieldSpec | None:
+    """What the schemas say of a flat column's field (type, unit...), ``None`` when no
+    schema defines it."""
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in column.split(SEP)]
+    return field_spec(parts)
+
+
 def column_type(column: str) -> str | None:
     """The schema type of a flat column (``'number'``, ``'string'``...), ``None`` when no
     schema defines it.
@@ -122,8 +129,7 @@ def column_type(column: str) -> str | None:
     >>> column_type("infrastructure_components_3_nbComponent")
     'integer'
     """
-    parts: list[str | int] = [int(p) if p.isdigit() else p for p in column.split(SEP)]
-    spec = field_spec(parts)
+    spec = column_spec(column)
     return spec.type if spec else None
 
 

@@ -20,12 +20,12 @@ into blocks (the engine, the reference and any number of workers write the same 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from ..errors import OutputError
-from ..schema import field_spec
+from ..flatten import column_spec, columns_of
 
 #: Rows per Parquet row group (the last one holds the rest). Memory while writing the
 #: file is about two row groups of typed columns (about 700 bytes a row for CodeCarbon's
@@ -47,8 +47,7 @@ def column_field(column: str) -> Any:
     """
     import pyarrow as pa
 
-    parts: list[str | int] = [int(p) if p.isdigit() else p for p in column.split("_")]
-    spec = field_spec(parts) if all(p != "" for p in parts) else None
+    spec = column_spec(column)
     name = _ARROW_TYPES.get(spec.type or "", "string") if spec else "string"
     unit = spec.unit if spec else None
     return pa.field(column, getattr(pa, name)(), metadata={"unit": unit} if unit else None)
@@ -59,17 +58,6 @@ def schema_of(columns: Sequence[str]) -> Any:
     import pyarrow as pa
 
     return pa.schema([column_field(c) for c in columns])
-
-
-def union_columns(column_sets: Iterable[Sequence[str]], seen: dict[str, None] | None = None
-                  ) -> dict[str, None]:
-    """Columns of the sets in order, each once where first seen (as the flat CSV's
-    header), added to ``seen``."""
-    out: dict[str, None] = {} if seen is None else seen
-    for columns in column_sets:
-        for column in columns:
-            out.setdefault(column, None)
-    return out
 
 
 def lines_table(data: bytes | memoryview, lengths: Any, column_ids: Any,
@@ -92,7 +80,7 @@ def lines_table(data: bytes | memoryview, lengths: Any, column_ids: Any,
         return schema_of([]).empty_table()
     present, first = np.unique(ids, return_index=True)
     order = [int(j) for j in present[np.argsort(first)]]
-    union = list(union_columns(columns[j] for j in order))
+    union = columns_of(columns[j] for j in order)
     if not union:
         raise OutputError("a report with no field at all cannot be a Parquet row",
                           hint="write it as json or jsonl")
@@ -227,13 +215,14 @@ class ParquetStage:
         data = ipc_bytes(table)
         self.fh.write(data)
         self.sizes.append(len(data))
-        union_columns([table.column_names], self.columns)
+        self.columns.update(dict.fromkeys(table.column_names))  # first-seen order kept
 
     def added(self, sizes: Sequence[int], column_sets: Sequence[Sequence[str]]) -> None:
         """Record streams appended to the work file by the caller (a worker's part file:
         streams of ``sizes`` bytes in the columns ``column_sets``)."""
         self.sizes.extend(int(s) for s in sizes)
-        union_columns(column_sets, self.columns)
+        for columns in column_sets:
+            self.columns.update(dict.fromkeys(columns))
 
     def write(self, staged: Any, dest: Any) -> None:
         """Write the Parquet file of the streams of the work file ``staged`` (a path) to
