@@ -121,6 +121,64 @@ def test_split_between_workers_gives_the_same_bytes(tmp_path: Path, fmt: str,
     same(whole, streamed)
 
 
+@pytest.fixture
+def small_engine_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The column-wise engine reads a few KB at a time and converts a few rows per block:
+    the fixtures' files span several blocks, shared out between the workers."""
+    from boamps_etl.engine import convert as engine_convert
+    from boamps_etl.engine import scan
+
+    monkeypatch.setattr(scan, "READ_BYTES", 2048)
+    monkeypatch.setattr(engine_convert, "BLOCK_ROWS", 3)
+
+
+def reference_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files batch converts with the reference pipeline (in this process: -j 1); the
+    engine's own fallback for rows it does not vouch for is not counted."""
+    from boamps_etl import pipeline
+
+    names: list[str] = []
+    original = pipeline.convert_table
+
+    def counted(table: object, *args: object, **kwargs: object) -> object:
+        names.append(str(getattr(table, "name", "")))
+        return original(table, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "convert_table", counted)
+    return names
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_large_clean_files_take_the_engine(tmp_path: Path, fmt: str, streamed: None,
+                                          small_engine_blocks: None,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """batch converts a large clean CodeCarbon file as convert_to does, column-wise; its
+    outputs and manifest are those of the reference pipeline, block by block."""
+    tree = duplicates_tree(tmp_path)
+    shutil.copytree(FIXTURES / "codecarbon", tree / "fixtures")
+    calls = reference_calls(monkeypatch)
+    engine = convert_tree(tree, tmp_path / "engine", format=fmt, contexts=[CONTEXT])
+    engine_calls = set(calls)
+    calls.clear()
+    reference = convert_tree(tree, tmp_path / "reference", format=fmt, contexts=[CONTEXT],
+                             fast_path=False)
+    assert "a/emissions.csv" in set(calls) and "a/emissions.csv" not in engine_calls
+    assert "c/emissions.csv" in engine_calls  # a misaligned row: the reference reads it
+    assert engine.counts["duplicate"] > 10 and engine.counts["valid"] > 20
+    same(reference, engine)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_engine_blocks_split_between_workers(tmp_path: Path, fmt: str,
+                                             small_engine_blocks: None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = duplicates_tree(tmp_path)
+    shutil.copytree(FIXTURES / "codecarbon", tree / "fixtures")
+    whole, streamed = both(tree, tmp_path, monkeypatch, split=True, format=fmt,
+                           contexts=[CONTEXT], jobs=3)
+    same(whole, streamed)
+
+
 def test_streamed_folders_resume_and_reconvert(tmp_path: Path, streamed: None) -> None:
     tree = duplicates_tree(tmp_path)
     out = tmp_path / "out"
@@ -176,8 +234,9 @@ def test_seen_reports_and_spool_list() -> None:
 
 
 def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
-    """Peak RSS (bytes) of the largest process of a ``boamps-etl batch -j 2`` over one
-    generated file of ``rows`` rows and a few small ones."""
+    """Peak RSS (bytes) of the largest process of a ``boamps-etl batch -j 2 --format
+    jsonl`` over one generated file of ``rows`` rows and a few small ones (jsonl: a json
+    file per report would make the test a measure of the disk)."""
     sys.path.insert(0, str(ROOT))
     try:
         from bench.generate import write_csv as generate
@@ -196,7 +255,8 @@ def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
     exe = Path(sys.executable).parent / "boamps-etl"
     done = subprocess.run([sys.executable, "-c", script, str(exe), "batch", str(tree),
                            "-o", str(tmp_path / f"out{rows}"), "-c", str(CONTEXT),
-                           "-j", "2", "-q"], capture_output=True, text=True, check=True)
+                           "-j", "2", "-q", "--format", "jsonl"],
+                          capture_output=True, text=True, check=True)
     out = tmp_path / f"out{rows}"
     with open(out / "manifest.csv", encoding="utf-8", newline="") as fh:
         assert sum(1 for r in csv.DictReader(fh) if r["status"] == "valid") == rows + 20
@@ -206,17 +266,18 @@ def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
 
 #: Rows of the two generated files compared (BOAMPS_BATCH_RSS_ROWS=50000,200000 for the
 #: sizes of the performance notes; the default keeps the suite quick).
-RSS_ROWS = [int(x) for x in os.environ.get("BOAMPS_BATCH_RSS_ROWS", "6000,24000").split(",")]
+RSS_ROWS = [int(x) for x in os.environ.get("BOAMPS_BATCH_RSS_ROWS", "40000,120000").split(",")]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB: Linux")
 def test_memory_stays_bounded_whatever_the_rows(tmp_path: Path) -> None:
     small, large = (peak_rss_of_batch(tmp_path, rows) for rows in RSS_ROWS)
     assert large < 500 * 2**20
-    # four times the rows: the largest process grows by far less than its reports would
-    # take in memory (the former batch: several KB each). The first 20,000 rows or so
-    # still warm up (blocks, the first manifest lines kept in memory, the writer threads'
-    # allocator arenas): measured 147 MB at 6,000 rows, 192 MB at 24,000, 193 MB at 50,000.
+    # three times the rows: the largest process grows by far less than its reports would
+    # take in memory (the former batch: several KB each). The first 40,000 rows or so
+    # still warm up (the engine's blocks of 8,192 rows, the first manifest lines kept in
+    # memory, the allocators' arenas): measured 245 MB at 10,000 rows, 277 MB at 40,000,
+    # 314 MB at 120,000 (one process: 316 MB at 60,000, 314 MB at 120,000).
     assert large - small < 64 * 2**20, (small, large)
 
 

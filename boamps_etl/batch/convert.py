@@ -51,6 +51,9 @@ class UnitTask:
     # (i, n): convert only the blocks i, i + n, i + 2n... of the (one, large) source; the
     # parent joins the n outcomes (:func:`join_split`)
     split: tuple[int, int] | None = None
+    # a large clean CodeCarbon file is converted by the column-wise engine (False: by the
+    # reference pipeline, block by block; the same bytes either way)
+    fast_path: bool = True
 
 
 @dataclass
@@ -144,7 +147,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
                     tracker: str | None = None,
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
                         None, ()), fmt: str = "json", spool: str | None = None,
-                    split: tuple[int, int] | None = None) -> SourceOutcome:
+                    split: tuple[int, int] | None = None, fast_path: bool = True
+                    ) -> SourceOutcome:
     from ..pipeline import convert_table
     from ..trackers import detect, get_tracker, read_table
 
@@ -159,7 +163,7 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
         return single("error", setup_error, None)
     if spool is not None and isinstance(path, Path) and _size(path) > STREAM_BYTES:
         streamed = _stream_source(key, path, mapping, context, setup_error, per_row,
-                                  allow_incomplete, tracker, fmt, spool, split)
+                                  allow_incomplete, tracker, fmt, spool, split, fast_path)
         if streamed is not None:
             return streamed
     try:
@@ -259,11 +263,14 @@ def payload(document: dict[str, Any], fmt: str) -> Any:
 def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                    context: Context | None, setup_error: Issue | None, per_row: bool,
                    allow_incomplete: bool, tracker: str | None, fmt: str, spool: str,
-                   split: tuple[int, int] | None = None) -> SourceOutcome | None:
-    """A large CodeCarbon file, block by block (as :func:`boamps_etl.api.convert_to` reads
-    it): each report's manifest line and output go to a work file in ``spool``, in
-    manifest order, never all in memory. None: not a CodeCarbon file, or unreadable (the
-    caller reads it whole and says why)."""
+                   split: tuple[int, int] | None = None, fast_path: bool = True
+                   ) -> SourceOutcome | None:
+    """A large CodeCarbon file, block by block, as :func:`boamps_etl.api.convert_to` reads
+    it: a clean file by the column-wise engine (:func:`_engine_source`), any other by the
+    reference pipeline. Each report's manifest line and output go to a work file in
+    ``spool``, in manifest order, never all in memory. None: not a CodeCarbon file, or
+    unreadable (the caller reads it whole and says why)."""
+    from ..engine.scan import release
     from ..io.readers import CsvSource
     from ..pipeline import convert_table
     from ..trackers import detect, get_tracker
@@ -287,10 +294,20 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
         if found.name != "codecarbon":
             return None
         source = CsvSource(path, name=key)
-        source.scan(group_runs=not per_row and source.kind != "task")
+        ff = _engine_file(source, mapping, per_row, fmt, spool) \
+            if fast_path and setup_error is None else None
+        if ff is None:
+            source.scan(group_runs=not per_row and source.kind != "task")
     except InputError as exc:
         status, issue = _unreadable(key, path, exc, head)
         return single(status, issue)
+    if ff is not None:
+        assert mapping is not None
+        try:
+            return _engine_source(key, ff, mapping, context, allow_incomplete, fmt, spool,
+                                  split, sha)
+        finally:
+            release(ff)
     if source.records == 0:
         return single("skipped", Issue("no-rows", "has a header but no data rows",
                                        Location(key), "warning"), 0, found.name)
@@ -345,6 +362,78 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
         base_status="skipped", tracker=found.name)]
     entries[0].issues[:0] = warnings
     return SourceOutcome(key, sha, rows, entries, [None] * len(entries))
+
+
+def _engine_file(source: Any, mapping: FieldMapping | None, per_row: bool, fmt: str,
+                 spool: str) -> Any:
+    """The source prepared for the column-wise engine (a
+    :class:`boamps_etl.engine.scan.FastFile`), or None when it takes the reference
+    pipeline: not clean, or a mapping whose rules carry their unit in a column (as in
+    :func:`boamps_etl.api.convert_to`)."""
+    from ..engine.scan import prepare
+
+    if mapping is None or fmt not in ("json", "jsonl", "csv") or \
+            any(r.unit_column for r in mapping.rules.values()):
+        return None
+    return prepare(source, per_row=per_row, spill=spool)
+
+
+def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | None,
+                   allow_incomplete: bool, fmt: str, spool: str,
+                   split: tuple[int, int] | None, sha: str) -> SourceOutcome:
+    """:func:`_stream_source` for a clean file, by the column-wise engine, as
+    :func:`boamps_etl.api.convert_to` converts it: each block's reports, told apart by
+    their manifest lines (``Converter(lines=True)``), spooled with their texts (the same
+    bytes as the reference's; ``tests/test_batch_stream.py``)."""
+    from ..engine.convert import Converter
+    from ..engine.scan import run_rows
+
+    groups = run_rows(ff)
+    converter = Converter(ff, mapping, context, allow_incomplete, fmt=fmt, lines=True)
+    spooled = 0
+    out, work = staging.new_file(Path(spool), "spool")
+    try:
+        with out:
+            for number, (batch, rows) in enumerate(converter.blocks()):
+                if split is not None and number % split[1] != split[0]:
+                    continue
+                block = converter.convert(batch, rows)
+                assert block.lines is not None
+                texts = _block_payloads(block, fmt)
+                for line in block.lines:
+                    entry = ManifestEntry(key, groups.get(line.row, (line.row,)), line.run_id,
+                                          line.report_id, line.status, None, line.issues,
+                                          sha, base_status=line.status, level=line.level,
+                                          tracker="codecarbon", recovered=line.recovered)
+                    data = next(texts) if line.written else None
+                    pickle.dump((entry, data), out, protocol=pickle.HIGHEST_PROTOCOL)
+                spooled += len(block.lines)
+    except BaseException:
+        staging.remove(work)
+        raise
+    rows = ff.rows if split is None or split[0] == 0 else 0
+    return SourceOutcome(key, sha, rows, [], [], spool=str(work), reports=spooled)
+
+
+def _block_payloads(block: Any, fmt: str) -> Iterator[Any]:
+    """The payload (see :func:`payload`) of each text of an engine block, in order."""
+    import csv as csv_module
+
+    raw = bytes(block.data)
+    if fmt == "jsonl":  # a JSON line holds no line break of its own
+        for line in raw.split(b"\n")[:-1]:
+            yield line.decode("utf-8") + "\n"
+        return
+    at = 0
+    for i, size in enumerate(block.lengths.tolist()):
+        text = raw[at: at + size].decode("utf-8")
+        at += size
+        if fmt == "json":
+            yield block.names[i], text
+        else:
+            columns = block.columns[int(block.column_ids[i])]
+            cells = next(csv_module.reader(io.StringIO(text, newline="")))
+            yield dict(zip(columns, cells, strict=True))
 
 
 def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
@@ -445,7 +534,8 @@ def convert_unit(task: UnitTask) -> list[SourceOutcome]:
     options = dict(task.options)
     outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
                                 task.per_row, task.allow_incomplete, task.tracker,
-                                task.mapping, task.fmt, task.spool, task.split)
+                                task.mapping, task.fmt, task.spool, task.split,
+                                task.fast_path)
                 for key, path in task.sources]
     for outcome in outcomes:
         if outcome.spool is not None:

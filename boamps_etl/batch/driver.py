@@ -355,8 +355,9 @@ class _Batch:
                  progress: Callable[[BatchProgress], None] | None, start: float,
                  executor: Executor | None = None,
                  options: tuple[tuple[str, Any], ...] = (),
-                 tracker: str | None = None, sizes: dict[str, int] | None = None) -> None:
-        self.tracker, self.sizes = tracker, sizes
+                 tracker: str | None = None, sizes: dict[str, int] | None = None,
+                 fast_path: bool = True) -> None:
+        self.tracker, self.sizes, self.fast_path = tracker, sizes, fast_path
         self.out, self.units, self.old_units = out, units, old_units
         self.candidates, self.settings, self.fmt = candidates, settings, fmt
         self.sets, self.per_row, self.allow_incomplete = tuple(sets), per_row, allow_incomplete
@@ -397,7 +398,8 @@ class _Batch:
                      (None if unit.mapping_file is None else str(unit.mapping_file),
                       tuple((str(f), h) for f, h in unit.mapping_hashes)),
                      self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
-                     self.fmt, self.options, self.tracker, self.spool)
+                     self.fmt, self.options, self.tracker, self.spool,
+                     fast_path=self.fast_path)
 
     def log(self, entries: list[ManifestEntry]) -> tuple[int, bool]:
         """Add a folder's lines to the manifest: (reports, whether one fails the batch)."""
@@ -777,7 +779,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
                  executor: str | Executor = "local", client: Any = None,
                  scheduler: str | None = None,
                  storage_options: dict[str, Any] | None = None,
-                 tracker: str | None = None, fmt: str | None = None) -> BatchResult:
+                 tracker: str | None = None, fmt: str | None = None,
+                 fast_path: bool = True) -> BatchResult:
     """Convert every tracker's file under ``roots`` into BoAmps reports mirrored under
     ``out``: CodeCarbon CSVs, eco2ai CSVs, carbontracker logs, Zeus and perun files,
     optimum-benchmark reports, AI Energy Score summaries, each recognised from its content.
@@ -812,6 +815,9 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         storage_options: fsspec options for URL roots, ``out`` and ``contexts`` (for
             example ``{"endpoint_url": ...}``); by default each backend's environment.
         fmt: the former name of ``format`` (deprecated: a DeprecationWarning).
+        fast_path: False: a large clean CodeCarbon file is converted by the reference
+            pipeline instead of the column-wise engine, as in
+            :func:`boamps_etl.convert_to` (the outputs are the same).
 
     ``roots``, ``out``, ``contexts`` and ``mapping`` may be fsspec URLs (``s3://``,
     ``gs://``, ``file://``, ``memory://``): outputs are then whole-object writes.
@@ -869,7 +875,7 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         return _convert_tree(runner, root_list, out_path, context_paths, mapping_path,
                              mapping_cache, pattern_list, options, fmt, per_row,
                              allow_incomplete, sets, force, fail_fast, jobs, progress, start,
-                             tracker)
+                             tracker, fast_path)
     finally:
         if runner is not None and runner is not executor:
             runner.close()
@@ -881,7 +887,7 @@ def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyP
                   options: dict[str, Any], fmt: str, per_row: bool, allow_incomplete: bool,
                   sets: Sequence[str], force: bool, fail_fast: bool, jobs: int,
                   progress: Callable[[BatchProgress], None] | None, start: float,
-                  tracker: str | None) -> BatchResult:
+                  tracker: str | None, fast_path: bool = True) -> BatchResult:
     units = discover_units(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
     settings = settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
@@ -892,7 +898,7 @@ def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyP
                               options)
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
-                 tuple(sorted(options.items())), tracker, sizes)
+                 tuple(sorted(options.items())), tracker, sizes, fast_path)
     run.run()
     run.finish()
     c = run.counters

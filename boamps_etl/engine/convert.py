@@ -29,6 +29,7 @@ from .columns import (
     _combined,
     _Dict,
     _factorized,
+    _Lazy,
     _nulls,
     apply_columns,
 )
@@ -79,6 +80,22 @@ def _tags(values: Sequence[Any], kinds: set[type]) -> tuple[Any, Any, list[Any]]
     return kind, codes if spread is None else codes[spread], labels
 
 
+@dataclass(slots=True)
+class ReportLine:
+    """What a batch's manifest says of one report of a block (``Converter(lines=True)``):
+    the fields of :class:`boamps_etl.pipeline.ConvertedReport` but its document, and
+    whether its text is among the block's texts."""
+
+    row: int  # the spreadsheet row holding its values
+    run_id: str | None
+    report_id: str | None
+    status: str
+    level: str
+    issues: list[Issue]
+    recovered: tuple[str, ...] = ()
+    written: bool = True
+
+
 @dataclass
 class BlockResult:
     """One block's output in row order: the text of each report in the output's layout (a
@@ -95,6 +112,9 @@ class BlockResult:
     names: list[str] | None = None  # json: each report's file name (before any -2 suffix)
     columns: list[tuple[str, ...]] = field(default_factory=list)  # csv: the column sets
     column_ids: Any = None  # csv: the column set of each line, in ``columns`` (numpy)
+    # with ``Converter(lines=True)``: every report of the block in row order, written or
+    # not; those ``written`` are the texts, in the same order
+    lines: list[ReportLine] | None = None
 
 
 class Converter:
@@ -102,10 +122,11 @@ class Converter:
 
     def __init__(self, ff: FastFile, mapping: FieldMapping, context: Context | None,
                  allow_incomplete: bool, templates: dict[Any, _Template | None] | None = None,
-                 fmt: str = "jsonl"):
+                 fmt: str = "jsonl", lines: bool = False):
         self.ff, self.mapping, self.context = ff, mapping, context
         self.allow_incomplete = allow_incomplete
         self.fmt = fmt  # the output's layout: jsonl, json or csv (.layouts)
+        self.lines = lines  # say what each report is (BlockResult.lines): for batch
         self.templates: dict[Any, _Template | None] = {} if templates is None else templates
         self.targets = [t for t, r in mapping.rules.items() if not r.is_entry]
         # merge keys (componentType) shape the report by their value, and constants are
@@ -222,10 +243,12 @@ class Converter:
         slow.update(np.flatnonzero(tids < 0).tolist())
         result = BlockResult(counts={"valid": 0, "incomplete": 0, "invalid": 0})
         registry: dict[tuple[str, ...], int] = {}  # csv: the column sets of this block
+        row_levels = np.full(n, None, dtype=object) if self.lines else None
         pieces, positions, extra = self._fill(templates, tids, values, all_kinds, direct,
-                                              slow, result.levels, registry)
+                                              slow, result.levels, registry, row_levels)
+        others: dict[int, ReportLine] | None = {} if self.lines else None
         if slow:
-            lines = self._reference(batch, sorted(slow), row_list, result)
+            lines = self._reference(batch, sorted(slow), row_list, result, others)
             pieces.append(_text_array([text for _, text, _ in lines]))
             positions.append(np.array([i for i, _, _ in lines], dtype=np.int64))
             if self.fmt == "json":
@@ -250,7 +273,27 @@ class Converter:
             result.column_ids = ids[order]
             result.columns = list(registry)
         result.counts["valid"] += n - len(slow)
+        if others is not None:
+            result.lines = self._report_lines(row_list, run_ids, values, row_levels, others)
         return result
+
+    def _report_lines(self, row_list: list[int], run_ids: Any, values: list[Any],
+                      row_levels: Any, others: dict[int, ReportLine]) -> list[ReportLine]:
+        """Every report of a block, in row order: those of the templates (valid, no
+        issue, their level), and those the reference converted (``others``)."""
+        n = len(row_list)
+        ids = [None] * n if run_ids is None else run_ids.to_pylist()
+        k = self.targets.index("header.reportId") if "header.reportId" in self.targets \
+            else None
+        found = [None] * n if k is None else \
+            (values[k].to_list() if isinstance(values[k], _Lazy) else list(values[k]))
+        report_ids = [v if isinstance(v, str) else None for v in found]
+        out = []
+        for i, (row, level) in enumerate(zip(row_list, row_levels.tolist(), strict=True)):
+            other = others.get(i)
+            out.append(other if other is not None else
+                       ReportLine(row, ids[i], report_ids[i], "valid", level, []))
+        return out
 
     def _layers(self, arrays: dict[str, Any], n: int) -> tuple[Any, list[Any]]:
         """(codes, labels) of the context layers that apply to each row (a label: the
@@ -276,13 +319,14 @@ class Converter:
 
     def _fill(self, templates: list[_Template], tids: Any, values: list[list[Any]],
               all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int],
-              levels: dict[str, int], registry: dict[tuple[str, ...], int]
-              ) -> tuple[list[Any], list[Any], list[Any]]:
+              levels: dict[str, int], registry: dict[tuple[str, ...], int],
+              row_levels: Any = None) -> tuple[list[Any], list[Any], list[Any]]:
         """The output texts of the rows of each template, column-wise: rows grouped by
         template, each used column encoded once and taken in that order, the texts
         joined by Arrow. Returns the texts, their rows, and per group the file names
         (json) or the column sets in ``registry`` (csv); counts the rows written in
-        ``levels``. A row whose text the template cannot vouch for goes to ``slow``."""
+        ``levels`` (and each row's in ``row_levels``, when given). A row whose text the
+        template cannot vouch for goes to ``slow``."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -343,6 +387,8 @@ class Converter:
             pieces.append(lines)
             positions.append(rows[took])
             levels[template.level] = levels.get(template.level, 0) + len(took)
+            if row_levels is not None:
+                row_levels[rows[took]] = template.level
             if self.fmt == "json":
                 assert layout.name is not None
                 extra.append(_joined_name([_scalar(p, pa.string()) if isinstance(p, str)
@@ -373,10 +419,11 @@ class Converter:
         return template
 
     def _reference(self, batch: Any, indexes: list[int], row_list: list[int],
-                   result: BlockResult) -> list[tuple[int, str, Any]]:
+                   result: BlockResult, lines: dict[int, ReportLine] | None = None
+                   ) -> list[tuple[int, str, Any]]:
         """Rows the fast path does not vouch for: converted by the reference pipeline.
         Returns (row, text, its file name (json) or column set (csv)) for each report to
-        write."""
+        write; says what each report is in ``lines`` (by index in the block), if given."""
         import numpy as np
         import pandas as pd
 
@@ -396,6 +443,10 @@ class Converter:
             result.counts[report.status] += 1
             result.levels[report.level] = result.levels.get(report.level, 0) + 1
             result.issues.extend(report.issues)
+            if lines is not None:
+                lines[i] = ReportLine(report.row, report.run_id, report.report_id,
+                                      report.status, report.level, list(report.issues),
+                                      report.recovered, report.status in ok)
             if report.status in ok:
                 out.append((i, *_text_of(report.document, self.fmt)))
         return out

@@ -423,6 +423,37 @@ def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | Non
                     source.kind, per_row)
 
 
+def run_rows(ff: FastFile) -> dict[int, tuple[int, ...]]:
+    """The spreadsheet rows of each run of several rows, keyed by its last row (the one
+    whose values make the report), as :meth:`boamps_etl.io.readers.CsvSource.selection`
+    gives them: what a batch's manifest lists for a report. One more pass of Arrow's reader
+    over the run_id cells; their codes are held at once (8 bytes a row)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if ff.per_row or ff.kind == "task" or "run_id" not in ff.columns:
+        return {}
+    name = ff.names[ff.columns.index("run_id")]
+    chunks = [_clean_array(batch.column(0))
+              for batch in _reader(ff.path, ff.names, ff.delimiter, [name])]
+    encoded = pa.chunked_array(chunks, type=pa.string()).dictionary_encode()
+    codes = np.concatenate([_as_numpy(_filled(chunk.indices, -1)) for chunk in encoded.chunks]
+                           ) if encoded.num_chunks else np.zeros(0, dtype=np.int64)
+    del encoded, chunks
+    present = np.flatnonzero(codes >= 0)
+    order = present[np.argsort(codes[present], kind="stable")]  # by run, rows in order
+    cuts = np.flatnonzero(np.diff(codes[order])) + 1
+    starts = np.concatenate([[0], cuts]).astype(np.int64)
+    ends = np.concatenate([cuts, [len(order)]]).astype(np.int64)
+    several = np.flatnonzero(ends - starts > 1)
+    rows = (order + 2).tolist()  # the header is row 1
+    groups: dict[int, tuple[int, ...]] = {}
+    for start, end in zip(starts[several].tolist(), ends[several].tolist(), strict=True):
+        group = tuple(rows[start:end])
+        groups[group[-1]] = group
+    return groups
+
+
 def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
     """(True for the last row of each run_id and for rows without one, whether some row
     has none): one pass of Arrow's hash table over the cells, then integer work."""
