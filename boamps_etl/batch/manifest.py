@@ -93,6 +93,14 @@ class ManifestEntry:
                 "output": self.output or "", "messages": self.messages,
                 "sha256": self.sha256 or ""}
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickled as its fields in order (spools, workers' results): loads in about half
+        # the time of a dataclass's default (object.__new__, then the __dict__)
+        return (ManifestEntry, (self.source, self.rows, self.run_id, self.report_id,
+                                self.status, self.output, self.issues, self.sha256,
+                                self.duplicate_of, self.base_status, self.level,
+                                self.tracker, self.recovered))
+
     def to_state(self) -> dict[str, Any]:
         return {"source": self.source, "rows": list(self.rows), "run_id": self.run_id,
                 "report_id": self.report_id, "status": self.status, "output": self.output,
@@ -237,6 +245,7 @@ class SpoolList(Sequence[T], Generic[T]):
         self._file: IO[bytes] | None = None
         self._count = 0
         self._ends: list[int] = []  # file offset after every 1,000th spilled item
+        self._at_end = True  # the file's position is its end (no read since the last write)
         self.extend(items)
 
     def append(self, item: T) -> None:
@@ -245,7 +254,9 @@ class SpoolList(Sequence[T], Generic[T]):
         else:
             if self._file is None:
                 self._file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open)
-            self._file.seek(0, io.SEEK_END)
+            if not self._at_end:
+                self._file.seek(0, io.SEEK_END)
+                self._at_end = True
             pickle.dump(item, self._file, protocol=pickle.HIGHEST_PROTOCOL)
         self._count += 1
 
@@ -263,6 +274,7 @@ class SpoolList(Sequence[T], Generic[T]):
             return
         at, left = 0, count - self.IN_MEMORY
         while left:
+            self._at_end = False
             self._file.seek(at)
             block = [pickle.load(self._file) for _ in range(min(left, 1000))]
             at = self._file.tell()

@@ -39,6 +39,9 @@ from .manifest import (
 from .state import FOLDER_OUTPUT, PARTS_FOLDER, read_part, sha_bytes
 
 REPORT_STATUSES = ("valid", "incomplete", "invalid")
+# one encoder for every line of a part file (json.dumps builds one per call when given
+# options: a tenth of the parent's time per report)
+_PART_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _WINDOW = 256  # report files being written at once
 
 
@@ -139,8 +142,7 @@ class StreamedFolder:
         return {**record, "outputs": outputs, "part": name}
 
     def _line(self, part: _HashedFile, item: list[Any]) -> None:
-        part.write((json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
-                   .encode("utf-8"))
+        part.write((_PART_LINE.encode(item) + "\n").encode("utf-8"))
 
     def _convert(self, outcomes: list[SourceOutcome], part: _HashedFile, work: list[Path]
                  ) -> dict[str, str]:
