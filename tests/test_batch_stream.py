@@ -228,6 +228,19 @@ def test_seen_reports_and_spool_list() -> None:
     assert len(items) == 2500 and list(items) == list(range(2500))
     assert items[1] == 1 and items[2400] == 2400 and items == list(range(2500))
     assert SpoolList[int]() == []
+    # read while it grows: each pass sees what was there when it began
+    grown = SpoolList[int]()
+    grown.IN_MEMORY, grown.SPILL_EVERY = 2, 3
+    seen = []
+    for i in range(20):
+        grown.append(i)
+        seen.append(list(grown))
+        for j, item in enumerate(grown):  # appended during the pass: not read by it
+            if j == 0:
+                grown.append(100 + i)
+            assert item < 100 + i
+    assert seen[0] == [0] and seen[5] == [0, 100, 1, 101, 2, 102, 3, 103, 4, 104, 5]
+    assert list(grown) == [x for i in range(20) for x in (i, 100 + i)]
 
 
 # --------------------------------------------------------------------------- memory

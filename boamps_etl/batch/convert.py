@@ -345,8 +345,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                                                 [issue], sha, base_status="error",
                                                 tracker=found.name))
                 items.sort(key=lambda item: _entry_key(item[0]))
-                for item in items:
-                    pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(items, out, protocol=pickle.HIGHEST_PROTOCOL)  # a block a load
                 spooled += len(items)
     except BaseException:
         staging.remove(work)
@@ -400,14 +399,13 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
                 block = converter.convert(batch, rows)
                 assert block.lines is not None
                 texts = _block_payloads(block, fmt)
-                for line in block.lines:
-                    entry = ManifestEntry(key, groups.get(line.row, (line.row,)), line.run_id,
-                                          line.report_id, line.status, None, line.issues,
-                                          sha, base_status=line.status, level=line.level,
-                                          tracker="codecarbon", recovered=line.recovered)
-                    data = next(texts) if line.written else None
-                    pickle.dump((entry, data), out, protocol=pickle.HIGHEST_PROTOCOL)
-                spooled += len(block.lines)
+                items = [(ManifestEntry(key, groups.get(line.row, (line.row,)), line.run_id,
+                                        line.report_id, line.status, None, line.issues, sha,
+                                        base_status=line.status, level=line.level,
+                                        tracker="codecarbon", recovered=line.recovered),
+                          next(texts) if line.written else None) for line in block.lines]
+                pickle.dump(items, out, protocol=pickle.HIGHEST_PROTOCOL)  # a block a load
+                spooled += len(items)
     except BaseException:
         staging.remove(work)
         raise
@@ -443,7 +441,7 @@ def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
         with open(path, "rb", buffering=1 << 20) as fh:
             while True:
                 try:
-                    yield pickle.load(fh)
+                    yield from pickle.load(fh)  # a block's items
                 except EOFError:
                     return
 

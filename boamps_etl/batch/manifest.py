@@ -220,6 +220,22 @@ class SeenReports:
         self._ids.setdefault(id_digest(report_id),
                              (number << 32) | (int(row) + 1 if row else 0))
 
+    def first_or_add(self, report_id: str, source: str, row: int) -> str | None:
+        """Where ``report_id`` was first (as :meth:`get`), or None after recording it as
+        first at ``source`` and spreadsheet ``row``: :meth:`get` then :meth:`add` with one
+        digest and no text to parse (the streamed path's step for every report)."""
+        digest = id_digest(report_id)
+        packed = self._ids.get(digest)
+        if packed is not None:
+            at = packed & 0xFFFFFFFF
+            return f"{self._sources[packed >> 32]} row {at - 1 if at else ''}"
+        number = self._numbers.get(source)
+        if number is None:
+            number = self._numbers[source] = len(self._sources)
+            self._sources.append(source)
+        self._ids[digest] = (number << 32) | (row + 1)
+        return None
+
     def update(self, added: dict[str, str]) -> None:
         for report_id, first in added.items():
             self.add(report_id, first)
@@ -234,17 +250,19 @@ T = TypeVar("T")
 
 
 class SpoolList(Sequence[T], Generic[T]):
-    """A list that keeps its first items in memory and the rest, pickled, in an unnamed
-    temporary file (gone with the process, whatever ends it): the manifest lines and files
-    written of a batch of millions of reports."""
+    """A list that keeps its first items in memory and the rest, pickled 1,000 at a time,
+    in an unnamed temporary file (gone with the process, whatever ends it): the manifest
+    lines and files written of a batch of millions of reports."""
 
     IN_MEMORY = 2_000
+    SPILL_EVERY = 1_000  # items pickled together (one load each, not one per item)
 
     def __init__(self, items: Iterable[T] = ()) -> None:
         self._head: list[T] = []
+        self._tail: list[T] = []  # items past the head not written to the file yet
         self._file: IO[bytes] | None = None
         self._count = 0
-        self._ends: list[int] = []  # file offset after every 1,000th spilled item
+        self._spilled = 0  # items in the file
         self._at_end = True  # the file's position is its end (no read since the last write)
         self.extend(items)
 
@@ -252,13 +270,20 @@ class SpoolList(Sequence[T], Generic[T]):
         if self._count < self.IN_MEMORY:
             self._head.append(item)
         else:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open)
-            if not self._at_end:
-                self._file.seek(0, io.SEEK_END)
-                self._at_end = True
-            pickle.dump(item, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._tail.append(item)
+            if len(self._tail) >= self.SPILL_EVERY:
+                self._spill()
         self._count += 1
+
+    def _spill(self) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open)
+        if not self._at_end:
+            self._file.seek(0, io.SEEK_END)
+            self._at_end = True
+        pickle.dump(self._tail, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._spilled += len(self._tail)
+        self._tail = []
 
     def extend(self, items: Iterable[T]) -> None:
         for item in items:
@@ -268,18 +293,19 @@ class SpoolList(Sequence[T], Generic[T]):
         return self._count
 
     def __iter__(self) -> Iterator[T]:
-        count = self._count  # a snapshot: items appended meanwhile are not read
+        # a snapshot: items appended meanwhile are not read
+        count, spilled, tail = self._count, self._spilled, self._tail[:]
         yield from self._head[:count]
-        if self._file is None or count <= self.IN_MEMORY:
-            return
-        at, left = 0, count - self.IN_MEMORY
-        while left:
+        at = read = 0
+        while read < spilled:
+            assert self._file is not None
             self._at_end = False
             self._file.seek(at)
-            block = [pickle.load(self._file) for _ in range(min(left, 1000))]
+            block = pickle.load(self._file)
             at = self._file.tell()
-            left -= len(block)
+            read += len(block)
             yield from block
+        yield from tail[: count - len(self._head[:count]) - spilled]
 
     @overload
     def __getitem__(self, index: int) -> T: ...

@@ -116,10 +116,11 @@ class StreamedFolder:
         rid = entry.report_id if entry.base_status in REPORT_STATUSES else None
         if rid is None:
             return
-        first = self.seen.get(rid)
+        first = self.seen.first_or_add(rid, entry.source, entry.rows[-1]) if entry.rows \
+            else self.seen.get(rid)
         if first is not None:
             entry.status, entry.duplicate_of = "duplicate", first
-        else:
+        elif not entry.rows:
             self.seen.add(rid, first_seen(entry))
 
     def run(self, outcomes: list[SourceOutcome], record: dict[str, Any]
