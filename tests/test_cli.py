@@ -41,6 +41,25 @@ def test_convert_json_folder_and_parity(tmp_path: Path, context_file: Path) -> N
     assert [json.loads(f.read_text()) for f in files] == api.documents
 
 
+def test_convert_quiet_lists_only_the_problems(tmp_path: Path, context_file: Path) -> None:
+    csv = write_csv(tmp_path / "e.csv", v321_row(run_id="a", duration="fast"),
+                    v321_row(run_id="b"))
+    loud = invoke("convert", str(csv), "-c", str(context_file), "-o", str(tmp_path / "a"))
+    quiet = invoke("convert", str(csv), "-c", str(context_file), "-o", str(tmp_path / "b"),
+                   "-q")
+    assert (loud.exit_code, quiet.exit_code) == (1, 1)
+    assert "report(s) from 1 file(s)" in loud.stderr and "levels of" in loud.stderr
+    problems = [line for line in loud.stderr.splitlines()
+                if "report(s) from" not in line and not line.startswith("levels of")]
+    assert problems and "'duration'" in problems[0]
+    assert quiet.stderr.splitlines() == problems
+    assert len(list((tmp_path / "b").glob("*.json"))) == 1
+    clean = write_csv(tmp_path / "ok.csv", v321_row(run_id="c"))
+    done = invoke("convert", str(clean), "-c", str(context_file), "-o", str(tmp_path / "c"),
+                  "--quiet")
+    assert (done.exit_code, done.stderr) == (0, "")
+
+
 def test_convert_jsonl_and_csv_to_stdout(tmp_path: Path, context_file: Path) -> None:
     csv = write_csv(tmp_path / "e.csv", v321_row(run_id="a"))
     result = invoke("convert", str(csv), "-c", str(context_file), "--format", "jsonl",

@@ -23,6 +23,7 @@ from .common import (
     mapping_option,
     per_row_option,
     print_issues,
+    quiet_option,
     report_format_option,
     set_option,
     tracker_option,
@@ -150,8 +151,7 @@ def register(cli: click.Group) -> None:
     @force_option("Convert everything again, even up-to-date sources.")
     @click.option("--fail-fast", is_flag=True,
                   help="Stop after the first folder with an invalid report or an error.")
-    @click.option("-q", "--quiet", is_flag=True,
-                  help="No progress and no summary; errors are still listed.")
+    @quiet_option("No progress and no summary; the problems are still listed.")
     @click.option("--explain", "explain_path", metavar="PATH",
                   type=PathOrURL(exists=True),
                   help="Show which context and mapping files apply to PATH, and the merged "

@@ -159,6 +159,11 @@ def force_option(help: str) -> Callable[[F], F]:
     return click.option("--force", is_flag=True, help=help)
 
 
+def quiet_option(help: str) -> Callable[[F], F]:
+    """``-q/--quiet``: no summary (nor progress); the problems are still listed."""
+    return click.option("-q", "--quiet", is_flag=True, help=help)
+
+
 allow_incomplete_option = click.option(
     "--allow-incomplete", is_flag=True,
     help="Write reports that only lack fields CodeCarbon cannot know, as drafts.")

@@ -22,6 +22,7 @@ from .common import (
     mapping_option,
     per_row_option,
     print_issues,
+    quiet_option,
     report_format_option,
     set_option,
     tracker_option,
@@ -47,10 +48,12 @@ from .common import (
 @allow_incomplete_option
 @per_row_option
 @jobs_option
+@quiet_option("No summary; the problems are still listed.")
 def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...],
                 mapping: Path | str | None,
                 sets: tuple[str, ...], fmt: str, out: str | None, force: bool,
-                allow_incomplete: bool, per_row: bool, jobs: int, tracker: str | None) -> None:
+                allow_incomplete: bool, per_row: bool, jobs: int, tracker: str | None,
+                quiet: bool) -> None:
     """Convert energy trackers' files into BoAmps reports.
 
     CodeCarbon CSVs (any version 1.x-3.x, .csv or .csv.gz), eco2ai CSVs, carbontracker
@@ -83,6 +86,9 @@ def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...]
                    sets=sets, mapping=mapping, per_row=per_row,
                    allow_incomplete=allow_incomplete, force=force, jobs=jobs, tracker=tracker)
     print_issues(summary.issues)
+    failed = summary.failed(allow_incomplete)
+    if quiet:
+        sys.exit(EXIT_INVALID if failed else EXIT_OK)
     counts = summary.counts
     dest = "stdout" if target == "-" else (target if fmt != "json" else f"{target}/")
     written = summary.reports_written
@@ -96,7 +102,7 @@ def convert_cmd(inputs: tuple[Path | str, ...], contexts: tuple[Path | str, ...]
         from ..levels import format_counts
 
         click.echo(f"levels of the valid reports: {format_counts(summary.levels)}", err=True)
-    sys.exit(EXIT_INVALID if summary.failed(allow_incomplete) else EXIT_OK)
+    sys.exit(EXIT_INVALID if failed else EXIT_OK)
 
 
 def _refuse_overwriting_inputs(target: str, inputs: list[Path | str]) -> None:
