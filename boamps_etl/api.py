@@ -22,7 +22,7 @@ from .codecarbon import REQUIRED_COLUMNS, TEXT_COLUMNS, file_kind
 from .context import Context, load_context
 from .engine.convert import convert_file
 from .engine.parallel import Runner
-from .engine.scan import FastFile, prepare, release
+from .engine.scan import FastFile, engine_maps, open_source, release
 from .errors import InputError, Issue, Location, UsageError
 from .flatten import flatten, unflatten
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable, read_codecarbon_csv, read_url
@@ -32,7 +32,7 @@ from .io.writers import Format, StreamWriter, staging_folder, write_reports
 from .jobs import resolve_jobs
 from .levels import count_levels
 from .mapping import FieldMapping, load_mapping
-from .pipeline import ConversionResult, ConvertedReport, convert_table
+from .pipeline import ConversionResult, ConvertedReport, convert_blocks, convert_table
 from .validate import validate_report
 
 if TYPE_CHECKING:
@@ -302,8 +302,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
     sources: list[CsvSource | tuple[str, CsvTable]] = []
     fast: dict[int, FastFile] = {}
     workers = resolve_jobs(jobs)
-    # The column-wise path knows CodeCarbon's mapping rules, not rows carrying their unit.
-    fast_path = fast_path and not any(r.unit_column for r in the_mapping.rules.values())
+    fast_path = fast_path and engine_maps(the_mapping)
     with Runner(workers if fast_path else 1, the_mapping, the_context,
                 allow_incomplete, format) as runner, Spool() as spool, \
             contextlib.ExitStack() as unpacked:
@@ -315,7 +314,7 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                     sources.append((found.name, found.read(data, name)))
                     continue
                 source = CsvSource(data, name=name)
-                source.scan(group_runs=not per_row and source.kind != "task")
+                open_source(source, per_row=per_row, fast_path=False)
                 sources.append(source)
                 continue
             real, label = spool.path(path)  # stdin and FIFOs: through a work file
@@ -324,11 +323,9 @@ def convert_to(inputs: PathLike | Sequence[PathLike], out: PathLike, format: For
                 sources.append((found.name, found.read(real, label)))
                 continue
             source = CsvSource(real, name=label)
-            prepared = prepare(source, per_row=per_row, runner=runner,
-                               spill=staging_folder(out, format)) if fast_path else None
-            if prepared is None:
-                source.scan(group_runs=not per_row and source.kind != "task")
-            else:
+            prepared = open_source(source, per_row=per_row, fast_path=fast_path,
+                                   runner=runner, spill=staging_folder(out, format))
+            if prepared is not None:
                 fast[id(source)] = prepared
                 unpacked.callback(release, prepared)  # a gzip file's unpacked copy
             sources.append(source)
@@ -545,10 +542,8 @@ def _convert_reference(source: CsvSource, mapping: FieldMapping, context: Contex
                        writer: StreamWriter, summary: ConvertSummary,
                        seen: _Duplicates) -> None:
     """Any file, row by row (boamps_etl.pipeline), block by block."""
-    skip, groups = source.selection()
-    for block in source.blocks(block_rows, skip):
-        part = convert_table(block, mapping, context, per_row=per_row,
-                             allow_incomplete=allow_incomplete, groups=groups)
+    for part in convert_blocks(source, mapping, context, per_row=per_row,
+                               allow_incomplete=allow_incomplete, block_rows=block_rows):
         _write_part(part, allow_incomplete, writer, summary, seen)
 
 

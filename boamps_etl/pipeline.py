@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from .context import Context, merge_into
 from .errors import Issue, Location
-from .io.readers import ROW_COLUMN, CsvTable
+from .io.readers import ROW_COLUMN, CsvSource, CsvTable
 from .levels import assess, count_levels
 from .mapping import FieldMapping, apply_mapping, clean_columns, issue_for, problems_by_row
 from .schema import child_keys, split_path
@@ -493,6 +493,23 @@ def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | Non
         for report in result.reports:
             report.issues = _labelled(report.issues, table)
     return result
+
+
+def convert_blocks(source: CsvSource, mapping: FieldMapping, context: Context | None = None,
+                   *, per_row: bool = False, allow_incomplete: bool = False,
+                   block_rows: int = 5_000, share: tuple[int, int] | None = None
+                   ) -> Iterator[ConversionResult]:
+    """A scanned CodeCarbon source converted block by block, in bounded memory: the rows a
+    later row of their run supersedes left out, each run's rows known to its report. What
+    :func:`boamps_etl.api.convert_to` and a batch's large files do with a file the
+    column-wise engine does not take. ``share`` (i, n): only the blocks i, i + n, i + 2n...
+    (a worker's share of a file split between n)."""
+    skip, groups = source.selection()
+    for number, block in enumerate(source.blocks(block_rows, skip)):
+        if share is not None and number % share[1] != share[0]:
+            continue
+        yield convert_table(block, mapping, context, per_row=per_row,
+                            allow_incomplete=allow_incomplete, groups=groups)
 
 
 def _labelled(issues: list[Issue], table: CsvTable) -> list[Issue]:

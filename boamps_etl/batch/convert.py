@@ -270,9 +270,9 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
     reference pipeline. Each report's manifest line and output go to a work file in
     ``spool``, in manifest order, never all in memory. None: not a CodeCarbon file, or
     unreadable (the caller reads it whole and says why)."""
-    from ..engine.scan import release
+    from ..engine.scan import engine_maps, open_source, release
     from ..io.readers import CsvSource
-    from ..pipeline import convert_table
+    from ..pipeline import convert_blocks
     from ..trackers import detect, get_tracker
 
     try:
@@ -294,10 +294,10 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
         if found.name != "codecarbon":
             return None
         source = CsvSource(path, name=key)
-        ff = _engine_file(source, mapping, per_row, fmt, spool) \
-            if fast_path and setup_error is None else None
-        if ff is None:
-            source.scan(group_runs=not per_row and source.kind != "task")
+        # the engine for a clean file, as convert_to (not to say a broken context's error)
+        ff = open_source(source, per_row=per_row, spill=spool, fast_path=(
+            fast_path and setup_error is None and mapping is not None
+            and fmt in ("json", "jsonl", "csv") and engine_maps(mapping)))
     except InputError as exc:
         status, issue = _unreadable(key, path, exc, head)
         return single(status, issue)
@@ -315,7 +315,6 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
         return single("error", setup_error, source.records, found.name)
     assert mapping is not None
     ok = ("valid", "incomplete") if allow_incomplete else ("valid",)
-    skip, groups = source.selection()
     errors: list[ManifestEntry] = []
     warnings: list[Issue] = []
     warning_blocks: list[int] = []
@@ -323,11 +322,10 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
     out, work = staging.new_file(Path(spool), "spool")
     try:
         with out:
-            for number, block in enumerate(source.blocks(STREAM_BLOCK_ROWS, skip)):
-                if split is not None and number % split[1] != split[0]:
-                    continue
-                part = convert_table(block, mapping, context, per_row=per_row,
-                                     allow_incomplete=allow_incomplete, groups=groups)
+            blocks = convert_blocks(source, mapping, context, per_row=per_row,
+                                    allow_incomplete=allow_incomplete,
+                                    block_rows=STREAM_BLOCK_ROWS, share=split)
+            for number, part in _numbered(blocks, split):
                 rows += part.rows_read
                 items = [(ManifestEntry(key, tuple(r.rows), r.run_id, r.report_id, r.status,
                                         None, list(r.issues), sha, base_status=r.status,
@@ -363,20 +361,6 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
     return SourceOutcome(key, sha, rows, entries, [None] * len(entries))
 
 
-def _engine_file(source: Any, mapping: FieldMapping | None, per_row: bool, fmt: str,
-                 spool: str) -> Any:
-    """The source prepared for the column-wise engine (a
-    :class:`boamps_etl.engine.scan.FastFile`), or None when it takes the reference
-    pipeline: not clean, or a mapping whose rules carry their unit in a column (as in
-    :func:`boamps_etl.api.convert_to`)."""
-    from ..engine.scan import prepare
-
-    if mapping is None or fmt not in ("json", "jsonl", "csv") or \
-            any(r.unit_column for r in mapping.rules.values()):
-        return None
-    return prepare(source, per_row=per_row, spill=spool)
-
-
 def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | None,
                    allow_incomplete: bool, fmt: str, spool: str,
                    split: tuple[int, int] | None, sha: str) -> SourceOutcome:
@@ -384,19 +368,16 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
     :func:`boamps_etl.api.convert_to` converts it: each block's reports, told apart by
     their manifest lines (``Converter(lines=True)``), spooled with their texts (the same
     bytes as the reference's; ``tests/test_batch_stream.py``)."""
-    from ..engine.convert import Converter
+    from ..engine.convert import convert_file
     from ..engine.scan import run_rows
 
     groups = run_rows(ff)
-    converter = Converter(ff, mapping, context, allow_incomplete, fmt=fmt, lines=True)
     spooled = 0
     out, work = staging.new_file(Path(spool), "spool")
     try:
         with out:
-            for number, (batch, rows) in enumerate(converter.blocks()):
-                if split is not None and number % split[1] != split[0]:
-                    continue
-                block = converter.convert(batch, rows)
+            for block in convert_file(ff, mapping, context, allow_incomplete, fmt,
+                                      lines=True, share=split):
                 assert block.lines is not None
                 texts = _block_payloads(block, fmt)
                 items = [(ManifestEntry(key, groups.get(line.row, (line.row,)), line.run_id,
@@ -411,6 +392,14 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
         raise
     rows = ff.rows if split is None or split[0] == 0 else 0
     return SourceOutcome(key, sha, rows, [], [], spool=str(work), reports=spooled)
+
+
+def _numbered(blocks: Iterator[Any], share: tuple[int, int] | None
+              ) -> Iterator[tuple[int, Any]]:
+    """The blocks of a worker's share with their numbers in the whole file."""
+    first, step = share if share is not None else (0, 1)
+    for k, block in enumerate(blocks):
+        yield first + k * step, block
 
 
 def _block_payloads(block: Any, fmt: str) -> Iterator[Any]:

@@ -462,11 +462,16 @@ def _string_data(array: Any) -> memoryview:
 
 
 def convert_file(ff: FastFile, mapping: FieldMapping, context: Context | None,
-                 allow_incomplete: bool, fmt: str = "jsonl") -> Iterator[BlockResult]:
-    """Convert a prepared file block by block, into texts in the layout of ``fmt``."""
-    converter = Converter(ff, mapping, context, allow_incomplete, fmt=fmt)
-    for batch, rows in converter.blocks():
-        yield converter.convert(batch, rows)
+                 allow_incomplete: bool, fmt: str = "jsonl", *, lines: bool = False,
+                 share: tuple[int, int] | None = None) -> Iterator[BlockResult]:
+    """Convert a prepared file block by block, into texts in the layout of ``fmt``.
+    ``lines``: each block also says what each of its reports is (:class:`ReportLine`).
+    ``share`` (i, n): only the blocks i, i + n, i + 2n... (a worker's share of a file
+    split between n)."""
+    converter = Converter(ff, mapping, context, allow_incomplete, fmt=fmt, lines=lines)
+    for number, (batch, rows) in enumerate(converter.blocks()):
+        if share is None or number % share[1] == share[0]:
+            yield converter.convert(batch, rows)
 
 
 @dataclass

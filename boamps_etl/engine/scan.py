@@ -329,6 +329,27 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
     return found
 
 
+def open_source(source: CsvSource, *, per_row: bool = False, fast_path: bool = True,
+                runner: Workers | None = None, spill: str | Path | None = None
+                ) -> FastFile | None:
+    """Ready a CodeCarbon source to be converted block by block: prepared for the
+    column-wise engine when it can take it (the :class:`FastFile`; see :func:`prepare`),
+    else scanned for the reference pipeline (``None``;
+    :func:`boamps_etl.pipeline.convert_blocks`). ``fast_path=False``: always the
+    reference. The one choice :func:`boamps_etl.api.convert_to` and batch make."""
+    prepared = prepare(source, per_row=per_row, runner=runner, spill=spill) \
+        if fast_path else None
+    if prepared is None:
+        source.scan(group_runs=not per_row and source.kind != "task")
+    return prepared
+
+
+def engine_maps(mapping: Any) -> bool:
+    """Whether the engine can apply ``mapping``: it knows CodeCarbon's rules, not rules
+    whose unit is read from a column."""
+    return not any(rule.unit_column for rule in mapping.rules.values())
+
+
 def release(ff: FastFile) -> None:
     """Remove the unpacked copy of a gzip file, if any."""
     if ff.temporary is not None:
