@@ -179,6 +179,32 @@ def test_engine_blocks_split_between_workers(tmp_path: Path, fmt: str,
     same(whole, streamed)
 
 
+@pytest.mark.parametrize("flush", [1, 3])
+def test_rows_of_each_run_as_the_reference_reader_finds_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flush: int) -> None:
+    """engine.scan.run_rows, in memory and bucket by bucket on disk, gives the rows of each
+    run that CsvSource.selection gives: the manifest's rows column."""
+    from bench.generate import write_csv as generate
+    from boamps_etl.engine import scan
+    from boamps_etl.io.readers import CsvSource
+
+    path = tmp_path / "emissions.csv"
+    generate(path, rows=3000, variant="mixed", seed=5, flush=flush)
+    reference = CsvSource(path, name="e")
+    reference.scan(group_runs=True)
+    expected = reference.selection()[1]
+    ff = scan.prepare(CsvSource(path, name="e"))
+    assert ff is not None
+    assert scan.run_rows(ff) == expected
+    monkeypatch.setattr(scan, "KEEP_BUCKET_BYTES", 1 << 14)  # about 100 buckets
+    monkeypatch.setattr(scan, "_SPILL_ROWS", 700)  # and 5 files of run_ids
+    spill = tmp_path / "spill"
+    assert scan.run_rows(ff, spill=spill) == expected
+    assert list(spill.iterdir()) == []
+    if flush > 1:
+        assert len(expected) > 100 and max(map(len, expected.values())) >= 3
+
+
 def test_streamed_folders_resume_and_reconvert(tmp_path: Path, streamed: None) -> None:
     tree = duplicates_tree(tmp_path)
     out = tmp_path / "out"

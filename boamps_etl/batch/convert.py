@@ -371,7 +371,7 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
     from ..engine.convert import convert_file
     from ..engine.scan import run_rows
 
-    groups = run_rows(ff)
+    groups = run_rows(ff, spill=spool)  # bucket by bucket for a large file
     spooled = 0
     out, work = staging.new_file(Path(spool), "spool")
     try:

@@ -444,35 +444,81 @@ def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | Non
                     source.kind, per_row)
 
 
-def run_rows(ff: FastFile) -> dict[int, tuple[int, ...]]:
+def run_rows(ff: FastFile, spill: str | Path | None = None) -> dict[int, tuple[int, ...]]:
     """The spreadsheet rows of each run of several rows, keyed by its last row (the one
     whose values make the report), as :meth:`boamps_etl.io.readers.CsvSource.selection`
     gives them: what a batch's manifest lists for a report. One more pass of Arrow's reader
-    over the run_id cells; their codes are held at once (8 bytes a row)."""
+    over the run_id cells. With ``spill`` (a folder), the run_ids of a large file are
+    written there bucket by bucket (as :func:`prepare` does), so that only one bucket's
+    are in memory at a time; without it they are all read at once."""
     import numpy as np
     import pyarrow as pa
 
     if ff.per_row or ff.kind == "task" or "run_id" not in ff.columns:
         return {}
     name = ff.names[ff.columns.index("run_id")]
-    chunks = [_clean_array(batch.column(0))
-              for batch in _reader(ff.path, ff.names, ff.delimiter, [name])]
-    encoded = pa.chunked_array(chunks, type=pa.string()).dictionary_encode()
+    size = ff.path.stat().st_size
+    buckets = 1 if spill is None else -(-size // KEEP_BUCKET_BYTES)
+    groups: dict[int, tuple[int, ...]] = {}
+    batches = _regroup(_reader(ff.path, ff.names, ff.delimiter, [name]), _SPILL_ROWS)
+    if buckets <= 1:
+        ids = pa.chunked_array([_clean_array(b.column(0)) for b in batches], type=pa.string())
+        _add_groups(ids, np.arange(len(ids), dtype=np.int64), groups)
+        return groups
+    assert spill is not None
+    Path(spill).mkdir(parents=True, exist_ok=True)
+    folder = staging.new_folder(Path(spill))
+    try:
+        firsts: list[int] = []
+        first = 0
+        for j, batch in enumerate(batches):
+            ids = _clean_array(batch.column(0))
+            ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+            _bucketed(ids, np.flatnonzero(~_as_numpy(ids.is_null())), buckets,
+                      str(folder / f"{j}.arrow"))
+            firsts.append(first)
+            first += len(ids)
+        with contextlib.ExitStack() as files:
+            import pyarrow.ipc
+
+            readers = [pa.ipc.open_file(files.enter_context(pa.OSFile(
+                str(folder / f"{j}.arrow")))) for j in range(len(firsts))]
+            for bucket in range(buckets):
+                places, cells = [], []
+                for reader, at in zip(readers, firsts, strict=True):
+                    part = reader.get_batch(bucket)
+                    places.append(_as_numpy(part.column(0)) + at)
+                    cells.append(part.column(1))
+                _add_groups(pa.chunked_array(cells, type=pa.string()),
+                            np.concatenate(places), groups)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return groups
+
+
+_SPILL_ROWS = 1 << 17  # run_ids read (and, with buckets, written to one file) at a time
+
+
+def _add_groups(ids: Any, where: Any, groups: dict[int, tuple[int, ...]]) -> None:
+    """Add to ``groups`` the runs of several rows among ``ids`` (cleaned run_ids, of the
+    rows ``where``, in row order; a run wholly among them): its rows keyed by its last."""
+    import numpy as np
+
+    if not len(where):
+        return
+    encoded = ids.dictionary_encode()
     codes = np.concatenate([_as_numpy(_filled(chunk.indices, -1)) for chunk in encoded.chunks]
                            ) if encoded.num_chunks else np.zeros(0, dtype=np.int64)
-    del encoded, chunks
     present = np.flatnonzero(codes >= 0)
     order = present[np.argsort(codes[present], kind="stable")]  # by run, rows in order
     cuts = np.flatnonzero(np.diff(codes[order])) + 1
     starts = np.concatenate([[0], cuts]).astype(np.int64)
     ends = np.concatenate([cuts, [len(order)]]).astype(np.int64)
     several = np.flatnonzero(ends - starts > 1)
-    rows = (order + 2).tolist()  # the header is row 1
-    groups: dict[int, tuple[int, ...]] = {}
+    rows = (np.asarray(where, dtype=np.int64)[order] + 2).tolist()  # the header is row 1
     for start, end in zip(starts[several].tolist(), ends[several].tolist(), strict=True):
         group = tuple(rows[start:end])
         groups[group[-1]] = group
-    return groups
 
 
 def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
