@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import V321_HEADER, v321_row, write_csv
@@ -165,6 +166,21 @@ def test_large_clean_files_take_the_engine(tmp_path: Path, fmt: str, streamed: N
     assert "a/emissions.csv" in set(calls) and "a/emissions.csv" not in engine_calls
     assert "c/emissions.csv" in engine_calls  # a misaligned row: the reference reads it
     assert engine.counts["duplicate"] > 10 and engine.counts["valid"] > 20
+    same(reference, engine)
+
+
+@pytest.mark.parametrize("options", [{"per_row": True, "contexts": [CONTEXT]},
+                                     {"allow_incomplete": True}])  # no context: drafts
+def test_engine_and_reference_agree_on_options(tmp_path: Path, streamed: None,
+                                               small_engine_blocks: None,
+                                               options: dict[str, Any]) -> None:
+    tree = duplicates_tree(tmp_path)
+    shutil.copytree(FIXTURES / "codecarbon", tree / "fixtures")
+    engine = convert_tree(tree, tmp_path / "engine", **options)
+    reference = convert_tree(tree, tmp_path / "reference", fast_path=False, **options)
+    assert engine.counts["valid"] + engine.counts["incomplete"] > 20
+    if options.get("allow_incomplete"):
+        assert engine.counts["incomplete"] > 20 and engine.counts["valid"] == 0
     same(reference, engine)
 
 
