@@ -248,6 +248,18 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _spool_folder(out: Path, executor: Executor | None) -> str | None:
+    """Where workers spool the reports of large files: ``out``, when they see it (always
+    this machine's; a cluster's when its ``sees`` probe says so), else None (read whole)."""
+    if executor is None or executor.name in ("inline", "local"):
+        return str(out)
+    sees = getattr(executor, "sees", None)
+    if not callable(sees):
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    return os.path.abspath(out) if sees(out) else None
+
+
 def _joined(unit: Unit, outcomes: list[SourceOutcome]) -> list[SourceOutcome]:
     """A folder's outcomes in the order of its sources, those of a split source joined."""
     by_key: dict[str, list[SourceOutcome]] = {}
@@ -349,10 +361,9 @@ class _Batch:
         self.save_cost = 0.0
         self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
         self.files_total = sum(len(u.sources) for u in units)
-        # large local files are streamed through work files beside the outputs (a cluster's
-        # workers may not see this disk: there they are read whole)
-        self.spool = None if storage.is_url(out) or (
-            executor is not None and executor.name not in ("inline", "local")) else str(out)
+        # large local files are streamed through work files beside the outputs, where the
+        # workers see this folder (a cluster's may not: there they are read whole)
+        self.spool = None if storage.is_url(out) else _spool_folder(Path(out), executor)
 
     # -- conversion
 
@@ -561,10 +572,16 @@ class _Batch:
                 executor.submit(convert_unit, dataclasses.replace(
                     task, sources=(source,), split=(i, self.jobs)))
                 for source in large for i in range(self.jobs)]
-        futures = [executor.submit(convert_unit, dataclasses.replace(task, sources=(source,)))
-                   for source in task.sources]
-        for future in futures:  # the progress bar counts completions, in any order
-            add = getattr(future, "add_done_callback", None)
+        # a large file's blocks are shared out between the cluster's worker threads
+        n, futures = self.slots, []
+        large = self.large(task, n)
+        for source in task.sources:
+            parts = [executor.submit(convert_unit, dataclasses.replace(
+                task, sources=(source,), split=(i, n) if source in large else None))
+                for i in range(n if source in large else 1)]
+            futures.extend(parts)
+            # the progress bar counts completed files, in any order: one task each
+            add = getattr(parts[0], "add_done_callback", None)
             if add is not None:
                 add(self._completed)
         return futures
@@ -593,9 +610,10 @@ class _Batch:
             self.queued[unit.key] = parts
             self.in_flight += len(parts)
 
-    def large(self, task: UnitTask) -> list[tuple[str, str]]:
-        """The sources of a folder large enough to be split between the workers."""
-        if self.spool is None or self.jobs < 2 or task.setup_error is not None:
+    def large(self, task: UnitTask, workers: int | None = None) -> list[tuple[str, str]]:
+        """The sources of a folder large enough to be split between the ``workers``
+        (default: ``jobs``)."""
+        if self.spool is None or (workers or self.jobs) < 2 or task.setup_error is not None:
             return []
         return [(key, path) for key, path in task.sources
                 if not storage.is_url(path) and _size(Path(path)) > unit_convert.SPLIT_BYTES]
@@ -843,6 +861,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     finally:
         if runner is not None and runner is not executor:
             runner.close()
+            if runner.name == "dask" and not storage.is_url(out_path):
+                staging.sweep(Path(out_path))  # spools of tasks stopped with the cluster
 
 
 def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyPath,
