@@ -76,6 +76,12 @@ def s3() -> Iterator[S3]:
                 mp.delenv(name, raising=False)
             else:
                 mp.setenv(name, value)
+        # fsspec keeps one S3FileSystem per set of arguments, made with the environment of
+        # its time: one made for another module's server (another endpoint in the
+        # environment) would be used again
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
         server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
@@ -109,6 +115,7 @@ def s3() -> Iterator[S3]:
         finally:
             settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
             server.stop()
+            s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture(scope="module")
