@@ -30,7 +30,8 @@ Rules, in short (``docs/batch.md`` has the long form):
 
 from .convert import CODECARBON_NAMES
 from .discover import CONTEXT_NAMES, DEFAULT_GLOBS, MAPPING_NAMES, PathLike
-from .driver import ALL_OUTPUT, BatchProgress, BatchResult, Explanation, convert_tree, explain
+from .driver import ALL_OUTPUT, BatchProgress, BatchResult, convert_tree
+from .explain import Explanation, explain
 from .manifest import MANIFEST_COLUMNS, MANIFEST_NAME, STATUSES, ManifestEntry, manifest_frame
 from .state import FOLDER_OUTPUT, STATE_NAME, STATE_VERSION
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..context import load_context, merge_into
-from ..errors import BoampsEtlError, Issue, Location, OutputError, UsageError
+from ..context import load_context
+from ..errors import Issue, Location, OutputError, UsageError
 from ..execute import Executor, TaskFuture, make_executor
 from ..flatten import columns_of
 from ..io import staging, storage
@@ -37,16 +37,11 @@ from .convert import (
     worker_init,
 )
 from .discover import (
-    CONTEXT_NAMES,
     DEFAULT_GLOBS,
-    MAPPING_NAMES,
-    FolderFiles,
     PathLike,
     Root,
     Unit,
-    context_chain,
     discover_units,
-    join_key,
     prepare_roots,
     probe,
     rel_path,
@@ -66,7 +61,6 @@ from .manifest import (
 from .state import (
     fresh_units,
     hash_inputs,
-    mapping_file_chain,
     plan_unit,
     read_state,
     settings_hash,
@@ -194,36 +188,6 @@ class BatchResult:
         return [i for e in self.failing for i in e.issues if i.severity == "error"]
 
 
-@dataclass
-class Explanation:
-    """What applies to one CSV (or folder) in a batch: see :func:`explain`.
-
-    Attributes:
-        path: the CSV or folder explained.
-        root: the ROOT it was found under.
-        source: its manifest name (relative, ``/``-separated).
-        context_files: context files in the order they are applied (later ones override);
-            ``sets`` come after all of them.
-        sets: the ``--set`` values.
-        mapping_file: the mapping file chosen (nearest, else ``--mapping``; None: built-in).
-        mapping_files: the mapping files that make it up, base first (``extends`` chain).
-        context: the merged context (the non-``match`` part of every layer, merged in order).
-        matches: the ``match`` sections, in order: ``{"file", "when", "values"}``.
-        error: why the CSVs here would fail (a broken context or mapping file), if so.
-    """
-
-    path: Path
-    root: Path
-    source: str
-    context_files: list[Path]
-    sets: tuple[str, ...]
-    mapping_file: Path | None
-    mapping_files: list[Path]
-    context: dict[str, Any]
-    matches: list[dict[str, Any]]
-    error: Issue | None = None
-
-
 def _write_if_changed(path: AnyPath, text: str, root: AnyPath | None = None,
                       sizes: dict[str, int] | None = None) -> bool:
     """Atomic write (a whole object on object stores), skipped when the file already holds
@@ -282,6 +246,18 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _spool_folder(out: Path, executor: Executor | None) -> str | None:
+    """Where workers spool the reports of large files: ``out``, when they see it (always
+    this machine's; a cluster's when its ``sees`` probe says so), else None (read whole)."""
+    if executor is None or executor.name in ("inline", "local"):
+        return str(out)
+    sees = getattr(executor, "sees", None)
+    if not callable(sees):
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    return os.path.abspath(out) if sees(out) else None
 
 
 def _joined(unit: Unit, outcomes: list[SourceOutcome]) -> list[SourceOutcome]:
@@ -385,10 +361,9 @@ class _Batch:
         self.save_cost = 0.0
         self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
         self.files_total = sum(len(u.sources) for u in units)
-        # large local files are streamed through work files beside the outputs (a cluster's
-        # workers may not see this disk: there they are read whole)
-        self.spool = None if storage.is_url(out) or (
-            executor is not None and executor.name not in ("inline", "local")) else str(out)
+        # large local files are streamed through work files beside the outputs, where the
+        # workers see this folder (a cluster's may not: there they are read whole)
+        self.spool = None if storage.is_url(out) else _spool_folder(Path(out), executor)
 
     # -- conversion
 
@@ -597,10 +572,16 @@ class _Batch:
                 executor.submit(convert_unit, dataclasses.replace(
                     task, sources=(source,), split=(i, self.jobs)))
                 for source in large for i in range(self.jobs)]
-        futures = [executor.submit(convert_unit, dataclasses.replace(task, sources=(source,)))
-                   for source in task.sources]
-        for future in futures:  # the progress bar counts completions, in any order
-            add = getattr(future, "add_done_callback", None)
+        # a large file's blocks are shared out between the cluster's worker threads
+        n, futures = self.slots, []
+        large = self.large(task, n)
+        for source in task.sources:
+            parts = [executor.submit(convert_unit, dataclasses.replace(
+                task, sources=(source,), split=(i, n) if source in large else None))
+                for i in range(n if source in large else 1)]
+            futures.extend(parts)
+            # the progress bar counts completed files, in any order: one task each
+            add = getattr(parts[0], "add_done_callback", None)
             if add is not None:
                 add(self._completed)
         return futures
@@ -629,9 +610,10 @@ class _Batch:
             self.queued[unit.key] = parts
             self.in_flight += len(parts)
 
-    def large(self, task: UnitTask) -> list[tuple[str, str]]:
-        """The sources of a folder large enough to be split between the workers."""
-        if self.spool is None or self.jobs < 2 or task.setup_error is not None:
+    def large(self, task: UnitTask, workers: int | None = None) -> list[tuple[str, str]]:
+        """The sources of a folder large enough to be split between the ``workers``
+        (default: ``jobs``)."""
+        if self.spool is None or (workers or self.jobs) < 2 or task.setup_error is not None:
             return []
         return [(key, path) for key, path in task.sources
                 if not storage.is_url(path) and _size(Path(path)) > unit_convert.SPLIT_BYTES]
@@ -879,6 +861,8 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
     finally:
         if runner is not None and runner is not executor:
             runner.close()
+            if runner.name == "dask" and not storage.is_url(out_path):
+                staging.sweep(Path(out_path))  # spools of tasks stopped with the cluster
 
 
 def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyPath,
@@ -905,76 +889,3 @@ def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyP
     return BatchResult(out_path, run.entries, c["files"],
                        c["converted"], c["unchanged"], c["rows"], run.written,
                        time.perf_counter() - start, allow_incomplete, run.stopped)
-
-
-# --------------------------------------------------------------------------- explain
-
-
-def explain(path: PathLike, roots: PathLike | Sequence[PathLike] | None = None,
-            contexts: Sequence[PathLike] = (), mapping: PathLike | None = None,
-            sets: Sequence[str] = (),
-            storage_options: dict[str, Any] | None = None) -> Explanation:
-    """Which context and mapping files apply to one CSV (or folder) of a batch, in order,
-    and the merged context.
-
-    Args:
-        path: a CSV file or a folder under one of ``roots`` (a path or a URL).
-        roots: the batch's ROOT folders; ``None``: the CSV's own folder is the ROOT (only
-            files beside it are looked at).
-        contexts, mapping, sets, storage_options: as for :func:`convert_tree`.
-
-    Returns:
-        An :class:`Explanation`; a broken file is reported in its ``error``, not raised.
-
-    Raises:
-        UsageError: ``path`` does not exist or is not under any ROOT, or its store cannot
-            be read.
-
-    >>> explain("runs/bert/seed1/emissions.csv", roots=["runs"]).context_files  # doctest: +SKIP
-    >>> explain("s3://lab/runs/bert", roots=["s3://lab/runs"])                  # doctest: +SKIP
-    """
-    options = dict(storage_options or {})
-    target = storage.as_path(path, options)
-    if storage.is_url(target):
-        storage.forget_listings(target)
-    if not probe(target, storage.exists):
-        raise UsageError("no such file or folder", Location(str(target)))
-    url = storage.is_url(target)
-    real = storage.normalize(storage.as_path(str(target).rstrip("/"), options)) if url \
-        else target.resolve()
-    is_folder = probe(real, storage.is_dir)
-    folder = real if is_folder else real.parent
-    root_list = [Root(folder, "")] if roots is None else prepare_roots(roots, None, options)
-    root = next((r for r in root_list if storage.inside(r.path, folder)), None)
-    if root is None:
-        raise UsageError("is not under any ROOT", Location(str(target)))
-    rel = tuple(p for p in rel_path(root.path, folder).split("/") if p not in ("", "."))
-    folders: dict[tuple[str, ...], FolderFiles] = {}
-    for depth in range(len(rel) + 1):
-        here = root.path.joinpath(*rel[:depth])
-        names: set[str] = set()
-        for _, _, files in storage.walk(here, one_level=True):
-            names.update(files)
-        folders[rel[:depth]] = FolderFiles([n for n in CONTEXT_NAMES if n in names],
-                                       [n for n in MAPPING_NAMES if n in names], [])
-    chain, near_mapping, error = context_chain(root, folders, rel)
-    context_files = [storage.as_path(c, options) for c in contexts] + chain
-    chosen = near_mapping or (None if mapping is None else storage.as_path(mapping, options))
-    mapping_files, mapping_error = mapping_file_chain(chosen, {})
-    error = error or mapping_error
-    merged: dict[str, Any] = {}
-    matches: list[dict[str, Any]] = []
-    try:
-        ctx = load_context(context_files, sets)
-    except BoampsEtlError as exc:
-        error = error or exc.issue
-    else:
-        for layer in ctx.layers:
-            merge_into(merged, layer.base)
-            matches.extend({"file": layer.name, "when": s.when, "values": s.values}
-                           for s in layer.matches)
-    parts = rel if is_folder else (*rel, real.name)
-    return Explanation(target, root.path, join_key(root.prefix, *parts), context_files,
-                       tuple(sets), chosen,
-                       [storage.as_path(f, options) for f in mapping_files], merged, matches,
-                       error)

@@ -48,6 +48,9 @@ class Executor(Protocol):
 
     # Optional: ``slots() -> int``, the tasks that run at once (worker threads); callers
     # keep a few times that many in flight. Executors without it count as ``jobs``.
+    # Optional: ``sees(folder: Path) -> bool``, whether the workers see a local folder as
+    # the caller does (they may then spool large files' reports there). Executors without
+    # it: only 'inline' and 'local' do.
 
 
 class _Deferred:

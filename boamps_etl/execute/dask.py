@@ -3,16 +3,20 @@
 Dask does the scheduling, the balancing and the retries: a task whose worker dies is run
 again on another worker (``distributed.scheduler.allowed-failures`` times). Tasks must
 therefore be pure: the batch's tasks read their sources and return results, and only the
-client writes outputs.
+client writes outputs. A task may also write a work file to the output folder when every
+worker sees that folder (:meth:`DaskExecutor.sees`): a large file's reports are spooled there.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ExecutionError, MissingExtraError, UsageError
+from ..io import staging
 from .base import TaskFuture
 
 T = TypeVar("T")
@@ -103,6 +107,39 @@ class DaskExecutor:
         except Exception:  # a count is a hint, never a failure
             return 1
 
+    def sees(self, folder: Path) -> bool:
+        """True when the workers see the local ``folder`` as this process does (a shared
+        file system), so that they may write work files there and this process read them.
+
+        Always true for the LocalCluster started here. Otherwise a probe: a marker work
+        file holding random bytes is written in ``folder`` (a work file: if this process
+        is killed, the next run there removes it), every worker the scheduler knows of
+        checks that it reads those bytes at the same path, and the marker is removed. No
+        worker yet (a cluster still scaling up), or any error: False."""
+        if self._cluster is not None:
+            return True
+        data = secrets.token_bytes(16)
+        try:
+            fh, marker = staging.new_file(folder, "probe")
+        except OSError:
+            return False
+        try:
+            with fh:
+                fh.write(data)
+            return self._workers_hold(os.path.abspath(marker), data)
+        except OSError:
+            return False
+        finally:
+            staging.remove(marker)
+
+    def _workers_hold(self, path: str, data: bytes) -> bool:
+        """Every worker reads ``data`` at ``path`` (one round trip, run on each worker)."""
+        try:
+            answers = self.client.run(holds, path, data)
+        except Exception:  # a worker that cannot answer cannot be relied on
+            return False
+        return bool(answers) and all(a is True for a in answers.values())
+
     def close(self) -> None:
         if self._own_client:
             try:
@@ -110,6 +147,15 @@ class DaskExecutor:
             finally:
                 if self._cluster is not None:
                     self._cluster.close()
+
+
+def holds(path: str, data: bytes) -> bool:
+    """On a worker: the file at ``path`` holds exactly ``data``."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except OSError:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
