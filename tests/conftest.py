@@ -87,3 +87,17 @@ def fixture() -> Any:
 
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not present")
+
+
+#: The engine's threshold as the code sets it (the tests below lower it).
+from boamps_etl.engine import scan as _scan  # noqa: E402
+
+ENGINE_MIN_BYTES = _scan.ENGINE_MIN_BYTES
+
+
+@pytest.fixture(autouse=True)
+def engine_for_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The column-wise engine takes clean files of any size in the tests (by default a file
+    under ``ENGINE_MIN_BYTES`` takes the reference, which is faster for a few rows): the
+    fixtures are small, and the differential tests compare both paths on them."""
+    monkeypatch.setattr(_scan, "ENGINE_MIN_BYTES", 0)

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CODECARBON, CORPUS, FIXTURES, TASK_CONTEXT, V321_HEADER, v321_row
+from conftest import (
+    CODECARBON,
+    CORPUS,
+    ENGINE_MIN_BYTES,
+    FIXTURES,
+    TASK_CONTEXT,
+    V321_HEADER,
+    v321_row,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -512,3 +520,20 @@ def test_odd_cells_in_a_clean_file_go_to_the_reference_row_by_row(tmp_path: Path
     summary = assert_same(path, tmp_path)
     assert summary.counts["invalid"] > 0 and summary.counts["valid"] > 0
     assert_same(path, tmp_path, allow_incomplete=True, context=None)
+
+
+def test_small_files_take_the_reference_by_default(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean file under ENGINE_MIN_BYTES is converted by the reference (faster for a few
+    hundred rows), a larger one by the engine; the outputs do not tell them apart."""
+    monkeypatch.setattr(scan, "ENGINE_MIN_BYTES", ENGINE_MIN_BYTES)
+    assert ENGINE_MIN_BYTES == 1 << 17
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    write_csv(small, rows=100, seed=3)
+    write_csv(large, rows=600, seed=3)
+    assert small.stat().st_size < ENGINE_MIN_BYTES <= large.stat().st_size
+    for path in (small, large):
+        got, got_out = _run(path, tmp_path / f"{path.stem}.jsonl", fast=True)
+        ref, ref_out = _run(path, tmp_path / f"{path.stem}-ref.jsonl", fast=False)
+        assert got_out == ref_out and got.reports_written == ref.reports_written > 0
+        assert got.engine_rows == (0 if path is small else got.rows_read)
