@@ -198,8 +198,8 @@ def test_engine_blocks_split_between_workers(tmp_path: Path, fmt: str,
 @pytest.mark.parametrize("flush", [1, 3])
 def test_rows_of_each_run_as_the_reference_reader_finds_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flush: int) -> None:
-    """engine.scan.run_rows, in memory and bucket by bucket on disk, gives the rows of each
-    run that CsvSource.selection gives: the manifest's rows column."""
+    """engine.scan.prepare(run_groups=True), in memory and bucket by bucket on disk, gives
+    the rows of each run that CsvSource.selection gives: the manifest's rows column."""
     from bench.generate import write_csv as generate
     from boamps_etl.engine import scan
     from boamps_etl.io.readers import CsvSource
@@ -209,13 +209,16 @@ def test_rows_of_each_run_as_the_reference_reader_finds_them(
     reference = CsvSource(path, name="e")
     reference.scan(group_runs=True)
     expected = reference.selection()[1]
-    ff = scan.prepare(CsvSource(path, name="e"))
+    ff = scan.prepare(CsvSource(path, name="e"), run_groups=True)
     assert ff is not None
-    assert scan.run_rows(ff) == expected
+    assert ff.groups == expected
     monkeypatch.setattr(scan, "KEEP_BUCKET_BYTES", 1 << 14)  # about 100 buckets
-    monkeypatch.setattr(scan, "_SPILL_ROWS", 700)  # and 5 files of run_ids
+    monkeypatch.setattr(scan, "MAX_PART_BYTES", 1 << 18)  # and 6 files of run_ids
     spill = tmp_path / "spill"
-    assert scan.run_rows(ff, spill=spill) == expected
+    bucketed = scan.prepare(CsvSource(path, name="e"), spill=spill, run_groups=True)
+    assert bucketed is not None and len(bucketed.ranges) > 3
+    assert bucketed.groups == expected
+    assert (bucketed.keep == ff.keep).all()
     assert list(spill.iterdir()) == []
     if flush > 1:
         assert len(expected) > 100 and max(map(len, expected.values())) >= 3

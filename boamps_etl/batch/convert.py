@@ -299,7 +299,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
             return None
         source = CsvSource(path, name=key)
         # the engine for a clean file, as convert_to (not to say a broken context's error)
-        ff = open_source(source, per_row=per_row, spill=spool, fast_path=(
+        ff = open_source(source, per_row=per_row, spill=spool, run_groups=True, fast_path=(
             fast_path and setup_error is None and mapping is not None
             and fmt in ("json", "jsonl", "csv") and engine_maps(mapping)))
     except InputError as exc:
@@ -373,9 +373,8 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
     their manifest lines (``Converter(lines=True)``), spooled with their texts (the same
     bytes as the reference's; ``tests/test_batch_stream.py``)."""
     from ..engine.convert import convert_file
-    from ..engine.scan import run_rows
 
-    groups = run_rows(ff, spill=spool)  # bucket by bucket for a large file
+    groups = ff.groups or {}  # found with the last row of each run (prepare)
     spooled = 0
     out, work = staging.new_file(Path(spool), "spool")
     try:

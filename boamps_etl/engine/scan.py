@@ -63,6 +63,9 @@ class FastFile:
     kind: str = "codecarbon"  # or 'task' (a report per row)
     per_row: bool = False  # a report per row, its id derived from the row's content
     temporary: Path | None = None  # the unpacked copy of a gzip file (``path``)
+    # prepare(run_groups=True): the rows of each run of several rows, keyed by its last
+    # (as CsvSource.selection's groups): what a batch's manifest lists for a report
+    groups: dict[int, tuple[int, ...]] | None = None
 
 
 def _header_line(source: CsvSource, path: Path) -> tuple[list[str], int] | None:
@@ -294,7 +297,7 @@ def _hash_buckets(cells: Any, buckets: int) -> Any:
 
 
 def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None = None,
-            spill: str | Path | None = None) -> FastFile | None:
+            spill: str | Path | None = None, run_groups: bool = False) -> FastFile | None:
     """Check a file for the fast path: ``None`` when it must take the reference path
     (in memory, another encoding, an unusual layout, a damaged row...). A gzip file is
     unpacked first, streamed, into ``spill`` (or the system's temporary folder); the
@@ -302,7 +305,8 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
     With a ``runner``, each of its workers checks one range of the file. ``spill``: a
     folder where the run_ids of a large file are written for a while, bucket by bucket,
     so that finding the last row of each run takes bounded memory (without it they are
-    all kept in memory)."""
+    all kept in memory). ``run_groups``: also find the rows of each run, in the same pass
+    (:attr:`FastFile.groups`)."""
     if source.path is None or source.kind not in ("codecarbon", "task") or not available():
         return None
     load_empty_values()
@@ -317,7 +321,7 @@ def prepare(source: CsvSource, *, per_row: bool = False, runner: Workers | None 
             return None
         path = unpacked
     try:
-        found = _prepare(source, path, per_row, runner, spill)
+        found = _prepare(source, path, per_row, runner, spill, run_groups)
     except BaseException:
         if packed:
             path.unlink(missing_ok=True)
@@ -338,21 +342,22 @@ ENGINE_MIN_BYTES = 1 << 17
 
 
 def open_source(source: CsvSource, *, per_row: bool = False, fast_path: bool = True,
-                runner: Workers | None = None, spill: str | Path | None = None
-                ) -> FastFile | None:
+                runner: Workers | None = None, spill: str | Path | None = None,
+                run_groups: bool = False) -> FastFile | None:
     """Ready a CodeCarbon source to be converted block by block: prepared for the
     column-wise engine when it can take it (the :class:`FastFile`; see :func:`prepare`),
     else scanned for the reference pipeline (``None``;
     :func:`boamps_etl.pipeline.convert_blocks`). ``fast_path=False``, or a file under
     :data:`ENGINE_MIN_BYTES`: the reference. The one choice
-    :func:`boamps_etl.api.convert_to` and batch make."""
+    :func:`boamps_etl.api.convert_to` and batch make (batch asks for ``run_groups``: see
+    :func:`prepare`)."""
     if fast_path and source.path is not None:
         try:
             fast_path = source.path.stat().st_size >= ENGINE_MIN_BYTES
         except OSError:
             fast_path = False  # the reference says why
-    prepared = prepare(source, per_row=per_row, runner=runner, spill=spill) \
-        if fast_path else None
+    prepared = prepare(source, per_row=per_row, runner=runner, spill=spill,
+                       run_groups=run_groups) if fast_path else None
     if prepared is None:
         source.scan(group_runs=not per_row and source.kind != "task")
     return prepared
@@ -394,7 +399,7 @@ def _unpacked(path: Path, spill: str | Path | None) -> Path | None:
 
 
 def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | None,
-             spill: str | Path | None) -> FastFile | None:
+             spill: str | Path | None, run_groups: bool = False) -> FastFile | None:
     import numpy as np
     import pyarrow as pa
 
@@ -434,6 +439,7 @@ def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | Non
         if rows == 0:
             return None  # the reference says so
         firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        groups: dict[int, tuple[int, ...]] | None = {} if run_groups else None
         parts = [(a, b, int(first)) for (a, b), first in zip(ranges, firsts, strict=True)]
         if run_col is None or every_row:
             keep = np.ones(rows, dtype=bool)
@@ -442,12 +448,13 @@ def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | Non
                 part[1].null_count for part in scanned if part is not None)
         elif buckets > 1:
             keep, missing_ids = _last_of_each_bucket(
-                [part[1] for part in scanned if part is not None], counts, firsts, buckets)
+                [part[1] for part in scanned if part is not None], counts, firsts, buckets,
+                groups)
         else:
             ids = pa.chunked_array([c for part in scanned if part is not None
                                     for c in part[1].chunks], type=pa.string())
             del scanned
-            keep, missing_ids = _last_of_each(ids, rows)
+            keep, missing_ids = _last_of_each(ids, rows, groups)
             del ids
     finally:
         if folder is not None:
@@ -455,74 +462,15 @@ def _prepare(source: CsvSource, path: Path, per_row: bool, runner: Workers | Non
     source.mark_scanned(rows)
     return FastFile(source.name, path, list(source.columns), names, source.delimiter,
                     source.encoding, rows, keep, missing_ids, parts, plain_text,
-                    source.kind, per_row)
+                    source.kind, per_row, groups=groups)
 
 
-def run_rows(ff: FastFile, spill: str | Path | None = None) -> dict[int, tuple[int, ...]]:
-    """The spreadsheet rows of each run of several rows, keyed by its last row (the one
-    whose values make the report), as :meth:`boamps_etl.io.readers.CsvSource.selection`
-    gives them: what a batch's manifest lists for a report. One more pass of Arrow's reader
-    over the run_id cells. With ``spill`` (a folder), the run_ids of a large file are
-    written there bucket by bucket (as :func:`prepare` does), so that only one bucket's
-    are in memory at a time; without it they are all read at once."""
-    import numpy as np
-    import pyarrow as pa
-
-    if ff.per_row or ff.kind == "task" or "run_id" not in ff.columns:
-        return {}
-    name = ff.names[ff.columns.index("run_id")]
-    size = ff.path.stat().st_size
-    buckets = 1 if spill is None else -(-size // KEEP_BUCKET_BYTES)
-    groups: dict[int, tuple[int, ...]] = {}
-    batches = _regroup(_reader(ff.path, ff.names, ff.delimiter, [name]), _SPILL_ROWS)
-    if buckets <= 1:
-        ids = pa.chunked_array([_clean_array(b.column(0)) for b in batches], type=pa.string())
-        _add_groups(ids, np.arange(len(ids), dtype=np.int64), groups)
-        return groups
-    assert spill is not None
-    Path(spill).mkdir(parents=True, exist_ok=True)
-    folder = staging.new_folder(Path(spill))
-    try:
-        firsts: list[int] = []
-        first = 0
-        for j, batch in enumerate(batches):
-            ids = _clean_array(batch.column(0))
-            ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-            _bucketed(ids, np.flatnonzero(~_as_numpy(ids.is_null())), buckets,
-                      str(folder / f"{j}.arrow"))
-            firsts.append(first)
-            first += len(ids)
-        with contextlib.ExitStack() as files:
-            import pyarrow.ipc
-
-            readers = [pa.ipc.open_file(files.enter_context(pa.OSFile(
-                str(folder / f"{j}.arrow")))) for j in range(len(firsts))]
-            for bucket in range(buckets):
-                places, cells = [], []
-                for reader, at in zip(readers, firsts, strict=True):
-                    part = reader.get_batch(bucket)
-                    places.append(_as_numpy(part.column(0)) + at)
-                    cells.append(part.column(1))
-                _add_groups(pa.chunked_array(cells, type=pa.string()),
-                            np.concatenate(places), groups)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return groups
-
-
-_SPILL_ROWS = 1 << 17  # run_ids read (and, with buckets, written to one file) at a time
-
-
-def _add_groups(ids: Any, where: Any, groups: dict[int, tuple[int, ...]]) -> None:
-    """Add to ``groups`` the runs of several rows among ``ids`` (cleaned run_ids, of the
-    rows ``where``, in row order; a run wholly among them): its rows keyed by its last."""
+def _add_groups(codes: Any, where: Any, groups: dict[int, tuple[int, ...]]) -> None:
+    """Add to ``groups`` the runs of several rows among ``codes`` (run_id codes, -1 for
+    none, of the rows ``where``, in row order; a run wholly among them): its spreadsheet
+    rows keyed by its last."""
     import numpy as np
 
-    if not len(where):
-        return
-    encoded = ids.dictionary_encode()
-    codes = np.concatenate([_as_numpy(_filled(chunk.indices, -1)) for chunk in encoded.chunks]
-                           ) if encoded.num_chunks else np.zeros(0, dtype=np.int64)
     present = np.flatnonzero(codes >= 0)
     order = present[np.argsort(codes[present], kind="stable")]  # by run, rows in order
     cuts = np.flatnonzero(np.diff(codes[order])) + 1
@@ -535,9 +483,12 @@ def _add_groups(ids: Any, where: Any, groups: dict[int, tuple[int, ...]]) -> Non
         groups[group[-1]] = group
 
 
-def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
+def _last_of_each(ids: Any, rows: int, groups: dict[int, tuple[int, ...]] | None = None,
+                  where: Any = None) -> tuple[Any, bool]:
     """(True for the last row of each run_id and for rows without one, whether some row
-    has none): one pass of Arrow's hash table over the cells, then integer work."""
+    has none): one pass of Arrow's hash table over the cells, then integer work. With
+    ``groups``, the runs of several rows are added to it (see :func:`_add_groups`; the
+    cells are those of the rows ``where``, by default all rows from the first)."""
     import numpy as np
 
     codes = np.empty(rows, dtype=np.int64)
@@ -555,11 +506,15 @@ def _last_of_each(ids: Any, rows: int) -> tuple[Any, bool]:
     keep = np.zeros(rows, dtype=bool)
     keep[rows - 1 - first_from_end] = True
     keep |= null
+    if groups is not None:
+        _add_groups(codes, np.arange(rows, dtype=np.int64) if where is None else where,
+                    groups)
     return keep, bool(null.any())
 
 
 def _last_of_each_bucket(spilled: list[Any], counts: list[int], firsts: list[int],
-                         buckets: int) -> tuple[Any, bool]:
+                         buckets: int, groups: dict[int, tuple[int, ...]] | None = None
+                         ) -> tuple[Any, bool]:
     """:func:`_last_of_each` over run_ids written to one file per range, bucket by bucket:
     only one bucket's run_ids are in memory at a time."""
     import numpy as np
@@ -581,7 +536,8 @@ def _last_of_each_bucket(spilled: list[Any], counts: list[int], firsts: list[int
                 ids.append(batch.column(1))
             where = np.concatenate(places)
             if len(where):
-                last, _ = _last_of_each(pa.chunked_array(ids, type=pa.string()), len(where))
+                last, _ = _last_of_each(pa.chunked_array(ids, type=pa.string()), len(where),
+                                        groups, where)
                 keep[where[last]] = True
     return keep, missing
 
