@@ -206,35 +206,35 @@ class SeenReports:
     def get(self, report_id: str) -> str | None:
         """Where ``report_id`` was first seen (``'<source> row <n>'``), or None."""
         packed = self._ids.get(id_digest(report_id))
-        if packed is None:
-            return None
-        row = packed & 0xFFFFFFFF
-        return f"{self._sources[packed >> 32]} row {row - 1 if row else ''}"
+        return None if packed is None else self._place(packed)
 
     def add(self, report_id: str, first: str) -> None:
         source, _, row = first.rpartition(" row ")
-        number = self._numbers.get(source)
-        if number is None:
-            number = self._numbers[source] = len(self._sources)
-            self._sources.append(source)
         self._ids.setdefault(id_digest(report_id),
-                             (number << 32) | (int(row) + 1 if row else 0))
+                             self._pack(source, int(row) if row else None))
 
-    def first_or_add(self, report_id: str, source: str, row: int) -> str | None:
+    def first_or_add(self, report_id: str, source: str, row: int | None) -> str | None:
         """Where ``report_id`` was first (as :meth:`get`), or None after recording it as
         first at ``source`` and spreadsheet ``row``: :meth:`get` then :meth:`add` with one
         digest and no text to parse (the streamed path's step for every report)."""
         digest = id_digest(report_id)
         packed = self._ids.get(digest)
         if packed is not None:
-            at = packed & 0xFFFFFFFF
-            return f"{self._sources[packed >> 32]} row {at - 1 if at else ''}"
+            return self._place(packed)
+        self._ids[digest] = self._pack(source, row)
+        return None
+
+    def _pack(self, source: str, row: int | None) -> int:
+        """(source number, row + 1 or 0 for none) in one integer."""
         number = self._numbers.get(source)
         if number is None:
             number = self._numbers[source] = len(self._sources)
             self._sources.append(source)
-        self._ids[digest] = (number << 32) | (row + 1)
-        return None
+        return (number << 32) | (0 if row is None else row + 1)
+
+    def _place(self, packed: int) -> str:
+        row = packed & 0xFFFFFFFF
+        return f"{self._sources[packed >> 32]} row {row - 1 if row else ''}"
 
     def update(self, added: dict[str, str]) -> None:
         for report_id, first in added.items():
@@ -305,7 +305,7 @@ class SpoolList(Sequence[T], Generic[T]):
             at = self._file.tell()
             read += len(block)
             yield from block
-        yield from tail[: count - len(self._head[:count]) - spilled]
+        yield from tail
 
     @overload
     def __getitem__(self, index: int) -> T: ...

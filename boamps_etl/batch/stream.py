@@ -33,7 +33,6 @@ from .manifest import (
     ManifestEntry,
     SeenReports,
     SpoolList,
-    first_seen,
     id_digest,
 )
 from .state import FOLDER_OUTPUT, PARTS_FOLDER, read_part, sha_bytes
@@ -116,12 +115,10 @@ class StreamedFolder:
         rid = entry.report_id if entry.base_status in REPORT_STATUSES else None
         if rid is None:
             return
-        first = self.seen.first_or_add(rid, entry.source, entry.rows[-1]) if entry.rows \
-            else self.seen.get(rid)
+        first = self.seen.first_or_add(rid, entry.source,
+                                       entry.rows[-1] if entry.rows else None)
         if first is not None:
             entry.status, entry.duplicate_of = "duplicate", first
-        elif not entry.rows:
-            self.seen.add(rid, first_seen(entry))
 
     def run(self, outcomes: list[SourceOutcome], record: dict[str, Any]
             ) -> dict[str, Any]:
