@@ -477,10 +477,19 @@ def _add_groups(codes: Any, where: Any, groups: dict[int, tuple[int, ...]]) -> N
     starts = np.concatenate([[0], cuts]).astype(np.int64)
     ends = np.concatenate([cuts, [len(order)]]).astype(np.int64)
     several = np.flatnonzero(ends - starts > 1)
-    rows = (np.asarray(where, dtype=np.int64)[order] + 2).tolist()  # the header is row 1
-    for start, end in zip(starts[several].tolist(), ends[several].tolist(), strict=True):
-        group = tuple(rows[start:end])
+    if not len(several):
+        return
+    # only the rows of runs of several rows become Python numbers
+    sizes = (ends - starts)[several]
+    within = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes,
+                                                                      sizes)
+    picked = order[np.repeat(starts[several], sizes) + within]
+    rows = (np.asarray(where, dtype=np.int64)[picked] + 2).tolist()  # the header is row 1
+    at = 0
+    for size in sizes.tolist():
+        group = tuple(rows[at: at + size])
         groups[group[-1]] = group
+        at += size
 
 
 def _last_of_each(ids: Any, rows: int, groups: dict[int, tuple[int, ...]] | None = None,
