@@ -293,8 +293,8 @@ def test_seen_reports_and_spool_list() -> None:
 
 def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
     """Peak RSS (bytes) of the largest process of a ``boamps-etl batch -j 2 --format
-    jsonl`` over one generated file of ``rows`` rows and a few small ones (jsonl: a json
-    file per report would make the test a measure of the disk)."""
+    jsonl`` (:data:`SHRUNK`) over one generated file of ``rows`` rows and a few small ones
+    (jsonl: a json file per report would make the test a measure of the disk)."""
     sys.path.insert(0, str(ROOT))
     try:
         from bench.generate import write_csv as generate
@@ -310,8 +310,8 @@ def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
     script = ("import resource, subprocess, sys\n"
               "subprocess.run(sys.argv[1:], check=True)\n"
               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-    exe = Path(sys.executable).parent / "boamps-etl"
-    done = subprocess.run([sys.executable, "-c", script, str(exe), "batch", str(tree),
+    done = subprocess.run([sys.executable, "-c", script, sys.executable, "-c", SHRUNK,
+                           "batch", str(tree),
                            "-o", str(tmp_path / f"out{rows}"), "-c", str(CONTEXT),
                            "-j", "2", "-q", "--format", "jsonl"],
                           capture_output=True, text=True, check=True)
@@ -322,6 +322,19 @@ def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
     return int(done.stdout.split()[-1]) * 1024  # KiB on Linux
 
 
+#: The batch command with the engine's bounded buffers made small (Arrow parses 64 KB at a
+#: time, and reads up to about 40 of those ahead; the run_ids of at most 1 MB of CSV are
+#: held at once, see ``engine.scan.KEEP_BUCKET_BYTES``), so that both files of the test are
+#: far past them: what grows from one to the other is then what grows with the rows. With
+#: the defaults (1 MB, 64 MB), those buffers still fill up to about 130,000 rows (the
+#: largest process measured 320 MB at 40,000 rows, 339 to 367 MB at 120,000).
+SHRUNK = ("import sys\n"
+          "from boamps_etl.engine import scan\n"
+          "scan.READ_BYTES, scan.KEEP_BUCKET_BYTES = 1 << 16, 1 << 20\n"
+          "from boamps_etl.cli.main import main\n"
+          "sys.argv[0] = 'boamps-etl'\n"
+          "main()\n")
+
 #: Rows of the two generated files compared (BOAMPS_BATCH_RSS_ROWS=50000,200000 for the
 #: sizes of the performance notes; the default keeps the suite quick).
 RSS_ROWS = [int(x) for x in os.environ.get("BOAMPS_BATCH_RSS_ROWS", "40000,120000").split(",")]
@@ -331,11 +344,10 @@ RSS_ROWS = [int(x) for x in os.environ.get("BOAMPS_BATCH_RSS_ROWS", "40000,12000
 def test_memory_stays_bounded_whatever_the_rows(tmp_path: Path) -> None:
     small, large = (peak_rss_of_batch(tmp_path, rows) for rows in RSS_ROWS)
     assert large < 500 * 2**20
-    # three times the rows: the largest process grows by far less than its reports would
-    # take in memory (the former batch: several KB each). The first 40,000 rows or so
-    # still warm up (the engine's blocks of 8,192 rows, the first manifest lines kept in
-    # memory, the allocators' arenas): measured 245 MB at 10,000 rows, 277 MB at 40,000,
-    # 314 MB at 120,000 (one process: 316 MB at 60,000, 314 MB at 120,000).
+    # three times the rows: the largest process (a worker) grows by far less than its
+    # reports would take in memory (the former batch: several KB each). Measured with the
+    # buffers of SHRUNK, three runs: 286/293/295 MB at 40,000 rows, 296/318/322 MB at
+    # 120,000 (the allocators' arenas vary by some 25 MB from run to run).
     assert large - small < 64 * 2**20, (small, large)
 
 
