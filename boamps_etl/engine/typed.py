@@ -1,0 +1,211 @@
+"""Parquet's typed rows straight from the column-wise values (the ``parquet`` layout of
+:class:`~boamps_etl.engine.convert.Converter`): a template's flat CSV line is cut into its
+cells once, each a constant or one mapped value whole, and the rows of that template are
+built as a typed table column by column, as :func:`boamps_etl.io.parquet.lines_table`
+would read their CSV lines (an empty cell null, the text cast to the column's type), without
+writing the lines and reading them back. A template whose cells are not so simple (a value
+inside a longer text), or whose values do not cast, has its rows written as CSV lines and
+read by ``lines_table``, as every row the reference converts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import OutputError
+from ..io.parquet import column_field, lines_table, schema_of
+from .arrays import _scalar, _text_array
+from .templates import _Template
+
+_MARK = "\ue000{}\ue001"
+
+
+def plain_cells(cells: Any) -> Any:
+    """CSV cells (an Arrow string array, as :func:`.layouts._csv_cells` makes them) as the
+    texts a CSV reader gives: a quoted cell unquoted (the engine quotes a text holding a
+    comma, never one holding a quote: the reference writes those)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(cells, pa.Array) and cells.type == pa.string() and len(cells):
+        data = cells.buffers()[2]
+        if data is None or not (np.frombuffer(data, dtype=np.uint8) == ord('"')).any():
+            return cells
+    quoted = pc.starts_with(cells, pattern='"')
+    return pc.if_else(quoted, pc.utf8_slice_codeunits(cells, 1, -1), cells)
+
+
+def _cells(layout: _Template) -> list[tuple[int, Any]] | None:
+    """The cells of a CSV layout: ``(slot, None)`` for a cell that is one mapped value
+    whole, ``(-1, typed constant)`` for a fixed cell; ``None`` when the line cannot be
+    cut so (kept on the layout)."""
+    found = layout.__dict__.get("_typed_cells", False)
+    if found is not False:
+        return found  # type: ignore[no-any-return]
+    import pyarrow as pa
+
+    line = layout.pieces[0]
+    for slot, piece in zip(layout.slots, layout.pieces[1:], strict=True):
+        line += _MARK.format(slot) + piece
+    out: list[tuple[int, Any]] | None = []
+    rows = list(csv.reader(io.StringIO(line, newline="")))
+    columns = layout.columns or ()
+    if len(rows) != 1 or len(rows[0]) != len(columns) or not columns:
+        out = None
+    else:
+        for text, column in zip(rows[0], columns, strict=True):
+            field = column_field(column)
+            slot = next((k for k in set(layout.slots) if text == _MARK.format(k)), None)
+            if slot is not None:
+                out.append((slot, None))  # type: ignore[union-attr]
+                continue
+            if "\ue000" in text:
+                out = None
+                break
+            try:
+                value = _cast(_text_array([text]) if text else pa.nulls(1, pa.string()),
+                              field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                out = None
+                break
+            out.append((-1, value[0]))  # type: ignore[union-attr]
+    layout.__dict__["_typed_cells"] = out
+    return out
+
+
+def _cast(texts: Any, type_: Any) -> Any:
+    """Texts (empty ones already null) as ``type_``, as the CSV reader reads them; whole
+    numbers written with a fraction fit an int64 column (``lines_table`` does the same)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(type_):
+        return texts
+    if pa.types.is_boolean(type_):
+        ok = pc.or_(pc.equal(texts, _scalar("true", pa.string())),
+                    pc.equal(texts, _scalar("false", pa.string())))
+        if not pc.all(pc.or_kleene(ok, pc.is_null(texts))).as_py():
+            raise pa.ArrowInvalid("not true or false")
+    try:
+        return pc.cast(texts, type_)
+    except pa.ArrowInvalid:
+        if not pa.types.is_integer(type_):
+            raise
+        return pc.cast(pc.cast(texts, pa.float64()), type_)
+
+
+class TypedCells:
+    """The typed values of one block's mapped columns, each cast once per column type
+    (``plain``: slot -> the CSV cell texts of the block's rows in template order)."""
+
+    def __init__(self, plain: dict[int, Any]):
+        self.plain = plain
+        self._cast: dict[tuple[int, str], Any] = {}
+
+    def column(self, slot: int, type_: Any) -> Any:
+        """The values of ``slot`` as ``type_``, ``None`` where they do not cast."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        key = (slot, str(type_))
+        if key not in self._cast:
+            texts = self.plain[slot]
+            empty = pc.equal(texts, _scalar("", pa.string()))
+            if pc.any(empty).as_py():
+                texts = pc.if_else(empty, pa.nulls(1, pa.string())[0], texts)
+            try:
+                self._cast[key] = _cast(texts, type_)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                self._cast[key] = None
+        return self._cast[key]
+
+
+def group_table(layout: _Template, cells: TypedCells, cut: Callable[[Any], Any],
+                count: int) -> Any:
+    """The typed table of a template's rows (``cut`` takes them out of a block's column),
+    ``None`` when its line cannot be cut into cells or a value does not cast."""
+    import pyarrow as pa
+
+    spec = _cells(layout)
+    if spec is None:
+        return None
+    assert layout.columns is not None
+    schema = schema_of(layout.columns)
+    arrays = []
+    for (slot, value), field in zip(spec, schema, strict=True):
+        if slot < 0:
+            arrays.append(pa.nulls(count, field.type) if not value.is_valid
+                          else pa.repeat(value, count))
+            continue
+        column = cells.column(slot, field.type)
+        if column is None:
+            return None
+        arrays.append(cut(column))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def block_table(tables: list[tuple[Any, Any, tuple[str, ...]]],
+                lines: tuple[Any, Any, Any, list[tuple[str, ...]], Any] | None) -> Any:
+    """A block's typed table in row order, its columns the union of its rows' in
+    first-seen order (as :func:`~boamps_etl.io.parquet.lines_table` makes it): from
+    ``tables`` (table, its rows' positions, its columns) and ``lines``: CSV lines (data,
+    lengths, column set ids, the column sets, their positions), or ``None``."""
+    import numpy as np
+    import pyarrow as pa
+
+    from ..io.parquet import _conform, _indices
+
+    pieces: list[tuple[Any, Any, list[tuple[str, ...]], Any]] = []
+    for table, where, columns in tables:
+        pieces.append((table, where, [columns], np.zeros(len(where), dtype=np.int64)))
+    if lines is not None and len(lines[1]):
+        data, lengths, ids, sets, where = lines
+        pieces.append((lines_table(data, lengths, ids, sets), where, sets, ids))
+    if not pieces:
+        return schema_of([]).empty_table()
+    # column sets in the order of their first row
+    firsts: dict[tuple[str, ...], int] = {}
+    for _, where, sets, ids in pieces:
+        for j, columns in enumerate(sets):
+            mine = where[ids == j]
+            if not len(mine):
+                continue
+            at = int(mine.min())
+            if at < firsts.get(columns, at + 1):
+                firsts[columns] = at
+    union: dict[str, None] = {}
+    for columns in sorted(firsts, key=firsts.__getitem__):
+        union.update(dict.fromkeys(columns))
+    if not union:
+        raise OutputError("a report with no field at all cannot be a Parquet row",
+                          hint="write it as json or jsonl")
+    schema = schema_of(list(union))
+    if len(pieces) == 1:
+        whole, where = _conform(pieces[0][0], schema), pieces[0][1]
+    else:
+        whole = pa.concat_tables([_conform(t, schema) for t, _, _, _ in pieces])
+        where = np.concatenate([w for _, w, _, _ in pieces])
+    order = np.argsort(where, kind="stable")
+    if (order == np.arange(len(order))).all():
+        return whole.combine_chunks()
+    return whole.take(_indices(order)).combine_chunks()
+
+
+def verified(layout: _Template, table: Any, line: str) -> bool:
+    """Whether the first row of a template's typed table is what ``lines_table`` reads
+    of its CSV line (checked once per template)."""
+    found = layout.__dict__.get("_typed_ok")
+    if found is None:
+        assert layout.columns is not None
+        data = line.encode("utf-8")
+        try:
+            read = lines_table(data, [len(data)], [0], [layout.columns])
+            found = read.equals(table.slice(0, 1)) and \
+                read.schema.equals(table.schema, check_metadata=True)
+        except OutputError:
+            found = False
+        layout.__dict__["_typed_ok"] = found
+    return bool(found)
