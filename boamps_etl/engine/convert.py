@@ -43,7 +43,7 @@ from .layouts import (
 )
 from .scan import BLOCK_ROWS, FastFile, _Range, _reader, _regroup
 from .templates import _encode, _fill_one, _json_column, _make_template, _Template
-from .typed import TypedCells, block_table, group_table, plain_cells, verified
+from .typed import CsvCells, TypedCells, block_table, group_table, plain_cells
 
 # --------------------------------------------------------------------------- conversion
 
@@ -363,12 +363,17 @@ class Converter:
         encoded = {k: _json_column(values[k], all_kinds[k] - {type(None)}, direct.get(k),
                                    self.ff.plain_text, order) for k in used}
         refused = np.zeros(len(order), dtype=bool)  # csv: cells the reference writes
-        if self.fmt == "csv":
+        typed = None
+        if tables is not None:  # parquet: typed values, or CSV cells where needed
+            plain = {}
+            for k in used:
+                plain[k], bad = plain_cells(encoded[k])
+                refused |= bad
+            typed, encoded = TypedCells(plain), CsvCells(encoded)
+        elif self.fmt == "csv":
             for k in used:
                 encoded[k], bad = _csv_cells(encoded[k])
                 refused |= bad
-        typed = TypedCells({k: plain_cells(encoded[k]) for k in used}) \
-            if tables is not None else None
         names: dict[int, Any] = {}
         if self.fmt == "json":
             wanted = {p for t in layouts for p in t.name or () if isinstance(p, int)}
@@ -398,9 +403,10 @@ class Converter:
                 continue
             first = int(rows[took[0]])
             if typed is not None:
-                table = group_table(layout, typed, cut, len(took))
-                if table is not None and verified(layout, table, _fill_one(
-                        layout, [_csv_cell(values[k][first]) for k in layout.slots]) + "\n"):
+                table = group_table(layout, typed, cut, len(took), lambda layout=layout,
+                                    first=first: _fill_one(layout, [_csv_cell(
+                                        values[k][first]) for k in layout.slots]) + "\n")
+                if table is not None:
                     assert tables is not None and layout.columns is not None
                     tables.append((table, rows[took], layout.columns))
                     levels[template.level] = levels.get(template.level, 0) + len(took)

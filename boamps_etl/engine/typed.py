@@ -15,65 +15,108 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import OutputError
-from ..io.parquet import column_field, lines_table, schema_of
-from .arrays import _scalar, _text_array
+from ..io.parquet import lines_table, schema_of
+from .arrays import _as_numpy, _filled, _offsets, _scalar, _text_array
 from .templates import _Template
 
 _MARK = "\ue000{}\ue001"
 
 
-def plain_cells(cells: Any) -> Any:
-    """CSV cells (an Arrow string array, as :func:`.layouts._csv_cells` makes them) as the
-    texts a CSV reader gives: a quoted cell unquoted (the engine quotes a text holding a
-    comma, never one holding a quote: the reference writes those)."""
+def plain_cells(texts: Any) -> tuple[Any, Any]:
+    """The cells a CSV reader gives of the JSON texts of flat values (an Arrow string
+    array; what :func:`.layouts._csv_cells` writes, read back): numbers and booleans as
+    they are, ``null`` null, texts unquoted; and a numpy mask of the texts JSON escapes (a
+    quote, a backslash, a control character), which the reference writes."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(cells, pa.Array) and cells.type == pa.string() and len(cells):
-        data = cells.buffers()[2]
-        if data is None or not (np.frombuffer(data, dtype=np.uint8) == ord('"')).any():
-            return cells
-    quoted = pc.starts_with(cells, pattern='"')
-    return pc.if_else(quoted, pc.utf8_slice_codeunits(cells, 1, -1), cells)
+    null = pa.nulls(1, pa.string())[0]
+    raw = None
+    if isinstance(texts, pa.Array) and texts.type == pa.string() and len(texts):
+        offsets = _offsets(texts)
+        raw = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[
+            int(offsets[0]): int(offsets[-1])]
+    if raw is not None and not (raw == ord('"')).any():
+        # no text (numbers, booleans, null): nothing escaped
+        nothing = np.zeros(len(texts), dtype=bool)
+        if not (raw == ord("n")).any():
+            return texts, nothing
+        return pc.if_else(pc.equal(texts, _scalar("null", pa.string())), null, texts), \
+            nothing
+    is_text = pc.starts_with(texts, pattern='"')
+    escaped = pc.and_(is_text, pc.match_substring(texts, pattern="\\"))
+    cells = pc.if_else(is_text, pc.utf8_slice_codeunits(texts, 1, -1),
+                       pc.if_else(pc.equal(texts, _scalar("null", pa.string())), null,
+                                  texts))
+    return cells, _as_numpy(_filled(escaped, False))
 
 
-def _cells(layout: _Template) -> list[tuple[int, Any]] | None:
-    """The cells of a CSV layout: ``(slot, None)`` for a cell that is one mapped value
-    whole, ``(-1, typed constant)`` for a fixed cell; ``None`` when the line cannot be
-    cut so (kept on the layout)."""
-    found = layout.__dict__.get("_typed_cells", False)
-    if found is not False:
-        return found  # type: ignore[no-any-return]
+class CsvCells(dict):  # type: ignore[type-arg]
+    """slot -> the CSV cells of its JSON texts (:func:`.layouts._csv_cells`), made when
+    first asked for: with typed rows, only templates that cannot make them need them."""
+
+    def __init__(self, texts: dict[int, Any]):
+        super().__init__()
+        self.texts = texts
+
+    def __missing__(self, slot: int) -> Any:
+        from .layouts import _csv_cells
+
+        cells = self[slot] = _csv_cells(self.texts[slot])[0]
+        return cells
+
+
+_SPECS: dict[tuple[Any, ...], Any] = {}  # a layout's content -> its _Cells (or None)
+
+
+class _Cells:
+    """How a CSV layout's line is cut into cells: per column ``(slot, None)`` for a cell
+    that is one mapped value whole, ``(-1, typed constant)`` for a fixed cell; with the
+    table's schema, and whether a row made so was checked against ``lines_table``."""
+
+    def __init__(self, cells: list[tuple[int, Any]], schema: Any):
+        self.cells, self.schema = cells, schema
+        self.verified: bool | None = None
+
+
+def _cells(layout: _Template) -> _Cells | None:
+    """The cells of a CSV layout (:class:`_Cells`), ``None`` when the line cannot be cut
+    so; worked out once per distinct layout (templates are made again and again)."""
+    key = (tuple(layout.pieces), tuple(layout.slots), layout.columns)
+    if key in _SPECS:
+        return _SPECS[key]  # type: ignore[no-any-return]
     import pyarrow as pa
 
     line = layout.pieces[0]
     for slot, piece in zip(layout.slots, layout.pieces[1:], strict=True):
         line += _MARK.format(slot) + piece
-    out: list[tuple[int, Any]] | None = []
+    marks = {_MARK.format(k): k for k in layout.slots}
     rows = list(csv.reader(io.StringIO(line, newline="")))
     columns = layout.columns or ()
-    if len(rows) != 1 or len(rows[0]) != len(columns) or not columns:
-        out = None
-    else:
-        for text, column in zip(rows[0], columns, strict=True):
-            field = column_field(column)
-            slot = next((k for k in set(layout.slots) if text == _MARK.format(k)), None)
+    found: _Cells | None = None
+    if len(rows) == 1 and len(rows[0]) == len(columns) and columns:
+        schema = schema_of(columns)
+        cells: list[tuple[int, Any]] = []
+        for text, field in zip(rows[0], schema, strict=True):
+            slot = marks.get(text)
             if slot is not None:
-                out.append((slot, None))  # type: ignore[union-attr]
+                cells.append((slot, None))
                 continue
             if "\ue000" in text:
-                out = None
                 break
             try:
                 value = _cast(_text_array([text]) if text else pa.nulls(1, pa.string()),
                               field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                out = None
                 break
-            out.append((-1, value[0]))  # type: ignore[union-attr]
-    layout.__dict__["_typed_cells"] = out
-    return out
+            cells.append((-1, value[0]))
+        else:
+            found = _Cells(cells, schema)
+    if len(_SPECS) >= 4096:
+        _SPECS.clear()
+    _SPECS[key] = found
+    return found
 
 
 def _cast(texts: Any, type_: Any) -> Any:
@@ -124,18 +167,17 @@ class TypedCells:
 
 
 def group_table(layout: _Template, cells: TypedCells, cut: Callable[[Any], Any],
-                count: int) -> Any:
+                count: int, line: Callable[[], str]) -> Any:
     """The typed table of a template's rows (``cut`` takes them out of a block's column),
-    ``None`` when its line cannot be cut into cells or a value does not cast."""
+    ``None`` when its line cannot be cut into cells or a value does not cast. ``line``:
+    the CSV line of its first row, to check the first table made of a layout."""
     import pyarrow as pa
 
     spec = _cells(layout)
-    if spec is None:
+    if spec is None or spec.verified is False:
         return None
-    assert layout.columns is not None
-    schema = schema_of(layout.columns)
     arrays = []
-    for (slot, value), field in zip(spec, schema, strict=True):
+    for (slot, value), field in zip(spec.cells, spec.schema, strict=True):
         if slot < 0:
             arrays.append(pa.nulls(count, field.type) if not value.is_valid
                           else pa.repeat(value, count))
@@ -144,7 +186,23 @@ def group_table(layout: _Template, cells: TypedCells, cut: Callable[[Any], Any],
         if column is None:
             return None
         arrays.append(cut(column))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    table = pa.Table.from_arrays(arrays, schema=spec.schema)
+    if spec.verified is None:
+        spec.verified = _same_row(table, line(), spec.schema)
+        if not spec.verified:
+            return None
+    return table
+
+
+def _same_row(table: Any, line: str, schema: Any) -> bool:
+    """Whether the first row of ``table`` is what ``lines_table`` reads of ``line``."""
+    data = line.encode("utf-8")
+    try:
+        read = lines_table(data, [len(data)], [0], [tuple(schema.names)])
+    except OutputError:
+        return False
+    return bool(read.equals(table.slice(0, 1)) and
+                read.schema.equals(schema, check_metadata=True))
 
 
 def block_table(tables: list[tuple[Any, Any, tuple[str, ...]]],
@@ -192,20 +250,3 @@ def block_table(tables: list[tuple[Any, Any, tuple[str, ...]]],
     if (order == np.arange(len(order))).all():
         return whole.combine_chunks()
     return whole.take(_indices(order)).combine_chunks()
-
-
-def verified(layout: _Template, table: Any, line: str) -> bool:
-    """Whether the first row of a template's typed table is what ``lines_table`` reads
-    of its CSV line (checked once per template)."""
-    found = layout.__dict__.get("_typed_ok")
-    if found is None:
-        assert layout.columns is not None
-        data = line.encode("utf-8")
-        try:
-            read = lines_table(data, [len(data)], [0], [layout.columns])
-            found = read.equals(table.slice(0, 1)) and \
-                read.schema.equals(table.schema, check_metadata=True)
-        except OutputError:
-            found = False
-        layout.__dict__["_typed_ok"] = found
-    return bool(found)
