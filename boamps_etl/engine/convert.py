@@ -269,9 +269,9 @@ class Converter:
         final = lines_array.take(_numpy_array(order))
         if tables is not None:
             ids = np.concatenate(extra) if extra else np.zeros(0, dtype=np.int64)
-            lines = (_string_data(final), np.diff(_offsets(final)) if len(final) else
-                     np.zeros(0, dtype=np.int64), ids[order], list(registry), where[order])
-            result.table = block_table(tables, lines)
+            result.table = block_table(tables, (
+                _string_data(final), np.diff(_offsets(final)) if len(final) else
+                np.zeros(0, dtype=np.int64), ids[order], list(registry), where[order]))
             result.count = len(result.table)
             result.counts["valid"] += n - len(slow)
             if others is not None:
@@ -403,9 +403,11 @@ class Converter:
                 continue
             first = int(rows[took[0]])
             if typed is not None:
-                table = group_table(layout, typed, cut, len(took), lambda layout=layout,
-                                    first=first: _fill_one(layout, [_csv_cell(
-                                        values[k][first]) for k in layout.slots]) + "\n")
+                def line(layout: _Template = layout, first: int = first) -> str:
+                    return _fill_one(layout, [_csv_cell(values[k][first])
+                                              for k in layout.slots]) + "\n"
+
+                table = group_table(layout, typed, cut, len(took), line)
                 if table is not None:
                     assert tables is not None and layout.columns is not None
                     tables.append((table, rows[took], layout.columns))

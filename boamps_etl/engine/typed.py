@@ -99,9 +99,8 @@ def _cells(layout: _Template) -> _Cells | None:
         schema = schema_of(columns)
         cells: list[tuple[int, Any]] = []
         for text, field in zip(rows[0], schema, strict=True):
-            slot = marks.get(text)
-            if slot is not None:
-                cells.append((slot, None))
+            if text in marks:
+                cells.append((marks[text], None))
                 continue
             if "\ue000" in text:
                 break
