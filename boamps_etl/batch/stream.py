@@ -42,6 +42,7 @@ REPORT_STATUSES = ("valid", "incomplete", "invalid")
 # options: a tenth of the parent's time per report)
 _PART_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _WINDOW = 256  # report files being written at once
+BUSY_EVERY = 4096  # reports written between two calls of StreamedFolder's ``busy``
 
 
 def records(outcomes: Iterable[SourceOutcome], fmt: str
@@ -101,8 +102,10 @@ class StreamedFolder:
     def __init__(self, out: Path, key: str, fmt: str, allow_incomplete: bool,
                  seen: SeenReports, log: SpoolList[ManifestEntry],
                  written: SpoolList[Any], pool: ThreadPoolExecutor,
-                 write: Callable[[Any, str, Any], bool]) -> None:
+                 write: Callable[[Any, str, Any], bool],
+                 busy: Callable[[], None] | None = None) -> None:
         self.out, self.key, self.fmt = out, key, fmt
+        self.busy = busy  # called every BUSY_EVERY reports (the batch's other work)
         self.ok = ("valid", "incomplete") if allow_incomplete else ("valid",)
         self.seen, self.log, self.written, self.pool, self.write = seen, log, written, pool, write
         self.folder = out.joinpath(*(p for p in key.split("/") if p))
@@ -151,7 +154,9 @@ class StreamedFolder:
         body: _HashedFile | None = None  # jsonl: the folder's file; csv: its flat rows
         columns: dict[str, None] = {}
         kept = 0
-        for entry, data in records(outcomes, self.fmt):
+        for count, (entry, data) in enumerate(records(outcomes, self.fmt), 1):
+            if self.busy is not None and count % BUSY_EVERY == 0:
+                self.busy()
             self._mark(entry)
             entry.output = None
             if data is not None and entry.status in self.ok:
