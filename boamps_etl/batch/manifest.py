@@ -84,14 +84,18 @@ class ManifestEntry:
     def row_text(self) -> str:
         return _ranges(self.rows)
 
+    def cells(self) -> list[str]:
+        """The manifest line as text cells (``''`` for nothing), in the order of
+        :data:`MANIFEST_COLUMNS`."""
+        return [self.source, self.tracker, self.row_text(), self.run_id or "",
+                self.report_id or "", self.status,
+                self.level if self.status in ("valid", "incomplete") else "",
+                self.output or "", self.messages if self.issues or self.recovered
+                or self.duplicate_of else "", self.sha256 or ""]
+
     def as_row(self) -> dict[str, str]:
-        """The manifest line as text cells (``''`` for nothing)."""
-        return {"source": self.source, "tracker": self.tracker, "rows": self.row_text(),
-                "run_id": self.run_id or "",
-                "report_id": self.report_id or "", "status": self.status,
-                "level": self.level if self.status in ("valid", "incomplete") else "",
-                "output": self.output or "", "messages": self.messages,
-                "sha256": self.sha256 or ""}
+        """The manifest line as text cells by column name."""
+        return dict(zip(MANIFEST_COLUMNS, self.cells(), strict=True))
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # pickled as its fields in order (spools, workers' results): loads in about half
@@ -166,17 +170,22 @@ def dedupe(entries: list[ManifestEntry], seen: SeenReports | dict[str, str]
 
 def render_manifest(entries: Iterable[ManifestEntry]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(e.as_row() for e in entries)
+    write_manifest_lines(buf, entries)
     return buf.getvalue()
+
+
+def write_manifest_lines(text: Any, entries: Iterable[ManifestEntry]) -> None:
+    """The manifest's header and lines into the text file ``text``."""
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(e.cells() for e in entries)
 
 
 def manifest_frame(entries: Iterable[ManifestEntry]) -> pd.DataFrame:
     """The manifest lines as a DataFrame of text (``''`` for nothing), as in manifest.csv."""
     import pandas as pd
 
-    return pd.DataFrame([e.as_row() for e in entries], columns=list(MANIFEST_COLUMNS),
+    return pd.DataFrame([e.cells() for e in entries], columns=list(MANIFEST_COLUMNS),
                         dtype=object)
 
 

@@ -29,11 +29,11 @@ from ..io.writers import dumps, render_jsonl, report_filename
 from .convert import SourceOutcome, read_spool
 from .discover import rel_path
 from .manifest import (
-    MANIFEST_COLUMNS,
     ManifestEntry,
     SeenReports,
     SpoolList,
     id_digest,
+    write_manifest_lines,
 )
 from .state import FOLDER_OUTPUT, PARTS_FOLDER, read_part, sha_bytes
 
@@ -287,11 +287,7 @@ def write_manifest(target: Path, entries: Iterable[ManifestEntry]) -> bool:
     out = _HashedFile(target.parent)
     try:
         with _TextTo(out) as text:
-            writer = csv.DictWriter(text, fieldnames=list(MANIFEST_COLUMNS),
-                                    lineterminator="\n")
-            writer.writeheader()
-            for entry in entries:
-                writer.writerow(entry.as_row())
+            write_manifest_lines(text, entries)
         out.close()
         return publish_if_changed(out.path, target)
     finally:
