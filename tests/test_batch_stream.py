@@ -18,7 +18,7 @@ from conftest import V321_HEADER, v321_row, write_csv
 from boamps_etl import batch
 from boamps_etl.batch import convert as batch_convert
 from boamps_etl.batch import convert_tree
-from boamps_etl.batch.manifest import SeenReports, SpoolList
+from boamps_etl.batch.manifest import ManifestEntry, SeenReports, SpoolList
 from boamps_etl.batch.state import PARTS_FOLDER
 from boamps_etl.execute.local import LocalPoolExecutor
 from boamps_etl.io import staging
@@ -407,3 +407,34 @@ def test_workers_go_on_while_a_large_file_is_written(tmp_path: Path) -> None:
     # all written: far more than the window of tasks in flight (64)
     before = sum(1 for t in pool.done if t < written[0])
     assert before > 2 * 64, (before, len(pool.done))
+
+
+def test_lines_rendered_by_the_worker_are_used_only_as_rendered(tmp_path: Path) -> None:
+    """A streamed report's part-file and manifest lines are rendered in its worker for
+    the usual outcome; the loop uses them only while the line is still that outcome."""
+    from boamps_etl.batch.manifest import part_line, render_manifest
+
+    def entry() -> ManifestEntry:
+        return ManifestEntry("a/emissions.csv", (2, 3), "r1", "id1", "valid", None, [],
+                             "ab" * 32, base_status="valid", level="L2",
+                             tracker="codecarbon")
+
+    usual = entry()
+    usual.render("a/boamps-reports.jsonl")
+    assert usual.fresh() is not None
+    assert usual.fresh()[1] == part_line(["e", usual.to_state()])  # type: ignore[index]
+    plain = entry()
+    plain.output = "a/boamps-reports.jsonl"
+    assert render_manifest([usual]) == render_manifest([plain])
+    duplicate = entry()
+    duplicate.render("a/boamps-reports.jsonl")
+    duplicate.status, duplicate.duplicate_of = "duplicate", "b/emissions.csv row 4"
+    assert duplicate.fresh() is None
+    assert "same report as b/emissions.csv row 4" in render_manifest([duplicate])
+    renamed = entry()
+    renamed.render("a/id1.json")
+    renamed.output = "a/id1-2.json"  # the second report of that name
+    assert renamed.fresh() is None and "a/id1-2.json" in render_manifest([renamed])
+    # pickled with the line (spools, the manifest lines past the first 2,000)
+    import pickle
+    assert pickle.loads(pickle.dumps(usual)).fresh() == usual.fresh()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import json
 import os
 import pickle
 from collections import deque
@@ -33,14 +32,12 @@ from .manifest import (
     SeenReports,
     SpoolList,
     id_digest,
+    part_line,
     write_manifest_lines,
 )
 from .state import FOLDER_OUTPUT, PARTS_FOLDER, read_part, sha_bytes
 
 REPORT_STATUSES = ("valid", "incomplete", "invalid")
-# one encoder for every line of a part file (json.dumps builds one per call when given
-# options: a tenth of the parent's time per report)
-_PART_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _WINDOW = 256  # report files being written at once
 BUSY_EVERY = 4096  # reports written between two calls of StreamedFolder's ``busy``
 
@@ -69,17 +66,30 @@ def records(outcomes: Iterable[SourceOutcome], fmt: str
 
 
 class _HashedFile:
-    """A work file written with its sha256 computed on the way."""
+    """A work file written with its sha256 computed on the way (what is written is
+    gathered, then written and hashed 1 MB at a time: one call each per report costs
+    more than the hashing)."""
 
     def __init__(self, folder: Path, suffix: str = "") -> None:
         self.fh, self.path = staging.new_file(folder, suffix)
         self.sha = hashlib.sha256()
+        self.pending: list[bytes] = []
+        self.size = 0
 
     def write(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size >= 1 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join(self.pending)
         self.fh.write(data)
         self.sha.update(data)
+        self.pending, self.size = [], 0
 
     def close(self) -> str:
+        self._flush()
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
@@ -143,7 +153,7 @@ class StreamedFolder:
         return {**record, "outputs": outputs, "part": name}
 
     def _line(self, part: _HashedFile, item: list[Any]) -> None:
-        part.write((_PART_LINE.encode(item) + "\n").encode("utf-8"))
+        part.write((part_line(item) + "\n").encode("utf-8"))
 
     def _convert(self, outcomes: list[SourceOutcome], part: _HashedFile, work: list[Path]
                  ) -> dict[str, str]:
@@ -186,7 +196,12 @@ class StreamedFolder:
                         columns.update(dict.fromkeys(data))
                         body.write(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
                     entry.output = folder_rel
-            self._line(part, ["e", entry.to_state()])
+            rendered = entry.fresh()
+            if rendered is not None:  # as the worker rendered it
+                part.write((rendered[1] + "\n").encode("utf-8"))
+                entry.rendered = (rendered[0], "", rendered[2])  # kept: the manifest line
+            else:
+                self._line(part, ["e", entry.to_state()])
             self.log.append(entry)
             self.statuses.add(entry.status)
             if entry.status in REPORT_STATUSES:
