@@ -8,8 +8,9 @@ column has the same type in every output, whichever rows a file happens to have.
 (kWh, W, s, kg CO2eq...), where the schemas state one, is in the field's metadata
 (``unit``).
 
-Reports reach this module as flat CSV lines, each in its own columns (what the column-wise
-engine and the reference writer both make for the csv format): :func:`lines_table` reads a
+Reports reach this module as typed tables the column-wise engine builds from its values
+(:mod:`boamps_etl.engine.typed`, the same tables), or as flat CSV lines, each in its own
+columns (what the reference writer makes for the csv format): :func:`lines_table` reads a
 block of them into a typed table in the union of its columns. Floats are written in CSV as
 their shortest exact text (``repr``), which Arrow reads back to the same float64. Blocks
 are staged as Arrow IPC streams (:class:`ParquetStage`); the Parquet file is written at the
