@@ -321,3 +321,32 @@ def test_a_template_cut_into_cells_gives_the_csv_readers_values() -> None:
     assert _cells(inside) is None
     _, escaped = plain_cells(pa.array(['"a\\"b"', '"c"']))
     assert escaped.tolist() == [True, False]
+
+
+def test_a_write_that_fails_ends_its_reading_thread(tmp_path: Path) -> None:
+    # the file is encoded in this thread while another reads the next row group: a write
+    # that fails (a full disk...) ends both, and says the error
+    import threading
+
+    from boamps_etl.io.parquet import ROW_GROUP_ROWS, ParquetStage, lines_table
+
+    line = b"r,0.5\n"
+    count = 3 * ROW_GROUP_ROWS
+    table = lines_table(line * count, [len(line)] * count, [0] * count,
+                        [("header_reportId", "measures_0_powerConsumption")])
+    staged = tmp_path / "staged"
+    with open(staged, "wb") as fh:
+        stage = ParquetStage(fh)
+        stage.add(table)
+
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            raise OSError(28, "No space left on device")
+
+    before = threading.active_count()
+    with pytest.raises(OSError, match="No space left"):
+        stage.write(staged, Full())
+    assert threading.active_count() == before

@@ -249,20 +249,24 @@ class ParquetStage:
         ready: queue.Queue[Any] = queue.Queue(maxsize=1)
         stop = threading.Event()
 
+        def give(item: Any) -> bool:
+            """Hand ``item`` to the writing thread, unless that has stopped."""
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def read() -> None:
             try:
                 for group in self._row_groups(staged, schema):
-                    while not stop.is_set():
-                        try:
-                            ready.put(group, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not give(group):
                         return
-                ready.put(None)
+                give(None)
             except BaseException as exc:  # said in the writing thread
-                ready.put(exc)
+                give(exc)
 
         reader = threading.Thread(target=read, name="parquet-read", daemon=True)
         reader.start()
