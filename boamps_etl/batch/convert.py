@@ -462,11 +462,16 @@ _SPOOL_END = bytes(8)  # a spool ends with a block of no bytes
 LIVE_POLL_SECONDS = 0.02  # how often a spool being written is looked at again
 
 
+SPOOL_ITEMS = 1024  # items pickled together in a spool (one load each)
+
+
 def _spool_block(out: Any, items: list[Any], flush: bool = False) -> None:
-    """A block of a spool: its size (8 bytes), then its items pickled (one load each)."""
-    data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(len(data).to_bytes(8, "little"))
-    out.write(data)
+    """A block's items in a spool, :data:`SPOOL_ITEMS` at a time: the size of their
+    pickle (8 bytes), then the pickle."""
+    for at in range(0, len(items), SPOOL_ITEMS):
+        data = pickle.dumps(items[at: at + SPOOL_ITEMS], protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(len(data).to_bytes(8, "little"))
+        out.write(data)
     if flush:  # read as it grows
         out.flush()
 
@@ -476,27 +481,28 @@ def _spooled(path: str, writer: Any = None) -> Iterator[tuple[ManifestEntry, Any
     is not there yet is waited for; its failure is raised."""
     with open(path, "rb", buffering=1 << 20) as fh:
         while True:
-            size = int.from_bytes(_read(fh, 8, writer, path), "little")
+            _wait(fh, 8, writer, path)
+            size = int.from_bytes(fh.read(8), "little")
             if not size:
                 return
-            yield from pickle.loads(_read(fh, size, writer, path))
+            _wait(fh, size, writer, path)
+            yield from pickle.load(fh)
 
 
-def _read(fh: Any, size: int, writer: Any, path: str) -> bytes:
-    got: bytes = fh.read(size)
+def _wait(fh: Any, size: int, writer: Any, path: str) -> None:
+    """Wait until the spool ``fh`` holds ``size`` bytes past its position."""
+    end = fh.tell() + size
     ended = False
-    while len(got) < size:
+    while os.fstat(fh.fileno()).st_size < end:
         if writer is None or ended:
             raise BoampsEtlError(f"{path}: a work file of this batch ended early")
         if writer.done():
             error = writer.exception()
             if error is not None:
                 raise error
-            ended = True  # done: what it wrote is all there, read once more
+            ended = True  # done: what it wrote is all there, looked at once more
         else:
             time.sleep(LIVE_POLL_SECONDS)
-        got += fh.read(size - len(got))
-    return got
 
 
 def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
