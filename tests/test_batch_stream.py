@@ -293,15 +293,20 @@ def test_seen_reports_and_spool_list() -> None:
 # --------------------------------------------------------------------------- memory
 
 
+def generate(path: Path, rows: int, seed: int) -> None:
+    """A CodeCarbon 3.2.1 file of ``rows`` generated rows (bench/generate.py)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.generate import write_csv
+    finally:
+        sys.path.remove(str(ROOT))
+    write_csv(path, rows, seed=seed)
+
+
 def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
     """Peak RSS (bytes) of the largest process of a ``boamps-etl batch -j 2 --format
     jsonl`` (:data:`SHRUNK`) over one generated file of ``rows`` rows and a few small ones
     (jsonl: a json file per report would make the test a measure of the disk)."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench.generate import write_csv as generate
-    finally:
-        sys.path.remove(str(ROOT))
     tree = tmp_path / f"tree{rows}"
     (tree / "big").mkdir(parents=True)
     generate(tree / "big" / "emissions.csv", rows, seed=1)
@@ -378,11 +383,6 @@ class _Timed(LocalPoolExecutor):
 def test_workers_go_on_while_a_large_file_is_written(tmp_path: Path) -> None:
     """While the loop writes a large file's reports (it takes no other result meanwhile),
     the workers convert the next folders, beyond the usual window of tasks in flight."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench.generate import write_csv as generate
-    finally:
-        sys.path.remove(str(ROOT))
     tree = tmp_path / "runs"
     (tree / "a").mkdir(parents=True)
     generate(tree / "a" / "emissions.csv", 30_000, seed=3)  # streamed, not split
@@ -445,11 +445,6 @@ def test_split_files_are_read_as_their_spools_grow(tmp_path: Path) -> None:
     """A file split between the workers and converted by the engine: the loop writes its
     reports as the workers spool them, not once they are done (when the first share is
     done, the folder's output is already being written); the same bytes as ``-j 1``."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench.generate import write_csv as generate
-    finally:
-        sys.path.remove(str(ROOT))
     tree = tmp_path / "runs"
     (tree / "a").mkdir(parents=True)
     generate(tree / "a" / "emissions.csv", 40_000, seed=4)
