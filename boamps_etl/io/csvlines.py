@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -151,6 +152,80 @@ class Rearranger:
             pick = [p if p >= 0 else 1 << 30 for p in self.picks[int(ids[i])]]
             out[int(at[i])] = line_in_columns(buffer[int(starts[i]): int(ends[i])], pick)
         return b"".join(out)
+
+
+class CsvStage:
+    """CSV lines staged in a work file in their own columns (the header needs every
+    report's columns before the first line), with a record of each line's column set and
+    byte length (16 bytes a line, in a temporary file); :meth:`write` writes the CSV at
+    the end, each line put in the columns of the whole file: the union of the column
+    sets, in first-seen order."""
+
+    def __init__(self, fh: Any, folder: str | None = None):
+        self.fh = fh  # the work file of the lines, opened for binary writing
+        self._side: Any = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - close()
+        self._sets: dict[tuple[str, ...], int] = {}  # column set -> its id
+        self.columns: dict[str, None] = {}  # every column, in first-seen order
+
+    def column_set(self, columns: tuple[str, ...]) -> int:
+        """The id of a column set (a new one for a set not seen yet)."""
+        found = self._sets.get(columns)
+        if found is None:
+            found = self._sets[columns] = len(self._sets)
+        return found
+
+    def ids(self, column_ids: Any, column_sets: Sequence[tuple[str, ...]]) -> Any:
+        """The ids of lines in the column sets ``column_sets[column_ids[i]]``."""
+        import numpy as np
+
+        mine = np.array([self.column_set(c) for c in column_sets], dtype=np.int64)
+        return mine[np.asarray(column_ids, dtype=np.int64)]
+
+    def add(self, data: bytes | memoryview, lengths: Any, ids: Any) -> None:
+        """Stage lines: ``data`` holds them end to end (UTF-8, ``lengths`` bytes each),
+        line ``i`` in the column set of id ``ids[i]``."""
+        self.added(lengths, ids)
+        self.fh.write(data)
+
+    def added(self, lengths: Any, ids: Any) -> None:
+        """Record lines appended to the work file by the caller (a worker's part file),
+        as :meth:`add` takes them; the columns of the file grow in first-seen order."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        _, first = np.unique(ids, return_index=True)
+        sets = list(self._sets)
+        for at in sorted(first.tolist()):
+            for column in sets[int(ids[at])]:
+                self.columns.setdefault(column, None)
+        self._side.write(np.stack([ids, np.asarray(lengths, dtype=np.int64)], axis=1)
+                         .tobytes())
+
+    def write(self, lines: Any, write: Any, write_bytes: Any = None) -> None:
+        """Write the header and the lines staged in the file ``lines`` (opened for binary
+        reading), each put in the file's columns (:class:`Rearranger`: a block of lines
+        at a time): ``write`` takes texts, ``write_bytes`` (when given) UTF-8 bytes."""
+        import numpy as np
+
+        if write_bytes is None:
+            def write_bytes(data: bytes) -> None:
+                write(data.decode("utf-8"))
+
+        columns = list(self.columns)
+        self._side.flush()
+        self._side.seek(0)
+        write(csv_line(columns))
+        rearrange = Rearranger(columns, list(self._sets))
+        while True:
+            side = np.frombuffer(self._side.read(16 * 8192), dtype=np.int64).reshape(-1, 2)
+            if not len(side):
+                break
+            ids, lengths = side[:, 0], side[:, 1]
+            write_bytes(rearrange.block(lines.read(int(lengths.sum())), ids, lengths))
+
+    def close(self) -> None:
+        """Remove the record (the caller removes the work file)."""
+        self._side.close()
 
 
 def _one_each(seps: Any, starts: Any, ends: Any, first: Any, wanted: Any) -> bool:
