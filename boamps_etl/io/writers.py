@@ -581,10 +581,9 @@ class StreamWriter:
                     return
                 self.count += len(lengths)
                 self._open_stage()
-                self._csv.added(lengths, self._csv.ids(column_ids, columns))
                 with open(part, "rb") as src:
                     self._fh.flush()
-                    _copy_into(src, self._fh.buffer)
+                    self._csv.add_file(src, lengths, self._csv.ids(column_ids, columns))
             finally:
                 part.unlink(missing_ok=True)
 
@@ -830,8 +829,9 @@ class StreamWriter:
             return
         raw, tmp = staging.new_file(self._parent)
         self._stage = tmp  # abort() removes it
-        with raw as out, open(staged, "rb") as lines:
-            self._csv.write(lines, lambda text: out.write(text.encode("utf-8")), out.write)
+        with raw as out, open(staged, "rb", buffering=0) as lines:
+            self._csv.write(lines, lambda text: out.write(text.encode("utf-8")), out.write,
+                            out)
             out.flush()
             os.fsync(out.fileno())
         self._publish(tmp)
