@@ -115,3 +115,17 @@ def test_a_line_past_its_file_stops_the_staging() -> None:
     with pytest.raises(OSError, match="shorter"):
         stage.add_file(io.BytesIO(b"1,2\n"), [4, 4], stage.ids([0, 0], [("a", "b")]))
     stage.close()
+
+
+def test_a_column_set_no_line_has_yet_does_not_stop_the_staging() -> None:
+    # a block's column sets may include one none of its lines has (lines left out as
+    # duplicates of an earlier input's reports), with a column the file has not seen yet
+    work = io.BytesIO()
+    stage = CsvStage(work)
+    sets = [("a", "b"), ("a", "new", "b")]
+    stage.add(b"1,2\n", [4], stage.ids([0], sets))
+    stage.add(b"3,x,4\n", [6], stage.ids([1], sets))
+    out: list[str] = []
+    stage.write(io.BytesIO(work.getvalue()), out.append)
+    stage.close()
+    assert "".join(out) == csv_text([{"a": "1", "b": "2"}, {"a": "3", "new": "x", "b": "4"}])

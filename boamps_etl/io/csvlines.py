@@ -65,6 +65,10 @@ class Rearranger:
         self.pieces: list[list[tuple[str, int, int, int]]] = []
         for s in sets:
             pick = [-1] * m
+            if any(c not in where for c in s):  # a set no line has yet: none to place
+                self.picks.append(pick)
+                self.pieces.append([])
+                continue
             for k, c in enumerate(s):
                 pick[where[c]] = k
             self.picks.append(pick)
