@@ -483,8 +483,9 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
     # several inputs to json or csv: reports an earlier input gave are left out block by
     # block, in this process (the workers' json files and csv lines are not read back)
     if runner.jobs == 1 or len(ff.ranges) == 1 or (seen.active and writer.fmt != "jsonl"):
-        # parquet: the csv layout's lines, read into typed tables by the writer
-        layout = "csv" if writer.fmt == "parquet" else writer.fmt
+        # parquet: typed tables; with reports to leave out, the csv layout's lines (the
+        # reports are told apart by their text), read into typed tables by the writer
+        layout = "csv" if writer.fmt == "parquet" and seen.active else writer.fmt
         for block in convert_file(ff, mapping, context, allow_incomplete, layout):
             _add_counts(summary, block.counts, block.levels, block.issues)
             if writer.fmt == "json":
@@ -492,6 +493,9 @@ def _convert_fast(ff: FastFile, runner: Runner, mapping: FieldMapping, context: 
                 data, lengths, names, _ = seen.filter_texts(
                     block.data, block.lengths, summary, names=block.names)
                 writer.write_files(data, lengths, names)
+            elif layout == "parquet":
+                writer.write_table(block.table)
+                lengths = [0] * block.count
             elif layout == "csv":
                 data, lengths, _, ids = seen.filter_texts(
                     block.data, block.lengths, summary, column_ids=block.column_ids,

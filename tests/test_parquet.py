@@ -261,3 +261,92 @@ def test_the_command_writes_parquet_to_a_file_and_to_stdout(tmp_path: Path) -> N
 def test_batch_keeps_its_formats(tmp_path: Path) -> None:
     with pytest.raises(be.BoampsEtlError, match="unknown format 'parquet'"):
         be.convert_tree([tmp_path], tmp_path / "out", format="parquet")
+
+
+@pytest.mark.parametrize("variant", ["mixed", "v2.2", "d-3.2.x-gpu"])
+def test_typed_blocks_are_the_tables_of_their_csv_lines(variant: str, tmp_path: Path) -> None:
+    # the engine builds the typed rows of its templates straight from the values: each
+    # block's table is exactly what lines_table reads of the block's CSV lines
+    from boamps_etl.api import as_context
+    from boamps_etl.engine.convert import convert_file
+    from boamps_etl.io.parquet import lines_table
+    from boamps_etl.io.readers import CsvSource
+    from boamps_etl.mapping import load_mapping
+
+    path = tmp_path / "emissions.csv"
+    write_csv(path, rows=20_000, variant=variant, seed=11, flush=1)  # 2 blocks or more
+    ff = scan.prepare(CsvSource(path))
+    assert ff is not None
+    mapping, context = load_mapping(), as_context(TASK_CONTEXT, ())
+    typed = list(convert_file(ff, mapping, context, False, "parquet"))
+    texts = list(convert_file(ff, mapping, context, False, "csv"))
+    assert len(typed) == len(texts) > 1
+    for got, lines in zip(typed, texts, strict=True):
+        want = lines_table(lines.data, lines.lengths, lines.column_ids, lines.columns)
+        assert got.table.schema.equals(want.schema, check_metadata=True)
+        assert got.table.equals(want)
+        assert got.counts == lines.counts and got.levels == lines.levels
+
+
+def test_a_template_cut_into_cells_gives_the_csv_readers_values() -> None:
+    from boamps_etl.engine.templates import _Template
+    from boamps_etl.engine.typed import TypedCells, _cells, group_table, plain_cells
+    from boamps_etl.io.parquet import lines_table
+
+    columns = ("header_reportId", "measures_0_powerConsumption",
+               "infrastructure_components_0_nbComponent", "task_taskStage", "quality")
+    # slots 0 to 3; a constant text holding a comma; an empty constant (null)
+    layout = _Template(["", ",", ",", ",", ',"a,b"'], [0, 1, 2, 3], "")
+    layout.columns = (*columns, "environment_country")
+    layout.pieces[-1] += ","
+    texts = [pa.array(['"r-1"', '"r,2"', '""']), pa.array(["0.1", "1e-07", "null"]),
+             pa.array(["13", "13.0", "2"]), pa.array(['"x"', "null", '"y"'])]
+    plain = {}
+    for k, column in enumerate(texts):
+        plain[k], escaped = plain_cells(column)
+        assert not escaped.any()
+    assert _cells(layout) is not None
+    table = group_table(layout, TypedCells(plain), lambda a: a, 3,
+                        lambda: 'r-1,0.1,13,x,"a,b",\n')
+    assert table is not None
+    lines = ['r-1,0.1,13,x,"a,b",\n', '"r,2",1e-07,13.0,,"a,b",\n', ',,2,y,"a,b",\n']
+    data = "".join(lines).encode()
+    want = lines_table(data, [len(line.encode()) for line in lines], [0, 0, 0],
+                       [layout.columns])
+    assert table.equals(want)
+    assert table.column("infrastructure_components_0_nbComponent").type == pa.int64()
+    # a value inside a longer text cannot be cut into cells: its lines are read instead
+    inside = _Template(["", ',"v', '"'], [0, 1], "")
+    inside.columns = ("header_reportId", "task_taskStage")
+    assert _cells(inside) is None
+    _, escaped = plain_cells(pa.array(['"a\\"b"', '"c"']))
+    assert escaped.tolist() == [True, False]
+
+
+def test_a_write_that_fails_ends_its_reading_thread(tmp_path: Path) -> None:
+    # the file is encoded in this thread while another reads the next row group: a write
+    # that fails (a full disk...) ends both, and says the error
+    import threading
+
+    from boamps_etl.io.parquet import ROW_GROUP_ROWS, ParquetStage, lines_table
+
+    line = b"r,0.5\n"
+    count = 3 * ROW_GROUP_ROWS
+    table = lines_table(line * count, [len(line)] * count, [0] * count,
+                        [("header_reportId", "measures_0_powerConsumption")])
+    staged = tmp_path / "staged"
+    with open(staged, "wb") as fh:
+        stage = ParquetStage(fh)
+        stage.add(table)
+
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            raise OSError(28, "No space left on device")
+
+    before = threading.active_count()
+    with pytest.raises(OSError, match="No space left"):
+        stage.write(staged, Full())
+    assert threading.active_count() == before

@@ -22,6 +22,8 @@ cost:
 * **Validation** stays complete (:mod:`.checks`): a report of a known valid signature is
   valid exactly when each mapped value passes the value constraints of its path, checked
   column-wise.
+* **Parquet** (:mod:`.typed`): the rows of a template are built as a typed Arrow table
+  from the mapped values, column by column, not written as CSV lines and read back.
 * **Workers** (:mod:`.parallel`): a large file is cut into ranges of rows, handed out to
   worker processes one at a time, their lines kept in order.
 

@@ -43,6 +43,7 @@ from .layouts import (
 )
 from .scan import BLOCK_ROWS, FastFile, _Range, _reader, _regroup
 from .templates import _encode, _fill_one, _json_column, _make_template, _Template
+from .typed import CsvCells, TypedCells, block_table, group_table, plain_cells
 
 # --------------------------------------------------------------------------- conversion
 
@@ -111,6 +112,7 @@ class BlockResult:
     lengths: Any = None  # json and csv: the byte length of each text (numpy int64)
     names: list[str] | None = None  # json: each report's file name (before any -2 suffix)
     columns: list[tuple[str, ...]] = field(default_factory=list)  # csv: the column sets
+    table: Any = None  # parquet: the reports as a typed table (.typed), no texts
     column_ids: Any = None  # csv: the column set of each line, in ``columns`` (numpy)
     # with ``Converter(lines=True)``: every report of the block in row order, written or
     # not; those ``written`` are the texts, in the same order
@@ -125,7 +127,10 @@ class Converter:
                  fmt: str = "jsonl", lines: bool = False):
         self.ff, self.mapping, self.context = ff, mapping, context
         self.allow_incomplete = allow_incomplete
-        self.fmt = fmt  # the output's layout: jsonl, json or csv (.layouts)
+        # the output's layout: jsonl, json or csv (.layouts); parquet: csv's templates,
+        # their rows made typed tables (.typed)
+        self.typed = fmt == "parquet"
+        self.fmt = "csv" if self.typed else fmt
         self.lines = lines  # say what each report is (BlockResult.lines): for batch
         self.templates: dict[Any, _Template | None] = {} if templates is None else templates
         self.targets = [t for t, r in mapping.rules.items() if not r.is_entry]
@@ -244,8 +249,10 @@ class Converter:
         result = BlockResult(counts={"valid": 0, "incomplete": 0, "invalid": 0})
         registry: dict[tuple[str, ...], int] = {}  # csv: the column sets of this block
         row_levels = np.full(n, None, dtype=object) if self.lines else None
+        tables: list[Any] | None = [] if self.typed else None
         pieces, positions, extra = self._fill(templates, tids, values, all_kinds, direct,
-                                              slow, result.levels, registry, row_levels)
+                                              slow, result.levels, registry, row_levels,
+                                              tables)
         others: dict[int, ReportLine] | None = {} if self.lines else None
         if slow:
             lines = self._reference(batch, sorted(slow), row_list, result, others)
@@ -260,6 +267,17 @@ class Converter:
         where = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
         order = np.argsort(where, kind="stable")
         final = lines_array.take(_numpy_array(order))
+        if tables is not None:
+            ids = np.concatenate(extra) if extra else np.zeros(0, dtype=np.int64)
+            result.table = block_table(tables, (
+                _string_data(final), np.diff(_offsets(final)) if len(final) else
+                np.zeros(0, dtype=np.int64), ids[order], list(registry), where[order]))
+            result.count = len(result.table)
+            result.counts["valid"] += n - len(slow)
+            if others is not None:
+                result.lines = self._report_lines(row_list, run_ids, values, row_levels,
+                                                  others)
+            return result
         result.data = _string_data(final)
         result.count = len(final)
         if self.fmt != "jsonl":
@@ -320,13 +338,16 @@ class Converter:
     def _fill(self, templates: list[_Template], tids: Any, values: list[list[Any]],
               all_kinds: list[set[type]], direct: dict[int, Any], slow: set[int],
               levels: dict[str, int], registry: dict[tuple[str, ...], int],
-              row_levels: Any = None) -> tuple[list[Any], list[Any], list[Any]]:
+              row_levels: Any = None, tables: list[Any] | None = None
+              ) -> tuple[list[Any], list[Any], list[Any]]:
         """The output texts of the rows of each template, column-wise: rows grouped by
         template, each used column encoded once and taken in that order, the texts
         joined by Arrow. Returns the texts, their rows, and per group the file names
         (json) or the column sets in ``registry`` (csv); counts the rows written in
         ``levels`` (and each row's in ``row_levels``, when given). A row whose text the
-        template cannot vouch for goes to ``slow``."""
+        template cannot vouch for goes to ``slow``. With ``tables`` (parquet), the rows
+        of a template that makes typed rows (.typed) are added there as (typed table,
+        rows, columns) instead of as texts."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -342,7 +363,14 @@ class Converter:
         encoded = {k: _json_column(values[k], all_kinds[k] - {type(None)}, direct.get(k),
                                    self.ff.plain_text, order) for k in used}
         refused = np.zeros(len(order), dtype=bool)  # csv: cells the reference writes
-        if self.fmt == "csv":
+        typed = None
+        if tables is not None:  # parquet: typed values, or CSV cells where needed
+            plain = {}
+            for k in used:
+                plain[k], bad = plain_cells(encoded[k])
+                refused |= bad
+            typed, encoded = TypedCells(plain), CsvCells(encoded)
+        elif self.fmt == "csv":
             for k in used:
                 encoded[k], bad = _csv_cells(encoded[k])
                 refused |= bad
@@ -373,12 +401,25 @@ class Converter:
             start += count
             if len(took) == 0:
                 continue
+            first = int(rows[took[0]])
+            if typed is not None:
+                def line(layout: _Template = layout, first: int = first) -> str:
+                    return _fill_one(layout, [_csv_cell(values[k][first])
+                                              for k in layout.slots]) + "\n"
+
+                table = group_table(layout, typed, cut, len(took), line)
+                if table is not None:
+                    assert tables is not None and layout.columns is not None
+                    tables.append((table, rows[took], layout.columns))
+                    levels[template.level] = levels.get(template.level, 0) + len(took)
+                    if row_levels is not None:
+                        row_levels[rows[took]] = template.level
+                    continue
             parts: list[Any] = [layout.scalars[0]]
             for k, piece in zip(layout.slots, layout.scalars[1:], strict=True):
                 parts.append(cut(encoded[k]))
                 parts.append(piece)
             lines = pc.binary_join_element_wise(*parts, _scalar("", pa.string()))
-            first = int(rows[took[0]])
             encode = _csv_cell if self.fmt == "csv" else _encode
             check = _fill_one(layout, [encode(values[k][first]) for k in layout.slots])
             if lines[0].as_py() != check + "\n":  # never: tests/test_fastpath.py

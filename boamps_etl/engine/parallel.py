@@ -12,7 +12,7 @@ from typing import Any
 from ..context import Context
 from ..execute.local import LocalPoolExecutor
 from ..io import staging
-from ..io.parquet import ipc_bytes, lines_table
+from ..io.parquet import ipc_bytes
 from ..io.writers import write_named
 from ..mapping import FieldMapping
 from .convert import Converter, PartResult
@@ -30,8 +30,7 @@ def _convert_part(task: tuple[FastFile, int, str, bool]) -> PartResult:
 
     ff, index, out, direct = task
     mapping, context, allow_incomplete, fmt = _JOB
-    layout = "csv" if fmt == "parquet" else fmt  # parquet: typed tables of csv lines
-    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, layout)
+    converter = Converter(ff, mapping, context, allow_incomplete, _TEMPLATES, fmt)
     total = PartResult(Path(out), 0, {"valid": 0, "incomplete": 0, "invalid": 0}, {}, [])
     lengths, ids = [], []
     sets: dict[tuple[str, ...], int] = {}
@@ -42,8 +41,7 @@ def _convert_part(task: tuple[FastFile, int, str, bool]) -> PartResult:
             if fmt == "parquet":
                 assert fh is not None
                 if block.count:
-                    table = lines_table(block.data, block.lengths, block.column_ids,
-                                        block.columns)
+                    table = block.table
                     data = ipc_bytes(table)
                     fh.write(data)
                     total.sizes.append(len(data))

@@ -639,6 +639,19 @@ class StreamWriter:
         self._fh.flush()
         self._parquet.add(lines_table(data, lengths, column_ids, columns))
 
+    def write_table(self, table: Any) -> None:
+        """Add reports as a typed table of :func:`boamps_etl.io.parquet.lines_table`
+        (parquet only: what the column-wise engine makes of them)."""
+        if self.fmt != "parquet":
+            raise ValueError("write_table is for parquet output")
+        with _said(self.out):
+            if not len(table):
+                return
+            self.count += len(table)
+            self._open_stage()
+            self._fh.flush()
+            self._parquet.add(table)
+
     def append_tables(self, part: Path, count: int, sizes: Sequence[int],
                       column_sets: Sequence[Sequence[str]]) -> None:
         """Add ``count`` reports staged as typed tables in the file ``part`` (Arrow IPC
