@@ -262,6 +262,13 @@ def put(path: AnyPath, data: bytes, root: Path | None = None) -> None:
     _fs(path).pipe_file(_key(path), data)
 
 
+def put_file(path: AnyPath, local: Path) -> None:
+    """Upload the local file ``local`` to the object ``path``, whole (a multipart upload
+    for a large one, read in parts: the store makes the object visible only when it is
+    complete)."""
+    _fs(path).put_file(os.fspath(local), _key(path))
+
+
 def remove(path: AnyPath) -> None:
     """Delete a file; a missing one is fine."""
     with contextlib.suppress(FileNotFoundError):
