@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from conftest import V321_HEADER, v321_row, write_csv
 from boamps_etl import batch
 from boamps_etl.batch import convert as batch_convert
 from boamps_etl.batch import convert_tree
-from boamps_etl.batch.manifest import SeenReports, SpoolList
+from boamps_etl.batch.manifest import ManifestEntry, SeenReports, SpoolList
 from boamps_etl.batch.state import PARTS_FOLDER
+from boamps_etl.execute.local import LocalPoolExecutor
 from boamps_etl.io import staging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -358,3 +360,81 @@ def test_header_only_and_empty_large_files(tmp_path: Path, streamed: None) -> No
     (tree / "a" / "emissions.csv.bak").write_text("")
     result = convert_tree(tree, tmp_path / "out")
     assert [e.status for e in result.entries] == ["skipped", "error"]
+
+
+class _Timed(LocalPoolExecutor):
+    """The local pool, noting when each task it ran was done."""
+
+    def __init__(self, jobs: int) -> None:
+        super().__init__(jobs, batch_convert.warm_up, batch_convert.worker_init)
+        self.done: list[float] = []
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        future = super().submit(fn, *args)
+        future.add_done_callback(lambda _: self.done.append(time.monotonic()))
+        return future
+
+
+def test_workers_go_on_while_a_large_file_is_written(tmp_path: Path) -> None:
+    """While the loop writes a large file's reports (it takes no other result meanwhile),
+    the workers convert the next folders, beyond the usual window of tasks in flight."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.generate import write_csv as generate
+    finally:
+        sys.path.remove(str(ROOT))
+    tree = tmp_path / "runs"
+    (tree / "a").mkdir(parents=True)
+    generate(tree / "a" / "emissions.csv", 40_000, seed=3)
+    for i in range(400):
+        (tree / f"b{i:03d}").mkdir()
+        write_csv(tree / f"b{i:03d}" / "emissions.csv",
+                  v321_row(run_id=f"cccccccc-0000-4000-8000-{i:012d}"))
+    written: list[float] = []
+
+    def progress(p: batch.BatchProgress) -> None:
+        if p.current == "a" and not written:
+            written.append(time.monotonic())
+
+    pool = _Timed(2)
+    try:
+        result = convert_tree(tree, tmp_path / "out", contexts=[CONTEXT], format="jsonl",
+                              jobs=2, executor=pool, progress=progress)
+    finally:
+        pool.close()
+    assert sum(e.status == "valid" for e in result.entries) == 40_000 + 400
+    # the large file's two shares, then the small folders done before its reports were
+    # all written: far more than the window of tasks in flight (64)
+    before = sum(1 for t in pool.done if t < written[0])
+    assert before > 2 * 64, (before, len(pool.done))
+
+
+def test_lines_rendered_by_the_worker_are_used_only_as_rendered(tmp_path: Path) -> None:
+    """A streamed report's part-file and manifest lines are rendered in its worker for
+    the usual outcome; the loop uses them only while the line is still that outcome."""
+    from boamps_etl.batch.manifest import part_line, render_manifest
+
+    def entry() -> ManifestEntry:
+        return ManifestEntry("a/emissions.csv", (2, 3), "r1", "id1", "valid", None, [],
+                             "ab" * 32, base_status="valid", level="L2",
+                             tracker="codecarbon")
+
+    usual = entry()
+    usual.render("a/boamps-reports.jsonl")
+    assert usual.fresh() is not None
+    assert usual.fresh()[1] == part_line(["e", usual.to_state()])  # type: ignore[index]
+    plain = entry()
+    plain.output = "a/boamps-reports.jsonl"
+    assert render_manifest([usual]) == render_manifest([plain])
+    duplicate = entry()
+    duplicate.render("a/boamps-reports.jsonl")
+    duplicate.status, duplicate.duplicate_of = "duplicate", "b/emissions.csv row 4"
+    assert duplicate.fresh() is None
+    assert "same report as b/emissions.csv row 4" in render_manifest([duplicate])
+    renamed = entry()
+    renamed.render("a/id1.json")
+    renamed.output = "a/id1-2.json"  # the second report of that name
+    assert renamed.fresh() is None and "a/id1-2.json" in render_manifest([renamed])
+    # pickled with the line (spools, the manifest lines past the first 2,000)
+    import pickle
+    assert pickle.loads(pickle.dumps(usual)).fresh() == usual.fresh()

@@ -22,7 +22,7 @@ from ..io.storage import AnyPath
 from ..io.writers import dumps, render_jsonl, report_filename
 from ..mapping import FieldMapping, load_mapping
 from .manifest import ManifestEntry
-from .state import sha_bytes
+from .state import FOLDER_OUTPUT, sha_bytes
 
 # Reader messages meaning "there is nothing to convert here" rather than "this is broken".
 _NOTHING_TO_CONVERT = ("is not a CodeCarbon emissions CSV", "is empty", "holds only blank space",
@@ -151,8 +151,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
                     tracker: str | None = None,
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
                         None, ()), fmt: str = "json", spool: str | None = None,
-                    split: tuple[int, int] | None = None, fast_path: bool = True
-                    ) -> SourceOutcome:
+                    split: tuple[int, int] | None = None, fast_path: bool = True,
+                    folder: str = "") -> SourceOutcome:
     from ..pipeline import convert_table
     from ..trackers import detect, get_tracker, read_table
 
@@ -167,7 +167,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
         return single("error", setup_error, None)
     if spool is not None and isinstance(path, Path) and _size(path) > STREAM_BYTES:
         streamed = _stream_source(key, path, mapping, context, setup_error, per_row,
-                                  allow_incomplete, tracker, fmt, spool, split, fast_path)
+                                  allow_incomplete, tracker, fmt, spool, split, fast_path,
+                                  folder)
         if streamed is not None:
             return streamed
     try:
@@ -267,8 +268,8 @@ def payload(document: dict[str, Any], fmt: str) -> Any:
 def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                    context: Context | None, setup_error: Issue | None, per_row: bool,
                    allow_incomplete: bool, tracker: str | None, fmt: str, spool: str,
-                   split: tuple[int, int] | None = None, fast_path: bool = True
-                   ) -> SourceOutcome | None:
+                   split: tuple[int, int] | None = None, fast_path: bool = True,
+                   folder: str = "") -> SourceOutcome | None:
     """A large CodeCarbon file, block by block, as :func:`boamps_etl.api.convert_to` reads
     it: a clean file by the column-wise engine (:func:`_engine_source`), any other by the
     reference pipeline. Each report's manifest line and output go to a work file in
@@ -309,7 +310,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
         assert mapping is not None
         try:
             return _engine_source(key, ff, mapping, context, allow_incomplete, fmt, spool,
-                                  split, sha)
+                                  split, sha, folder)
         finally:
             release(ff)
     if source.records == 0:
@@ -347,6 +348,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                                                 [issue], sha, base_status="error",
                                                 tracker=found.name))
                 items.sort(key=lambda item: _entry_key(item[0]))
+                _render(items, folder, fmt)
                 pickle.dump(items, out, protocol=pickle.HIGHEST_PROTOCOL)  # a block a load
                 spooled += len(items)
     except BaseException:
@@ -367,7 +369,8 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
 
 def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | None,
                    allow_incomplete: bool, fmt: str, spool: str,
-                   split: tuple[int, int] | None, sha: str) -> SourceOutcome:
+                   split: tuple[int, int] | None, sha: str, folder: str = ""
+                   ) -> SourceOutcome:
     """:func:`_stream_source` for a clean file, by the column-wise engine, as
     :func:`boamps_etl.api.convert_to` converts it: each block's reports, told apart by
     their manifest lines (``Converter(lines=True)``), spooled with their texts (the same
@@ -388,6 +391,7 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
                                         base_status=line.status, level=line.level,
                                         tracker="codecarbon", recovered=line.recovered),
                           next(texts) if line.written else None) for line in block.lines]
+                _render(items, folder, fmt)
                 pickle.dump(items, out, protocol=pickle.HIGHEST_PROTOCOL)  # a block a load
                 spooled += len(items)
     except BaseException:
@@ -395,6 +399,19 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
         raise
     rows = ff.rows if split is None or split[0] == 0 else 0
     return SourceOutcome(key, sha, rows, [], [], spool=str(work), reports=spooled)
+
+
+def _render(items: list[tuple[ManifestEntry, Any]], folder: str, fmt: str) -> None:
+    """Render each spooled line for its usual outcome (:meth:`ManifestEntry.render`):
+    its report written where the batch writes it (a payload: see :func:`payload`), in the
+    output folder of the batch's folder ``folder`` (its key)."""
+    parts = [p for p in folder.split("/") if p]
+    shared = "/".join([*parts, f"{FOLDER_OUTPUT}.{fmt}"])
+    for entry, data in items:
+        if data is None:
+            entry.render(None)
+        else:
+            entry.render("/".join([*parts, data[0]]) if fmt == "json" else shared)
 
 
 def _numbered(blocks: Iterator[Any], share: tuple[int, int] | None
@@ -445,6 +462,7 @@ def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
     for entry, data in merged:
         if first and outcome.warnings:
             entry.issues[:0] = outcome.warnings
+            entry.rendered = None  # rendered without them
         first = False
         yield entry, data
 
@@ -525,7 +543,7 @@ def convert_unit(task: UnitTask) -> list[SourceOutcome]:
     outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
                                 task.per_row, task.allow_incomplete, task.tracker,
                                 task.mapping, task.fmt, task.spool, task.split,
-                                task.fast_path)
+                                task.fast_path, task.key)
                 for key, path in task.sources]
     for outcome in outcomes:
         if outcome.spool is not None:

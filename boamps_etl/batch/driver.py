@@ -284,6 +284,10 @@ class _Batch:
     PREFETCH = 256  # results fetched from a cluster in one round trip
     WINDOW_PER_SLOT = 8  # tasks in flight per worker thread (see window())
     WINDOW_MIN = 64
+    # while the loop writes a large file's reports: more tasks in flight, as long as the
+    # sources whose results come back whole (in memory) hold at most this many bytes
+    BUSY_BYTES = 16 << 20
+    BUSY_TASKS = 4096
 
     def __init__(self, out: AnyPath, units: list[Unit], old_units: dict[str, Any],
                  candidates: set[str], settings: str, fmt: str, sets: Sequence[str],
@@ -308,6 +312,9 @@ class _Batch:
         self.queued: dict[str, list[TaskFuture[list[SourceOutcome]]]] = {}
         self.todo: Iterator[Unit] = iter(())  # stale folders not submitted yet, in order
         self.in_flight = 0  # tasks submitted whose results the loop has not taken
+        self.held = 0  # bytes of their sources (a URL's: STREAM_BYTES), see refill()
+        self.held_of: dict[str, int] = {}
+        self.running: Executor | None = None  # the executor of the loop, while it runs
         self.slots = jobs  # worker threads of the executor, asked every few seconds
         self.slots_at: float | None = None
         self.prefetched: dict[str, dict[int, list[SourceOutcome]]] = {}
@@ -442,7 +449,8 @@ class _Batch:
                   "mapping": unit.mapping_hashes}
         folder = StreamedFolder(self.out, unit.key, self.fmt, self.allow_incomplete,
                                 self.seen, self.entries, self.written, self.writer,
-                                self.write, work_folder(self.out, self.scratch), self.sizes)
+                                self.write, self.busy, work_folder(self.out, self.scratch),
+                                self.sizes)
         record = folder.run(outcomes, record)
         self.pending.append(_Pending(unit.key, record, [], self.obsolete(unit.key, record)))
         self.counters["converted"] += len(unit.sources)
@@ -559,17 +567,32 @@ class _Batch:
             self.slots_at = now
         return max(self.WINDOW_MIN, self.WINDOW_PER_SLOT * self.slots)
 
-    def refill(self, executor: Executor, until: str | None = None) -> None:
+    def refill(self, executor: Executor, until: str | None = None, busy: bool = False
+               ) -> None:
         """Submit the next stale folders, in order, while the window has room (and at least
-        up to the folder ``until``, which the loop needs now)."""
+        up to the folder ``until``, which the loop needs now). ``busy``: the loop is
+        writing a large file's reports, and takes no result meanwhile: the workers go on
+        with the next folders, beyond the window, while the sources of the results not
+        taken hold at most :attr:`BUSY_BYTES` (a large file's, spooled, count too)."""
         limit = self.window(executor)
-        while self.in_flight < limit or (until is not None and until not in self.queued):
+        while self.in_flight < limit or (until is not None and until not in self.queued) \
+                or (busy and self.held < self.BUSY_BYTES and self.in_flight < self.BUSY_TASKS):
             unit = next(self.todo, None)
             if unit is None:
                 return
             parts = self.submit(executor, unit)
             self.queued[unit.key] = parts
             self.in_flight += len(parts)
+            held = self.held_of[unit.key] = sum(
+                unit_convert.STREAM_BYTES if storage.is_url(path) else _size(Path(path))
+                for _, path in unit.sources)
+            self.held += held
+
+    def busy(self) -> None:
+        """Called now and then while the loop writes a large file's reports (see
+        :meth:`refill`)."""
+        if self.running is not None and self.running.name != "inline":
+            self.refill(self.running, busy=True)
 
     def large(self, task: UnitTask, workers: int | None = None) -> list[tuple[str, str]]:
         """The sources of a folder large enough to be split between the ``workers``
@@ -600,6 +623,7 @@ class _Batch:
                     workers = self.jobs  # a large file's blocks keep every worker busy
                 executor = make_executor("local", workers, None,
                                          warm_up, worker_init)
+            self.running = executor
             if executor.name != "inline":
                 self.queued = futures
                 self.todo = iter(stale)
@@ -619,6 +643,7 @@ class _Batch:
                                                   for o in self.wait(part, unit)])
                         self.consumed += len(unit.sources)
                         self.in_flight -= len(parts)
+                        self.held -= self.held_of.pop(unit.key, 0)
                         self.prefetched.pop(unit.key, None)
                         self.refill(executor)
                     done = self.convert(unit, outcomes)

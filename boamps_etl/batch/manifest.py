@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -56,6 +57,10 @@ class ManifestEntry:
     level: str = ""  # completeness level of a written report (boamps_etl.levels)
     tracker: str = ""  # the tool that wrote the source (boamps_etl.trackers); '' unknown
     recovered: tuple[str, ...] = ()  # what was recovered to make the report (see pipeline)
+    # (output, part-file line, manifest line) rendered where the report was converted,
+    # for the usual outcome: see render() and fresh()
+    rendered: tuple[str | None, str, str] | None = field(default=None, compare=False,
+                                                         repr=False)
 
     @property
     def messages(self) -> str:
@@ -84,14 +89,38 @@ class ManifestEntry:
     def row_text(self) -> str:
         return _ranges(self.rows)
 
+    def cells(self) -> list[str]:
+        """The manifest line as text cells (``''`` for nothing), in the order of
+        :data:`MANIFEST_COLUMNS`."""
+        return [self.source, self.tracker, self.row_text(), self.run_id or "",
+                self.report_id or "", self.status,
+                self.level if self.status in ("valid", "incomplete") else "",
+                self.output or "", self.messages if self.issues or self.recovered
+                or self.duplicate_of else "", self.sha256 or ""]
+
+    def render(self, output: str | None) -> None:
+        """Render this line's part-file line (:func:`part_line`) and manifest line now,
+        for the usual outcome: written to ``output`` (None: not written), not a
+        duplicate. A streamed file's worker does it, so that the batch's loop, which
+        writes every report of the file, need not (:meth:`fresh`)."""
+        self.status, self.duplicate_of, self.output = self.base_status, None, output
+        _ROW.seek(0)
+        _ROW.truncate()
+        _ROW_WRITER.writerow(self.cells())
+        self.rendered = (output, part_line(["e", self.to_state()]), _ROW.getvalue())
+
+    def fresh(self) -> tuple[str | None, str, str] | None:
+        """:attr:`rendered`, if this line is still as it was rendered (same output and
+        status, not a duplicate); else None."""
+        r = self.rendered
+        if r is not None and r[0] == self.output and self.status == self.base_status \
+                and self.duplicate_of is None:
+            return r
+        return None
+
     def as_row(self) -> dict[str, str]:
-        """The manifest line as text cells (``''`` for nothing)."""
-        return {"source": self.source, "tracker": self.tracker, "rows": self.row_text(),
-                "run_id": self.run_id or "",
-                "report_id": self.report_id or "", "status": self.status,
-                "level": self.level if self.status in ("valid", "incomplete") else "",
-                "output": self.output or "", "messages": self.messages,
-                "sha256": self.sha256 or ""}
+        """The manifest line as text cells by column name."""
+        return dict(zip(MANIFEST_COLUMNS, self.cells(), strict=True))
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # pickled as its fields in order (spools, workers' results): loads in about half
@@ -99,7 +128,7 @@ class ManifestEntry:
         return (ManifestEntry, (self.source, self.rows, self.run_id, self.report_id,
                                 self.status, self.output, self.issues, self.sha256,
                                 self.duplicate_of, self.base_status, self.level,
-                                self.tracker, self.recovered))
+                                self.tracker, self.recovered, self.rendered))
 
     def to_state(self) -> dict[str, Any]:
         return {"source": self.source, "rows": list(self.rows), "run_id": self.run_id,
@@ -164,19 +193,42 @@ def dedupe(entries: list[ManifestEntry], seen: SeenReports | dict[str, str]
     return out, added
 
 
+# one encoder for every line of a part file (json.dumps builds one per call when given
+# options: a tenth of the parent's time per report)
+_PART_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ROW = io.StringIO()
+_ROW_WRITER = csv.writer(_ROW, lineterminator="\n")
+
+
+def part_line(item: list[Any]) -> str:
+    """A line of a large folder's part file (without its line break)."""
+    return _PART_LINE.encode(item)
+
+
 def render_manifest(entries: Iterable[ManifestEntry]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(e.as_row() for e in entries)
+    write_manifest_lines(buf, entries)
     return buf.getvalue()
+
+
+def write_manifest_lines(text: Any, entries: Iterable[ManifestEntry]) -> None:
+    """The manifest's header and lines into the text file ``text``."""
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    write = text.write
+    for e in entries:
+        rendered = e.fresh()
+        if rendered is not None:
+            write(rendered[2])
+        else:
+            writer.writerow(e.cells())
 
 
 def manifest_frame(entries: Iterable[ManifestEntry]) -> pd.DataFrame:
     """The manifest lines as a DataFrame of text (``''`` for nothing), as in manifest.csv."""
     import pandas as pd
 
-    return pd.DataFrame([e.as_row() for e in entries], columns=list(MANIFEST_COLUMNS),
+    return pd.DataFrame([e.cells() for e in entries], columns=list(MANIFEST_COLUMNS),
                         dtype=object)
 
 

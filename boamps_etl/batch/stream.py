@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import json
 import os
 import pickle
 from collections import deque
@@ -30,20 +29,19 @@ from ..io.writers import dumps, render_jsonl, report_filename
 from .convert import SourceOutcome, read_spool
 from .discover import rel_path
 from .manifest import (
-    MANIFEST_COLUMNS,
     ManifestEntry,
     SeenReports,
     SpoolList,
     id_digest,
+    part_line,
+    write_manifest_lines,
 )
 from .scratch import publish
 from .state import FOLDER_OUTPUT, PARTS_FOLDER, read_part, sha_bytes
 
 REPORT_STATUSES = ("valid", "incomplete", "invalid")
-# one encoder for every line of a part file (json.dumps builds one per call when given
-# options: a tenth of the parent's time per report)
-_PART_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _WINDOW = 256  # report files being written at once
+BUSY_EVERY = 4096  # reports written between two calls of StreamedFolder's ``busy``
 
 
 def records(outcomes: Iterable[SourceOutcome], fmt: str
@@ -70,17 +68,30 @@ def records(outcomes: Iterable[SourceOutcome], fmt: str
 
 
 class _HashedFile:
-    """A work file written with its sha256 computed on the way."""
+    """A work file written with its sha256 computed on the way (what is written is
+    gathered, then written and hashed 1 MB at a time: one call each per report costs
+    more than the hashing)."""
 
     def __init__(self, folder: Path, suffix: str = "") -> None:
         self.fh, self.path = staging.new_file(folder, suffix)
         self.sha = hashlib.sha256()
+        self.pending: list[bytes] = []
+        self.size = 0
 
     def write(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size >= 1 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join(self.pending)
         self.fh.write(data)
         self.sha.update(data)
+        self.pending, self.size = [], 0
 
     def close(self) -> str:
+        self._flush()
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
@@ -94,9 +105,11 @@ class StreamedFolder:
     def __init__(self, out: AnyPath, key: str, fmt: str, allow_incomplete: bool,
                  seen: SeenReports, log: SpoolList[ManifestEntry],
                  written: SpoolList[Any], pool: ThreadPoolExecutor,
-                 write: Callable[[Any, str], bool], work: Path | None = None,
+                 write: Callable[[Any, str], bool],
+                 busy: Callable[[], None] | None = None, work: Path | None = None,
                  sizes: dict[str, int] | None = None) -> None:
         self.out, self.key, self.fmt = out, key, fmt
+        self.busy = busy  # called every BUSY_EVERY reports (the batch's other work)
         # an object store: the parent's work files are in ``work`` (a local folder), each
         # uploaded whole when finished; ``sizes``: the store's listing of ``out``
         self.work, self.sizes = work, sizes
@@ -143,7 +156,7 @@ class StreamedFolder:
         return {**record, "outputs": outputs, "part": name}
 
     def _line(self, part: _HashedFile, item: list[Any]) -> None:
-        part.write((_PART_LINE.encode(item) + "\n").encode("utf-8"))
+        part.write((part_line(item) + "\n").encode("utf-8"))
 
     def _convert(self, outcomes: list[SourceOutcome], part: _HashedFile, work: list[Path]
                  ) -> dict[str, str]:
@@ -154,7 +167,9 @@ class StreamedFolder:
         body: _HashedFile | None = None  # jsonl: the folder's file; csv: its flat rows
         columns: dict[str, None] = {}
         kept = 0
-        for entry, data in records(outcomes, self.fmt):
+        for count, (entry, data) in enumerate(records(outcomes, self.fmt), 1):
+            if self.busy is not None and count % BUSY_EVERY == 0:
+                self.busy()
             self._mark(entry)
             entry.output = None
             if data is not None and entry.status in self.ok:
@@ -184,7 +199,12 @@ class StreamedFolder:
                         columns.update(dict.fromkeys(data))
                         body.write(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
                     entry.output = folder_rel
-            self._line(part, ["e", entry.to_state()])
+            rendered = entry.fresh()
+            if rendered is not None:  # as the worker rendered it
+                part.write((rendered[1] + "\n").encode("utf-8"))
+                entry.rendered = (rendered[0], "", rendered[2])  # kept: the manifest line
+            else:
+                self._line(part, ["e", entry.to_state()])
             self.log.append(entry)
             self.statuses.add(entry.status)
             if entry.status in REPORT_STATUSES:
@@ -299,11 +319,7 @@ def write_manifest(target: AnyPath, entries: Iterable[ManifestEntry],
     out = _HashedFile(work or target.parent)
     try:
         with _TextTo(out) as text:
-            writer = csv.DictWriter(text, fieldnames=list(MANIFEST_COLUMNS),
-                                    lineterminator="\n")
-            writer.writeheader()
-            for entry in entries:
-                writer.writerow(entry.as_row())
+            write_manifest_lines(text, entries)
         sha = out.close()
         return publish(out.path, target, sha, sizes, target.parent)
     finally:
