@@ -41,7 +41,8 @@ class Scratch:
     def folder(self) -> Path:
         if self.path is None:
             base = Path(tempfile.gettempdir())
-            staging.sweep(base)  # what killed batches left there
+            with contextlib.suppress(OSError):  # another user's debris: not ours to clear
+                staging.sweep(base)  # what killed batches left there
             self.path = staging.new_folder(base)
         return self.path
 
