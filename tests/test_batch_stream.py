@@ -293,15 +293,20 @@ def test_seen_reports_and_spool_list() -> None:
 # --------------------------------------------------------------------------- memory
 
 
+def generate(path: Path, rows: int, seed: int) -> None:
+    """A CodeCarbon 3.2.1 file of ``rows`` generated rows (bench/generate.py)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.generate import write_csv
+    finally:
+        sys.path.remove(str(ROOT))
+    write_csv(path, rows, seed=seed)
+
+
 def peak_rss_of_batch(tmp_path: Path, rows: int) -> int:
     """Peak RSS (bytes) of the largest process of a ``boamps-etl batch -j 2 --format
     jsonl`` (:data:`SHRUNK`) over one generated file of ``rows`` rows and a few small ones
     (jsonl: a json file per report would make the test a measure of the disk)."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench.generate import write_csv as generate
-    finally:
-        sys.path.remove(str(ROOT))
     tree = tmp_path / f"tree{rows}"
     (tree / "big").mkdir(parents=True)
     generate(tree / "big" / "emissions.csv", rows, seed=1)
@@ -378,14 +383,10 @@ class _Timed(LocalPoolExecutor):
 def test_workers_go_on_while_a_large_file_is_written(tmp_path: Path) -> None:
     """While the loop writes a large file's reports (it takes no other result meanwhile),
     the workers convert the next folders, beyond the usual window of tasks in flight."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench.generate import write_csv as generate
-    finally:
-        sys.path.remove(str(ROOT))
     tree = tmp_path / "runs"
     (tree / "a").mkdir(parents=True)
-    generate(tree / "a" / "emissions.csv", 40_000, seed=3)
+    generate(tree / "a" / "emissions.csv", 30_000, seed=3)  # streamed, not split
+    assert (tree / "a" / "emissions.csv").stat().st_size < batch_convert.SPLIT_BYTES
     for i in range(400):
         (tree / f"b{i:03d}").mkdir()
         write_csv(tree / f"b{i:03d}" / "emissions.csv",
@@ -402,9 +403,9 @@ def test_workers_go_on_while_a_large_file_is_written(tmp_path: Path) -> None:
                               jobs=2, executor=pool, progress=progress)
     finally:
         pool.close()
-    assert sum(e.status == "valid" for e in result.entries) == 40_000 + 400
-    # the large file's two shares, then the small folders done before its reports were
-    # all written: far more than the window of tasks in flight (64)
+    assert sum(e.status == "valid" for e in result.entries) == 30_000 + 400
+    # the small folders done before the large file's reports were all written: far more
+    # than the window of tasks in flight (64)
     before = sum(1 for t in pool.done if t < written[0])
     assert before > 2 * 64, (before, len(pool.done))
 
@@ -438,3 +439,39 @@ def test_lines_rendered_by_the_worker_are_used_only_as_rendered(tmp_path: Path) 
     # pickled with the line (spools, the manifest lines past the first 2,000)
     import pickle
     assert pickle.loads(pickle.dumps(usual)).fresh() == usual.fresh()
+
+
+def test_split_files_are_read_as_their_spools_grow(tmp_path: Path) -> None:
+    """A file split between the workers and converted by the engine: the loop writes its
+    reports as the workers spool them, not once they are done (when the first share is
+    done, the folder's output is already being written); the same bytes as ``-j 1``."""
+    tree = tmp_path / "runs"
+    (tree / "a").mkdir(parents=True)
+    generate(tree / "a" / "emissions.csv", 40_000, seed=4)
+    assert (tree / "a" / "emissions.csv").stat().st_size > batch_convert.SPLIT_BYTES
+    out = tmp_path / "out"
+    written_then: list[int] = []
+
+    def output_so_far(_: Any) -> None:
+        written_then.append(sum(p.stat().st_size for p in (out / "a").glob(".boamps-etl*")
+                                if p.is_file()) if (out / "a").is_dir() else 0)
+
+    pool = _Timed(2)
+    original = pool.submit
+
+    def submit(fn: Any, *args: Any) -> Any:
+        future = original(fn, *args)
+        future.add_done_callback(output_so_far)
+        return future
+
+    pool.submit = submit  # type: ignore[method-assign]
+    try:
+        result = convert_tree(tree, out, contexts=[CONTEXT], format="jsonl", jobs=2,
+                              executor=pool)
+    finally:
+        pool.close()
+    assert written_then[-2] > 0  # when the first of the two shares was done
+    whole = convert_tree(tree, tmp_path / "whole", contexts=[CONTEXT], format="jsonl")
+    assert outputs(out) == outputs(tmp_path / "whole")
+    assert [e.as_row() for e in result.entries] == [e.as_row() for e in whole.entries]
+    no_debris(out)

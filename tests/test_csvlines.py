@@ -3,12 +3,13 @@ give the bytes the csv module writes for the same rows in those columns."""
 
 from __future__ import annotations
 
+import io
 import random
 
 import pytest
 
 from boamps_etl.flatten import csv_line, csv_text
-from boamps_etl.io.csvlines import Rearranger
+from boamps_etl.io.csvlines import CsvStage, Rearranger
 
 CELLS = ["", "0.5", "13", "true", "a b", "x,y", 'say "hi"', '"', ",", "é,ü", "line\nbreak",
          "cr\rhere", "  ", "{}", '[1, 2]', "a,b,c,\"d\""]
@@ -68,3 +69,63 @@ def test_lines_of_the_files_columns_among_others_keep_their_place() -> None:
     rows = [{"a": "1", "b": "2", "c": "3"}, {"c": "x,y", "a": "4"}, {"a": "5", "b": "", "c": "6"},
             {"b": '"q"'}, {"a": "7", "b": "8", "c": "9"}]
     assert _rearranged(rows, 10) == csv_text(rows)
+
+
+def _staged(rows: list[dict[str, str]], block: int, from_file: bool) -> str:
+    """The CSV of ``rows`` staged ``block`` lines at a time (:class:`CsvStage`): each
+    line put in the columns known when it comes, widened at the end."""
+    work = io.BytesIO()
+    stage = CsvStage(work)
+    for at in range(0, len(rows), block):
+        part = rows[at: at + block]
+        sets = list(dict.fromkeys(tuple(row) for row in part))
+        lines = [csv_line(list(row.values())).encode("utf-8") for row in part]
+        column_ids = [sets.index(tuple(row)) for row in part]
+        ids = stage.ids(column_ids, sets)
+        if from_file:
+            stage.add_file(io.BytesIO(b"".join(lines)), [len(x) for x in lines], ids)
+        else:
+            stage.add(b"".join(lines), [len(x) for x in lines], ids)
+    out: list[str] = []
+    stage.write(io.BytesIO(work.getvalue()), out.append)
+    stage.close()
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("block", [1, 7, 500])
+@pytest.mark.parametrize("from_file", [False, True])
+def test_staged_lines_widened_at_the_end_are_what_the_csv_module_writes(
+        seed: int, block: int, from_file: bool) -> None:
+    rows = _rows(seed, 300)
+    assert _staged(rows, block, from_file) == csv_text(rows)
+
+
+@pytest.mark.parametrize("block", [1, 2, 10])
+def test_lines_staged_before_the_last_columns_appear_get_their_empty_cells(block: int
+                                                                          ) -> None:
+    rows = [{"b": ""}, {"b": "x"}, {"b": "cr\rhere"}, {"a": "1", "b": "2"},
+            {"b": "", "a": "y,z"}, {"a": "a\rb", "b": ""}, {"c": ""}, {"a": "", "c": "3"}]
+    assert _staged(rows, block, False) == csv_text(rows)
+    assert csv_text(rows).split("\n")[1:4] == [",,", "x,,", '"cr\rhere","",""']
+
+
+def test_a_line_past_its_file_stops_the_staging() -> None:
+    stage = CsvStage(io.BytesIO())
+    with pytest.raises(OSError, match="shorter"):
+        stage.add_file(io.BytesIO(b"1,2\n"), [4, 4], stage.ids([0, 0], [("a", "b")]))
+    stage.close()
+
+
+def test_a_column_set_no_line_has_yet_does_not_stop_the_staging() -> None:
+    # a block's column sets may include one none of its lines has (lines left out as
+    # duplicates of an earlier input's reports), with a column the file has not seen yet
+    work = io.BytesIO()
+    stage = CsvStage(work)
+    sets = [("a", "b"), ("a", "new", "b")]
+    stage.add(b"1,2\n", [4], stage.ids([0], sets))
+    stage.add(b"3,x,4\n", [6], stage.ids([1], sets))
+    out: list[str] = []
+    stage.write(io.BytesIO(work.getvalue()), out.append)
+    stage.close()
+    assert "".join(out) == csv_text([{"a": "1", "b": "2"}, {"a": "3", "new": "x", "b": "4"}])

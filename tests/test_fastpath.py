@@ -474,7 +474,7 @@ def test_arrow_reads_numbers_as_python_does(text: str) -> None:
         assert odd[0].as_py()
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
 def test_the_fast_path_does_not_import_pandas(tmp_path: Path, fmt: str) -> None:
     # pandas takes a fifth of a second to import: the column-wise path never needs it
     path = tmp_path / "emissions.csv"

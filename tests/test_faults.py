@@ -451,6 +451,11 @@ def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[li
         if command == "batch-large":  # and a file large enough to be streamed (over 1 MB)
             (root / "exp2" / "emissions.csv.bak").write_text(
                 lines[0] + "".join(lines[1001: 4001]), encoding="utf-8")
+        if command == "batch-split":  # and one split between the workers (over 16 MB),
+            from bench.generate import write_csv as generate  # read as they spool it
+
+            generate(root / "exp1" / "emissions.csv.bak", rows=36_000, variant="v3.2.1",
+                     seed=5)
         shutil.copy(context, root / "boamps.json")
         return ["batch", str(root), "-o", "work/out", "-j", "2", "-q"], tmp_path / "work"
     sample = tmp_path / "emissions.csv"
@@ -464,7 +469,8 @@ def _kill_case(tmp_path: Path, big: tuple[Path, Path], command: str) -> tuple[li
 
 @needs_proc
 @pytest.mark.parametrize("command", ["convert-json", "convert-jsonl", "convert-csv",
-                                     "convert-parquet", "batch", "batch-large"])
+                                     "convert-parquet", "batch", "batch-large",
+                                     "batch-split"])
 def test_kill_9_then_a_plain_rerun_gives_the_same_bytes(big: tuple[Path, Path],
                                                         tmp_path: Path, command: str) -> None:
     args, work = _kill_case(tmp_path, big, command)

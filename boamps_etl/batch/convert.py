@@ -7,8 +7,10 @@ import contextlib
 import fnmatch
 import heapq
 import io
+import os
 import pickle
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,10 @@ class UnitTask:
     # a large clean CodeCarbon file is converted by the column-wise engine (False: by the
     # reference pipeline, block by block; the same bytes either way)
     fast_path: bool = True
+    # with ``split``: the spool to write, named by the parent, which reads it as it grows
+    # when the engine converts the file (:func:`read_spool`; the reference path, whose
+    # problems are known only at the end, writes a spool of its own)
+    live: str | None = None
 
 
 @dataclass
@@ -75,6 +81,9 @@ class SourceOutcome:
     spools: tuple[str, ...] = ()
     warning_blocks: list[int] = field(default_factory=list)
     reports: int = 0  # reports in the spools
+    # spools still being written: the task writing each (read as they grow; see
+    # :func:`read_spool`)
+    writers: tuple[Any, ...] = ()
 
 
 #: A local CodeCarbon file larger than this (bytes) is converted block by block, its
@@ -152,7 +161,7 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
                         None, ()), fmt: str = "json", spool: str | None = None,
                     split: tuple[int, int] | None = None, fast_path: bool = True,
-                    folder: str = "") -> SourceOutcome:
+                    folder: str = "", live: str | None = None) -> SourceOutcome:
     from ..pipeline import convert_table
     from ..trackers import detect, get_tracker, read_table
 
@@ -168,7 +177,7 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
     if spool is not None and isinstance(path, Path) and _size(path) > STREAM_BYTES:
         streamed = _stream_source(key, path, mapping, context, setup_error, per_row,
                                   allow_incomplete, tracker, fmt, spool, split, fast_path,
-                                  folder)
+                                  folder, live)
         if streamed is not None:
             return streamed
     try:
@@ -269,7 +278,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                    context: Context | None, setup_error: Issue | None, per_row: bool,
                    allow_incomplete: bool, tracker: str | None, fmt: str, spool: str,
                    split: tuple[int, int] | None = None, fast_path: bool = True,
-                   folder: str = "") -> SourceOutcome | None:
+                   folder: str = "", live: str | None = None) -> SourceOutcome | None:
     """A large CodeCarbon file, block by block, as :func:`boamps_etl.api.convert_to` reads
     it: a clean file by the column-wise engine (:func:`_engine_source`), any other by the
     reference pipeline. Each report's manifest line and output go to a work file in
@@ -310,7 +319,7 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
         assert mapping is not None
         try:
             return _engine_source(key, ff, mapping, context, allow_incomplete, fmt, spool,
-                                  split, sha, folder)
+                                  split, sha, folder, live)
         finally:
             release(ff)
     if source.records == 0:
@@ -349,8 +358,9 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
                                                 tracker=found.name))
                 items.sort(key=lambda item: _entry_key(item[0]))
                 _render(items, folder, fmt)
-                pickle.dump(items, out, protocol=pickle.HIGHEST_PROTOCOL)  # a block a load
+                _spool_block(out, items)
                 spooled += len(items)
+            out.write(_SPOOL_END)
     except BaseException:
         staging.remove(work)
         raise
@@ -369,8 +379,8 @@ def _stream_source(key: str, path: Path, mapping: FieldMapping | None,
 
 def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | None,
                    allow_incomplete: bool, fmt: str, spool: str,
-                   split: tuple[int, int] | None, sha: str, folder: str = ""
-                   ) -> SourceOutcome:
+                   split: tuple[int, int] | None, sha: str, folder: str = "",
+                   live: str | None = None) -> SourceOutcome:
     """:func:`_stream_source` for a clean file, by the column-wise engine, as
     :func:`boamps_etl.api.convert_to` converts it: each block's reports, told apart by
     their manifest lines (``Converter(lines=True)``), spooled with their texts (the same
@@ -379,7 +389,11 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
 
     groups = ff.groups or {}  # found with the last row of each run (prepare)
     spooled = 0
-    out, work = staging.new_file(Path(spool), "spool")
+    if live is None:
+        out, work = staging.new_file(Path(spool), "spool")
+    else:  # named by the parent, which reads it as it grows
+        work = Path(live)
+        out = os.fdopen(os.open(work, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
     try:
         with out:
             for block in convert_file(ff, mapping, context, allow_incomplete, fmt,
@@ -392,8 +406,9 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
                                         tracker="codecarbon", recovered=line.recovered),
                           next(texts) if line.written else None) for line in block.lines]
                 _render(items, folder, fmt)
-                pickle.dump(items, out, protocol=pickle.HIGHEST_PROTOCOL)  # a block a load
+                _spool_block(out, items, live is not None)
                 spooled += len(items)
+            out.write(_SPOOL_END)
     except BaseException:
         staging.remove(work)
         raise
@@ -443,21 +458,63 @@ def _block_payloads(block: Any, fmt: str) -> Iterator[Any]:
             yield dict(zip(columns, cells, strict=True))
 
 
+_SPOOL_END = bytes(8)  # a spool ends with a block of no bytes
+LIVE_POLL_SECONDS = 0.02  # how often a spool being written is looked at again
+
+
+SPOOL_ITEMS = 1024  # items pickled together in a spool (one load each)
+
+
+def _spool_block(out: Any, items: list[Any], flush: bool = False) -> None:
+    """A block's items in a spool, :data:`SPOOL_ITEMS` at a time: the size of their
+    pickle (8 bytes), then the pickle."""
+    for at in range(0, len(items), SPOOL_ITEMS):
+        data = pickle.dumps(items[at: at + SPOOL_ITEMS], protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(len(data).to_bytes(8, "little"))
+        out.write(data)
+    if flush:  # read as it grows
+        out.flush()
+
+
+def _spooled(path: str, writer: Any = None) -> Iterator[tuple[ManifestEntry, Any]]:
+    """The items of a spool, block by block. ``writer``: the task still writing it: what
+    is not there yet is waited for; its failure is raised."""
+    with open(path, "rb", buffering=1 << 20) as fh:
+        while True:
+            _wait(fh, 8, writer, path)
+            size = int.from_bytes(fh.read(8), "little")
+            if not size:
+                return
+            _wait(fh, size, writer, path)
+            yield from pickle.load(fh)
+
+
+def _wait(fh: Any, size: int, writer: Any, path: str) -> None:
+    """Wait until the spool ``fh`` holds ``size`` bytes past its position."""
+    end = fh.tell() + size
+    ended = False
+    while os.fstat(fh.fileno()).st_size < end:
+        if writer is None or ended:
+            raise BoampsEtlError(f"{path}: a work file of this batch ended early")
+        if writer.done():
+            error = writer.exception()
+            if error is not None:
+                raise error
+            ended = True  # done: what it wrote is all there, looked at once more
+        else:
+            time.sleep(LIVE_POLL_SECONDS)
+
+
 def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
     """A streamed source's manifest lines and payloads, in manifest order: its reports
-    (from the spool) merged with its other lines, the warnings on the first."""
-    def spooled(path: str) -> Iterator[tuple[ManifestEntry, Any]]:
-        with open(path, "rb", buffering=1 << 20) as fh:
-            while True:
-                try:
-                    yield from pickle.load(fh)  # a block's items
-                except EOFError:
-                    return
-
+    (from the spool) merged with its other lines, the warnings on the first. A spool
+    still being written (``outcome.writers``) is read as it grows."""
     assert outcome.spool is not None
     others = ((e, None) for e in outcome.entries)
-    merged = heapq.merge(*(spooled(p) for p in (outcome.spool, *outcome.spools)), others,
-                         key=lambda item: _entry_key(item[0]))
+    paths = (outcome.spool, *outcome.spools)
+    writers = outcome.writers or (None,) * len(paths)
+    merged = heapq.merge(*(_spooled(p, w) for p, w in zip(paths, writers, strict=True)),
+                         others, key=lambda item: _entry_key(item[0]))
     first = True
     for entry, data in merged:
         if first and outcome.warnings:
@@ -543,7 +600,7 @@ def convert_unit(task: UnitTask) -> list[SourceOutcome]:
     outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
                                 task.per_row, task.allow_incomplete, task.tracker,
                                 task.mapping, task.fmt, task.spool, task.split,
-                                task.fast_path, task.key)
+                                task.fast_path, task.key, task.live)
                 for key, path in task.sources]
     for outcome in outcomes:
         if outcome.spool is not None:

@@ -68,6 +68,8 @@ from .state import (
 from .stream import (
     REPORT_STATUSES,
     StreamedFolder,
+    finished,
+    live_outcomes,
     part_entries,
     part_outputs,
     remove_unused_parts,
@@ -315,6 +317,9 @@ class _Batch:
         self.held = 0  # bytes of their sources (a URL's: STREAM_BYTES), see refill()
         self.held_of: dict[str, int] = {}
         self.running: Executor | None = None  # the executor of the loop, while it runs
+        # the spools of large files' shares read as they grow (see submit)
+        self.live: dict[str, dict[str, list[tuple[Any, str]]]] = {}
+        self.live_paths: list[str] = []
         self.slots = jobs  # worker threads of the executor, asked every few seconds
         self.slots_at: float | None = None
         self.prefetched: dict[str, dict[int, list[SourceOutcome]]] = {}
@@ -443,15 +448,16 @@ class _Batch:
                          ) -> tuple[int, bool]:
         """:meth:`convert` for a folder holding a streamed (large) file: see
         :mod:`boamps_etl.batch.stream`; written before the next folder is looked at."""
-        rows = {o.key: o.rows for o in outcomes}
-        record = {"settings": self.settings, "sources": _source_hashes(unit, outcomes),
-                  "rows": rows, "context": unit.context_hashes,
-                  "mapping": unit.mapping_hashes}
         folder = StreamedFolder(self.out, unit.key, self.fmt, self.allow_incomplete,
                                 self.seen, self.entries, self.written, self.writer,
                                 self.write, self.busy, work_folder(self.out, self.scratch),
                                 self.sizes)
-        record = folder.run(outcomes, record)
+        made = folder.run(outcomes, {})
+        outcomes = [finished(o) for o in outcomes]  # those read live: now known
+        rows = {o.key: o.rows for o in outcomes}
+        record = {"settings": self.settings, "sources": _source_hashes(unit, outcomes),
+                  "rows": rows, "context": unit.context_hashes,
+                  "mapping": unit.mapping_hashes, **made}
         self.pending.append(_Pending(unit.key, record, [], self.obsolete(unit.key, record)))
         self.counters["converted"] += len(unit.sources)
         self.counters["rows"] += sum(rows.values())
@@ -534,13 +540,20 @@ class _Batch:
             large = self.large(task)
             if not large:
                 return [executor.submit(convert_unit, task)]
-            # a large file's blocks are shared out between the workers (join_split)
+            # a large file's blocks are shared out between the workers (join_split), each
+            # share spooled to a work file the loop reads as it grows (live_outcomes)
             rest = tuple(s for s in task.sources if s not in large)
-            return [executor.submit(convert_unit, dataclasses.replace(task, sources=rest))
-                    ] * bool(rest) + [
-                executor.submit(convert_unit, dataclasses.replace(
-                    task, sources=(source,), split=(i, self.jobs)))
-                for source in large for i in range(self.jobs)]
+            parts = [executor.submit(convert_unit, dataclasses.replace(task, sources=rest))
+                     ] * bool(rest)
+            live = self.live[unit.key] = {}
+            for source in large:
+                for i in range(self.jobs):
+                    path = os.path.join(str(self.spool), staging.work_name(suffix="spool"))
+                    self.live_paths.append(path)
+                    parts.append(executor.submit(convert_unit, dataclasses.replace(
+                        task, sources=(source,), split=(i, self.jobs), live=path)))
+                    live.setdefault(source[0], []).append((parts[-1], path))
+            return parts
         # a large file's blocks are shared out between the cluster's worker threads
         n, futures = self.slots, []
         large = self.large(task, n)
@@ -636,11 +649,14 @@ class _Batch:
                             and unit.key not in futures:
                         self.refill(executor, unit.key)
                     parts = futures.pop(unit.key, None)
+                    live = self.live.pop(unit.key, None)
                     if parts is None:
                         outcomes = convert_unit(self.task(unit))
                     else:
-                        outcomes = _joined(unit, [o for part in parts
-                                                  for o in self.wait(part, unit)])
+                        found = None if live is None else \
+                            live_outcomes(unit.sources, parts, live)
+                        outcomes = found or _joined(unit, [o for part in parts
+                                                           for o in self.wait(part, unit)])
                         self.consumed += len(unit.sources)
                         self.in_flight -= len(parts)
                         self.held -= self.held_of.pop(unit.key, 0)
@@ -682,6 +698,8 @@ class _Batch:
             self.writer.shutdown(wait=True)
             self.save(force=True)
             if self.spool is not None:
+                for path in self.live_paths:  # named here, by this process: not swept
+                    staging.remove(Path(path))
                 if not storage.is_url(self.out):
                     staging.sweep(Path(self.out))  # spools no folder was waiting for
                 remove_unused_parts(self.out, self.state, self.sizes)

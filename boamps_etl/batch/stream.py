@@ -16,17 +16,19 @@ import csv
 import hashlib
 import os
 import pickle
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import BoampsEtlError
 from ..flatten import columns_of, write_csv_rows
 from ..io import staging, storage
 from ..io.storage import AnyPath
 from ..io.writers import dumps, render_jsonl, report_filename
-from .convert import SourceOutcome, read_spool
+from .convert import LIVE_POLL_SECONDS, SourceOutcome, join_split, read_spool
 from .discover import rel_path
 from .manifest import (
     ManifestEntry,
@@ -236,6 +238,41 @@ class StreamedFolder:
                 raise staging.output_error(exc, str(target)) from None
             if changed:
                 self.written.append(target)
+
+
+def live_outcomes(sources: Sequence[tuple[str, Any]], parts: Sequence[Any],
+                  live: dict[str, list[tuple[Any, str]]]) -> list[SourceOutcome] | None:
+    """A folder's outcomes (in the order of its ``sources``) with its large files read as
+    their spools grow: ``live`` holds, for each split source, the tasks converting its
+    shares and the spool each writes (named by the batch: see ``UnitTask.live``); the
+    other ``parts`` are the folder's other tasks. None when a share took the reference
+    path (its problems are known only at its end): the results are then taken whole.
+    Waits until each share's spool exists or its task is done."""
+    shares = [share for group in live.values() for share in group]
+    while not all(os.path.exists(path) or task.done() for task, path in shares):
+        time.sleep(LIVE_POLL_SECONDS)
+    if not all(os.path.exists(path) for _, path in shares):
+        return None
+    writing = {id(task) for task, _ in shares}
+    found = {o.key: o for part in parts if id(part) not in writing for o in part.result()}
+    for key, group in live.items():
+        found[key] = SourceOutcome(key, None, 0, [], [], spool=group[0][1],
+                                   spools=tuple(path for _, path in group[1:]),
+                                   writers=tuple(task for task, _ in group))
+    return [found[key] for key, _ in sources if key in found]
+
+
+def finished(outcome: SourceOutcome) -> SourceOutcome:
+    """The outcome of a source read live (:func:`live_outcomes`), once its spools are
+    read: its shares' outcomes joined. The engine, the only path written live, leaves
+    every problem in its spools' lines."""
+    if not outcome.writers:
+        return outcome
+    joined = join_split([o for task in outcome.writers for o in task.result()])
+    if joined.entries or joined.warnings or joined.spool is None:
+        raise BoampsEtlError(f"{outcome.key}: its lines were read before they were all "
+                             "known (a bug: please report it)")
+    return joined
 
 
 def _unpickled(fh: IO[bytes]) -> Iterator[Any]:

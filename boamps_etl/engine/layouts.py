@@ -125,6 +125,23 @@ def _csv_cells(texts: Any) -> tuple[Any, Any]:
         if not (raw == ord("n")).any():  # no null either: the cells are the texts
             return texts, nothing
         return pc.if_else(pc.equal(texts, text("null")), text(""), texts), nothing
+    if raw is not None and texts.null_count == 0 and not (raw == ord(",")).any() \
+            and not (raw == ord("\\")).any():
+        # texts that need no quotes and hold nothing escaped (the usual case): a text's
+        # cell is its JSON text without the quotes; found from the bytes, one kernel
+        lengths = np.diff(offsets)
+        if (lengths > 0).all():
+            nothing = np.zeros(len(texts), dtype=bool)
+            inner = pc.utf8_slice_codeunits(texts, 1, -1)
+            quoted = raw[offsets[:-1] - offsets[0]] == ord('"')
+            if quoted.all():
+                return inner, nothing
+            mask = pa.Array.from_buffers(  # not pa.array: that imports pandas
+                pa.bool_(), len(quoted),
+                [None, pa.py_buffer(np.packbits(quoted, bitorder="little"))])
+            return pc.if_else(mask, inner,
+                              pc.if_else(pc.equal(texts, text("null")), text(""), texts)
+                              ), nothing
     is_text = pc.starts_with(texts, pattern='"')
     escaped = pc.and_(is_text, pc.match_substring(texts, pattern="\\"))
     inner = pc.utf8_slice_codeunits(texts, 1, -1)

@@ -15,14 +15,19 @@ empty ones added too).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from ..flatten import csv_line
 
 _COMMA, _QUOTE, _BREAK, _RETURN = ord(","), ord('"'), ord("\n"), ord("\r")
+#: Lines put in columns at a time.
+BLOCK_LINES = 8192
 
 
 def line_in_columns(line: bytes, pick: Sequence[int]) -> bytes:
@@ -60,6 +65,10 @@ class Rearranger:
         self.pieces: list[list[tuple[str, int, int, int]]] = []
         for s in sets:
             pick = [-1] * m
+            if any(c not in where for c in s):  # a set no line has yet: none to place
+                self.picks.append(pick)
+                self.pieces.append([])
+                continue
             for k, c in enumerate(s):
                 pick[where[c]] = k
             self.picks.append(pick)
@@ -90,6 +99,10 @@ class Rearranger:
     def block(self, data: bytes, ids: Any, lengths: Any) -> bytes:
         """The lines ``data`` (``lengths`` bytes each, in the column sets ``ids``) in the
         file's columns, end to end."""
+        return self.sized(data, ids, lengths)[0]
+
+    def sized(self, data: bytes, ids: Any, lengths: Any) -> tuple[bytes, Any]:
+        """:meth:`block`, and the byte length of each new line."""
         import numpy as np
 
         ids = np.asarray(ids, dtype=np.int64)
@@ -97,7 +110,7 @@ class Rearranger:
         n = len(lengths)
         same = self.same[ids]
         if not n or same.all():
-            return bytes(data)
+            return bytes(data), lengths
         raw = np.frombuffer(data, dtype=np.uint8)
         ends = np.cumsum(lengths)
         starts = ends - lengths
@@ -147,10 +160,191 @@ class Rearranger:
                 stop[where + p] = (row_end - 1 if b == q - 1 else seps[fs + b]) + comma
         buffer = bytes(data) + self.spare
         out = [buffer[s:e] for s, e in zip(begin.tolist(), stop.tolist(), strict=True)]
+        # a moved line gains a comma per column it lacks, its cells keep their bytes
+        new_lengths = np.where(moved, lengths + self.width - sizes, lengths)
         for i in np.flatnonzero(slow & ~same).tolist():
             pick = [p if p >= 0 else 1 << 30 for p in self.picks[int(ids[i])]]
-            out[int(at[i])] = line_in_columns(buffer[int(starts[i]): int(ends[i])], pick)
-        return b"".join(out)
+            line = out[int(at[i])] = line_in_columns(buffer[int(starts[i]): int(ends[i])],
+                                                     pick)
+            new_lengths[i] = len(line)
+        return b"".join(out), new_lengths
+
+
+class CsvStage:
+    """CSV lines staged in a work file (the header needs every report's columns before
+    the first line), each put in the columns of the file *so far* as it comes: the union
+    of the column sets seen, in first-seen order. That union only grows at its end, so a
+    line staged in its first ``k`` columns lacks only empty cells at its end in the
+    whole file's ``m``: :meth:`write` copies the lines staged in all ``m`` columns as
+    they are and adds ``m - k`` empty cells (commas) to the others. The work of putting
+    cells in place is done while the workers convert the next ranges, not after them.
+
+    Kept per line: its byte length (8 bytes, in a temporary file); per staged block of
+    lines: their count, byte size and the number of columns then."""
+
+    def __init__(self, fh: Any, folder: str | None = None):
+        self.fh = fh  # the work file of the lines, opened for binary writing
+        self._side: Any = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - close()
+        self._sets: dict[tuple[str, ...], int] = {}  # column set -> its id
+        self.columns: dict[str, None] = {}  # every column, in first-seen order
+        self._blocks: list[tuple[int, int, int]] = []  # (lines, bytes, columns) staged
+        self._rearrange: Rearranger | None = None
+        self._made_for = (0, 0)  # the (columns, column sets) of _rearrange
+
+    def column_set(self, columns: tuple[str, ...]) -> int:
+        """The id of a column set (a new one for a set not seen yet)."""
+        found = self._sets.get(columns)
+        if found is None:
+            found = self._sets[columns] = len(self._sets)
+        return found
+
+    def ids(self, column_ids: Any, column_sets: Sequence[tuple[str, ...]]) -> Any:
+        """The ids of lines in the column sets ``column_sets[column_ids[i]]``."""
+        import numpy as np
+
+        mine = np.array([self.column_set(c) for c in column_sets], dtype=np.int64)
+        return mine[np.asarray(column_ids, dtype=np.int64)]
+
+    def add(self, data: bytes | memoryview, lengths: Any, ids: Any) -> None:
+        """Stage lines: ``data`` holds them end to end (UTF-8, ``lengths`` bytes each),
+        line ``i`` in the column set of id ``ids[i]``."""
+        import numpy as np
+
+        lengths = np.asarray(lengths, dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
+        self._note(ids)
+        view = memoryview(data)
+        ends = np.cumsum(lengths).tolist()
+        at = 0
+        for first in range(0, len(lengths), BLOCK_LINES):
+            last = min(first + BLOCK_LINES, len(lengths))
+            self._stage(bytes(view[at: ends[last - 1]]), ids[first:last],
+                        lengths[first:last])
+            at = ends[last - 1]
+
+    def add_file(self, src: Any, lengths: Any, ids: Any) -> None:
+        """Stage the lines of the file ``src`` (opened for binary reading), as :meth:`add`
+        takes them, a block of lines at a time."""
+        import numpy as np
+
+        lengths = np.asarray(lengths, dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
+        self._note(ids)
+        for first in range(0, len(lengths), BLOCK_LINES):
+            part = lengths[first: first + BLOCK_LINES]
+            data = src.read(int(part.sum()))
+            if len(data) != int(part.sum()):
+                raise OSError(f"{getattr(src, 'name', 'a part file')} is shorter than "
+                              "its lines")
+            self._stage(data, ids[first: first + BLOCK_LINES], part)
+
+    def _note(self, ids: Any) -> None:
+        """The columns of the file grow in first-seen order."""
+        import numpy as np
+
+        _, first = np.unique(ids, return_index=True)
+        sets = list(self._sets)
+        for at in sorted(first.tolist()):
+            for column in sets[int(ids[at])]:
+                self.columns.setdefault(column, None)
+
+    def _stage(self, data: bytes, ids: Any, lengths: Any) -> None:
+        """A block of lines put in the columns so far, written to the work file."""
+        if not len(lengths):
+            return
+        shape = (len(self.columns), len(self._sets))
+        if self._rearrange is None or shape != self._made_for:
+            self._rearrange = Rearranger(list(self.columns), list(self._sets))
+            self._made_for = shape
+        out, sizes = self._rearrange.sized(data, ids, lengths)
+        self.fh.write(out)
+        self._side.write(sizes.tobytes())
+        self._blocks.append((len(lengths), len(out), shape[0]))
+
+    def write(self, lines: Any, write: Any, write_bytes: Any = None, out: Any = None
+              ) -> None:
+        """Write the header and the lines staged in the file ``lines`` (opened for binary
+        reading) in the file's columns: ``write`` takes texts, ``write_bytes`` (when
+        given) UTF-8 bytes; ``out``, when given, is the file they write to, where the
+        lines already in all the columns are copied in the kernel (when it can)."""
+        import numpy as np
+
+        if write_bytes is None:
+            def write_bytes(data: bytes) -> None:
+                write(data.decode("utf-8"))
+
+        m = len(self.columns)
+        self._side.flush()
+        self._side.seek(0)
+        write(csv_line(list(self.columns)))
+        for count, nbytes, k in self._blocks:
+            if k == m:
+                self._side.seek(8 * count, io.SEEK_CUR)
+                if out is not None:
+                    _copy_bytes(lines, out, nbytes)
+                else:
+                    write_bytes(_read(lines, nbytes))
+                continue
+            lengths = np.frombuffer(self._side.read(8 * count), dtype=np.int64)
+            write_bytes(widened(_read(lines, nbytes), lengths, k, m))
+
+    def close(self) -> None:
+        """Remove the record (the caller removes the work file)."""
+        self._side.close()
+
+
+def _read(src: Any, size: int) -> bytes:
+    """The next ``size`` bytes of the file ``src``."""
+    data = bytes(src.read(size))
+    while len(data) < size:  # an unbuffered file may read less
+        more = src.read(size - len(data))
+        if not more:
+            raise OSError(f"{getattr(src, 'name', 'a work file')} is shorter than its lines")
+        data += more
+    return data
+
+
+def _copy_bytes(src: Any, dst: Any, size: int) -> None:
+    """Copy the next ``size`` bytes of the unbuffered file ``src`` to the file ``dst``, in
+    the kernel where it can."""
+    dst.flush()
+    if hasattr(os, "copy_file_range"):
+        with contextlib.suppress(OSError):  # another file system or kernel: through memory
+            while size:
+                done = os.copy_file_range(src.fileno(), dst.fileno(), size)
+                if not done:
+                    break  # the end of src: _read says so
+                size -= done
+    while size:
+        data = _read(src, min(size, 1 << 24))
+        dst.write(data)
+        size -= len(data)
+
+
+def widened(data: bytes, lengths: Any, k: int, m: int) -> bytes:
+    """CSV lines of ``k`` columns (``lengths`` bytes each, end to end) with ``m - k``
+    empty cells added at their end, as the csv module writes them: a comma each (``,""``
+    in a line holding a carriage return, where every cell is quoted); a line of one empty
+    cell (``""``) becomes ``m - 1`` commas."""
+    import numpy as np
+
+    if m == k or not len(lengths):
+        return data
+    ends = np.cumsum(lengths).tolist()
+    starts = [0, *ends[:-1]]
+    tail = b"," * (m - k) + b"\n"
+    if k > 1 and b"\r" not in data:
+        return tail.join([data[s: e - 1] for s, e in zip(starts, ends, strict=True)]) + tail
+    out = []
+    for s, e in zip(starts, ends, strict=True):
+        line = data[s:e]
+        if b"\r" in line:
+            out.append(line[:-1] + b',""' * (m - k) + b"\n")
+        elif k == 1 and line == b'""\n':
+            out.append(b"," * (m - 1) + b"\n")
+        else:
+            out.append(line[:-1] + tail)
+    return b"".join(out)
 
 
 def _one_each(seps: Any, starts: Any, ends: Any, first: Any, wanted: Any) -> bool:

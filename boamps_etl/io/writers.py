@@ -359,12 +359,11 @@ class StreamWriter:
     name, and put into place at the end, once all of them are on disk (one file-system
     sync, not one per file): the work folder becomes ``out`` when that is new or empty,
     else the files are moved as one committed set (:mod:`boamps_etl.io.staging`); JSONL
-    goes to a work file renamed at the end; CSV lines are
-    staged in their own columns (the header needs every report's columns first) with a
-    record of their column set, and the CSV is written at the end, each line put in the
-    columns of the whole file; Parquet stages each block as a typed table
-    (:mod:`boamps_etl.io.parquet`) and writes the file at the end, in the union of their
-    columns. ``abort`` removes whatever was staged.
+    goes to a work file renamed at the end; CSV lines are staged (the header needs every
+    report's columns first) and the CSV is written at the end, each line in the columns of
+    the whole file (:mod:`boamps_etl.io.csvlines`); Parquet stages each block as a typed
+    table (:mod:`boamps_etl.io.parquet`) and writes the file at the end, in the union of
+    their columns. ``abort`` removes whatever was staged.
 
     Reports come as documents (:meth:`write`) or as texts already in the output's layout
     (:meth:`write_data`, :meth:`write_files`, :meth:`write_lines`, :meth:`append_tables`:
@@ -385,9 +384,7 @@ class StreamWriter:
         self._unsettled: tuple[int, dict[int, str]] | None = None  # json: adopt_files
         self._stage: Path | None = None
         self._fh: Any = None
-        self._side: Any = None  # csv: (column set, byte length) of each staged line
-        self._column_sets: dict[tuple[str, ...], int] = {}
-        self._seen: dict[str, None] = {}  # csv: every column, in first-seen order
+        self._csv: Any = None  # csv: the staged lines (io.csvlines.CsvStage)
         self._first_json = True
         self._created_out = fmt == "json" and not self.stdout and not self.out.exists()
         if self.stdout:
@@ -427,8 +424,9 @@ class StreamWriter:
             raw, self._stage = staging.new_file(folder)
             self._fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             if self.fmt == "csv":
-                self._side = tempfile.TemporaryFile(  # noqa: SIM115 - closed by close/abort
-                    dir=None if self.stdout else folder)
+                from .csvlines import CsvStage
+
+                self._csv = CsvStage(self._fh.buffer, None if self.stdout else str(folder))
             elif self.fmt == "parquet":
                 from .parquet import ParquetStage
 
@@ -463,8 +461,9 @@ class StreamWriter:
                 flats = [flatten(d) for d in docs]
                 lines = [csv_line([cell_text(v) for v in flat.values()]).encode("utf-8")
                          for flat in flats]
-                self._stage_lines(b"".join(lines), [len(line) for line in lines],
-                                  [self._column_set(tuple(flat)) for flat in flats])
+                self._fh.flush()
+                self._csv.add(b"".join(lines), [len(line) for line in lines],
+                              [self._csv.column_set(tuple(flat)) for flat in flats])
 
     def _write_file(self, name: str, data: bytes | memoryview) -> None:
         """One json file in the stage, under its name (``-2``, ``-3``... for the second,
@@ -574,8 +573,6 @@ class StreamWriter:
                      columns: Sequence[tuple[str, ...]]) -> None:
         """Add the CSV lines of the file ``part`` (as :meth:`write_lines` takes them), then
         delete it (csv only)."""
-        import numpy as np
-
         if self.fmt != "csv":
             raise ValueError("append_lines is for csv output")
         with _said(self.out):
@@ -584,11 +581,9 @@ class StreamWriter:
                     return
                 self.count += len(lengths)
                 self._open_stage()
-                mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
-                self._note_columns(mine[np.asarray(column_ids, dtype=np.int64)], lengths)
                 with open(part, "rb") as src:
                     self._fh.flush()
-                    _copy_into(src, self._fh.buffer)
+                    self._csv.add_file(src, lengths, self._csv.ids(column_ids, columns))
             finally:
                 part.unlink(missing_ok=True)
 
@@ -623,8 +618,6 @@ class StreamWriter:
         """Add CSV lines already serialised, each in its own columns: ``data`` holds them
         end to end (UTF-8, ``lengths`` bytes each); line ``i`` has the columns
         ``columns[column_ids[i]]`` (csv only)."""
-        import numpy as np
-
         if self.fmt not in ("csv", "parquet"):
             raise ValueError("write_lines is for csv or parquet output")
         with _said(self.out):
@@ -635,8 +628,8 @@ class StreamWriter:
             if self.fmt == "parquet":
                 self._stage_table(data, lengths, column_ids, columns)
                 return
-            mine = np.array([self._column_set(c) for c in columns], dtype=np.int64)
-            self._stage_lines(data, lengths, mine[np.asarray(column_ids, dtype=np.int64)])
+            self._fh.flush()
+            self._csv.add(data, lengths, self._csv.ids(column_ids, columns))
 
     def _stage_table(self, data: bytes | memoryview, lengths: Any, column_ids: Any,
                      columns: Sequence[tuple[str, ...]]) -> None:
@@ -665,33 +658,6 @@ class StreamWriter:
                 self._parquet.added(sizes, column_sets)
             finally:
                 part.unlink(missing_ok=True)
-
-    def _column_set(self, columns: tuple[str, ...]) -> int:
-        found = self._column_sets.get(columns)
-        if found is None:
-            found = self._column_sets[columns] = len(self._column_sets)
-        return found
-
-    def _stage_lines(self, data: bytes | memoryview, lengths: Any, ids: Any) -> None:
-        import numpy as np
-
-        ids = np.asarray(ids, dtype=np.int64)
-        self._note_columns(ids, lengths)
-        self._fh.flush()
-        self._fh.buffer.write(data)
-
-    def _note_columns(self, ids: Any, lengths: Any) -> None:
-        """Record the column set and length of each line staged next; the columns of the
-        file grow in first-seen order."""
-        import numpy as np
-
-        _, first = np.unique(ids, return_index=True)
-        sets = list(self._column_sets)
-        for at in sorted(first.tolist()):
-            for column in sets[int(ids[at])]:
-                self._seen.setdefault(column, None)
-        self._side.write(np.stack([ids, np.asarray(lengths, dtype=np.int64)], axis=1)
-                         .tobytes())
 
     def write_data(self, data: bytes | memoryview, count: int) -> None:
         """Add ``count`` reports already serialised as JSON lines, UTF-8 bytes each ending
@@ -784,8 +750,8 @@ class StreamWriter:
                 self._write_csv_from(self._stage, sys.stdout)
                 staging.remove(self._stage)
                 self._stage = None
-                self._side.close()
-                self._side = None
+                self._csv.close()
+                self._csv = None
             sys.stdout.flush()
             return []
         if self.count == 0:
@@ -809,9 +775,9 @@ class StreamWriter:
                 staging.remove(staged)
                 if self._stage == staged:
                     self._stage = None
-                if self._side is not None:
-                    self._side.close()
-                    self._side = None
+                if self._csv is not None:
+                    self._csv.close()
+                    self._csv = None
             return [self.out]
         self._publish(self._stage)
         return [self.out]
@@ -857,18 +823,15 @@ class StreamWriter:
 
     def _write_csv_from(self, staged: Path, stream: Any = None) -> None:
         """The CSV: the header of every column, then each staged line in those columns."""
-        columns = list(self._seen)
-        self._side.flush()
-        self._side.seek(0)
         if stream is not None:
             with open(staged, "rb") as lines:
-                self._copy_csv(lines, columns, stream.write)
+                self._csv.write(lines, stream.write)
             return
         raw, tmp = staging.new_file(self._parent)
         self._stage = tmp  # abort() removes it
-        with raw as out, open(staged, "rb") as lines:
-            self._copy_csv(lines, columns,
-                           lambda text: out.write(text.encode("utf-8")), out.write)
+        with raw as out, open(staged, "rb", buffering=0) as lines:
+            self._csv.write(lines, lambda text: out.write(text.encode("utf-8")), out.write,
+                            out)
             out.flush()
             os.fsync(out.fileno())
         self._publish(tmp)
@@ -898,33 +861,12 @@ class StreamWriter:
             os.fsync(out.fileno())
         self._publish(tmp)
 
-    def _copy_csv(self, lines: Any, columns: list[str], write: Any,
-                  write_bytes: Any = None) -> None:
-        """Write the header and the staged lines, each put in ``columns``
-        (:class:`~boamps_etl.io.csvlines.Rearranger`: a block of lines at a time)."""
-        import numpy as np
-
-        from .csvlines import Rearranger
-
-        if write_bytes is None:
-            def write_bytes(data: bytes) -> None:
-                write(data.decode("utf-8"))
-
-        write(csv_line(columns))
-        rearrange = Rearranger(columns, list(self._column_sets))
-        while True:
-            side = np.frombuffer(self._side.read(16 * 8192), dtype=np.int64).reshape(-1, 2)
-            if not len(side):
-                break
-            ids, lengths = side[:, 0], side[:, 1]
-            write_bytes(rearrange.block(lines.read(int(lengths.sum())), ids, lengths))
-
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""
-        if self._side is not None:
+        if self._csv is not None:
             with contextlib.suppress(OSError):
-                self._side.close()
-            self._side = None
+                self._csv.close()
+            self._csv = None
         if self._fh is not None:
             with contextlib.suppress(OSError):
                 self._fh.close()
