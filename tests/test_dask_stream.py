@@ -1,6 +1,7 @@
 """Large files on a Dask cluster whose workers see the output folder: streamed block by
 block into work files there, and split between the worker threads, as the local pool does,
-with the bytes of local ``-j 1``; read whole when the workers do not see it.
+with the bytes of local ``-j 1``; read whole when the workers see neither it nor a temporary
+folder (``tests/test_s3_stream.py``: workers that see only the latter).
 
 A real ``LocalCluster`` of 2 worker processes. Its workers are separate processes started
 before the tests change anything, so the size thresholds are the real ones: the files are
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -158,7 +160,10 @@ def test_workers_that_do_not_see_dest_read_whole_with_the_same_bytes(
     out = tmp_path / "out"
     Blind.markers = []
     convert_tree(tree, out, executor=Blind(client=cluster))
-    assert len(Blind.markers) == 1 and Path(Blind.markers[0]).parent == out
+    # the output folder probed, then a temporary folder (not seen either: removed)
+    assert len(Blind.markers) == 2 and Path(Blind.markers[0]).parent == out
+    scratch = Path(Blind.markers[1]).parent
+    assert scratch.parent == Path(tempfile.gettempdir()) and not scratch.exists()
     assert outputs(out) == outputs(reference)
     assert streamed_folders(out) == set() and not (out / PARTS_FOLDER).exists()
     assert work_files(out) == []

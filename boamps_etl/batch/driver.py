@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import functools
-import io
 import os
 import threading
 import time
@@ -20,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from ..context import load_context
 from ..errors import Issue, Location, OutputError, UsageError
 from ..execute import Executor, TaskFuture, make_executor
-from ..flatten import columns_of
 from ..io import staging, storage
 from ..io.storage import AnyPath
 from ..io.writers import FORMATS, is_inside
@@ -56,8 +53,8 @@ from .manifest import (
     first_seen,
     id_digest,
     manifest_frame,
-    render_manifest,
 )
+from .scratch import Scratch, spool_folder, work_folder
 from .state import (
     fresh_units,
     hash_inputs,
@@ -250,18 +247,6 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _spool_folder(out: Path, executor: Executor | None) -> str | None:
-    """Where workers spool the reports of large files: ``out``, when they see it (always
-    this machine's; a cluster's when its ``sees`` probe says so), else None (read whole)."""
-    if executor is None or executor.name in ("inline", "local"):
-        return str(out)
-    sees = getattr(executor, "sees", None)
-    if not callable(sees):
-        return None
-    out.mkdir(parents=True, exist_ok=True)
-    return os.path.abspath(out) if sees(out) else None
-
-
 def _joined(unit: Unit, outcomes: list[SourceOutcome]) -> list[SourceOutcome]:
     """A folder's outcomes in the order of its sources, those of a split source joined."""
     by_key: dict[str, list[SourceOutcome]] = {}
@@ -277,31 +262,6 @@ def _source_hashes(unit: Unit, outcomes: list[SourceOutcome]) -> dict[str, str |
     """The state's record of a folder's sources: each one's hash, with its side files'."""
     paths = dict(unit.sources)
     return {o.key: with_companions(o.sha256, paths[o.key]) for o in outcomes}
-
-
-def _combine(out: AnyPath, fmt: str, parts: list[str]) -> str:
-    """``all.jsonl`` / ``all.csv`` from the per-folder files (same bytes as rendering every
-    report at once: a CSV's columns are the union of the folders' columns, first seen)."""
-    if fmt == "jsonl":
-        return "".join((out / p).read_text(encoding="utf-8") for p in parts)
-    headers: list[list[str]] = []
-    rows: list[dict[str, str]] = []
-    for p in parts:
-        with (out / p).open("r", encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                continue
-            headers.append(header)
-            rows.extend(dict(zip(header, r, strict=False)) for r in reader)
-    if not rows:
-        return ""
-    columns = columns_of(dict.fromkeys(h) for h in headers)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- the batch
@@ -338,7 +298,7 @@ class _Batch:
                  executor: Executor | None = None,
                  options: tuple[tuple[str, Any], ...] = (),
                  tracker: str | None = None, sizes: dict[str, int] | None = None,
-                 fast_path: bool = True) -> None:
+                 fast_path: bool = True, scratch: Scratch | None = None) -> None:
         self.tracker, self.sizes, self.fast_path = tracker, sizes, fast_path
         self.out, self.units, self.old_units = out, units, old_units
         self.candidates, self.settings, self.fmt = candidates, settings, fmt
@@ -373,9 +333,10 @@ class _Batch:
         self.save_cost = 0.0
         self.failing = {"invalid", "error"} | (set() if allow_incomplete else {"incomplete"})
         self.files_total = sum(len(u.sources) for u in units)
-        # large local files are streamed through work files beside the outputs, where the
-        # workers see this folder (a cluster's may not: there they are read whole)
-        self.spool = None if storage.is_url(out) else _spool_folder(Path(out), executor)
+        # large local files are streamed through work files beside the outputs, or in a
+        # temporary folder (see batch.scratch), where the workers see it (else: read whole)
+        self.scratch = scratch or Scratch()
+        self.spool = spool_folder(out, executor, self.scratch)
 
     # -- conversion
 
@@ -424,7 +385,7 @@ class _Batch:
     def reuse_part(self, name: str) -> tuple[int, bool] | None:
         """:meth:`reuse` for a large folder, whose lines are in a part file: read twice,
         to check them, then to add them (a change of duplicates converts it again)."""
-        out = Path(self.out)
+        out = self.out
         here = SeenReports()
         try:
             for e in part_entries(out, name):
@@ -487,10 +448,10 @@ class _Batch:
                          ) -> tuple[int, bool]:
         """:meth:`convert` for a folder holding a streamed (large) file: see
         :mod:`boamps_etl.batch.stream`; written before the next folder is looked at."""
-        out = Path(self.out)
-        folder = StreamedFolder(out, unit.key, self.fmt, self.allow_incomplete, self.seen,
-                                self.entries, self.written, self.writer, _write_if_changed,
-                                self.busy)
+        folder = StreamedFolder(self.out, unit.key, self.fmt, self.allow_incomplete,
+                                self.seen, self.entries, self.written, self.writer,
+                                self.write, self.busy, work_folder(self.out, self.scratch),
+                                self.sizes)
         made = folder.run(outcomes, {})
         outcomes = [finished(o) for o in outcomes]  # those read live: now known
         rows = {o.key: o.rows for o in outcomes}
@@ -508,7 +469,7 @@ class _Batch:
         stored = self.old_units.get(key)
         if not isinstance(stored, dict):
             return []
-        out = Path(self.out)
+        out = self.out
 
         def listed(rec: dict[str, Any]) -> Iterator[str]:
             outputs = rec.get("outputs")
@@ -737,11 +698,11 @@ class _Batch:
             self.writer.shutdown(wait=True)
             self.save(force=True)
             if self.spool is not None:
-                out = Path(self.out)
                 for path in self.live_paths:  # named here, by this process: not swept
                     staging.remove(Path(path))
-                staging.sweep(out)  # the spools of large files no folder was waiting for
-                remove_unused_parts(out, self.state)
+                if not storage.is_url(self.out):
+                    staging.sweep(Path(self.out))  # spools no folder was waiting for
+                remove_unused_parts(self.out, self.state, self.sizes)
             for folder in sorted(self.emptied, key=lambda p: len(p.parts), reverse=True):
                 _remove_empty_folders(self.out, folder)
 
@@ -769,29 +730,25 @@ class _Batch:
                 self.prefetched.setdefault(key, {})[id(part)] = value
         return self.prefetched[unit.key].pop(id(future))
 
+    def write(self, path: AnyPath, text: str) -> bool:
+        """Write one output (skipped when it holds these bytes already)."""
+        return _write_if_changed(path, text, self.out, self.sizes)
+
     def finish(self) -> None:
-        """``all.<fmt>`` and ``manifest.csv`` (after a complete run), streamed on a local
-        disk."""
-        local = not storage.is_url(self.out)
+        """``all.<fmt>`` and ``manifest.csv`` (after a complete run), streamed to a work
+        file (local, then uploaded whole, for an object store)."""
+        work = work_folder(self.out, self.scratch)
+        if not storage.is_url(self.out):
+            for name in (f"{ALL_OUTPUT}.{self.fmt}", MANIFEST_NAME):
+                staging.check_inside(Path(self.out), Path(self.out / name))
         if self.fmt != "json" and not self.stopped:
             parts: list[str] = []
             for unit in self.units:
                 parts.extend(sorted(self.state.get(unit.key, {}).get("outputs", {})))
             target = self.out / f"{ALL_OUTPUT}.{self.fmt}"
-            if local:
-                staging.check_inside(Path(self.out), Path(target))
-                changed = write_combined(Path(self.out), self.fmt, parts, Path(target))
-            else:
-                changed = _write_if_changed(target, _combine(self.out, self.fmt, parts),
-                                            self.out, self.sizes)
-            if changed:
+            if write_combined(self.out, self.fmt, parts, target, work, self.sizes):
                 self.written.append(target)
-        if local:
-            staging.check_inside(Path(self.out), Path(self.out / MANIFEST_NAME))
-            write_manifest(Path(self.out / MANIFEST_NAME), self.entries)
-        else:
-            _write_if_changed(self.out / MANIFEST_NAME, render_manifest(self.entries),
-                              self.out, self.sizes)
+        write_manifest(self.out / MANIFEST_NAME, self.entries, work, self.sizes)
 
 
 def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
@@ -896,16 +853,20 @@ def convert_tree(roots: PathLike | Sequence[PathLike], out: PathLike, *,
         runner = executor
     elif executor != "local" or scheduler:
         runner = make_executor(executor, jobs, scheduler)  # raises the usage error
+    scratch = Scratch()  # a temporary folder, when needed (see batch.scratch)
     try:
         return _convert_tree(runner, root_list, out_path, context_paths, mapping_path,
                              mapping_cache, pattern_list, options, fmt, per_row,
                              allow_incomplete, sets, force, fail_fast, jobs, progress, start,
-                             tracker, fast_path)
+                             tracker, fast_path, scratch)
     finally:
-        if runner is not None and runner is not executor:
-            runner.close()
-            if runner.name == "dask" and not storage.is_url(out_path):
-                staging.sweep(Path(out_path))  # spools of tasks stopped with the cluster
+        try:
+            if runner is not None and runner is not executor:
+                runner.close()
+                if runner.name == "dask" and not storage.is_url(out_path):
+                    staging.sweep(Path(out_path))  # spools of tasks stopped with the cluster
+        finally:
+            scratch.close()  # after the workers that may write there are gone
 
 
 def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyPath,
@@ -914,7 +875,8 @@ def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyP
                   options: dict[str, Any], fmt: str, per_row: bool, allow_incomplete: bool,
                   sets: Sequence[str], force: bool, fail_fast: bool, jobs: int,
                   progress: Callable[[BatchProgress], None] | None, start: float,
-                  tracker: str | None, fast_path: bool = True) -> BatchResult:
+                  tracker: str | None, fast_path: bool = True,
+                  scratch: Scratch | None = None) -> BatchResult:
     units = discover_units(root_list, out_path, pattern_list, context_paths, mapping_path, runner)
 
     settings = settings_hash(fmt, per_row, allow_incomplete, sets, tracker)
@@ -925,7 +887,7 @@ def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyP
                               options)
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,
                  allow_incomplete, fail_fast, jobs, progress, start, runner,
-                 tuple(sorted(options.items())), tracker, sizes, fast_path)
+                 tuple(sorted(options.items())), tracker, sizes, fast_path, scratch)
     run.run()
     run.finish()
     c = run.counters

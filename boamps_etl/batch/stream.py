@@ -25,7 +25,8 @@ from typing import IO, Any
 
 from ..errors import BoampsEtlError
 from ..flatten import columns_of, write_csv_rows
-from ..io import staging
+from ..io import staging, storage
+from ..io.storage import AnyPath
 from ..io.writers import dumps, render_jsonl, report_filename
 from .convert import LIVE_POLL_SECONDS, SourceOutcome, join_split, read_spool
 from .discover import rel_path
@@ -37,6 +38,7 @@ from .manifest import (
     part_line,
     write_manifest_lines,
 )
+from .scratch import publish
 from .state import FOLDER_OUTPUT, PARTS_FOLDER, read_part, sha_bytes
 
 REPORT_STATUSES = ("valid", "incomplete", "invalid")
@@ -98,26 +100,21 @@ class _HashedFile:
         return self.sha.hexdigest()
 
 
-def publish_if_changed(work: Path, target: Path) -> bool:
-    """Put a finished work file at ``target`` unless ``target`` holds the same bytes."""
-    if target.is_file() and staging.same_bytes(work, target):
-        staging.remove(work)
-        return False
-    staging.publish(work, target)
-    return True
-
-
 class StreamedFolder:
     """The conversion of one folder whose sources include a streamed one (see the module
     docstring); :meth:`run` returns its state record."""
 
-    def __init__(self, out: Path, key: str, fmt: str, allow_incomplete: bool,
+    def __init__(self, out: AnyPath, key: str, fmt: str, allow_incomplete: bool,
                  seen: SeenReports, log: SpoolList[ManifestEntry],
                  written: SpoolList[Any], pool: ThreadPoolExecutor,
-                 write: Callable[[Any, str, Any], bool],
-                 busy: Callable[[], None] | None = None) -> None:
+                 write: Callable[[Any, str], bool],
+                 busy: Callable[[], None] | None = None, work: Path | None = None,
+                 sizes: dict[str, int] | None = None) -> None:
         self.out, self.key, self.fmt = out, key, fmt
         self.busy = busy  # called every BUSY_EVERY reports (the batch's other work)
+        # an object store: the parent's work files are in ``work`` (a local folder), each
+        # uploaded whole when finished; ``sizes``: the store's listing of ``out``
+        self.work, self.sizes = work, sizes
         self.ok = ("valid", "incomplete") if allow_incomplete else ("valid",)
         self.seen, self.log, self.written, self.pool, self.write = seen, log, written, pool, write
         self.folder = out.joinpath(*(p for p in key.split("/") if p))
@@ -137,14 +134,20 @@ class StreamedFolder:
 
     def run(self, outcomes: list[SourceOutcome], record: dict[str, Any]
             ) -> dict[str, Any]:
-        (self.out / PARTS_FOLDER).mkdir(exist_ok=True)
-        part = _HashedFile(self.out / PARTS_FOLDER, "jsonl")
+        parts = self.out / PARTS_FOLDER
+        if self.work is None:
+            parts.mkdir(exist_ok=True)
+        part = _HashedFile(self.work or parts, "jsonl")
         work: list[Path] = [part.path]
         try:
             outputs = self._convert(outcomes, part, work)
             sha = part.close()
             name = f"{sha[:32]}.jsonl"
-            staging.publish(part.path, self.out / PARTS_FOLDER / name)
+            if self.work is None:
+                staging.publish(part.path, parts / name)
+            elif self.sizes is None or self.sizes.get(f"{PARTS_FOLDER}/{name}") != \
+                    part.path.stat().st_size:  # named by its hash: there means the same
+                storage.put_file(parts / name, part.path)
         finally:
             for path in work:
                 staging.remove(path)
@@ -162,7 +165,7 @@ class StreamedFolder:
         folder_file = self.folder / f"{FOLDER_OUTPUT}.{self.fmt}"
         folder_rel = rel_path(self.out, folder_file)
         used: dict[int, int] = {}
-        window: deque[tuple[Path, Future[bool]]] = deque()
+        window: deque[tuple[AnyPath, Future[bool]]] = deque()
         body: _HashedFile | None = None  # jsonl: the folder's file; csv: its flat rows
         columns: dict[str, None] = {}
         kept = 0
@@ -174,9 +177,10 @@ class StreamedFolder:
             if data is not None and entry.status in self.ok:
                 kept += 1
                 if body is None and self.fmt != "json":
-                    self.folder.mkdir(parents=True, exist_ok=True)
-                    body = _HashedFile(self.folder if self.fmt == "jsonl" else
-                                       self.out / PARTS_FOLDER)
+                    if self.work is None:
+                        self.folder.mkdir(parents=True, exist_ok=True)
+                    body = _HashedFile(self.work or (self.folder if self.fmt == "jsonl"
+                                                     else self.out / PARTS_FOLDER))
                     work.append(body.path)
                 if self.fmt == "json":
                     name, text = data
@@ -186,8 +190,7 @@ class StreamedFolder:
                     target = self.folder / name
                     if len(window) >= _WINDOW:
                         self._drain(window, 1)
-                    window.append((target, self.pool.submit(self.write, target, text,
-                                                            self.out)))
+                    window.append((target, self.pool.submit(self.write, target, text)))
                     entry.output = rel_path(self.out, target)
                     self._line(part, ["o", entry.output, sha_bytes(text.encode("utf-8"))])
                 else:
@@ -213,18 +216,18 @@ class StreamedFolder:
             return {}
         sha = body.close()
         if self.fmt == "csv":  # the header needs every column: the rows are read again
-            rows = _HashedFile(self.folder)
+            rows = _HashedFile(self.work or self.folder)
             work.append(rows.path)
             with open(body.path, "rb", buffering=1 << 20) as fh, \
                     _TextTo(rows) as text:
                 write_csv_rows(text, list(columns), _unpickled(fh))
             sha = rows.close()
             body = rows
-        if publish_if_changed(body.path, folder_file):
+        if publish(body.path, folder_file, sha, self.sizes, self.out):
             self.written.append(folder_file)
         return {folder_rel: sha}
 
-    def _drain(self, window: deque[tuple[Path, Future[bool]]], keep: int) -> None:
+    def _drain(self, window: deque[tuple[AnyPath, Future[bool]]], keep: int) -> None:
         while len(window) > keep:
             target, future = window.popleft()
             try:
@@ -303,26 +306,37 @@ class _TextTo(contextlib.AbstractContextManager["_TextTo"]):
         self.flush()
 
 
-def part_entries(out: Path, name: str) -> Iterator[ManifestEntry]:
+def part_entries(out: AnyPath, name: str) -> Iterator[ManifestEntry]:
     """The manifest lines a large folder's part file holds, in order."""
     for item in read_part(out, name):
         if item[0] == "e":
             yield ManifestEntry.from_state(item[1])
 
 
-def part_outputs(out: Path, name: str) -> Iterator[str]:
+def part_outputs(out: AnyPath, name: str) -> Iterator[str]:
     """The outputs a large folder's part file lists."""
     for item in read_part(out, name):
         if item[0] == "o":
             yield item[1]
 
 
-def remove_unused_parts(out: Path, state: dict[str, Any]) -> None:
-    """Delete the part files no folder of the state names any more."""
+def remove_unused_parts(out: AnyPath, state: dict[str, Any],
+                        sizes: dict[str, int] | None = None) -> None:
+    """Delete the part files no folder of the state names any more (on an object store,
+    those of ``sizes``, its listing taken at the start: no request more; a part written
+    since is named, or else removed by the next run)."""
     folder = out / PARTS_FOLDER
+    named = {r.get("part") for r in state.values() if isinstance(r, dict)}
+    if storage.is_url(out):
+        lead = PARTS_FOLDER + "/"
+        for rel in sizes or {}:
+            name = rel[len(lead):]
+            if rel.startswith(lead) and "/" not in name and name not in named:
+                with contextlib.suppress(OSError):
+                    storage.remove(folder / name)
+        return
     if not folder.is_dir():
         return
-    named = {r.get("part") for r in state.values() if isinstance(r, dict)}
     for path in folder.iterdir():
         if path.name not in named and not staging.is_work_name(path.name):
             with contextlib.suppress(OSError):
@@ -334,33 +348,38 @@ def remove_unused_parts(out: Path, state: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- whole batch
 
 
-def write_manifest(target: Path, entries: Iterable[ManifestEntry]) -> bool:
-    """``manifest.csv``, line by line; False when it already held these bytes."""
-    out = _HashedFile(target.parent)
+def write_manifest(target: AnyPath, entries: Iterable[ManifestEntry],
+                   work: Path | None = None, sizes: dict[str, int] | None = None) -> bool:
+    """``manifest.csv``, line by line; False when it already held these bytes. ``work``:
+    the local folder of the work file when ``target`` is on an object store (uploaded
+    whole; ``sizes``: the store's listing of the output folder)."""
+    out = _HashedFile(work or target.parent)
     try:
         with _TextTo(out) as text:
             write_manifest_lines(text, entries)
-        out.close()
-        return publish_if_changed(out.path, target)
+        sha = out.close()
+        return publish(out.path, target, sha, sizes, target.parent)
     finally:
         staging.remove(out.path)
 
 
-def write_combined(out: Path, fmt: str, parts: list[str], target: Path) -> bool:
+def write_combined(out: AnyPath, fmt: str, parts: list[str], target: AnyPath,
+                   folder: Path | None = None, sizes: dict[str, int] | None = None) -> bool:
     """``all.jsonl`` / ``all.csv`` from the folders' files, streamed (the same bytes as
     rendering every report at once: a CSV's columns are the union of the folders' columns,
-    first seen, so the headers are read first)."""
-    work = _HashedFile(out)
+    first seen, so the headers are read first). ``folder`` and ``sizes``: as
+    ``write_manifest``'s ``work`` and ``sizes``."""
+    work = _HashedFile(folder or Path(out))
     try:
         if fmt == "jsonl":
             for p in parts:
-                with open(out / p, "rb") as fh:
+                with (out / p).open("rb") as fh:
                     while block := fh.read(1 << 20):
                         work.write(block)
         else:
             headers: list[list[str]] = []
             for p in parts:
-                with open(out / p, encoding="utf-8", newline="") as fh:
+                with (out / p).open("r", encoding="utf-8", newline="") as fh:
                     header = next(csv.reader(fh), None)
                 if header is not None:
                     headers.append(header)
@@ -370,7 +389,7 @@ def write_combined(out: Path, fmt: str, parts: list[str], target: Path) -> bool:
                                         restval="")
                 wrote_header = False
                 for p in parts:
-                    with open(out / p, encoding="utf-8", newline="") as fh:
+                    with (out / p).open("r", encoding="utf-8", newline="") as fh:
                         reader = csv.reader(fh)
                         header = next(reader, None)
                         if header is None:
@@ -380,7 +399,7 @@ def write_combined(out: Path, fmt: str, parts: list[str], target: Path) -> bool:
                                 writer.writeheader()
                                 wrote_header = True
                             writer.writerow(dict(zip(header, row, strict=False)))
-        work.close()
-        return publish_if_changed(work.path, target)
+        sha = work.close()
+        return publish(work.path, target, sha, sizes, out)
     finally:
         staging.remove(work.path)

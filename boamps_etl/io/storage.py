@@ -228,15 +228,41 @@ def read_bytes(path: AnyPath) -> bytes:
     return path.read_bytes()
 
 
+#: An object is hashed by reads of this many bytes (one GET for a smaller one).
+HASH_BLOCK = 8 << 20
+
+
 def sha256(path: AnyPath) -> str | None:
-    """Content hash of a file, None when it cannot be read (one GET on object stores)."""
+    """Content hash of a file, None when it cannot be read (one GET on object stores, a
+    few for an object over :data:`HASH_BLOCK`: never held whole)."""
     try:
         if is_url(path):
-            return hashlib.sha256(_fs(path).cat_file(_key(path))).hexdigest()
+            return _object_sha256(path)
         with path.open("rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except (OSError, ValueError):
         return None
+
+
+def _object_sha256(path: AnyPath) -> str:
+    fs, key, size = _fs(path), _key(path), HASH_BLOCK
+    digest, at = hashlib.sha256(), 0
+    while True:
+        try:
+            data = fs.cat_file(key, start=at, end=at + size)  # past the end: what there is
+        except (OSError, ValueError):
+            # a store may refuse a range that starts at the end (an empty object, or one
+            # of a multiple of HASH_BLOCK bytes); a missing object raises here again
+            if at == 0:
+                digest.update(fs.cat_file(key))
+            elif fs.info(key).get("size") != at:
+                raise
+            break
+        digest.update(data)
+        at += len(data)
+        if len(data) < size:
+            break
+    return digest.hexdigest()
 
 
 def sha256_many(paths: list[AnyPath], threads: int = 16) -> list[str | None]:
@@ -260,6 +286,13 @@ def put(path: AnyPath, data: bytes, root: Path | None = None) -> None:
         atomic_write(Path(path), data, root)
         return
     _fs(path).pipe_file(_key(path), data)
+
+
+def put_file(path: AnyPath, local: Path) -> None:
+    """Upload the local file ``local`` to the object ``path``, whole (a multipart upload
+    for a large one, read in parts: the store makes the object visible only when it is
+    complete)."""
+    _fs(path).put_file(os.fspath(local), _key(path))
 
 
 def remove(path: AnyPath) -> None:
