@@ -56,6 +56,19 @@ def _offsets(array: Any) -> Any:
         array.offset: array.offset + len(array) + 1]
 
 
+def _text_bytes(texts: Any) -> Any:
+    """The UTF-8 bytes of a non-empty Arrow string array's values, end to end, as a numpy
+    array (no copy); None for anything else."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not (isinstance(texts, pa.Array) and texts.type == pa.string() and len(texts)):
+        return None
+    offsets = _offsets(texts)
+    return np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[
+        int(offsets[0]): int(offsets[-1])]
+
+
 @functools.cache
 def _edge_bytes() -> Any:
     """The first or last bytes of a cell ``str.strip`` may remove: ASCII white space and

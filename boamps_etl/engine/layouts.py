@@ -20,7 +20,15 @@ from ..io.writers import (
 )
 from ..mapping import Applied, FieldMapping
 from ..pipeline import build_report
-from .arrays import _as_numpy, _filled, _numpy_array, _offsets, _scalar, _text_array
+from .arrays import (
+    _as_numpy,
+    _filled,
+    _numpy_array,
+    _offsets,
+    _scalar,
+    _text_array,
+    _text_bytes,
+)
 from .columns import _Dict, _Lazy
 from .templates import _SLOT, _encode, _fill_one, _slotted, _Template
 
@@ -114,11 +122,7 @@ def _csv_cells(texts: Any) -> tuple[Any, Any]:
     def text(value: str) -> Any:
         return _scalar(value, pa.string())
 
-    raw = None
-    if isinstance(texts, pa.Array) and texts.type == pa.string() and len(texts):
-        offsets = _offsets(texts)
-        raw = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[
-            int(offsets[0]): int(offsets[-1])]
+    raw = _text_bytes(texts)
     if raw is not None and not (raw == ord('"')).any():
         # no text (numbers, booleans, null): no quote, no comma, nothing escaped
         nothing = np.zeros(len(texts), dtype=bool)
@@ -129,6 +133,7 @@ def _csv_cells(texts: Any) -> tuple[Any, Any]:
             and not (raw == ord("\\")).any():
         # texts that need no quotes and hold nothing escaped (the usual case): a text's
         # cell is its JSON text without the quotes; found from the bytes, one kernel
+        offsets = _offsets(texts)
         lengths = np.diff(offsets)
         if (lengths > 0).all():
             nothing = np.zeros(len(texts), dtype=bool)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import OutputError
 from ..io.parquet import lines_table, schema_of
-from .arrays import _as_numpy, _filled, _offsets, _scalar, _text_array
+from .arrays import _as_numpy, _filled, _scalar, _text_array, _text_bytes
 from .templates import _Template
 
 _MARK = "\ue000{}\ue001"
@@ -32,11 +32,7 @@ def plain_cells(texts: Any) -> tuple[Any, Any]:
     import pyarrow.compute as pc
 
     null = pa.nulls(1, pa.string())[0]
-    raw = None
-    if isinstance(texts, pa.Array) and texts.type == pa.string() and len(texts):
-        offsets = _offsets(texts)
-        raw = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[
-            int(offsets[0]): int(offsets[-1])]
+    raw = _text_bytes(texts)
     if raw is not None and not (raw == ord('"')).any():
         # no text (numbers, booleans, null): nothing escaped
         nothing = np.zeros(len(texts), dtype=bool)
