@@ -393,7 +393,7 @@ def _engine_source(key: str, ff: Any, mapping: FieldMapping, context: Context | 
         out, work = staging.new_file(Path(spool), "spool")
     else:  # named by the parent, which reads it as it grows
         work = Path(live)
-        out = os.fdopen(os.open(work, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        out = staging.open_new(work)
     try:
         with out:
             for block in convert_file(ff, mapping, context, allow_incomplete, fmt,
@@ -459,10 +459,8 @@ def _block_payloads(block: Any, fmt: str) -> Iterator[Any]:
 
 
 _SPOOL_END = bytes(8)  # a spool ends with a block of no bytes
-LIVE_POLL_SECONDS = 0.02  # how often a spool being written is looked at again
-
-
 SPOOL_ITEMS = 1024  # items pickled together in a spool (one load each)
+LIVE_POLL_SECONDS = 0.02  # how often a spool being written is looked at again
 
 
 def _spool_block(out: Any, items: list[Any], flush: bool = False) -> None:

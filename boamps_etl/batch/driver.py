@@ -316,7 +316,6 @@ class _Batch:
         self.in_flight = 0  # tasks submitted whose results the loop has not taken
         self.held = 0  # bytes of their sources (a URL's: STREAM_BYTES), see refill()
         self.held_of: dict[str, int] = {}
-        self.running: Executor | None = None  # the executor of the loop, while it runs
         # the spools of large files' shares read as they grow (see submit)
         self.live: dict[str, dict[str, list[tuple[Any, str]]]] = {}
         self.live_paths: list[str] = []
@@ -604,8 +603,8 @@ class _Batch:
     def busy(self) -> None:
         """Called now and then while the loop writes a large file's reports (see
         :meth:`refill`)."""
-        if self.running is not None and self.running.name != "inline":
-            self.refill(self.running, busy=True)
+        if self.executor is not None and self.executor.name != "inline":
+            self.refill(self.executor, busy=True)
 
     def large(self, task: UnitTask, workers: int | None = None) -> list[tuple[str, str]]:
         """The sources of a folder large enough to be split between the ``workers``
@@ -636,7 +635,7 @@ class _Batch:
                     workers = self.jobs  # a large file's blocks keep every worker busy
                 executor = make_executor("local", workers, None,
                                          warm_up, worker_init)
-            self.running = executor
+            self.executor = executor  # the loop's, also when made here
             if executor.name != "inline":
                 self.queued = futures
                 self.todo = iter(stale)

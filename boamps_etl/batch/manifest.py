@@ -66,6 +66,8 @@ class ManifestEntry:
     def messages(self) -> str:
         """The problems as one manifest cell (``|``-separated, without the source name);
         a report made from a recovered row says so first (``recovered: ...``)."""
+        if not (self.recovered or self.duplicate_of or self.issues):
+            return ""  # most lines: nothing to build
         parts: list[str] = []
         if self.recovered:
             parts.append(f"recovered: {'; '.join(self.recovered)}")
@@ -95,8 +97,7 @@ class ManifestEntry:
         return [self.source, self.tracker, self.row_text(), self.run_id or "",
                 self.report_id or "", self.status,
                 self.level if self.status in ("valid", "incomplete") else "",
-                self.output or "", self.messages if self.issues or self.recovered
-                or self.duplicate_of else "", self.sha256 or ""]
+                self.output or "", self.messages, self.sha256 or ""]
 
     def render(self, output: str | None) -> None:
         """Render this line's part-file line (:func:`part_line`) and manifest line now,

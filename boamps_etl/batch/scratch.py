@@ -18,7 +18,6 @@ ever appended.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -83,15 +82,6 @@ def work_folder(out: AnyPath, scratch: Scratch | None) -> Path | None:
     return scratch.folder()
 
 
-def remote_sha256(path: AnyPath) -> str | None:
-    """The content hash of an object, read in blocks (not held whole), None when missing."""
-    try:
-        with path.open("rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
-    except (OSError, ValueError):
-        return None
-
-
 def publish(work: Path, target: AnyPath, sha: str | None = None,
             sizes: dict[str, int] | None = None, root: AnyPath | None = None) -> bool:
     """Put a finished work file at ``target`` unless ``target`` holds the same bytes (then
@@ -111,7 +101,7 @@ def publish(work: Path, target: AnyPath, sha: str | None = None,
         known = None if sizes is None or root is None else sizes.get(rel_path(root, target))
         if (sizes is None or known == size) and sha is not None:
             with contextlib.suppress(OSError):
-                if target.stat().st_size == size and remote_sha256(target) == sha:
+                if target.stat().st_size == size and storage.sha256(target) == sha:
                     return False
         storage.put_file(target, work)
         return True

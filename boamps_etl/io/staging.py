@@ -99,10 +99,15 @@ def new_file(folder: Path, suffix: str = "") -> tuple[IO[Any], Path]:
     while True:
         path = folder / work_name(PART, suffix)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            return open_new(path), path
         except FileExistsError:  # pragma: no cover - 32 random bits
             continue
-        return os.fdopen(fd, "wb"), path
+
+
+def open_new(path: Path) -> IO[Any]:
+    """Create the work file ``path`` (named by :func:`work_name`), opened for binary
+    writing (0600 until committed); FileExistsError when it exists."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def new_folder(folder: Path) -> Path:
