@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,44 @@ def test_dask_reads_local_disk_and_writes_the_same(cluster: Any, local_tree: Pat
     out = tmp_path / "out"
     convert_tree(local_tree, out, client=cluster)
     assert tree_bytes(out) == tree_bytes(local_out)
+
+
+def _scheduler_tasks(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.tasks)
+
+
+def test_the_cluster_holds_only_the_window_whatever_the_folders(
+        cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each result taken releases its task: the client's futures and the scheduler's tasks
+    stay within the window of tasks in flight, not one per folder converted so far (which
+    would make every completion cost more as a batch grows), and none is left after."""
+    from boamps_etl.batch import driver
+
+    root = _many(tmp_path, 40)
+    reference = tmp_path / "ref"
+    convert_tree(root, reference, jobs=1)
+    monkeypatch.setattr(driver._Batch, "WINDOW_MIN", 4)
+    monkeypatch.setattr(driver._Batch, "WINDOW_PER_SLOT", 1)  # 2 workers: 4 in flight
+    held: list[tuple[int, int, int]] = []  # (files done, client futures, scheduler tasks)
+
+    def sample(p: BatchProgress) -> None:
+        held.append((p.files_done, len(cluster.futures),
+                     cluster.run_on_scheduler(_scheduler_tasks)))
+
+    result = convert_tree(root, tmp_path / "out", client=cluster, progress=sample)
+    assert result.converted == 40
+    assert tree_bytes(tmp_path / "out") == tree_bytes(reference)
+    assert len(held) > 40 and held[-1][0] == 40
+    # the loop drops the folder it just took a moment after sampling, and a release goes
+    # through the client's event loop, then to the scheduler: allow twice the window (4),
+    # far from the 40 a leak would reach
+    assert max(futures for _, futures, _ in held) <= 8
+    assert max(tasks for _, _, tasks in held) <= 8
+    deadline = time.monotonic() + 10
+    while (cluster.futures or cluster.run_on_scheduler(_scheduler_tasks)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cluster.futures and cluster.run_on_scheduler(_scheduler_tasks) == 0
 
 
 def test_cli_dask_with_urls_and_a_context_url(s3: S3, cluster: Any, bucket_tree: str
