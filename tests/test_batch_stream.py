@@ -441,28 +441,61 @@ def test_lines_rendered_by_the_worker_are_used_only_as_rendered(tmp_path: Path) 
     assert pickle.loads(pickle.dumps(usual)).fresh() == usual.fresh()
 
 
+class _Held:
+    """A task's future that is not done, and gives no result, until ``begun()``: the loop
+    must go on without it (a deadline turns waiting for it into a failure)."""
+
+    def __init__(self, future: Any, begun: Any) -> None:
+        self.future, self.begun, self.asked = future, begun, 0
+
+    def done(self) -> bool:
+        return bool(self.future.done() and self.begun())
+
+    def _hold(self) -> None:
+        self.asked += 1
+        deadline = time.monotonic() + 60
+        while not self.begun():
+            assert time.monotonic() < deadline, "the loop waited for a share to be done"
+            time.sleep(0.01)
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._hold()
+        return self.future.result()
+
+    def exception(self, timeout: float | None = None) -> Any:
+        self._hold()
+        return self.future.exception()
+
+    def cancel(self) -> bool:
+        return bool(self.future.cancel())
+
+    def add_done_callback(self, fn: Any) -> None:
+        self.future.add_done_callback(lambda _: fn(self))
+
+
 def test_split_files_are_read_as_their_spools_grow(tmp_path: Path) -> None:
     """A file split between the workers and converted by the engine: the loop writes its
-    reports as the workers spool them, not once they are done (when the first share is
-    done, the folder's output file is already begun); the same bytes as ``-j 1``."""
+    reports as the workers spool them, not once they are done (the shares' tasks are
+    made to look unfinished until the folder's output file is begun); the same bytes as
+    ``-j 1``."""
     tree = tmp_path / "runs"
     (tree / "a").mkdir(parents=True)
     generate(tree / "a" / "emissions.csv", 40_000, seed=4)
     assert (tree / "a" / "emissions.csv").stat().st_size > batch_convert.SPLIT_BYTES
     out = tmp_path / "out"
-    written_then: list[int] = []
 
-    def output_so_far(_: Any) -> None:  # the folder's output begun (its work file)
-        written_then.append(len(list((out / "a").glob(".boamps-etl*")))
-                            if (out / "a").is_dir() else 0)
+    def begun() -> bool:  # the folder's output: its work file, or the file itself
+        return (out / "a").is_dir() and any(
+            staging.is_work_name(p.name) or p.name.startswith("boamps-reports")
+            for p in (out / "a").iterdir())
 
     pool = _Timed(2)
     original = pool.submit
+    held: list[_Held] = []
 
     def submit(fn: Any, *args: Any) -> Any:
-        future = original(fn, *args)
-        future.add_done_callback(output_so_far)
-        return future
+        held.append(_Held(original(fn, *args), begun))
+        return held[-1]
 
     pool.submit = submit  # type: ignore[method-assign]
     try:
@@ -470,7 +503,7 @@ def test_split_files_are_read_as_their_spools_grow(tmp_path: Path) -> None:
                               executor=pool)
     finally:
         pool.close()
-    assert written_then[-2] > 0  # when the first of the two shares was done
+    assert len(held) >= 2  # the file's two shares (and the listing)
     whole = convert_tree(tree, tmp_path / "whole", contexts=[CONTEXT], format="jsonl")
     assert outputs(out) == outputs(tmp_path / "whole")
     assert [e.as_row() for e in result.entries] == [e.as_row() for e in whole.entries]

@@ -235,19 +235,59 @@ def test_dask_workers_on_this_machine_stream_to_s3(
     assert again.converted == 0 and again.written == []
 
 
-def test_dask_workers_that_see_neither_read_large_files_whole(
+def test_dask_workers_that_see_neither_spool_to_the_store_and_split_large_files(
         s3: S3, cluster: Any, tree: Path, references: dict[str, Path],  # noqa: F811
-        blind: type[BlindTo], tmpdir_: Path) -> None:
+        blind: type[BlindTo], tmpdir_: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers of other machines (as far as the batch can tell): the spools of the large
+    files' shares are objects at DEST, uploaded whole, read back by the client and
+    removed at the end."""
+    monkeypatch.setattr(batch_convert, "SPLIT_BYTES", 1 << 20)
     prefix = "lab/dask-blind"
     blind.blind = [tmpdir_]
-    convert_tree(tree, f"s3://{prefix}", executor=BlindTo(client=cluster), format="jsonl")
+    result, tasks = convert_tasks(cluster, lambda: convert_tree(
+        tree, f"s3://{prefix}", executor=BlindTo(client=cluster), format="jsonl"))
     assert [p.parent for p in blind.probed] == [tmpdir_]  # the temporary folder's probe
-    got = objects(s3, prefix)
-    expected = {k: v for k, v in tree_bytes(references["jsonl"]).items()
-                if not k.startswith(PARTS_FOLDER)}
-    assert got == expected  # read whole: the same outputs, no part file
-    assert streamed(remote_state(s3, prefix)) == set()
+    assert tasks == result.files + len(LARGE)  # each large file: one task per worker
+    check_same(s3, prefix, references["jsonl"])
+    assert streamed(remote_state(s3, prefix)) == set(LARGE)
     assert list(tmpdir_.iterdir()) == [] and work_objects(s3, prefix) == []
+    again = convert_tree(tree, f"s3://{prefix}", executor=BlindTo(client=cluster),
+                         format="jsonl")
+    assert again.converted == 0 and again.written == []
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_large_files_in_a_bucket_are_streamed_and_split_with_the_bytes_of_j1(
+        s3: S3, cluster: Any, tree: Path, references: dict[str, Path],  # noqa: F811
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str) -> None:
+    """A large source that is an object: copied to the worker's disk in parts, then
+    streamed and shared out between the workers as a local one, never read whole."""
+    monkeypatch.setattr(batch_convert, "SPLIT_BYTES", 1 << 20)
+    prefix = f"lab/sources-{executor}"
+    s3.upload(tree, prefix)
+    out = tmp_path / "out"
+    if executor == "local":
+        result = convert_tree(f"s3://{prefix}", out, jobs=2, format="jsonl")
+    else:
+        result, tasks = convert_tasks(cluster, lambda: convert_tree(
+            f"s3://{prefix}", out, client=cluster, format="jsonl"))
+        assert tasks == result.files + len(LARGE)
+    assert tree_bytes(out) == tree_bytes(references["jsonl"])
+    assert streamed(read_state(out)) == set(LARGE)
+    assert [p for p in out.rglob("*") if staging.is_work_name(p.name)] == []
+
+
+def test_spools_a_killed_batch_left_in_the_store_are_removed_by_the_next(
+        s3: S3, tree: Path, tmp_path: Path) -> None:  # noqa: F811 (the fixture)
+    prefix = "lab/after-kill-store"
+    dead = staging.work_name(staging.STAGE).replace(f".{os.getpid()}.", ".999999999.", 1)
+    assert staging.is_stale(dead)
+    s3.fs.pipe_file(f"{prefix}/{dead}/x.part.spool", b"left by a killed batch")
+    (tmp_path / "runs").mkdir()
+    shutil.copytree(tree / "big", tmp_path / "runs" / "big")
+    convert_tree(tmp_path / "runs", f"s3://{prefix}", jobs=1)
+    assert work_objects(s3, prefix) == []
+    assert not any(name.startswith(".boamps-etl.") for name in objects(s3, prefix))
 
 
 def test_dask_workers_that_do_not_see_a_local_dest_spool_to_the_temporary_folder(

@@ -10,6 +10,7 @@ import io
 import os
 import pickle
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import Context, load_context
-from ..errors import BoampsEtlError, InputError, Issue, Location
+from ..errors import BoampsEtlError, InputError, Issue, Location, OutputError
 from ..flatten import flatten
 from ..io import staging, storage
 from ..io.storage import AnyPath
@@ -60,6 +61,9 @@ class UnitTask:
     # when the engine converts the file (:func:`read_spool`; the reference path, whose
     # problems are known only at the end, writes a spool of its own)
     live: str | None = None
+    # sources on an object store larger than STREAM_BYTES (their manifest names, from the
+    # listing): copied to this machine's disk and streamed there, as a large local file
+    streamed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,6 +88,9 @@ class SourceOutcome:
     # spools still being written: the task writing each (read as they grow; see
     # :func:`read_spool`)
     writers: tuple[Any, ...] = ()
+    # the storage options to read the spools with, when they are objects of a store
+    # (``UnitTask.spool`` a URL: see :func:`_stream_here`)
+    spool_options: tuple[tuple[str, Any], ...] = ()
 
 
 #: A local CodeCarbon file larger than this (bytes) is converted block by block, its
@@ -161,7 +168,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
                     mapping_file: tuple[str | None, tuple[tuple[str, str | None], ...]] = (
                         None, ()), fmt: str = "json", spool: str | None = None,
                     split: tuple[int, int] | None = None, fast_path: bool = True,
-                    folder: str = "", live: str | None = None) -> SourceOutcome:
+                    folder: str = "", live: str | None = None, large_object: bool = False,
+                    options: tuple[tuple[str, Any], ...] = ()) -> SourceOutcome:
     from ..pipeline import convert_table
     from ..trackers import detect, get_tracker, read_table
 
@@ -174,10 +182,12 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
 
     if setup_error is not None and setup_error.code == "unreadable-folder":
         return single("error", setup_error, None)
-    if spool is not None and isinstance(path, Path) and _size(path) > STREAM_BYTES:
-        streamed = _stream_source(key, path, mapping, context, setup_error, per_row,
-                                  allow_incomplete, tracker, fmt, spool, split, fast_path,
-                                  folder, live)
+    large = large_object if storage.is_url(path) else \
+        isinstance(path, Path) and _size(path) > STREAM_BYTES
+    if spool is not None and large:
+        streamed = _stream_here(spool, options, path, lambda local, here: _stream_source(
+            key, local, mapping, context, setup_error, per_row, allow_incomplete, tracker,
+            fmt, here, split, fast_path, folder, live))
         if streamed is not None:
             return streamed
     try:
@@ -237,6 +247,67 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
         entries[0].issues[:0] = warnings
     return SourceOutcome(key, sha, result.rows_read, entries,
                           [documents.get(id(e)) for e in entries])
+
+
+def _stream_here(spool: str, options: tuple[tuple[str, Any], ...], path: AnyPath,
+                 stream: Callable[[Path, str], SourceOutcome | None]
+                 ) -> SourceOutcome | None:
+    """``stream(local, here)``: a large file streamed on this machine's disk. ``here``:
+    the local folder of the work files, ``spool`` itself, or the system's temporary
+    folder when ``spool`` is an object store's (workers of other machines: each spool is
+    uploaded whole once complete, and the parent reads it from there). ``local``: the
+    file, or a copy of it in ``here`` when it is an object (in parts, never held whole in
+    memory; None when it cannot be read: the caller reads it again and says why)."""
+    remote = storage.is_url(spool)
+    here = _worker_temp() if remote else Path(spool)
+    copy = None
+    try:
+        if storage.is_url(path):
+            copy = staging.new_folder(here)
+            local = copy / path.name  # the same name: a damaged CodeCarbon file is told
+            try:
+                storage.get_file(path, local)
+            except (OSError, ValueError):
+                return None
+        else:
+            local = Path(path)
+        outcome = stream(local, str(here))
+    finally:
+        staging.remove(copy)
+    if remote and outcome is not None and outcome.spool is not None:
+        work = Path(outcome.spool)
+        target = f"{spool.rstrip('/')}/{work.name}"
+        try:
+            storage.put_file(storage.as_path(target, dict(options)), work)
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot be written ({storage.describe_error(exc)})",
+                              Location(target)) from None
+        finally:
+            staging.remove(work)
+        outcome.spool, outcome.spool_options = target, options
+    return outcome
+
+
+_TEMP: list[Path] = []  # this process's temporary folder, swept once
+
+
+def _worker_temp() -> Path:
+    """The system's temporary folder, cleared of what killed workers of this machine left
+    there the first time this process asks for it."""
+    if not _TEMP:
+        _TEMP.append(Path(tempfile.gettempdir()))
+        with contextlib.suppress(OSError):
+            staging.sweep(_TEMP[0])
+    return _TEMP[0]
+
+
+def remove_spool(path: str, options: tuple[tuple[str, Any], ...] = ()) -> None:
+    """Delete a spool, a local work file or an object."""
+    if storage.is_url(path):
+        with contextlib.suppress(OSError, ValueError):
+            storage.remove(storage.as_path(path, dict(options)))
+    else:
+        staging.remove(Path(path))
 
 
 def _unreadable(key: str, path: AnyPath, exc: InputError, data: bytes) -> tuple[str, Issue]:
@@ -474,9 +545,18 @@ def _spool_block(out: Any, items: list[Any], flush: bool = False) -> None:
         out.flush()
 
 
-def _spooled(path: str, writer: Any = None) -> Iterator[tuple[ManifestEntry, Any]]:
+def _spooled(path: str, writer: Any = None, options: tuple[tuple[str, Any], ...] = ()
+             ) -> Iterator[tuple[ManifestEntry, Any]]:
     """The items of a spool, block by block. ``writer``: the task still writing it: what
-    is not there yet is waited for; its failure is raised."""
+    is not there yet is waited for; its failure is raised. A spool that is an object
+    (``options``: the storage options to read it with) is complete."""
+    if storage.is_url(path):
+        with storage.open_read(storage.as_path(path, dict(options))) as fh:
+            while True:
+                size = int.from_bytes(_exactly(fh, 8, path), "little")
+                if not size:
+                    return
+                yield from pickle.loads(_exactly(fh, size, path))
     with open(path, "rb", buffering=1 << 20) as fh:
         while True:
             _wait(fh, 8, writer, path)
@@ -485,6 +565,13 @@ def _spooled(path: str, writer: Any = None) -> Iterator[tuple[ManifestEntry, Any
                 return
             _wait(fh, size, writer, path)
             yield from pickle.load(fh)
+
+
+def _exactly(fh: Any, size: int, path: str) -> bytes:
+    data = fh.read(size)
+    if len(data) < size:
+        raise BoampsEtlError(f"{path}: a work file of this batch ended early")
+    return bytes(data)
 
 
 def _wait(fh: Any, size: int, writer: Any, path: str) -> None:
@@ -511,7 +598,8 @@ def read_spool(outcome: SourceOutcome) -> Iterator[tuple[ManifestEntry, Any]]:
     others = ((e, None) for e in outcome.entries)
     paths = (outcome.spool, *outcome.spools)
     writers = outcome.writers or (None,) * len(paths)
-    merged = heapq.merge(*(_spooled(p, w) for p, w in zip(paths, writers, strict=True)),
+    merged = heapq.merge(*(_spooled(p, w, outcome.spool_options)
+                           for p, w in zip(paths, writers, strict=True)),
                          others, key=lambda item: _entry_key(item[0]))
     first = True
     for entry, data in merged:
@@ -528,7 +616,7 @@ def join_split(parts: list[SourceOutcome]) -> SourceOutcome:
     if any(p.spool is None for p in parts):  # the file was refused: each part says the same
         for p in parts:
             if p.spool is not None:
-                staging.remove(Path(p.spool))
+                remove_spool(p.spool, p.spool_options)
         return next(p for p in parts if p.spool is None)
     first = parts[0]
     assert first.spool is not None
@@ -540,7 +628,7 @@ def join_split(parts: list[SourceOutcome]) -> SourceOutcome:
     rows = sum(p.rows for p in parts)
     if not any(p.reports for p in parts):
         for p in parts:
-            staging.remove(Path(p.spool or ""))
+            remove_spool(p.spool or "", p.spool_options)
         entries = errors or [ManifestEntry(first.key, (), None, None, "skipped", None, [Issue(
             "no-rows", "no rows to convert", Location(first.key), "warning")],
             first.sha256, base_status="skipped",
@@ -551,7 +639,8 @@ def join_split(parts: list[SourceOutcome]) -> SourceOutcome:
     return SourceOutcome(first.key, first.sha256, rows, errors, [None] * len(errors),
                          [None] * len(errors), spool=first.spool,
                          spools=tuple(str(p.spool) for p in parts[1:]), warnings=warnings,
-                         reports=sum(p.reports for p in parts))
+                         reports=sum(p.reports for p in parts),
+                         spool_options=first.spool_options)
 
 
 #: File names CodeCarbon writes: emissions.csv, its task files and its backups.
@@ -598,7 +687,8 @@ def convert_unit(task: UnitTask) -> list[SourceOutcome]:
     outcomes = [_convert_source(key, storage.as_path(path, options), mapping, context, error,
                                 task.per_row, task.allow_incomplete, task.tracker,
                                 task.mapping, task.fmt, task.spool, task.split,
-                                task.fast_path, task.key, task.live)
+                                task.fast_path, task.key, task.live,
+                                key in task.streamed, task.options)
                 for key, path in task.sources]
     for outcome in outcomes:
         if outcome.spool is not None:

@@ -71,6 +71,9 @@ class Unit:
     # [path, sha256] pairs (lists: they are compared with the JSON state as they are)
     context_hashes: list[list[Any]] = field(default_factory=list)
     mapping_hashes: list[list[Any]] = field(default_factory=list)
+    # the size of each source on an object store (bytes, by manifest name), from the
+    # listing: whether to stream and split it is decided without asking the store again
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def sort_key(self) -> tuple[str, ...]:
@@ -133,6 +136,7 @@ class FolderFiles:
     contexts: list[str]
     mappings: list[str]
     csvs: list[str]
+    sizes: dict[str, int] = field(default_factory=dict)  # of csvs, when the listing says
 
 
 def probe(path: AnyPath, check: Callable[[AnyPath], bool]) -> bool:
@@ -163,10 +167,14 @@ def _walk(root: Root, out_real: str, globs: Sequence[str], under: tuple[str, ...
     top = root.path.joinpath(*under)
     # below the real top, os.walk follows no link: a folder's real path is its path
     real_top = None if storage.is_url(top) else os.path.realpath(top)
-    for below, dirnames, filenames in storage.walk(top, failed):
+    sizes: dict[str, int] = {}
+    for below, dirnames, filenames in storage.walk(top, failed, sizes=sizes):
         rel = (*under, *below)
         real_dir = None if real_top is None else os.path.join(real_top, *below)
-        found[rel] = _walk_listing(root, out_real, globs, rel, dirnames, filenames, real_dir)
+        found[rel] = info = _walk_listing(root, out_real, globs, rel, dirnames, filenames,
+                                          real_dir)
+        info.sizes = {n: sizes["/".join((*below, n))] for n in info.csvs
+                      if "/".join((*below, n)) in sizes}
     return found
 
 
@@ -216,8 +224,11 @@ def _walk_parallel(root: Root, out_real: str, globs: Sequence[str],
 def _walk_one_level(root: Root, out_real: str, globs: Sequence[str]
                     ) -> tuple[FolderFiles, list[str]]:
     """The ROOT's own files, and the names of its subfolders (pruned as by _walk)."""
-    for rel, dirnames, filenames in storage.walk(root.path, one_level=True):
-        return _walk_listing(root, out_real, globs, rel, dirnames, filenames), dirnames
+    sizes: dict[str, int] = {}
+    for rel, dirnames, filenames in storage.walk(root.path, one_level=True, sizes=sizes):
+        info = _walk_listing(root, out_real, globs, rel, dirnames, filenames)
+        info.sizes = {n: sizes[n] for n in info.csvs if n in sizes}
+        return info, dirnames
     return FolderFiles([], [], []), []
 
 
@@ -274,6 +285,8 @@ def discover_units(roots: list[Root], out: AnyPath, globs: Sequence[str],
             folder = root.path.joinpath(*rel)
             chain, near_mapping, error = context_chain(root, folders, rel)
             units.append(Unit(key, folder, [(join_key(key, n), folder / n) for n in info.csvs],
-                               [*contexts, *chain], near_mapping or mapping, error))
+                               [*contexts, *chain], near_mapping or mapping, error,
+                               sizes={join_key(key, n): size
+                                      for n, size in info.sizes.items()}))
     units.sort(key=lambda u: u.sort_key)
     return units

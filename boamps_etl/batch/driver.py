@@ -54,7 +54,7 @@ from .manifest import (
     id_digest,
     manifest_frame,
 )
-from .scratch import Scratch, spool_folder, work_folder
+from .scratch import Scratch, spool_folder, sweep_store, work_folder
 from .state import (
     fresh_units,
     hash_inputs,
@@ -346,7 +346,9 @@ class _Batch:
                       tuple((str(f), h) for f, h in unit.mapping_hashes)),
                      self.sets, self.per_row, self.allow_incomplete, unit.setup_error,
                      self.fmt, self.options, self.tracker, self.spool,
-                     fast_path=self.fast_path)
+                     fast_path=self.fast_path, streamed=tuple(
+                         k for k, size in unit.sizes.items()
+                         if size > unit_convert.STREAM_BYTES) if self.spool else ())
 
     def log(self, entries: list[ManifestEntry]) -> tuple[int, bool]:
         """Add a folder's lines to the manifest: (reports, whether one fails the batch)."""
@@ -536,7 +538,7 @@ class _Batch:
         """The tasks converting a folder: one, or one per file when the executor prefers."""
         task = self.task(unit)
         if not executor.per_file:
-            large = self.large(task)
+            large = self.large(unit, task)
             if not large:
                 return [executor.submit(convert_unit, task)]
             # a large file's blocks are shared out between the workers (join_split), each
@@ -555,7 +557,7 @@ class _Batch:
             return parts
         # a large file's blocks are shared out between the cluster's worker threads
         n, futures = self.slots, []
-        large = self.large(task, n)
+        large = self.large(unit, task, n)
         for source in task.sources:
             parts = [executor.submit(convert_unit, dataclasses.replace(
                 task, sources=(source,), split=(i, n) if source in large else None))
@@ -606,13 +608,15 @@ class _Batch:
         if self.executor is not None and self.executor.name != "inline":
             self.refill(self.executor, busy=True)
 
-    def large(self, task: UnitTask, workers: int | None = None) -> list[tuple[str, str]]:
+    def large(self, unit: Unit, task: UnitTask, workers: int | None = None
+              ) -> list[tuple[str, str]]:
         """The sources of a folder large enough to be split between the ``workers``
-        (default: ``jobs``)."""
+        (default: ``jobs``); the size of an object, from the listing."""
         if self.spool is None or (workers or self.jobs) < 2 or task.setup_error is not None:
             return []
         return [(key, path) for key, path in task.sources
-                if not storage.is_url(path) and _size(Path(path)) > unit_convert.SPLIT_BYTES]
+                if (unit.sizes.get(key, 0) if storage.is_url(path) else _size(Path(path)))
+                > unit_convert.SPLIT_BYTES]
 
     def _completed(self, _: Any) -> None:
         with self.lock:
@@ -626,12 +630,12 @@ class _Batch:
         self.writer = ThreadPoolExecutor(self.WRITE_THREADS_URL if storage.is_url(self.out)
                                          else self.WRITE_THREADS)
         completed = interrupted = False
-        if self.spool is not None:
+        if self.spool is not None and not storage.is_url(self.spool):
             Path(self.spool).mkdir(parents=True, exist_ok=True)
         try:
             if executor is None:
                 workers = min(self.jobs, len(stale))
-                if workers < self.jobs and any(self.large(self.task(u)) for u in stale):
+                if workers < self.jobs and any(self.large(u, self.task(u)) for u in stale):
                     workers = self.jobs  # a large file's blocks keep every worker busy
                 executor = make_executor("local", workers, None,
                                          warm_up, worker_init)
@@ -696,6 +700,8 @@ class _Batch:
                 self.commit(block=True, strict=False)
             self.writer.shutdown(wait=True)
             self.save(force=True)
+            if self.spool is not None and storage.is_url(self.spool):
+                storage.remove_tree(storage.as_path(self.spool, dict(self.options)))
             if self.spool is not None:
                 for path in self.live_paths:  # named here, by this process: not swept
                     staging.remove(Path(path))
@@ -882,6 +888,7 @@ def _convert_tree(runner: Executor | None, root_list: list[Root], out_path: AnyP
     old_units = read_state(out_path)
     hash_inputs(units, old_units, settings, force, runner, options, mapping_cache)
     sizes = storage.listing(out_path)  # an object store's outputs: one flat listing
+    sweep_store(out_path, sizes)  # spools of killed batches
     candidates = fresh_units(units, old_units, settings, out_path, force, sizes, runner,
                               options)
     run = _Batch(out_path, units, old_units, candidates, settings, fmt, sets, per_row,

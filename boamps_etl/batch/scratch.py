@@ -7,8 +7,12 @@ is beside the outputs (:func:`spool_folder`). When the output is an object store
 cluster's workers do not see it, the spool goes to a private folder of the system's
 temporary folder (a :class:`Scratch`), provided the workers see that folder too: always
 for the local pool and for a ``LocalCluster`` started by batch, after a probe for a
-cluster given by the user (:meth:`boamps_etl.execute.dask.DaskExecutor.sees`). Else
-large files are read whole by their worker, as small ones.
+cluster given by the user (:meth:`boamps_etl.execute.dask.DaskExecutor.sees`). Else, for
+an output on an object store, the spools are objects there, in a work folder of this
+process (each uploaded whole once complete, by the worker; removed at the end, or by the
+next batch of this machine after a kill): workers of other machines stream and split large
+files too. Else (a local output that the workers do not see, nor this machine's temporary
+folder) large files are read whole by their worker, as small ones.
 
 On an object store there is no rename: a finished work file is uploaded as one whole
 object (:func:`publish`), which the store makes visible only when complete; nothing is
@@ -70,7 +74,23 @@ def spool_folder(out: AnyPath, executor: Executor | None, scratch: Scratch) -> s
     if callable(sees) and sees(scratch.folder()):
         return str(scratch.folder())
     scratch.close()
+    if storage.is_url(out):  # workers of other machines: the spools are objects
+        return f"{str(out).rstrip('/')}/{staging.work_name(staging.STAGE)}"
     return None
+
+
+def sweep_store(out: AnyPath, sizes: dict[str, int] | None) -> None:
+    """Remove from an object store's output the spools that batches of this machine,
+    killed, left there (``sizes``: the output's listing, from which their names are
+    dropped)."""
+    if sizes is None:
+        return
+    stale = {name.split("/", 1)[0] for name in sizes
+             if "/" in name and staging.is_stale(name.split("/", 1)[0])}
+    for folder in sorted(stale):
+        storage.remove_tree(out / folder)
+    for name in [n for n in sizes if n.split("/", 1)[0] in stale]:
+        del sizes[name]
 
 
 def work_folder(out: AnyPath, scratch: Scratch | None) -> Path | None:

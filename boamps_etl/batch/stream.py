@@ -28,7 +28,7 @@ from ..flatten import columns_of, write_csv_rows
 from ..io import staging, storage
 from ..io.storage import AnyPath
 from ..io.writers import dumps, render_jsonl, report_filename
-from .convert import LIVE_POLL_SECONDS, SourceOutcome, join_split, read_spool
+from .convert import LIVE_POLL_SECONDS, SourceOutcome, join_split, read_spool, remove_spool
 from .discover import rel_path
 from .manifest import (
     ManifestEntry,
@@ -154,7 +154,7 @@ class StreamedFolder:
             for outcome in outcomes:
                 for spool in (outcome.spool, *outcome.spools):
                     if spool is not None:
-                        staging.remove(Path(spool))
+                        remove_spool(spool, outcome.spool_options)
         return {**record, "outputs": outputs, "part": name}
 
     def _line(self, part: _HashedFile, item: list[Any]) -> None:

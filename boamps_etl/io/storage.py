@@ -97,12 +97,14 @@ def forget_listings(path: AnyPath) -> None:
 
 
 def walk(top: AnyPath, onerror: Callable[[OSError], None] | None = None,
-         one_level: bool = False
+         one_level: bool = False, sizes: dict[str, int] | None = None
          ) -> Iterator[tuple[tuple[str, ...], list[str], list[str]]]:
     """``os.walk`` for both kinds: (parts relative to ``top``, subfolder names, file
     names), top-down; the caller may prune the subfolder list in place. ``onerror``:
     called with the error of a local folder that cannot be listed. ``one_level``: only
-    ``top`` itself (one listing request on an object store).
+    ``top`` itself (one listing request on an object store). ``sizes``: filled with the
+    size of each object listed (bytes, by its path relative to ``top``, parts joined by
+    '/'), which the listing gives for free; left alone for a local folder.
 
     An object store's tree is listed flat, every key under ``top`` in pages of a thousand
     (one request per thousand files, instead of one per folder), then walked in memory."""
@@ -125,10 +127,15 @@ def walk(top: AnyPath, onerror: Callable[[OSError], None] | None = None,
             name = item["name"].rstrip("/")
             if name.lstrip("/") == base.lstrip("/"):
                 continue  # some stores list the prefix itself
-            (dirs if item.get("type") == "directory" else files).append(name.rsplit("/", 1)[-1])
+            if item.get("type") == "directory":
+                dirs.append(name.rsplit("/", 1)[-1])
+                continue
+            files.append(name.rsplit("/", 1)[-1])
+            if sizes is not None:
+                sizes[files[-1]] = int(item.get("size") or 0)
         yield (), dirs, files
         return
-    tree = _listing_tree(fs, base)
+    tree = _listing_tree(fs, base, sizes)
     stack: list[tuple[tuple[str, ...], _Node]] = [((), tree)]
     while stack:
         rel, node = stack.pop()
@@ -149,8 +156,9 @@ class _Node:
         self.files: list[str] = []
 
 
-def _listing_tree(fs: Any, base: str) -> _Node:
-    """Every object under ``base`` (one flat, paginated listing) as a tree of folders."""
+def _listing_tree(fs: Any, base: str, sizes: dict[str, int] | None = None) -> _Node:
+    """Every object under ``base`` (one flat, paginated listing) as a tree of folders
+    (``sizes``: see :func:`walk`)."""
     root = _Node()
     try:
         found = fs.find(base, withdirs=False, detail=True)
@@ -168,6 +176,8 @@ def _listing_tree(fs: Any, base: str) -> _Node:
                 node = node.dirs.setdefault(part, _Node())
         if parts[-1]:  # a key ending with '/' only marks an (empty) folder
             node.files.append(parts[-1])
+            if sizes is not None:
+                sizes[key[len(lead):]] = int(info.get("size") or 0)
     return root
 
 
@@ -293,6 +303,26 @@ def put_file(path: AnyPath, local: Path) -> None:
     for a large one, read in parts: the store makes the object visible only when it is
     complete)."""
     _fs(path).put_file(os.fspath(local), _key(path))
+
+
+def get_file(path: AnyPath, local: Path) -> None:
+    """Download the object ``path`` to the local file ``local`` (in parts: never held
+    whole in memory)."""
+    _fs(path).get_file(_key(path), os.fspath(local))
+
+
+def open_read(path: AnyPath) -> Any:
+    """A file or an object opened for reading in order, :data:`HASH_BLOCK` bytes read
+    ahead (one ranged GET each on an object store)."""
+    if not is_url(path):
+        return open(path, "rb", buffering=1 << 20)
+    return _fs(path).open(_key(path), "rb", block_size=HASH_BLOCK, cache_type="readahead")
+
+
+def remove_tree(path: AnyPath) -> None:
+    """Delete every object under the prefix ``path`` (an object store's folder)."""
+    with contextlib.suppress(FileNotFoundError):
+        _fs(path).rm(_key(path).rstrip("/"), recursive=True)
 
 
 def remove(path: AnyPath) -> None:
