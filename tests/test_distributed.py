@@ -232,6 +232,38 @@ def test_the_cluster_holds_only_the_window_whatever_the_folders(
     assert not cluster.futures and cluster.run_on_scheduler(_scheduler_tasks) == 0
 
 
+def _list_tree(url: str) -> int:
+    """On a worker: list every file under ``url`` (as a batch's first tasks do)."""
+    from boamps_etl.io import storage
+
+    return sum(len(files) for _, _, files in storage.walk(storage.as_path(url)))
+
+
+def test_a_later_run_on_the_same_workers_sees_the_store_as_it_is_now(
+        s3: S3, cluster: Any, tmp_path: Path) -> None:
+    """Workers outlive a run: what they listed in an earlier one (here: every worker, the
+    whole tree) must not hide the files added since, nor keep a changed file from being
+    read."""
+    root = _many(tmp_path, 6)
+    s3.upload(root, "lab/many-later")
+    first = convert_tree("s3://lab/many-later", "s3://lab/out-later", client=cluster)
+    assert first.converted == 6
+    assert list(cluster.run(_list_tree, "s3://lab/many-later").values()) == [7, 7]
+    changed = root / "g1" / "exp001" / "emissions.csv"
+    write_csv(changed, v321_row(run_id="aaaaaaaa-0000-4000-8000-000000000001",
+                                duration="1234.5"))
+    (root / "g2" / "exp900").mkdir()
+    write_csv(root / "g2" / "exp900" / "emissions.csv",
+              v321_row(run_id="aaaaaaaa-0000-4000-8000-000000000900"))
+    s3.upload(root, "lab/many-later")
+    reference = tmp_path / "ref"
+    convert_tree(root, reference, jobs=1)
+    second = convert_tree("s3://lab/many-later", "s3://lab/out-later", client=cluster)
+    assert [i.message for i in second.issues] == []
+    assert (second.converted, second.unchanged) == (2, 5)
+    assert s3.objects("lab/out-later") == tree_bytes(reference)
+
+
 def test_cli_dask_with_urls_and_a_context_url(s3: S3, cluster: Any, bucket_tree: str
                                               ) -> None:
     from click.testing import CliRunner
