@@ -569,3 +569,36 @@ def test_a_signal_to_the_group_stops_batch_cleanly(big: tuple[Path, Path], tmp_p
     assert _wait_for(lambda: not any(_alive(w) for w in workers), 2)
     assert _work_files(tmp_path / "out") == []
     assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_interrupt_as_a_range_s_work_file_is_made_leaves_none(
+        big: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        fmt: str) -> None:
+    """Ctrl-C lands just after a work file is made, before the code that made it has
+    noted it (here: the second one, a range's): it is removed all the same."""
+    from boamps_etl.api import convert_to
+    from boamps_etl.io import staging
+
+    csv_path, context = big
+    made: list[Path] = []
+    open_new = staging.open_new
+
+    def interrupted(make: Any) -> Any:
+        def make_then_stop(path: Path) -> Any:
+            made.append(Path(path))
+            done = make(path)
+            if len(made) == 2:  # the second range's
+                if hasattr(done, "close"):
+                    done.close()
+                raise KeyboardInterrupt
+            return done
+        return make_then_stop
+
+    monkeypatch.setattr(staging, "open_new", interrupted(open_new))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        convert_to(csv_path, out / f"reports.{fmt}", fmt, context=context, jobs=2)
+    assert len(made) >= 2
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -254,6 +255,65 @@ def test_dask_workers_that_see_neither_spool_to_the_store_and_split_large_files(
     again = convert_tree(tree, f"s3://{prefix}", executor=BlindTo(client=cluster),
                          format="jsonl")
     assert again.converted == 0 and again.written == []
+
+
+def _die_in_a_spool(marker: str) -> None:
+    """On a worker: the first spool block written after this, by any worker, is the last
+    thing its process does (killed at once: its work files are left as they are)."""
+    original = getattr(batch_convert._spool_block, "original", batch_convert._spool_block)
+
+    def spool_block(out: Any, items: list[Any], flush: bool = False) -> None:
+        original(out, items, flush)
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        out.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    spool_block.original = original  # type: ignore[attr-defined]
+    batch_convert._spool_block = spool_block  # type: ignore[assignment]
+
+
+def _live_again() -> None:
+    batch_convert._spool_block = getattr(  # type: ignore[assignment]
+        batch_convert._spool_block, "original", batch_convert._spool_block)
+
+
+def test_a_worker_killed_while_spooling_to_the_store_loses_nothing(
+        s3: S3, cluster: Any, tree: Path, references: dict[str, Path],  # noqa: F811
+        blind: type[BlindTo], tmpdir_: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed while a large file's share spools its reports (to be uploaded to
+    the store): Dask runs the task again; every report is written once, no work object
+    is left, and what the dead worker left in its temporary folder is swept."""
+    import cloudpickle
+
+    monkeypatch.setattr(batch_convert, "SPLIT_BYTES", 1 << 20)
+    prefix = "lab/dask-blind-kill"
+    blind.blind = [tmpdir_]
+    marker = tmp_path / "killed"
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        cluster.run(_die_in_a_spool, str(marker))
+        before = set(cluster.run(os.getpid).values())
+        result = convert_tree(tree, f"s3://{prefix}", executor=BlindTo(client=cluster),
+                              format="jsonl")
+    finally:
+        cluster.run(_live_again)
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert marker.exists()  # a worker died in a spool
+    cluster.wait_for_workers(2, timeout=60)
+    assert before - set(cluster.run(os.getpid).values())  # it was replaced
+    assert result.files == 9
+    check_same(s3, prefix, references["jsonl"])
+    assert streamed(remote_state(s3, prefix)) == set(LARGE)
+    assert work_objects(s3, prefix) == []
+    real_tmp = Path(next(iter(cluster.run(tempfile.gettempdir).values())))
+    cluster.run(batch_convert._worker_temp)  # as a worker's next large file does
+    dead = before - set(cluster.run(os.getpid).values())
+    assert [p for p in real_tmp.iterdir()
+            if staging.is_work_name(p.name) and int(p.name.split(".")[3]) in dead] == []
 
 
 @pytest.mark.parametrize("executor", ["local", "dask"])

@@ -288,17 +288,13 @@ def _stream_here(spool: str, options: tuple[tuple[str, Any], ...], path: AnyPath
     return outcome
 
 
-_TEMP: list[Path] = []  # this process's temporary folder, swept once
-
-
 def _worker_temp() -> Path:
-    """The system's temporary folder, cleared of what killed workers of this machine left
-    there the first time this process asks for it."""
-    if not _TEMP:
-        _TEMP.append(Path(tempfile.gettempdir()))
-        with contextlib.suppress(OSError):
-            staging.sweep(_TEMP[0])
-    return _TEMP[0]
+    """The system's temporary folder, cleared first of what killed workers of this machine
+    left there (a scan of one folder, next to converting a large file)."""
+    folder = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        staging.sweep(folder)
+    return folder
 
 
 def remove_spool(path: str, options: tuple[tuple[str, Any], ...] = ()) -> None:

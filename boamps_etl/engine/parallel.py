@@ -145,12 +145,15 @@ class Runner:
                 if direct:
                     outs.append(str(stage))
                     continue
-                if folders:
-                    outs.append(str(staging.new_folder(stage)))
-                    continue
-                fh, path = staging.new_file(stage, self.fmt)
-                fh.close()
+                # named, then noted, then made: an interrupt at any point leaves nothing
+                # that the finally clause below does not remove
+                path = stage / staging.work_name(
+                    staging.STAGE if folders else staging.PART, "" if folders else self.fmt)
                 outs.append(str(path))
+                if folders:
+                    path.mkdir(mode=0o700)
+                else:
+                    staging.open_new(path).close()
             yield from self.imap(_convert_part, [(ff, j, out, direct)
                                                  for j, out in enumerate(outs)])
         except BaseException as exc:
