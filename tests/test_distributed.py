@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,76 @@ def test_dask_reads_local_disk_and_writes_the_same(cluster: Any, local_tree: Pat
     out = tmp_path / "out"
     convert_tree(local_tree, out, client=cluster)
     assert tree_bytes(out) == tree_bytes(local_out)
+
+
+def _scheduler_tasks(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.tasks)
+
+
+def test_the_cluster_holds_only_the_window_whatever_the_folders(
+        cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each result taken releases its task: the client's futures and the scheduler's tasks
+    stay within the window of tasks in flight, not one per folder converted so far (which
+    would make every completion cost more as a batch grows), and none is left after."""
+    from boamps_etl.batch import driver
+
+    root = _many(tmp_path, 40)
+    reference = tmp_path / "ref"
+    convert_tree(root, reference, jobs=1)
+    monkeypatch.setattr(driver._Batch, "WINDOW_MIN", 4)
+    monkeypatch.setattr(driver._Batch, "WINDOW_PER_SLOT", 1)  # 2 workers: 4 in flight
+    held: list[tuple[int, int, int]] = []  # (files done, client futures, scheduler tasks)
+
+    def sample(p: BatchProgress) -> None:
+        held.append((p.files_done, len(cluster.futures),
+                     cluster.run_on_scheduler(_scheduler_tasks)))
+
+    result = convert_tree(root, tmp_path / "out", client=cluster, progress=sample)
+    assert result.converted == 40
+    assert tree_bytes(tmp_path / "out") == tree_bytes(reference)
+    assert len(held) > 40 and held[-1][0] == 40
+    # the loop drops the folder it just took a moment after sampling, and a release goes
+    # through the client's event loop, then to the scheduler: allow twice the window (4),
+    # far from the 40 a leak would reach
+    assert max(futures for _, futures, _ in held) <= 8
+    assert max(tasks for _, _, tasks in held) <= 8
+    deadline = time.monotonic() + 10
+    while (cluster.futures or cluster.run_on_scheduler(_scheduler_tasks)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cluster.futures and cluster.run_on_scheduler(_scheduler_tasks) == 0
+
+
+def _list_tree(url: str) -> int:
+    """On a worker: list every file under ``url`` (as a batch's first tasks do)."""
+    from boamps_etl.io import storage
+
+    return sum(len(files) for _, _, files in storage.walk(storage.as_path(url)))
+
+
+def test_a_later_run_on_the_same_workers_sees_the_store_as_it_is_now(
+        s3: S3, cluster: Any, tmp_path: Path) -> None:
+    """Workers outlive a run: what they listed in an earlier one (here: every worker, the
+    whole tree) must not hide the files added since, nor keep a changed file from being
+    read."""
+    root = _many(tmp_path, 6)
+    s3.upload(root, "lab/many-later")
+    first = convert_tree("s3://lab/many-later", "s3://lab/out-later", client=cluster)
+    assert first.converted == 6
+    assert list(cluster.run(_list_tree, "s3://lab/many-later").values()) == [7, 7]
+    changed = root / "g1" / "exp001" / "emissions.csv"
+    write_csv(changed, v321_row(run_id="aaaaaaaa-0000-4000-8000-000000000001",
+                                duration="1234.5"))
+    (root / "g2" / "exp900").mkdir()
+    write_csv(root / "g2" / "exp900" / "emissions.csv",
+              v321_row(run_id="aaaaaaaa-0000-4000-8000-000000000900"))
+    s3.upload(root, "lab/many-later")
+    reference = tmp_path / "ref"
+    convert_tree(root, reference, jobs=1)
+    second = convert_tree("s3://lab/many-later", "s3://lab/out-later", client=cluster)
+    assert [i.message for i in second.issues] == []
+    assert (second.converted, second.unchanged) == (2, 5)
+    assert s3.objects("lab/out-later") == tree_bytes(reference)
 
 
 def test_cli_dask_with_urls_and_a_context_url(s3: S3, cluster: Any, bucket_tree: str

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ExecutionError, MissingExtraError, UsageError
-from ..io import staging
+from ..io import staging, storage
 from .base import TaskFuture
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class DaskExecutor:
                     dashboard_address=":0", silence_logs=40)
                 client = distributed.Client(self._cluster, set_as_default=False)
         self.client = client
+        self._run = uuid.uuid4().hex  # tells the workers that a new run began (see fresh)
         self.dashboard: str | None = None
         try:
             services = client.scheduler_info().get("services", {})
@@ -79,7 +81,12 @@ class DaskExecutor:
             self.dashboard = None
 
     def submit(self, fn: Callable[..., T], *args: Any) -> TaskFuture[T]:
-        future: TaskFuture[T] = self.client.submit(fn, *args, pure=False)
+        """``fn(*args)`` on a worker, through :func:`fresh` (listings cached by an earlier
+        run are dropped first); the task is named after ``fn``."""
+        from dask.utils import funcname
+
+        future: TaskFuture[T] = self.client.submit(
+            fresh, self._run, fn, *args, key=f"{funcname(fn)}-{uuid.uuid4().hex}")
         return future
 
     def gather(self, futures: list[TaskFuture[T]]) -> list[T]:
@@ -147,6 +154,23 @@ class DaskExecutor:
             finally:
                 if self._cluster is not None:
                     self._cluster.close()
+
+
+_last_run: str | None = None  # in a worker process: the run whose task it ran last
+
+
+def fresh(run: str, fn: Callable[..., T], *args: Any) -> T:
+    """On a worker: ``fn(*args)``; first, when it is the first task of a new run here,
+    forget what the worker's filesystems (fsspec) remember of listings. A worker outlives
+    the runs of a cluster that is not the LocalCluster of one batch: a listing cached in an
+    earlier run would show an object as it was then, and an object changed since could
+    not be read (the version listed is no longer in the store). Within a run, the listings
+    made by its first tasks are kept (no request per file)."""
+    global _last_run
+    if run != _last_run:
+        storage.forget_all_listings()
+        _last_run = run
+    return fn(*args)
 
 
 def holds(path: str, data: bytes) -> bool:

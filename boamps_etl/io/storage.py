@@ -19,6 +19,7 @@ import hashlib
 import os
 import posixpath
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -94,6 +95,17 @@ def forget_listings(path: AnyPath) -> None:
     filesystem object, and a run must see the store as it is now)."""
     if is_url(path):
         _fs(path).invalidate_cache()
+
+
+def forget_all_listings() -> None:
+    """:func:`forget_listings` for every fsspec filesystem this process has made (a Dask
+    worker's, between runs)."""
+    fsspec = sys.modules.get("fsspec")
+    if fsspec is None:
+        return  # no URL was ever opened here
+    for cls in set(fsspec.registry.values()):
+        for fs in list(getattr(cls, "_cache", {}).values()):
+            fs.invalidate_cache()
 
 
 def walk(top: AnyPath, onerror: Callable[[OSError], None] | None = None,
