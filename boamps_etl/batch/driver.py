@@ -701,7 +701,8 @@ class _Batch:
             self.writer.shutdown(wait=True)
             self.save(force=True)
             if self.spool is not None and storage.is_url(self.spool):
-                storage.remove_tree(storage.as_path(self.spool, dict(self.options)))
+                with contextlib.suppress(OSError, ValueError):  # left: the next run's
+                    storage.remove_tree(storage.as_path(self.spool, dict(self.options)))
             if self.spool is not None:
                 for path in self.live_paths:  # named here, by this process: not swept
                     staging.remove(Path(path))
