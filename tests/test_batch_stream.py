@@ -508,3 +508,39 @@ def test_split_files_are_read_as_their_spools_grow(tmp_path: Path) -> None:
     assert outputs(out) == outputs(tmp_path / "whole")
     assert [e.as_row() for e in result.entries] == [e.as_row() for e in whole.entries]
     no_debris(out)
+
+
+def test_a_rerun_that_changed_nothing_does_not_write_all_jsonl_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``all.jsonl`` is compared with the folders' files where it is; it is written again
+    (to a work file, then compared) only when they differ."""
+    from boamps_etl.batch import stream
+
+    tree = tmp_path / "runs"
+    for i in range(5):
+        (tree / f"f{i}").mkdir(parents=True)
+        write_csv(tree / f"f{i}" / "emissions.csv",
+                  v321_row(run_id=f"eeeeeeee-0000-4000-8000-{i:012d}"))
+    out = tmp_path / "out"
+    convert_tree(tree, out, contexts=[CONTEXT], format="jsonl")
+    whole = out / f"{batch.ALL_OUTPUT}.jsonl"
+    before = whole.stat()
+    made: list[Path] = []
+    init = stream._HashedFile.__init__
+
+    def noted(self: Any, folder: Path, suffix: str = "") -> None:
+        made.append(Path(folder))
+        init(self, folder, suffix)
+
+    monkeypatch.setattr(stream._HashedFile, "__init__", noted)
+    again = convert_tree(tree, out, contexts=[CONTEXT], format="jsonl")
+    assert again.written == [] and len(made) == 1  # the manifest's work file only
+    assert (whole.stat().st_ino, whole.stat().st_mtime_ns) == (before.st_ino,
+                                                               before.st_mtime_ns)
+    write_csv(tree / "f4" / "emissions.csv",
+              v321_row(run_id="eeeeeeee-0000-4000-8000-999999999999"))
+    changed = convert_tree(tree, out, contexts=[CONTEXT], format="jsonl")
+    assert whole in changed.written
+    assert whole.read_bytes() == b"".join(
+        (out / f"f{i}" / f"{batch.FOLDER_OUTPUT}.jsonl").read_bytes() for i in range(5))
+    no_debris(out)

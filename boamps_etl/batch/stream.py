@@ -363,12 +363,32 @@ def write_manifest(target: AnyPath, entries: Iterable[ManifestEntry],
         staging.remove(out.path)
 
 
+def _holds_parts(out: AnyPath, parts: list[str], target: AnyPath) -> bool:
+    """True when the local file ``target`` holds the files ``parts`` (relative to ``out``)
+    end to end: their sizes first, then their bytes, read in blocks, to the first
+    difference."""
+    try:
+        if sum((out / p).stat().st_size for p in parts) != Path(target).stat().st_size:
+            return False
+        with Path(target).open("rb") as whole:
+            for p in parts:
+                with (out / p).open("rb") as fh:
+                    while block := fh.read(1 << 20):
+                        if whole.read(len(block)) != block:
+                            return False
+            return not whole.read(1)
+    except OSError:
+        return False
+
+
 def write_combined(out: AnyPath, fmt: str, parts: list[str], target: AnyPath,
                    folder: Path | None = None, sizes: dict[str, int] | None = None) -> bool:
     """``all.jsonl`` / ``all.csv`` from the folders' files, streamed (the same bytes as
     rendering every report at once: a CSV's columns are the union of the folders' columns,
     first seen, so the headers are read first). ``folder`` and ``sizes``: as
     ``write_manifest``'s ``work`` and ``sizes``."""
+    if fmt == "jsonl" and not storage.is_url(target) and _holds_parts(out, parts, target):
+        return False  # a re-run that changed nothing: not written again only to compare
     work = _HashedFile(folder or Path(out))
     try:
         if fmt == "jsonl":
