@@ -546,37 +546,33 @@ def _spooled(path: str, writer: Any = None, options: tuple[tuple[str, Any], ...]
     """The items of a spool, block by block. ``writer``: the task still writing it: what
     is not there yet is waited for; its failure is raised. A spool that is an object
     (``options``: the storage options to read it with) is complete."""
-    if storage.is_url(path):
-        with storage.open_read(storage.as_path(path, dict(options))) as fh:
-            while True:
-                size = int.from_bytes(_exactly(fh, 8, path), "little")
-                if not size:
-                    return
-                yield from pickle.loads(_exactly(fh, size, path))
-    with open(path, "rb", buffering=1 << 20) as fh:
+    with storage.open_read(storage.as_path(path, dict(options))) as fh:
         while True:
-            _wait(fh, 8, writer, path)
-            size = int.from_bytes(fh.read(8), "little")
+            size = int.from_bytes(_read(fh, 8, writer, path), "little")
             if not size:
                 return
-            _wait(fh, size, writer, path)
-            yield from pickle.load(fh)
+            yield from pickle.loads(_read(fh, size, writer, path))
 
 
-def _exactly(fh: Any, size: int, path: str) -> bytes:
+def _read(fh: Any, size: int, writer: Any, path: str) -> bytes:
+    """The next ``size`` bytes of a spool, waited for while ``writer`` writes it (a local
+    file: only then is a spool read before it is complete)."""
+    if writer is not None:
+        _wait(fh, size, writer)
     data = fh.read(size)
     if len(data) < size:
         raise BoampsEtlError(f"{path}: a work file of this batch ended early")
     return bytes(data)
 
 
-def _wait(fh: Any, size: int, writer: Any, path: str) -> None:
-    """Wait until the spool ``fh`` holds ``size`` bytes past its position."""
+def _wait(fh: Any, size: int, writer: Any) -> None:
+    """Wait until the spool ``fh`` (a local file) holds ``size`` bytes past its position;
+    :func:`_read` says when it ended early."""
     end = fh.tell() + size
     ended = False
     while os.fstat(fh.fileno()).st_size < end:
-        if writer is None or ended:
-            raise BoampsEtlError(f"{path}: a work file of this batch ended early")
+        if ended:
+            return
         if writer.done():
             error = writer.exception()
             if error is not None:
