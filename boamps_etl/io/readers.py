@@ -25,6 +25,7 @@ import difflib
 import gzip
 import io
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -170,8 +171,12 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return None
 
 
+#: A control character other than tab, CR and LF.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 32 and c not in "\t\r\n" for c in text)
+    return _CONTROL.search(text) is not None
 
 
 class _LineTooLong(Exception):
