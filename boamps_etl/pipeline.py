@@ -24,7 +24,7 @@ from .io.readers import ROW_COLUMN, CsvSource, CsvTable
 from .levels import assess, count_levels
 from .mapping import FieldMapping, apply_mapping, issue_for, problems_by_row
 from .schema import child_keys, split_path
-from .shapes import schema_path, supported, tag, value_check
+from .shapes import MAX_SHAPES, schema_path, supported, tag, value_check
 from .transforms import TransformContext, ValueProblem, clean, country_from_iso, printable
 from .validate import full_check, schema_errors
 
@@ -504,14 +504,21 @@ def needed_columns(mapping: FieldMapping, context: Context | None) -> set[str]:
 
 def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | None = None, *,
                   per_row: bool = False, allow_incomplete: bool = False,
-                  groups: dict[int, tuple[int, ...]] | None = None) -> ConversionResult:
+                  groups: dict[int, tuple[int, ...]] | None = None,
+                  shapes: dict[Any, str | None] | None = None) -> ConversionResult:
     """Convert one read CSV into reports (see the module docs for the steps).
 
     ``groups`` (streaming): the table holds only the rows to convert, chosen over the
     whole file; it maps a run's last row to all the rows of that run.
+
+    ``shapes``: the signatures of the valid reports seen so far (see
+    :mod:`boamps_etl.shapes`), each with its level once known, kept by the caller across
+    the files it converts with this same ``mapping`` and ``context``, neither changed
+    meanwhile (a batch's worker: many small files, most of the same few signatures); it is
+    added to. Without it each call starts afresh.
     """
     result = _convert_table(table, mapping, context, per_row=per_row,
-                            allow_incomplete=allow_incomplete, groups=groups)
+                            allow_incomplete=allow_incomplete, groups=groups, shapes=shapes)
     if table.row_labels:  # a JSON report or a log: its records are not rows
         result.issues = _labelled(result.issues, table)
         for report in result.reports:
@@ -552,7 +559,8 @@ def _labelled(issues: list[Issue], table: CsvTable) -> list[Issue]:
 
 def _convert_table(table: CsvTable, mapping: FieldMapping, context: Context | None, *,
                    per_row: bool, allow_incomplete: bool,
-                   groups: dict[int, tuple[int, ...]] | None) -> ConversionResult:
+                   groups: dict[int, tuple[int, ...]] | None,
+                   shapes: dict[Any, str | None] | None = None) -> ConversionResult:
     result = ConversionResult(issues=list(table.issues), files=[table.name],
                               rows_read=table.records)
     frame = _Columns(table)
@@ -592,7 +600,10 @@ def _convert_table(table: CsvTable, mapping: FieldMapping, context: Context | No
     value_cols = list(applied.values.values())
     entry_masks = list(applied.entries.values())
     checked = _value_checks(mapping, applied)
-    seen: dict[Any, str | None] = {}  # signature of a valid report -> its level (once known)
+    # signature of a valid report -> its level (once known)
+    seen: dict[Any, str | None] = {} if shapes is None else shapes
+    if len(seen) > MAX_SHAPES:
+        seen.clear()
     use_signatures = supported()
     # Column-wise, then one tuple per row: the type tags of the mapped values, the entries kept.
     tag_rows = list(zip(*[list(map(tag, col)) for col in value_cols], strict=True)) \

@@ -123,6 +123,23 @@ def _cached(key: Any, load: Callable[[], Any]) -> Any:
     return _SETUP_CACHE[key]
 
 
+# The signatures of valid reports seen by this process (see
+# :func:`boamps_etl.pipeline.convert_table`'s ``shapes``), per loaded mapping and context:
+# these are never changed once loaded, and the entry holds them so that their ids are not
+# reused by others.
+_SHAPES: dict[tuple[int, int], tuple[FieldMapping, Context | None, dict[Any, str | None]]] = {}
+
+
+def _shapes(mapping: FieldMapping, context: Context | None) -> dict[Any, str | None]:
+    key = (id(mapping), id(context))
+    found = _SHAPES.get(key)
+    if found is None or found[0] is not mapping or found[1] is not context:
+        if len(_SHAPES) > 64:
+            _SHAPES.clear()
+        found = _SHAPES[key] = (mapping, context, {})
+    return found[2]
+
+
 def _load_setup(task: UnitTask) -> tuple[FieldMapping | None, Context | None, Issue | None]:
     mapping_path, mapping_hashes = task.mapping
     options = dict(task.options)
@@ -220,7 +237,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
             return single("error", error, sha, table.records)
     assert mapping is not None
     result = convert_table(table, mapping, context, per_row=per_row,
-                           allow_incomplete=allow_incomplete)
+                           allow_incomplete=allow_incomplete,
+                           shapes=_shapes(mapping, context))
     entries: list[ManifestEntry] = []
     documents: dict[int, dict[str, Any]] = {}
     for report in result.reports:
