@@ -255,6 +255,7 @@ class _Plan:
     plain: tuple[tuple[str, tuple[str | int, ...]], ...]
     keyed: tuple[tuple[str, str, str, tuple[str | int, ...], bool], ...]
     lists: tuple[tuple[str, tuple[str | int, ...], tuple[tuple[str, str], ...]], ...]
+    columns: tuple[str, ...] = ()  # FieldMapping.columns()
 
 
 _PLANS: dict[int, tuple[FieldMapping, _Plan]] = {}
@@ -283,7 +284,8 @@ def _plan(mapping: FieldMapping) -> _Plan:
         if key not in keys:
             keys.append(key)
     plan = _Plan(tuple(plain), tuple(keyed), tuple(
-        (lp, _parsed(lp), tuple((k, f"{lp}[{k}]") for k in keys)) for lp, keys in lists.items()))
+        (lp, _parsed(lp), tuple((k, f"{lp}[{k}]") for k in keys)) for lp, keys in lists.items()),
+        tuple(mapping.columns()))
     _PLANS[id(mapping)] = (mapping, plan)
     return plan
 
@@ -485,17 +487,22 @@ def _value_checks(mapping: FieldMapping, applied: Any) -> list[tuple[list[Any], 
     """(column of mapped values, value check) for every mapped field the schemas bound."""
     out = []
     for target, col in applied.values.items():
-        check = value_check(schema_path(target))
+        check = _target_check(target)
         if check is not None:
             out.append((col, check))
     return out
+
+
+@cache
+def _target_check(target: str) -> Callable[[Any], bool] | None:
+    return value_check(schema_path(target))
 
 
 def needed_columns(mapping: FieldMapping, context: Context | None) -> set[str]:
     """The columns a conversion reads: the mapping's sources, the context's ``match``
     columns, and those that name a report (run, task, project, experiment). The
     column-wise engine reads the same ones (:class:`boamps_etl.engine.convert.Converter`)."""
-    needed = set(mapping.columns())
+    needed = set(_plan(mapping).columns)
     if context is not None:
         needed.update(context.match_columns)
     needed.update(("run_id", "task_name", "project_name", "experiment_id"))
