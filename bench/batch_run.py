@@ -8,7 +8,12 @@ then runs ``--repeat`` times into a new output, and once more into the last one 
 every folder unchanged). Each run goes through a fresh wrapper process that reads
 ``getrusage(RUSAGE_CHILDREN)``: the peak RSS of the largest process (the command or one of
 its workers) and the CPU time of all of them; CPU time / wall time near ``JOBS`` means every
-core was busy.
+core was busy. Each run starts on a settled disk (``run.settle``: what earlier runs wrote is
+on the disk) and writes a new output; the outputs are removed when the benchmark ends.
+
+In the same run, CodeCarbon's own BoAmps mapper (peer 1 of ``bench/run.py``, in the peers'
+virtual environment) converts every file of the tree, row by row, once; the table gives
+batch's rows/s against the mapper's (``--no-peers`` skips it).
 
 Usage::
 
@@ -34,12 +39,13 @@ HERE = Path(__file__).resolve().parent
 _WRAPPER = """\
 import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
-rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)
 wall = time.perf_counter() - t0
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 kib = 1 if sys.platform != "darwin" else 1024
-print(json.dumps({"rc": rc, "wall_s": wall, "peak_rss_mb": u.ru_maxrss / kib / 1024,
-                  "cpu_s": u.ru_utime + u.ru_stime}))
+said = r.stdout.decode("utf-8", "replace").strip().splitlines()
+print(json.dumps({"rc": r.returncode, "wall_s": wall, "peak_rss_mb": u.ru_maxrss / kib / 1024,
+                  "cpu_s": u.ru_utime + u.ru_stime, "said": said[-1][-500:] if said else ""}))
 """
 
 
@@ -74,6 +80,54 @@ def run_once(cmd: Sequence[str]) -> dict[str, Any]:
     return result
 
 
+def _peer(bench: Any, a: argparse.Namespace, tree: Path, work: Path, rows: int
+          ) -> dict[str, Any]:
+    """CodeCarbon's BoAmps mapper over every file of *tree*, row by row, once."""
+    peers: dict[str, Any] = bench.ensure_peers(a.peers_venv.resolve())
+    if "skipped" in peers:
+        print(f"CodeCarbon peer skipped: {peers['skipped']}", file=sys.stderr)
+        return peers
+    ctx = bench._context_json(a.context, work / "context.json")
+    out = work / "codecarbon.jsonl"
+    bench.settle()
+    m = run_once([peers["python"], str(HERE / "run.py"), "_peer-codecarbon", str(tree),
+                  str(ctx), str(out)])
+    out.unlink(missing_ok=True)
+    print(f"peer: {m}", file=sys.stderr)
+    if m["rc"] != 0:
+        return {"skipped": f"the peer failed (exit {m['rc']})", **m}
+    said = json.loads(m["said"])
+    if said["rows"] != rows:
+        return {"skipped": f"the peer read {said['rows']} row(s), not {rows}", **m}
+    return {**m, **said, "tool": f"CodeCarbon {peers['codecarbon']} BoAmps mapper",
+            "rows_per_s": rows / m["wall_s"], "files_per_s": said["files"] / m["wall_s"],
+            "cores_busy": m["cpu_s"] / m["wall_s"]}
+
+
+def render(a: argparse.Namespace, r: dict[str, Any]) -> str:
+    """The results as a Markdown table: batch, then the peer in the same run."""
+    lines = [
+        f"tree: 1 × {a.large_rows:,} rows + {a.small:,} × {a.small_rows} rows "
+        f"({r['files']:,} files, {r['rows']:,} rows)",
+        "",
+        "| tool | files/s | rows/s | wall | largest process | cores busy | re-run | vs mapper |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| boamps-etl batch -j {a.jobs} --format {a.format} | {r['files_per_s']:,.0f} | "
+        f"{r['rows_per_s']:,.0f} | {r['wall_s']:.1f} s | {r['peak_rss_mb']:,.0f} MB | "
+        f"{r['cores_busy']:.2f} | {r['rerun_s']:.1f} s | "
+        + (f"{r['vs_mapper']:.1f}× |" if r.get("vs_mapper") else "— |"),
+    ]
+    peer = r["peer"]
+    if peer.get("rows_per_s"):
+        lines.append(
+            f"| {peer['tool']} (one run) | {peer['files_per_s']:,.0f} | "
+            f"{peer['rows_per_s']:,.0f} | {peer['wall_s']:.1f} s | "
+            f"{peer['peak_rss_mb']:,.0f} MB | {peer['cores_busy']:.2f} | — | 1× |")
+    else:
+        lines.append(f"| CodeCarbon's BoAmps mapper | skipped: {peer.get('skipped')} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python bench/run.py --batch",
                                 description=__doc__.split("\n\n")[0])
@@ -92,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--boamps-etl", default=str(Path(sys.executable).parent / "boamps-etl"))
     p.add_argument("--context", type=Path, default=HERE / "context.yaml")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument("--no-peers", action="store_true",
+                   help="skip CodeCarbon's BoAmps mapper over the same tree")
+    p.add_argument("--peers-venv", type=Path, default=HERE / ".venv-peers",
+                   help="the peers' virtual environment (default bench/.venv-peers; "
+                        "created on first use)")
     a = p.parse_args(argv)
     if a.repeat < 1 or a.small < 0 or a.large_rows < 0 or a.small_rows < 1:
         p.error("--repeat, --small-rows >= 1; --small, --large-rows >= 0")
@@ -101,16 +160,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = a.small + (1 if a.large_rows else 0)
     rows = a.large_rows + a.small * a.small_rows
     work = a.work or Path(tempfile.mkdtemp(prefix="boamps-batch-bench-"))
+    sys.path.insert(0, str(HERE))
+    try:
+        import run as bench  # bench/run.py: the peer and the disk's settling
+    finally:
+        sys.path.remove(str(HERE))
     runs: list[dict[str, Any]] = []
+    peer: dict[str, Any] = {"skipped": "--no-peers"}
     try:
         for i in range(a.repeat):
-            out = work / f"out{i}"
+            out = work / f"out{i}"  # a new output each run, all removed at the end
             shutil.rmtree(out, ignore_errors=True)
             cmd = [a.boamps_etl, "batch", str(tree), "-o", str(out), "-c", str(a.context),
                    "-j", str(a.jobs), "--format", a.format, "-q"]
+            bench.settle()
             runs.append(run_once(cmd))
             print(f"run {i + 1}: {runs[-1]}", file=sys.stderr)
+        bench.settle()
         again = run_once(cmd)  # every folder up to date
+        if not a.no_peers:
+            peer = _peer(bench, a, tree, work, rows)
     finally:
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -121,13 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               "rows_per_s": rows / mid["wall_s"], "peak_rss_mb": mid["peak_rss_mb"],
               "cores_busy": mid["cpu_s"] / mid["wall_s"], "rc": mid["rc"],
               "rerun_s": again["wall_s"], "rerun_peak_rss_mb": again["peak_rss_mb"],
-              "runs": runs}
-    print(f"| batch -j {a.jobs} --format {a.format} | files | rows | files/s | rows/s | "
-          "largest process | cores busy | re-run |\n|---|---|---|---|---|---|---|---|\n"
-          f"| 1 × {a.large_rows:,} rows + {a.small:,} × {a.small_rows} rows | {files:,} | "
-          f"{rows:,} | {result['files_per_s']:,.0f} | {result['rows_per_s']:,.0f} | "
-          f"{result['peak_rss_mb']:,.0f} MB | {result['cores_busy']:.2f} | "
-          f"{again['wall_s']:.1f} s |")
+              "runs": runs, "peer": peer}
+    if peer.get("rows_per_s"):
+        result["vs_mapper"] = result["rows_per_s"] / peer["rows_per_s"]
+    print(render(a, result))
     if a.out is not None:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -316,10 +316,38 @@ def _measure_main(spec_json: str) -> int:
     return 0
 
 
+def _dirty_mb() -> float | None:
+    """Dirty + Writeback memory (MB) from /proc/meminfo: what the disk still has to write."""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = sum(int(line.split()[1]) for line in f
+                     if line.startswith(("Dirty:", "Writeback:")))
+    except (OSError, ValueError, IndexError):
+        return None
+    return kb / 1024
+
+
+def settle(limit_mb: float = 32.0, wait_s: float = 120.0) -> float:
+    """Let the disk finish what earlier runs wrote (``sync``, then wait until less than
+    *limit_mb* is dirty or under write-back, at most *wait_s*), so that a run does not pay
+    for its predecessor's files; return the seconds waited."""
+    t0 = time.perf_counter()
+    if hasattr(os, "sync"):
+        os.sync()
+    while time.perf_counter() - t0 < wait_s:
+        dirty = _dirty_mb()
+        if dirty is None or dirty < limit_mb:
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - t0
+
+
 def measure(
     cmd: Sequence[str], work: Path, *, timeout_s: float | None, rss_limit_mb: int
 ) -> dict[str, Any]:
-    """Run *cmd* once through a fresh wrapper process; return rc, wall_s, peak_rss_mb..."""
+    """Run *cmd* once through a fresh wrapper process; return rc, wall_s, peak_rss_mb...
+    The disk is settled first (:func:`settle`)."""
+    settle()
     stdout, stderr = work / "child.out", work / "child.err"
     spec = {
         "cmd": [str(c) for c in cmd],
@@ -348,7 +376,7 @@ def measure(
 
 def repeated(
     label: str,
-    cmd: Sequence[str],
+    cmd: Sequence[str] | Callable[[int], Sequence[str]],
     work: Path,
     args: argparse.Namespace,
     *,
@@ -357,7 +385,8 @@ def repeated(
     fresh: Sequence[Path] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run *cmd* up to *repeat* times (fewer once *budget_s* is used); return runs, last.
-    The paths *fresh* are removed before each run."""
+    The paths *fresh* are removed before each run; a callable *cmd* gets the run's index
+    (0, 1, ...) and gives that run's command."""
     repeat = args.repeat if repeat is None else repeat
     budget_s = args.budget_s if budget_s is None else budget_s
     runs: list[dict[str, Any]] = []
@@ -368,7 +397,8 @@ def repeated(
                 shutil.rmtree(old)
             elif old.exists():
                 old.unlink()
-        m = measure(cmd, work, timeout_s=args.timeout_s, rss_limit_mb=args.rss_limit_mb)
+        run_cmd = cmd(i) if callable(cmd) else cmd
+        m = measure(run_cmd, work, timeout_s=args.timeout_s, rss_limit_mb=args.rss_limit_mb)
         runs.append(m)
         used += m["wall_s"]
         if not args.quiet:
@@ -580,36 +610,46 @@ def _peer_codecarbon_main(csv_path: str, ctx_path: str, out_path: str) -> int:
         default = fld.default if fld.default is not dataclasses.MISSING else fallback
         plan.append((fld.name, is_float, default))
 
+    # a folder: every CSV file under it, in path order (the batch benchmark's tree)
+    root = Path(csv_path)
+    paths = sorted(root.rglob("*.csv")) if root.is_dir() else [root]
     rows = reports = bad = 0
-    with (
-        open(csv_path, newline="", encoding="utf-8-sig") as src,
-        open(out_path, "w", encoding="utf-8") as out,
-    ):
-        for row in csv.DictReader(src):
-            rows += 1
-            kw: dict[str, Any] = {}
-            for name, is_float, default in plan:
-                v = row.get(name)
-                if v is None or v == "":
-                    kw[name] = default
-                elif is_float:
-                    try:
-                        kw[name] = float(v)
-                    except ValueError:
-                        kw[name] = default
-                else:
-                    kw[name] = v
-            try:
-                report = map_emissions_to_boamps(
-                    EmissionsData(**kw), task=task, header=header, quality=quality
-                )
-                out.write(json.dumps(report.to_dict()))
-                out.write("\n")
-                reports += 1
-            except Exception:  # a peer failure on one row is counted, not fatal
-                bad += 1
-    print(json.dumps({"rows": rows, "reports": reports, "failed": bad}))
+    with open(out_path, "w", encoding="utf-8") as out:
+        for path in paths:
+            with open(path, newline="", encoding="utf-8-sig") as src:
+                for row in csv.DictReader(src):
+                    r, b = _peer_row(row, plan, map_emissions_to_boamps, EmissionsData, task,
+                                     header, quality, out)
+                    rows += 1
+                    reports += r
+                    bad += b
+    print(json.dumps({"files": len(paths), "rows": rows, "reports": reports, "failed": bad}))
     return 0
+
+
+def _peer_row(row: dict[str, str], plan: list[tuple[str, bool, Any]], mapper: Any,
+              emissions_data: Any, task: Any, header: Any, quality: Any,
+              out: Any) -> tuple[int, int]:
+    """Peer 1 on one CSV row: (1, 0) when it wrote a report, (0, 1) when the mapper failed."""
+    kw: dict[str, Any] = {}
+    for name, is_float, default in plan:
+        v = row.get(name)
+        if v is None or v == "":
+            kw[name] = default
+        elif is_float:
+            try:
+                kw[name] = float(v)
+            except ValueError:
+                kw[name] = default
+        else:
+            kw[name] = v
+    try:
+        report = mapper(emissions_data(**kw), task=task, header=header, quality=quality)
+        out.write(json.dumps(report.to_dict()))
+        out.write("\n")
+    except Exception:  # a peer failure on one row is counted, not fatal
+        return 0, 1
+    return 1, 0
 
 
 def _peer_jsonschema_main(jsonl_path: str) -> int:
@@ -647,6 +687,8 @@ def _sample_validity(jsonl: Path, n: int = 200) -> dict[str, int] | None:
 
 # --------------------------------------------------------------------------- driver
 
+_REMOVE_AT_END: list[Path] = []  # outputs kept until the benchmark ends (see bench_size)
+
 
 def _context_json(context: Path, dest: Path) -> Path:
     import yaml  # the driver runs in boamps-etl's venv, which has PyYAML
@@ -677,20 +719,26 @@ def bench_size(
         etls: list[dict[str, Any]] = []
         for fmt in args.formats:
             target = work / f"reports.{fmt}" if fmt != "json" else work / "reports"
-            cmd = [
-                args.boamps_etl,
-                "convert",
-                str(csv_path),
-                "--context",
-                str(args.context),
-                "--format",
-                fmt,
-                "--out",
-                str(target),
-                "--force",
-            ]
+            fresh, later = [target], None
+            if fmt == "json":
+                # A folder of one file per report: each run writes a new one, and they are
+                # removed only when the benchmark ends, as removing many files keeps a disk
+                # mounted with ``discard`` slow to create files for minutes after.
+                later = Path(tempfile.mkdtemp(prefix="json-", dir=args.data_dir))
+                _REMOVE_AT_END.append(later)
+                fresh = []
+
+            def cmd(i: int, fmt: str = fmt, target: Path = target,
+                    later: Path | None = later) -> list[str]:
+                if later is not None:
+                    target = later / f"reports-{i}"
+                return [args.boamps_etl, "convert", str(csv_path), "--context",
+                        str(args.context), "--format", fmt, "--out", str(target), "--force"]
+
             label = f"{TOOL_ETL} {fmt}"
-            runs, last = repeated(label, cmd, work, args, fresh=[target])
+            runs, last = repeated(label, cmd, work, args, fresh=fresh)
+            if later is not None:
+                target = later / f"reports-{len(runs) - 1}"
             etl = summarise(TOOL_ETL, rows, reports, runs)
             etl["format"] = fmt
             if last["rc"] != 0 or last["status"] != "ok":
@@ -715,8 +763,8 @@ def bench_size(
             etl["summary"] = said[-1][-300:] if said else ""
             entries.append(etl)
             etls.append(etl)
-            if fmt != "jsonl" and target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            if fmt not in ("jsonl", "json") and target.exists():
+                target.unlink()
         jsonl = next((e for e in etls if e["format"] == "jsonl"), None)
         etl = jsonl or etls[0]
 
@@ -1143,6 +1191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.extend(bench_size(rows, args, peers, etl_python, ctx_json))
     finally:
         tmp_ctx.cleanup()
+        for path in _REMOVE_AT_END:
+            shutil.rmtree(path, ignore_errors=True)
 
     checks = check_targets(results, startup)
     with contextlib.suppress(OSError):

@@ -65,3 +65,41 @@ def test_bench_run_without_peers(tmp_path: Path) -> None:
     cached = list((tmp_path / "data").glob("codecarbon_1000_*.csv"))
     assert len(cached) == 1
     assert json.loads(cached[0].with_suffix(".meta.json").read_text())["rows"] == 1000
+    # the json runs' folders of one file per report are kept to the end, then removed
+    assert not list((tmp_path / "data").glob("json-*"))
+
+
+def _mapper_venv() -> Path | None:
+    """This interpreter's environment when it has CodeCarbon's BoAmps mapper (the test
+    extras install codecarbon), so that the benchmark's peer needs no install."""
+    try:
+        import codecarbon.output_methods.boamps.mapper  # noqa: F401
+    except ImportError:
+        return None
+    return Path(sys.executable).parents[1]
+
+
+@pytest.mark.skipif(_boamps_etl() is None or _mapper_venv() is None,
+                    reason="needs the boamps-etl command and codecarbon's BoAmps mapper")
+def test_bench_batch_runs_the_mapper_over_the_same_tree(tmp_path: Path) -> None:
+    out = tmp_path / "batch.json"
+    cmd = [
+        sys.executable, str(RUN), "--batch",
+        "--large-rows", "300", "--small", "4", "--small-rows", "2", "--repeat", "1",
+        "--format", "jsonl", "--boamps-etl", str(_boamps_etl()),
+        "--peers-venv", str(_mapper_venv()),
+        "--data-dir", str(tmp_path / "data"), "--work", str(tmp_path / "work"),
+        "--out", str(out),
+    ]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(out.read_text())
+    assert (doc["files"], doc["rows"]) == (5, 308)
+    peer = doc["peer"]
+    # the mapper read every file and row of the tree, one report per row
+    assert (peer["files"], peer["rows"], peer["reports"], peer["failed"]) == (5, 308, 308, 0)
+    assert peer["rows_per_s"] == pytest.approx(308 / peer["wall_s"])
+    assert doc["vs_mapper"] == pytest.approx(doc["rows_per_s"] / peer["rows_per_s"])
+    table = r.stdout
+    assert "| boamps-etl batch -j 2 --format jsonl |" in table
+    assert "BoAmps mapper (one run) |" in table and "| 1× |" in table
