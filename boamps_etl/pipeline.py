@@ -13,7 +13,7 @@ in the schema's order, and validate. Each report carries its status:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -22,9 +22,9 @@ from .context import Context, merge_into
 from .errors import Issue, Location
 from .io.readers import ROW_COLUMN, CsvSource, CsvTable
 from .levels import assess, count_levels
-from .mapping import FieldMapping, apply_mapping, clean_columns, issue_for, problems_by_row
+from .mapping import FieldMapping, apply_mapping, issue_for, problems_by_row
 from .schema import child_keys, split_path
-from .shapes import schema_path, supported, tag, value_check
+from .shapes import MAX_SHAPES, schema_path, supported, tag, value_check
 from .transforms import TransformContext, ValueProblem, clean, country_from_iso, printable
 from .validate import full_check, schema_errors
 
@@ -140,23 +140,47 @@ class ConversionResult:
 # --------------------------------------------------------------------------- row selection
 
 
+class _Columns:
+    """A table's columns as lists, what ``frame[column].tolist()`` gives: from the reader's
+    ``cells`` when it kept them (no frame is built), else from the frame."""
+
+    def __init__(self, table: CsvTable) -> None:
+        self.cells = table.cells
+        self.frame: Any = table.frame if table.cells is None else None
+        self.lists: dict[str, list[Any]] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in (self.cells if self.cells is not None else self.frame.columns)
+
+    def __len__(self) -> int:
+        return len(self[ROW_COLUMN])
+
+    def __getitem__(self, name: str) -> list[Any]:
+        if self.cells is not None:
+            return self.cells[name]
+        found = self.lists.get(name)
+        if found is None:
+            found = self.lists[name] = self.frame[name].tolist()
+        return found
+
+
 def select_rows(table: CsvTable, per_row: bool = False,
-                groups: dict[int, tuple[int, ...]] | None = None
-                ) -> list[tuple[int, tuple[int, ...]]]:
+                groups: dict[int, tuple[int, ...]] | None = None,
+                columns: _Columns | None = None) -> list[tuple[int, tuple[int, ...]]]:
     """Indexes of the rows that become reports, each with the spreadsheet rows it stands for.
 
     Rows sharing a run_id are cumulative flushes of one run: the last one holds the totals.
     Rows without a usable run_id ('None', empty, V1 files) stand alone. Task files give one
     report per task row.
     """
-    frame = table.frame
-    rows = frame[ROW_COLUMN].tolist()
+    frame = columns if columns is not None else _Columns(table)
+    rows = frame[ROW_COLUMN]
     n = len(rows)
     if groups is not None:  # chosen beforehand, over the whole file (streaming)
         return [(i, groups.get(rows[i], (rows[i],))) for i in range(n)]
-    if per_row or table.kind == "task" or "run_id" not in frame.columns:
+    if per_row or table.kind == "task" or "run_id" not in frame:
         return [(i, (rows[i],)) for i in range(n)]
-    run_ids = [clean(v) for v in frame["run_id"].tolist()]
+    run_ids = [clean(v) for v in frame["run_id"]]
     by_run: dict[str, list[int]] = {}
     for i, run_id in enumerate(run_ids):
         if run_id is not None:
@@ -231,6 +255,7 @@ class _Plan:
     plain: tuple[tuple[str, tuple[str | int, ...]], ...]
     keyed: tuple[tuple[str, str, str, tuple[str | int, ...], bool], ...]
     lists: tuple[tuple[str, tuple[str | int, ...], tuple[tuple[str, str], ...]], ...]
+    columns: tuple[str, ...] = ()  # FieldMapping.columns()
 
 
 _PLANS: dict[int, tuple[FieldMapping, _Plan]] = {}
@@ -259,7 +284,8 @@ def _plan(mapping: FieldMapping) -> _Plan:
         if key not in keys:
             keys.append(key)
     plan = _Plan(tuple(plain), tuple(keyed), tuple(
-        (lp, _parsed(lp), tuple((k, f"{lp}[{k}]") for k in keys)) for lp, keys in lists.items()))
+        (lp, _parsed(lp), tuple((k, f"{lp}[{k}]") for k in keys)) for lp, keys in lists.items()),
+        tuple(mapping.columns()))
     _PLANS[id(mapping)] = (mapping, plan)
     return plan
 
@@ -434,8 +460,8 @@ EMPTY_CELL_HINT = ("write the value CodeCarbon measured, or set it with --set PA
                    "pass --allow-incomplete to write drafts")
 
 
-def _missing(issues: list[Issue], mapping: FieldMapping, table: CsvTable, sub: Any, i: int,
-             where: Location) -> list[Issue]:
+def _missing(issues: list[Issue], mapping: FieldMapping, table: CsvTable,
+             sub: Callable[[str], list[Any]], i: int, where: Location) -> list[Issue]:
     """Missing required fields in one line, except those the CSV has a column for but this
     row leaves empty: those are said with their column, not as something CodeCarbon cannot
     know."""
@@ -449,7 +475,7 @@ def _missing(issues: list[Issue], mapping: FieldMapping, table: CsvTable, sub: A
             rest.append(issue)
             continue
         column = present[0]
-        raw = str(sub[column].iloc[i] or "").strip()
+        raw = str(sub(column)[i] or "").strip()
         state = f"holds '{printable(raw)}', which means no value" if raw else "is empty"
         empty.append(Issue("missing-field", f"missing required field {issue.where.json_path}: "
                            f"the cell {state}", Location(where.file, where.row, column),
@@ -461,17 +487,22 @@ def _value_checks(mapping: FieldMapping, applied: Any) -> list[tuple[list[Any], 
     """(column of mapped values, value check) for every mapped field the schemas bound."""
     out = []
     for target, col in applied.values.items():
-        check = value_check(schema_path(target))
+        check = _target_check(target)
         if check is not None:
             out.append((col, check))
     return out
+
+
+@cache
+def _target_check(target: str) -> Callable[[Any], bool] | None:
+    return value_check(schema_path(target))
 
 
 def needed_columns(mapping: FieldMapping, context: Context | None) -> set[str]:
     """The columns a conversion reads: the mapping's sources, the context's ``match``
     columns, and those that name a report (run, task, project, experiment). The
     column-wise engine reads the same ones (:class:`boamps_etl.engine.convert.Converter`)."""
-    needed = set(mapping.columns())
+    needed = set(_plan(mapping).columns)
     if context is not None:
         needed.update(context.match_columns)
     needed.update(("run_id", "task_name", "project_name", "experiment_id"))
@@ -480,14 +511,21 @@ def needed_columns(mapping: FieldMapping, context: Context | None) -> set[str]:
 
 def convert_table(table: CsvTable, mapping: FieldMapping, context: Context | None = None, *,
                   per_row: bool = False, allow_incomplete: bool = False,
-                  groups: dict[int, tuple[int, ...]] | None = None) -> ConversionResult:
+                  groups: dict[int, tuple[int, ...]] | None = None,
+                  shapes: dict[Any, str | None] | None = None) -> ConversionResult:
     """Convert one read CSV into reports (see the module docs for the steps).
 
     ``groups`` (streaming): the table holds only the rows to convert, chosen over the
     whole file; it maps a run's last row to all the rows of that run.
+
+    ``shapes``: the signatures of the valid reports seen so far (see
+    :mod:`boamps_etl.shapes`), each with its level once known, kept by the caller across
+    the files it converts with this same ``mapping`` and ``context``, neither changed
+    meanwhile (a batch's worker: many small files, most of the same few signatures); it is
+    added to. Without it each call starts afresh.
     """
     result = _convert_table(table, mapping, context, per_row=per_row,
-                            allow_incomplete=allow_incomplete, groups=groups)
+                            allow_incomplete=allow_incomplete, groups=groups, shapes=shapes)
     if table.row_labels:  # a JSON report or a log: its records are not rows
         result.issues = _labelled(result.issues, table)
         for report in result.reports:
@@ -528,27 +566,35 @@ def _labelled(issues: list[Issue], table: CsvTable) -> list[Issue]:
 
 def _convert_table(table: CsvTable, mapping: FieldMapping, context: Context | None, *,
                    per_row: bool, allow_incomplete: bool,
-                   groups: dict[int, tuple[int, ...]] | None) -> ConversionResult:
+                   groups: dict[int, tuple[int, ...]] | None,
+                   shapes: dict[Any, str | None] | None = None) -> ConversionResult:
     result = ConversionResult(issues=list(table.issues), files=[table.name],
                               rows_read=table.records)
-    if table.records == 0 and len(table.frame) == 0:  # only a file's first block has records
+    frame = _Columns(table)
+    if table.records == 0 and len(frame) == 0:  # only a file's first block has records
         result.issues.append(Issue("no-rows", "has a header but no data rows: 0 reports",
                                    Location(table.name), "warning"))
-    selected = select_rows(table, per_row, groups)
+    selected = select_rows(table, per_row, groups, frame)
     if not selected:
         return result
-    frame = table.frame
     indexes = [i for i, _ in selected]
-    sub = frame.iloc[indexes]
+    every = indexes == list(range(len(frame)))
+
+    def sub(name: str) -> list[Any]:
+        """The column's cells of the selected rows."""
+        cells = frame[name]
+        return cells if every else [cells[i] for i in indexes]
+
     needed = needed_columns(mapping, context)
-    columns = clean_columns(sub, [c for c in table.columns if c in needed])
+    columns: dict[str, Sequence[str | None]] = {
+        c: [clean(v) for v in sub(c)] for c in table.columns if c in needed and c in frame}
     if table.kind == "tracker":
         normalise_tracker(columns)  # type: ignore[arg-type]
     n = len(indexes)
     derived = derive_country(columns, n)
     run_id_cells = columns.get("run_id")
     # Derived report ids hash the whole row: only build those cells when some row needs one.
-    content = [[None if v is None else str(v) for v in sub[c].tolist()] for c in table.columns] \
+    content = [[None if v is None else str(v) for v in sub(c)] for c in table.columns] \
         if per_row or table.kind == "task" or run_id_cells is None or None in run_id_cells \
         else []
     ctx = TransformContext(table.kind, per_row, {}, (), [rows[-1] for _, rows in selected],
@@ -561,7 +607,10 @@ def _convert_table(table: CsvTable, mapping: FieldMapping, context: Context | No
     value_cols = list(applied.values.values())
     entry_masks = list(applied.entries.values())
     checked = _value_checks(mapping, applied)
-    seen: dict[Any, str | None] = {}  # signature of a valid report -> its level (once known)
+    # signature of a valid report -> its level (once known)
+    seen: dict[Any, str | None] = {} if shapes is None else shapes
+    if len(seen) > MAX_SHAPES:
+        seen.clear()
     use_signatures = supported()
     # Column-wise, then one tuple per row: the type tags of the mapped values, the entries kept.
     tag_rows = list(zip(*[list(map(tag, col)) for col in value_cols], strict=True)) \

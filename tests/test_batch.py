@@ -13,7 +13,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import V321_HEADER, v321_row, write_csv
+from conftest import TASK_CONTEXT, V321_HEADER, v321_row, write_csv
 
 from boamps_etl import batch
 from boamps_etl.batch import BatchProgress, convert_tree, driver, explain
@@ -633,3 +633,30 @@ def test_a_window_of_tasks_in_flight_not_every_folder(tmp_path: Path,
     assert result.converted == 40 and executor.outstanding == 0
     assert tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "ref")
     assert result.entries == reference.entries
+
+
+def test_a_worker_sends_back_rendered_reports_without_their_data(tmp_path: Path) -> None:
+    """json and jsonl reports are rendered in the worker: the parent gets their text and
+    only what names their files, not each report's data again."""
+    import hashlib
+    import json
+
+    from boamps_etl.batch.convert import UnitTask, convert_unit
+    from boamps_etl.io.writers import report_filename
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    write_csv(folder / "emissions.csv", v321_row(run_id="a"), v321_row(run_id="b"))
+    context = tmp_path / "context.json"
+    context.write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
+    sha = hashlib.sha256(context.read_bytes()).hexdigest()
+    for fmt in ("json", "jsonl"):
+        task = UnitTask("run", (("run/emissions.csv", str(folder / "emissions.csv")),),
+                        ((str(context), sha),), (None, ()), (), False, False, None, fmt)
+        [outcome] = convert_unit(task)
+        assert [e.status for e in outcome.entries] == ["valid", "valid"]
+        for doc, text in zip(outcome.documents, outcome.texts, strict=True):
+            assert doc is not None and text is not None
+            full = json.loads(text)
+            assert "measures" in full and "measures" not in doc
+            assert report_filename(doc) == report_filename(full)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TASK_CONTEXT, V321_HEADER, v321_row, write_csv
@@ -245,3 +246,52 @@ def test_pydantic_report_objects(tmp_path: Path) -> None:
     assert report.measures[0].gpu_energy == 0.0021
     assert report.infrastructure.components[1].nb_component == 2
     assert be.validate(report) == []
+
+
+# --------------------------------------------------------------------------- cells or frame
+
+
+def _table_files() -> list[Path]:
+    from conftest import CORPUS, FIXTURES
+
+    found = [p for folder in ("codecarbon", "recovery", "bad", "fuzz", "eco2ai")
+             for p in sorted((FIXTURES / folder).glob("*.csv"))]
+    if CORPUS.is_dir():
+        found += sorted(p for p in CORPUS.rglob("*") if p.is_file()
+                        and p.suffix in (".csv", ".gz"))
+    return found
+
+
+def _converted(table: Any, tracker: str, context: Any, per_row: bool) -> list[Any]:
+    import json
+
+    from boamps_etl.api import as_context
+    from boamps_etl.mapping import load_mapping
+    from boamps_etl.pipeline import convert_table
+
+    result = convert_table(table, load_mapping(None, base=tracker),
+                           as_context(context, ()) if context else None, per_row=per_row)
+    return [[json.dumps(r.document), r.rows, r.run_id, r.status, r.level,
+             [str(i) for i in r.issues], r.recovered, r.columns] for r in result.reports
+            ] + [str(i) for i in result.issues] + [result.rows_read]
+
+
+@pytest.mark.parametrize("path", _table_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_table_read_as_lists_converts_as_its_frame(path: Path) -> None:
+    """A CodeCarbon file's rows reach the pipeline as the reader's lists (no DataFrame is
+    built); the same table read through its frame gives the same reports and issues."""
+    from boamps_etl.errors import InputError
+    from boamps_etl.trackers import read_table
+
+    data = path.read_bytes()
+    try:
+        tracker, lists = read_table(data, None, path.name)
+    except InputError:
+        return
+    _, framed = read_table(data, tracker, path.name)
+    assert framed.frame is not None and framed.cells is None  # asked for: the frame rules
+    if tracker.name == "codecarbon" and lists.records and not lists.issues:
+        assert lists.cells is not None  # a clean file's rows stay lists
+    for context, per_row in ((TASK_CONTEXT, False), (None, False), (TASK_CONTEXT, True)):
+        assert _converted(lists, tracker.name, context, per_row) == \
+            _converted(framed, tracker.name, context, per_row)

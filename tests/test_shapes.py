@@ -74,3 +74,29 @@ def test_the_full_check_runs_once_per_signature(tmp_path: Path, monkeypatch: Any
     result = be.convert(write_csv(tmp_path / "e.csv", *lines), context=TASK_CONTEXT)
     assert [r.status for r in result.reports] == ["valid"] * 50 + ["invalid"]
     assert len(calls) == 2  # the first report, and the one whose value check failed
+
+
+def test_a_batch_checks_each_signature_once_across_its_small_files(tmp_path: Path,
+                                                                   monkeypatch: Any) -> None:
+    import json
+
+    from boamps_etl import pipeline
+    from boamps_etl.batch import convert_tree
+
+    calls = []
+    original = pipeline.full_check
+    monkeypatch.setattr(pipeline, "full_check", lambda doc: calls.append(1) or original(doc))
+    for i in range(20):
+        folder = tmp_path / "runs" / f"run-{i:02d}"
+        folder.mkdir(parents=True)
+        write_csv(folder / "emissions.csv",
+                  v321_row(run_id=f"r{i}", energy_consumed=str(0.001 * (i + 1))))
+    folder = tmp_path / "runs" / "run-99"  # the same signature, a bad value: last
+    folder.mkdir()
+    write_csv(folder / "emissions.csv", v321_row(run_id="neg", energy_consumed="-1.0"))
+    context = tmp_path / "context.json"
+    context.write_text(json.dumps(TASK_CONTEXT), encoding="utf-8")
+    result = convert_tree(tmp_path / "runs", tmp_path / "out", contexts=[context], jobs=1,
+                          format="jsonl")
+    assert [e.status for e in result.entries] == ["valid"] * 20 + ["invalid"]
+    assert len(calls) == 2  # the first report, and the one whose value check failed

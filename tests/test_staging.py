@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,22 @@ def test_a_json_commit_cut_short_beside_its_folder_is_finished_by_a_rerun(
     with pytest.raises(OutputError, match="exist already"):
         write_reports(docs, out, "json")
     assert sorted(p.name for p in work.iterdir()) == ["out"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc only")
+def test_publishing_never_clears_the_umask_other_threads_create_with(tmp_path: Path,
+                                                                    monkeypatch: Any) -> None:
+    """A batch writes from several threads: a umask set to 0 for a moment, to be read,
+    gave the folders another thread made meanwhile mode 0777."""
+    mask = os.umask(0o027)
+    try:
+        set_to: list[int] = []
+        real = os.umask
+        monkeypatch.setattr(os, "umask", lambda m: set_to.append(m) or real(m))
+        fh, work = staging.new_file(tmp_path)
+        fh.close()
+        staging.publish(work, tmp_path / "out.json")
+        assert set_to == []
+        assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(mask)

@@ -22,7 +22,7 @@ from ..errors import BoampsEtlError, InputError, Issue, Location, OutputError
 from ..flatten import flatten
 from ..io import staging, storage
 from ..io.storage import AnyPath
-from ..io.writers import dumps, render_jsonl, report_filename
+from ..io.writers import NAME_FIELDS, dumps, name_values, render_jsonl, report_filename
 from ..mapping import FieldMapping, load_mapping
 from .manifest import ManifestEntry
 from .state import FOLDER_OUTPUT, sha_bytes
@@ -72,6 +72,8 @@ class SourceOutcome:
     sha256: str | None
     rows: int
     entries: list[ManifestEntry]
+    # each report as data; once its text is rendered (json, jsonl), only what names its
+    # file (:func:`named`)
     documents: list[dict[str, Any] | None]
     # the output text of each report, rendered in the worker (json/jsonl) to offload the
     # parent; same bytes as the writers' functions
@@ -121,6 +123,23 @@ def _cached(key: Any, load: Callable[[], Any]) -> Any:
         except BoampsEtlError as exc:
             _SETUP_CACHE[key] = (None, exc.issue)
     return _SETUP_CACHE[key]
+
+
+# The signatures of valid reports seen by this process (see
+# :func:`boamps_etl.pipeline.convert_table`'s ``shapes``), per loaded mapping and context:
+# these are never changed once loaded, and the entry holds them so that their ids are not
+# reused by others.
+_SHAPES: dict[tuple[int, int], tuple[FieldMapping, Context | None, dict[Any, str | None]]] = {}
+
+
+def _shapes(mapping: FieldMapping, context: Context | None) -> dict[Any, str | None]:
+    key = (id(mapping), id(context))
+    found = _SHAPES.get(key)
+    if found is None or found[0] is not mapping or found[1] is not context:
+        if len(_SHAPES) > 64:
+            _SHAPES.clear()
+        found = _SHAPES[key] = (mapping, context, {})
+    return found[2]
 
 
 def _load_setup(task: UnitTask) -> tuple[FieldMapping | None, Context | None, Issue | None]:
@@ -220,7 +239,8 @@ def _convert_source(key: str, path: AnyPath, mapping: FieldMapping | None,
             return single("error", error, sha, table.records)
     assert mapping is not None
     result = convert_table(table, mapping, context, per_row=per_row,
-                           allow_incomplete=allow_incomplete)
+                           allow_incomplete=allow_incomplete,
+                           shapes=_shapes(mapping, context))
     entries: list[ManifestEntry] = []
     documents: dict[int, dict[str, Any]] = {}
     for report in result.reports:
@@ -685,14 +705,27 @@ def convert_unit(task: UnitTask) -> list[SourceOutcome]:
     for outcome in outcomes:
         if outcome.spool is not None:
             outcome.texts = [None] * len(outcome.documents)
-        elif task.fmt == "json":
-            outcome.texts = [None if d is None else dumps(d) + "\n" for d in outcome.documents]
-        elif task.fmt == "jsonl":
-            outcome.texts = [None if d is None else render_jsonl([d])
-                             for d in outcome.documents]
+        elif task.fmt in ("json", "jsonl"):
+            outcome.texts = [None if d is None else dumps(d) + "\n" if task.fmt == "json"
+                             else render_jsonl([d]) for d in outcome.documents]
+            # rendered: the parent needs only what names each report's file
+            outcome.documents = [None if d is None else named(d) for d in outcome.documents]
         else:
             outcome.texts = [None] * len(outcome.documents)
     return outcomes
+
+
+def named(doc: dict[str, Any]) -> dict[str, Any]:
+    """What of a report its file name is made of (:data:`NAME_FIELDS`), at the same
+    paths: the same :func:`report_filename`, at a fraction of the pickle."""
+    out: dict[str, Any] = {}
+    for (path, _), value in zip(NAME_FIELDS, name_values(doc), strict=True):
+        if value is not None:
+            node = out
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+    return out
 
 
 def warm_up() -> None:

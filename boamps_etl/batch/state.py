@@ -191,8 +191,9 @@ def plan_unit(unit: Unit, out: AnyPath, fmt: str, entries: list[ManifestEntry],
         files[target] = "".join(t if t is not None else render_jsonl([d]) for _, d, t in keep)
     else:
         files[target] = render_csv([d for _, d, _ in keep])
+    output = rel_path(out, target)
     for entry, _, _ in keep:
-        entry.output = rel_path(out, target)
+        entry.output = output
     return files
 
 

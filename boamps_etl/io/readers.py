@@ -25,6 +25,7 @@ import difflib
 import gzip
 import io
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,11 @@ class CsvTable:
             row completed or realigned), each with what was done.
         row_labels: how messages name each row of a file that has no rows (other
             trackers' JSON reports and logs): "target 'decode'", "line 11"...
+        cells: the frame's columns as lists (``__row__`` too), each what
+            ``frame[column].tolist()`` gives, when the reader has them: what the pipeline
+            reads. The frame is then built only when asked for (``frame=None``), and
+            ``cells`` dropped (the frame may be changed): a file converted by the pipeline
+            never needs it.
     """
 
     name: str
@@ -88,6 +94,35 @@ class CsvTable:
     #: rows converted after a recovery, with what was done (see :class:`CsvSource`)
     recovered: dict[int, list[str]] = field(default_factory=dict)
     row_labels: dict[int, str] = field(default_factory=dict)
+    cells: dict[str, list[Any]] | None = None
+
+
+def _get_frame(table: CsvTable) -> Any:
+    frame = table.__dict__.get("_frame")
+    if frame is None and table.cells is not None:
+        frame = table.__dict__["_frame"] = _frame_of(table.cells, table.columns)
+        table.cells = None  # the frame, which its reader may change, is the table now
+    return frame
+
+
+def _set_frame(table: CsvTable, frame: Any) -> None:
+    table.__dict__["_frame"] = frame
+
+
+# ``frame`` is built from ``cells`` when first read (the dataclass sets it through here)
+CsvTable.frame = property(_get_frame, _set_frame)
+
+
+def _frame_of(cells: dict[str, list[Any]], columns: list[str]) -> Any:
+    """The frame of a block whose rows all have the columns ``columns`` (see
+    :meth:`CsvSource.blocks`): the one the reader built before it kept ``cells``."""
+    import pandas as pd
+
+    values = [cells[c] for c in columns]
+    frame = pd.DataFrame([list(row) for row in zip(*values, strict=True)] if values else
+                         [[] for _ in cells[ROW_COLUMN]], columns=list(columns), dtype=object)
+    frame[ROW_COLUMN] = list(cells[ROW_COLUMN])
+    return frame.reindex(columns=[*columns, ROW_COLUMN])
 
 
 def _megabytes(size: int) -> str:
@@ -170,8 +205,12 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return None
 
 
+#: A control character other than tab, CR and LF.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 32 and c not in "\t\r\n" for c in text)
+    return _CONTROL.search(text) is not None
 
 
 class _LineTooLong(Exception):
@@ -781,6 +820,18 @@ class CsvSource:
             by_columns: dict[tuple[str, ...], list[int]] = {}
             for pos, (_, names, _) in enumerate(items):
                 by_columns.setdefault(tuple(names), []).append(pos)
+            issues = self.issues if first else []
+            records = self.records if first else 0
+            if len(by_columns) == 1 and list(next(iter(by_columns))) == self.columns:
+                # every row under the file's one header: its columns as lists, the frame
+                # built only if asked for
+                first = False
+                cells = dict(zip(self.columns, (list(c) for c in zip(
+                    *(cells for _, _, cells in items), strict=True)), strict=True)) \
+                    if self.columns else {}
+                cells[ROW_COLUMN] = [number for number, _, _ in items]
+                return CsvTable(self.name, None, list(self.columns), self.kind, list(issues),
+                                records, self.encoding, self.recovered, cells=cells)
             frames = []
             for key, positions in by_columns.items():
                 part = pd.DataFrame([items[p][2] for p in positions], columns=list(key),
@@ -796,8 +847,6 @@ class CsvSource:
                 frame = pd.concat(frames, ignore_index=True).sort_values(
                     ROW_COLUMN, kind="stable", ignore_index=True)
             frame = frame.reindex(columns=[*self.columns, ROW_COLUMN])
-            issues = self.issues if first else []
-            records = self.records if first else 0
             first = False
             return CsvTable(self.name, frame, list(self.columns), self.kind, list(issues),
                             records, self.encoding, self.recovered)

@@ -122,6 +122,22 @@ def new_folder(folder: Path) -> Path:
 
 
 def _umask() -> int:
+    """The process's umask, read where the system tells it (Linux: /proc/self/status)
+    rather than set to 0 and back, as ``os.umask`` must: meanwhile the folders and files
+    that other threads create (a batch writes with several) would get mode 0777 or 0666."""
+    try:
+        fd = os.open("/proc/self/status", os.O_RDONLY)
+    except OSError:
+        fd = -1
+    if fd >= 0:
+        try:
+            status = os.read(fd, 1 << 14)
+        finally:
+            os.close(fd)
+        at = status.find(b"\nUmask:")
+        if at >= 0:
+            with contextlib.suppress(ValueError):
+                return int(status[at + 7: status.index(b"\n", at + 1)], 8)
     mask = os.umask(0)
     os.umask(mask)
     return mask

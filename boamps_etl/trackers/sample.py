@@ -52,6 +52,7 @@ class Sample:
         self._data = data
         self._json: Any = None
         self._json_read = False
+        self._header: list[str] | None = None
 
     @classmethod
     def of(cls, source: Source, name: str | None = None) -> Sample:
@@ -108,6 +109,11 @@ class Sample:
 
     def header(self) -> list[str]:
         """The first non-blank line split as a CSV header (names stripped)."""
+        if self._header is None:  # asked by each tracker in turn: read once
+            self._header = self._read_header()
+        return list(self._header)
+
+    def _read_header(self) -> list[str]:
         text = self.head.lstrip("\ufeff")
         for line in io.StringIO(text):
             if line.strip():
