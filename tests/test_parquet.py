@@ -350,3 +350,103 @@ def test_a_write_that_fails_ends_its_reading_thread(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="No space left"):
         stage.write(staged, Full())
     assert threading.active_count() == before
+
+
+def _growing_blocks(grows: int) -> list[Any]:
+    """Six typed tables of 37 rows; from the second on, each of the first ``grows`` of them
+    brings a column the tables before did not have."""
+    from boamps_etl.io.parquet import lines_table
+
+    base = ("header_reportId", "measures_0_powerConsumption")
+    extra = ("measures_0_cpuTrackingMode", "measures_0_measurementDuration",
+             "system_os", "software_language")
+    tables = []
+    for k in range(6):
+        columns = base + extra[:min(k, grows)]
+        lines = [csv_line([f"r{k}-{i}", repr(0.1 * i + k)]
+                          + [str(i) for _ in columns[2:]]).encode("utf-8")
+                 for i in range(37)]
+        tables.append(lines_table(b"".join(lines), [len(x) for x in lines], [0] * 37,
+                                  [columns]))
+    return tables
+
+
+@pytest.mark.parametrize("grows", [0, 1, 2, 3, 4])
+def test_a_file_begun_early_is_the_file_written_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grows: int) -> None:
+    # the Parquet file is encoded while blocks are still staged, in the columns known then;
+    # a block with a new column begins it again, up to EARLY_RESTARTS times: whichever
+    # way, the file is the one written from every staged block at the end
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 50)
+    tables = _growing_blocks(grows)
+    with open(tmp_path / "ref.staged", "wb") as fh:
+        ref = parquet.ParquetStage(fh)
+        for table in tables:
+            ref.add(table)
+    with open(tmp_path / "ref.parquet", "wb") as dest:
+        ref.write(tmp_path / "ref.staged", dest)
+
+    early_dir = tmp_path / "early"
+    early_dir.mkdir()
+    staged = early_dir / ".boamps-etl.host.1.00000000.part"
+    with open(staged, "wb") as fh:
+        stage = parquet.ParquetStage(fh, staged, sync=True)
+        for table in tables:
+            stage.add(table)
+    begun = stage.finish()
+    assert (begun is None) == (grows > parquet.EARLY_RESTARTS)
+    if begun is None:
+        with open(early_dir / "end.parquet", "wb") as dest:
+            stage.write(staged, dest)
+        begun = early_dir / "end.parquet"
+    assert begun.read_bytes() == (tmp_path / "ref.parquet").read_bytes()
+    assert sorted(p.name for p in early_dir.iterdir()) == sorted([staged.name, begun.name])
+    assert pq.read_table(begun).num_rows == 6 * 37
+
+
+def test_a_file_begun_early_is_removed_when_the_writing_stops(tmp_path: Path) -> None:
+    # an interrupted conversion (Ctrl-C, an error in a later row) leaves neither the
+    # staged blocks nor the file begun from them, nor the thread that wrote it
+    import threading
+
+    from boamps_etl.io.writers import StreamWriter
+
+    before = threading.active_count()
+    writer = StreamWriter(tmp_path / "out.parquet", "parquet")
+    for table in _growing_blocks(1):
+        writer.write_table(table)
+    assert len(list(tmp_path.iterdir())) == 2  # the staged blocks and the file begun
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    assert threading.active_count() == before
+
+
+def test_a_file_begun_early_that_fails_is_written_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the file begun early cannot be written (a full disk, say): it is removed, and the
+    # file is written from the staged blocks at the end, where an error is said
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            raise OSError(28, "No space left on device")
+
+    def new_file(folder: Path, suffix: str = "") -> tuple[Any, Path]:
+        path = folder / "begun"
+        path.write_bytes(b"")
+        return Full(), path
+
+    tables = _growing_blocks(0)
+    staged = tmp_path / "staged"
+    with open(staged, "wb") as fh:
+        monkeypatch.setattr(parquet.staging, "new_file", new_file)
+        stage = parquet.ParquetStage(fh, staged)
+        for table in tables:
+            stage.add(table)
+        monkeypatch.undo()
+    assert stage.finish() is None
+    assert not (tmp_path / "begun").exists()
+    with open(tmp_path / "end.parquet", "wb") as dest:
+        stage.write(staged, dest)
+    assert pq.read_table(tmp_path / "end.parquet").num_rows == 6 * 37
