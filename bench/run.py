@@ -90,6 +90,7 @@ TOOL_ETL = "boamps-etl"
 FORMATS = ("jsonl", "json", "csv", "parquet")  # json: one file per report, in a new folder
 TOOL_CC = "codecarbon-mapper"
 TOOL_JS = "jsonschema-official"
+TOOL_FLOOR = "file-creation floor"  # bench/mkfiles.py: the files of json, no conversion
 
 
 # --------------------------------------------------------------------------- helpers
@@ -763,6 +764,10 @@ def bench_size(
             etl["summary"] = said[-1][-300:] if said else ""
             entries.append(etl)
             etls.append(etl)
+            if fmt == "json" and later is not None and etl["ok"]:
+                floor = _json_floor(target, later, rows, reports, etl_python, work, args)
+                entries.append(floor)
+                etls.append(floor)
             if fmt not in ("jsonl", "json") and target.exists():
                 target.unlink()
         jsonl = next((e for e in etls if e["format"] == "jsonl"), None)
@@ -835,7 +840,7 @@ def bench_size(
     base = etl["rows_per_s"]
     below = etl.get("killed", {}).get("rows_per_s_below")
     for e in entries:
-        if e["tool"] == TOOL_ETL:
+        if e["tool"] in (TOOL_ETL, TOOL_FLOOR):
             continue
         if base and e.get("rows_per_s"):
             e["ratio"] = base / e["rows_per_s"]
@@ -846,6 +851,32 @@ def bench_size(
         if mapper is not None and e.get("rows_per_s"):
             e["vs_mapper"] = e["rows_per_s"] / mapper["rows_per_s"]
     return entries
+
+
+def _json_floor(folder: Path, later: Path, rows: int, reports: int, etl_python: Path,
+                work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The floor of json output on this machine and file system, in the same run: the
+    time ``bench/mkfiles.py`` takes to create as many files as ``folder`` holds, of their
+    median size, beside it, with one process per core (as ``convert`` has one worker per
+    core), and no conversion at all. json cannot beat it; when it alone takes more than a
+    tenth of the mapper's time, the 10x target is out of reach of any writer of one file
+    per report here."""
+    sizes = sorted(p.stat().st_size for p in folder.iterdir())
+    median = sizes[len(sizes) // 2] if sizes else 0
+    procs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+
+    def cmd(i: int) -> list[str]:
+        return [str(etl_python), str(HERE / "mkfiles.py"), str(later / f"floor-{i}"),
+                str(len(sizes)), str(median), str(procs)]
+
+    runs, last = repeated(f"{TOOL_FLOOR} json", cmd, work, args)
+    floor = summarise(TOOL_FLOOR, rows, reports, runs)
+    floor["format"] = "json"
+    floor["files"], floor["file_bytes"], floor["processes"] = len(sizes), median, procs
+    if last["rc"] != 0 or last["status"] != "ok":
+        _fail(floor, _run_error(last))
+    return floor
 
 
 def _count_reports(target: Path, fmt: str) -> int:
@@ -907,6 +938,18 @@ def check_targets(results: list[dict[str, Any]], startup: dict[str, Any]) -> lis
                         "met": e["vs_mapper"] >= TARGETS["peer_ratio"],
                     }
                 )
+        elif e["tool"] == TOOL_FLOOR and e.get("vs_mapper") is not None:
+            bound = e["vs_mapper"] < TARGETS["peer_ratio"]
+            checks.append(
+                {
+                    "target": f"{e['rows']:,} rows, {e['files']:,} files of {e['file_bytes']:,} B "
+                              f"created alone (no conversion, {e['processes']} process(es)) "
+                              f">= 10x {TOOL_CC}",
+                    "value": round(e["vs_mapper"], 3),
+                    "met": not bound,
+                    "note": "json is bound by this file system here" if bound else "",
+                }
+            )
         elif e["tool"] == TOOL_ETL and e.get("killed"):
             k, rows = e["killed"], e["rows"]
             checks.append(
@@ -1231,7 +1274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{startup['median_s']:.3f} s"
         )
     for c in checks:
-        print(f"  [{'met' if c['met'] else 'MISSED'}] {c['target']}: {c['value']}")
+        note = f" ({c['note']})" if c.get("note") else ""
+        print(f"  [{'met' if c['met'] else 'MISSED'}] {c['target']}: {c['value']}{note}")
     for e in results:
         if e.get("skipped"):
             print(f"  skipped {e['rows']:,} {e['tool']}: {e['skipped']}")

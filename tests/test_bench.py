@@ -43,8 +43,16 @@ def test_bench_run_without_peers(tmp_path: Path) -> None:
     assert {"cpu_model", "cores", "python"} <= doc["machine"].keys()
     assert doc["startup"]["median_s"] > 0
 
-    # no peer rows: boamps-etl once per output format
-    assert [e["format"] for e in doc["results"]] == ["jsonl", "json", "csv", "parquet"]
+    # no peer rows: boamps-etl once per output format, and json's floor after json:
+    # as many files of the reports' median size, created alone, one process per core
+    assert [(e["tool"], e["format"]) for e in doc["results"]] == [
+        ("boamps-etl", "jsonl"), ("boamps-etl", "json"), ("file-creation floor", "json"),
+        ("boamps-etl", "csv"), ("boamps-etl", "parquet")]
+    floor = doc["results"].pop(2)
+    reports = doc["results"][1]["reports"]
+    assert floor["ok"] is True and floor["runs"] == 1 and floor["wall_s"] > 0
+    assert floor["files"] == reports and 1000 < floor["file_bytes"] < 10_000
+    assert floor["processes"] >= 1
     for etl in doc["results"]:
         assert etl["tool"] == "boamps-etl"
         assert etl["rows"] == 1000 and etl["runs"] == 1 and etl["ok"] is True
