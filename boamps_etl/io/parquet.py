@@ -13,24 +13,20 @@ Reports reach this module as typed tables the column-wise engine builds from its
 columns (what the reference writer makes for the csv format): :func:`lines_table` reads a
 block of them into a typed table in the union of its columns. Floats are written in CSV as
 their shortest exact text (``repr``), which Arrow reads back to the same float64. Blocks
-are staged as Arrow IPC streams (:class:`ParquetStage`); the Parquet file is in the union of
-every block's columns, in row groups of :data:`ROW_GROUP_ROWS` rows: the bytes depend on
-the rows only, not on how they were cut into blocks (the engine, the reference and any
-number of workers write the same file). It is begun while blocks are still staged, in the
-columns known then, and begun again when a block brings a new column (:class:`_Early`).
+are staged as Arrow IPC streams (:class:`ParquetStage`); the Parquet file is written at the
+end, once the union of every block's columns is known, in row groups of
+:data:`ROW_GROUP_ROWS` rows: the bytes depend on the rows only, not on how they were cut
+into blocks (the engine, the reference and any number of workers write the same file).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError
 from ..flatten import column_spec, columns_of
-from . import staging
 
 #: Rows per Parquet row group (the last one holds the rest). Memory while writing the
 #: file is about two row groups of typed columns (about 700 bytes a row for CodeCarbon's
@@ -213,31 +209,15 @@ def ipc_bytes(table: Any) -> Any:
     return sink.getvalue()
 
 
-#: How many times a Parquet file begun early (:class:`_Early`) is begun again when a block
-#: brings a new column; past that, the file is written at the end only.
-EARLY_RESTARTS = 2
-
-
 class ParquetStage:
     """Blocks of typed rows staged as IPC streams end to end in a work file, with their
     columns; :meth:`write` makes the Parquet file of them all in the union of their
-    columns.
+    columns."""
 
-    Given the work file's ``path``, the Parquet file is begun early, in a work file beside
-    it, by a thread that encodes the blocks staged so far while more are converted
-    (:class:`_Early`): in the columns known then. A block that brings a new column ends
-    that file and begins another (:data:`EARLY_RESTARTS` times at most). :meth:`finish`
-    completes it when its columns are those of every block: the same bytes as
-    :meth:`write` makes, without the wait for the encoding of every row at the end."""
-
-    def __init__(self, fh: Any, path: Path | None = None, sync: bool = True):
+    def __init__(self, fh: Any):
         self.fh = fh  # the work file, opened for binary writing
-        self.path = path  # its path: the Parquet file is begun early, beside it
-        self.sync = sync  # the file begun early is written to disk when complete
         self.sizes: list[int] = []  # byte size of each staged stream
         self.columns: dict[str, None] = {}  # every column, in first-seen order
-        self._early: _Early | None = None
-        self._restarts = 0
 
     def add(self, table: Any) -> None:
         """Stage a table of :func:`lines_table`."""
@@ -245,49 +225,15 @@ class ParquetStage:
             return
         data = ipc_bytes(table)
         self.fh.write(data)
-        self._staged([len(data)], [table.column_names])
+        self.sizes.append(len(data))
+        self.columns.update(dict.fromkeys(table.column_names))  # first-seen order kept
 
     def added(self, sizes: Sequence[int], column_sets: Sequence[Sequence[str]]) -> None:
         """Record streams appended to the work file by the caller (a worker's part file:
         streams of ``sizes`` bytes in the columns ``column_sets``)."""
-        self._staged([int(s) for s in sizes], column_sets)
-
-    def _staged(self, sizes: list[int], column_sets: Sequence[Sequence[str]]) -> None:
-        first = len(self.sizes)
-        known = len(self.columns)
-        self.sizes.extend(sizes)
+        self.sizes.extend(int(s) for s in sizes)
         for columns in column_sets:
-            self.columns.update(dict.fromkeys(columns))  # first-seen order kept
-        if self.path is None or not sizes:
-            return
-        if self._early is not None and len(self.columns) != known:
-            self.cancel()  # begun in fewer columns than the file now needs
-            self._restarts += 1
-        if self._early is None:
-            if self._restarts > EARLY_RESTARTS:
-                return
-            self._early = _Early(self.path, list(self.columns), self.sync)
-            first = 0  # every block staged so far
-        self.fh.flush()  # the thread reads the work file
-        self._early.feed(self.sizes, first)
-
-    def finish(self) -> Path | None:
-        """The Parquet file begun early, complete (on disk with ``sync``), when it is in
-        the columns of every block staged; else None (there is none, or it is in fewer
-        columns, or its writing failed: :meth:`write` makes the file)."""
-        early, self._early = self._early, None
-        if early is None:
-            return None
-        if early.columns != list(self.columns):
-            early.cancel()
-            return None
-        return early.finish()
-
-    def cancel(self) -> None:
-        """End the thread writing the file begun early, and remove that file."""
-        early, self._early = self._early, None
-        if early is not None:
-            early.cancel()
+            self.columns.update(dict.fromkeys(columns))
 
     def write(self, staged: Any, dest: Any) -> None:
         """Write the Parquet file of the streams of the work file ``staged`` (a path) to
@@ -299,7 +245,6 @@ class ParquetStage:
 
         import pyarrow.parquet as pq
 
-        self.cancel()
         schema = schema_of(list(self.columns))
         ready: queue.Queue[Any] = queue.Queue(maxsize=1)
         stop = threading.Event()
@@ -316,10 +261,9 @@ class ParquetStage:
 
         def read() -> None:
             try:
-                with open(staged, "rb") as src:
-                    for group in _row_groups(_streams(src, self.sizes), schema):
-                        if not give(group):
-                            return
+                for group in self._row_groups(staged, schema):
+                    if not give(group):
+                        return
                 give(None)
             except BaseException as exc:  # said in the writing thread
                 give(exc)
@@ -337,105 +281,25 @@ class ParquetStage:
             stop.set()
             reader.join()
 
+    def _row_groups(self, staged: Any, schema: Any) -> Iterator[Any]:
+        """The staged rows in ``schema``, a row group of :data:`ROW_GROUP_ROWS` rows at a
+        time (the last one: the rest), each in one chunk."""
+        import pyarrow as pa
 
-def _streams(src: Any, sizes: Iterable[int]) -> Iterator[Any]:
-    """The tables of the IPC streams of ``sizes`` bytes each, read one after the other
-    from the binary file ``src``."""
-    import pyarrow as pa
-
-    # one thread: threads would each keep memory, for little gain on small blocks
-    options = pa.ipc.IpcReadOptions(use_threads=False)
-    for nbytes in sizes:
-        yield pa.ipc.open_stream(src.read(nbytes), options=options).read_all()
-
-
-def _row_groups(tables: Iterable[Any], schema: Any) -> Iterator[Any]:
-    """The rows of ``tables`` in ``schema``, a row group of :data:`ROW_GROUP_ROWS` rows
-    at a time (the last one: the rest), each in one chunk."""
-    import pyarrow as pa
-
-    size = ROW_GROUP_ROWS
-    pending: list[Any] = []
-    rows = 0
-    for table in tables:
-        pending.append(_conform(table, schema))
-        rows += len(table)
-        while rows >= size:
-            whole = pa.concat_tables(pending)
-            yield whole.slice(0, size).combine_chunks()
-            rest = whole.slice(size)
-            pending, rows = ([rest] if len(rest) else []), len(rest)
-    if rows:
-        yield pa.concat_tables(pending).combine_chunks()
-
-
-class _Early:
-    """A Parquet file in ``columns`` written by a thread from the IPC streams of the work
-    file ``staged`` as they are staged (:meth:`feed`), into a new work file beside it."""
-
-    def __init__(self, staged: Path, columns: list[str], sync: bool):
-        import queue
-        import threading
-
-        self.columns = columns
-        self.sync = sync
-        self._staged = staged
-        self._raw, self.path = staging.new_file(staged.parent)
-        self._queue: queue.Queue[tuple[int, int] | None] = queue.Queue()
-        self._stop = threading.Event()
-        self._end = 0  # where the next stream fed starts in the work file
-        self._fed = 0  # how many streams were fed
-        self._failed = False
-        self._thread = threading.Thread(target=self._run, name="parquet-early", daemon=True)
-        self._thread.start()
-
-    def feed(self, sizes: Sequence[int], first: int) -> None:
-        """Encode the streams ``sizes[first:]`` (those not fed yet) once read."""
-        for nbytes in sizes[max(first, self._fed):]:
-            self._queue.put((self._end, nbytes))
-            self._end += nbytes
-        self._fed = len(sizes)
-
-    def _tables(self, src: Any) -> Iterator[Any]:
-        while (item := self._queue.get()) is not None and not self._stop.is_set():
-            src.seek(item[0])
-            yield from _streams(src, [item[1]])
-
-    def _run(self) -> None:
-        import pyarrow.parquet as pq
-
-        schema = schema_of(self.columns)
-        try:
-            with open(self._staged, "rb") as src, \
-                    pq.ParquetWriter(self._raw, schema,
-                                     use_dictionary=dictionary_columns(schema)) as out:
-                for group in _row_groups(self._tables(src), schema):
-                    if self._stop.is_set():
-                        break
-                    out.write_table(group, ROW_GROUP_ROWS)
-            self._raw.flush()
-            if self.sync and not self._stop.is_set():
-                os.fsync(self._raw.fileno())
-        except BaseException:  # the file is then written at the end (ParquetStage.write)
-            self._failed = True
-        finally:
-            self._raw.close()
-
-    def finish(self) -> Path | None:
-        """The complete file, or None when its writing failed (the file is removed)."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._failed:
-            self._remove()
-            return None
-        return self.path
-
-    def cancel(self) -> None:
-        """Stop the thread and remove the file."""
-        self._stop.set()
-        self._queue.put(None)
-        self._thread.join()
-        self._remove()
-
-    def _remove(self) -> None:
-        staging.remove(self.path)
+        size = ROW_GROUP_ROWS
+        # one thread: threads would each keep memory, for little gain on small blocks
+        options = pa.ipc.IpcReadOptions(use_threads=False)
+        with open(staged, "rb") as src:
+            pending: list[Any] = []
+            rows = 0
+            for nbytes in self.sizes:
+                table = pa.ipc.open_stream(src.read(nbytes), options=options).read_all()
+                pending.append(_conform(table, schema))
+                rows += len(table)
+                while rows >= size:
+                    whole = pa.concat_tables(pending)
+                    yield whole.slice(0, size).combine_chunks()
+                    rest = whole.slice(size)
+                    pending, rows = ([rest] if len(rest) else []), len(rest)
+            if rows:
+                yield pa.concat_tables(pending).combine_chunks()

@@ -362,8 +362,8 @@ class StreamWriter:
     goes to a work file renamed at the end; CSV lines are staged (the header needs every
     report's columns first) and the CSV is written at the end, each line in the columns of
     the whole file (:mod:`boamps_etl.io.csvlines`); Parquet stages each block as a typed
-    table (:mod:`boamps_etl.io.parquet`) and writes the file in the union of their
-    columns, begun while the blocks come, completed at the end. ``abort`` removes whatever was staged.
+    table (:mod:`boamps_etl.io.parquet`) and writes the file at the end, in the union of
+    their columns. ``abort`` removes whatever was staged.
 
     Reports come as documents (:meth:`write`) or as texts already in the output's layout
     (:meth:`write_data`, :meth:`write_files`, :meth:`write_lines`, :meth:`append_tables`:
@@ -430,8 +430,7 @@ class StreamWriter:
             elif self.fmt == "parquet":
                 from .parquet import ParquetStage
 
-                self._parquet = ParquetStage(self._fh.buffer, self._stage,
-                                             sync=not self.stdout)
+                self._parquet = ParquetStage(self._fh.buffer)
 
     def write(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Add a block of reports."""
@@ -851,33 +850,29 @@ class StreamWriter:
         self._publish(tmp)
 
     def _write_parquet_from(self, staged: Path, stream: Any = None) -> None:
-        """The Parquet file of the staged tables: the one the stage began while the
-        reports were converted, else one written now, renamed onto the output once
-        complete and on disk, or (``stream``: stdout) copied through a temporary file."""
-        try:
-            done = self._parquet.finish()
-            if done is None:
-                raw, done = staging.new_file(Path(tempfile.gettempdir())
-                                             if stream is not None else self._parent)
-                self._stage = done  # abort() removes it
+        """The Parquet file of the staged tables: to a work file renamed onto the output
+        once complete and on disk, or (``stream``: stdout) through a temporary file."""
+        raw, tmp = staging.new_file(Path(tempfile.gettempdir()) if stream is not None
+                                    else self._parent)
+        self._stage = tmp  # abort() removes it
+        if stream is not None:
+            try:
                 with raw as out:
                     self._parquet.write(staged, out)
-                    if stream is None:
-                        out.flush()
-                        os.fsync(out.fileno())
-            self._stage = done
-            if stream is None:
-                self._publish(done)
-                return
-            with open(done, "rb") as src:
-                stream.flush()
-                shutil.copyfileobj(src, stream.buffer, 1 << 22)
-                stream.buffer.flush()
-        finally:
-            if stream is not None:
+                with open(tmp, "rb") as done:
+                    stream.flush()
+                    shutil.copyfileobj(done, stream.buffer, 1 << 22)
+                    stream.buffer.flush()
+            finally:
                 staging.remove(staged)
-                staging.remove(self._stage)
+                staging.remove(tmp)
                 self._stage = None
+            return
+        with raw as out:
+            self._parquet.write(staged, out)
+            out.flush()
+            os.fsync(out.fileno())
+        self._publish(tmp)
 
     def abort(self) -> None:
         """Remove everything staged; nothing is left behind."""
@@ -885,8 +880,6 @@ class StreamWriter:
             with contextlib.suppress(OSError):
                 self._csv.close()
             self._csv = None
-        if self._parquet is not None:
-            self._parquet.cancel()
         if self._fh is not None:
             with contextlib.suppress(OSError):
                 self._fh.close()
