@@ -297,7 +297,7 @@ def test_a_file_split_between_workers_gives_the_same_bytes(tmp_path: Path, fmt: 
     assert one.counts == many.counts == ref.counts
     assert one.levels == many.levels == ref.levels
     assert many.engine_rows == many.rows_read
-    assert not list(tmp_path.glob(".boamps-etl-*"))  # worker files are cleaned up
+    assert not list(tmp_path.glob(".boamps-etl.*"))  # worker files are cleaned up
 
 
 @pytest.mark.parametrize("jobs", [1, 3])

@@ -208,7 +208,7 @@ def test_row_groups_are_the_same_whatever_the_blocks_and_workers(
     assert meta.num_rows == n > 1400
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == \
         [700] * (n // 700) + ([n % 700] if n % 700 else [])
-    assert not list(tmp_path.glob(".boamps-etl-*"))
+    assert not list(tmp_path.glob(".boamps-etl.*"))
 
 
 def test_a_value_that_does_not_fit_its_column_is_said(tmp_path: Path) -> None:
