@@ -350,3 +350,19 @@ def test_a_write_that_fails_ends_its_reading_thread(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="No space left"):
         stage.write(staged, Full())
     assert threading.active_count() == before
+
+
+def test_texts_are_dictionary_encoded_but_identifiers_and_date_times(tmp_path: Path) -> None:
+    # a report's identifier and date-times are distinct in every row: a dictionary would
+    # be tried then given up; the other texts repeat, and are written as a dictionary
+    out = tmp_path / "out.parquet"
+    be.convert_to(CODECARBON / "v3.2.1.csv", out, "parquet", context=TASK_CONTEXT)
+    meta = pq.ParquetFile(out).metadata
+    group = meta.row_group(0)
+    dictionary = {group.column(i).path_in_schema: group.column(i).has_dictionary_page
+                  for i in range(group.num_columns)}
+    assert not dictionary["header_reportId"]
+    assert not dictionary["header_reportDatetime"]
+    assert not dictionary["measures_0_measurementDateTime"]
+    assert dictionary["system_os"] and dictionary["header_formatVersion"]
+    assert not dictionary["measures_0_powerConsumption"]
