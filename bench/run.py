@@ -733,6 +733,7 @@ def bench_size(
                     later: Path | None = later) -> list[str]:
                 if later is not None:
                     target = later / f"reports-{i}"
+                    _make_room(later, reports)
                 return [args.boamps_etl, "convert", str(csv_path), "--context",
                         str(args.context), "--format", fmt, "--out", str(target), "--force"]
 
@@ -853,6 +854,20 @@ def bench_size(
     return entries
 
 
+def _make_room(later: Path, files: int, keep: Path | None = None) -> None:
+    """Remove the folders of earlier runs kept in ``later`` (oldest first, but ``keep``)
+    while its file system has fewer free inodes than ``files`` and a tenth, or less free
+    space than 8 KB a file: a tmpfs holds only so many files."""
+    def short() -> bool:
+        st = os.statvfs(later)
+        return st.f_favail < files * 1.1 or st.f_bavail * st.f_frsize < files * 8192
+
+    old = sorted((p for p in later.iterdir() if p.is_dir() and p != keep),
+                 key=lambda p: p.stat().st_mtime)
+    while old and short():
+        shutil.rmtree(old.pop(0), ignore_errors=True)
+
+
 def _json_floor(folder: Path, later: Path, rows: int, reports: int, etl_python: Path,
                 work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The floor of json output on this machine and file system, in the same run: the
@@ -867,6 +882,7 @@ def _json_floor(folder: Path, later: Path, rows: int, reports: int, etl_python: 
         (os.cpu_count() or 1)
 
     def cmd(i: int) -> list[str]:
+        _make_room(later, len(sizes), keep=folder)
         return [str(etl_python), str(HERE / "mkfiles.py"), str(later / f"floor-{i}"),
                 str(len(sizes)), str(median), str(procs)]
 

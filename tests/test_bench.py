@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,22 @@ def test_bench_batch_runs_the_mapper_over_the_same_tree(tmp_path: Path) -> None:
     table = r.stdout
     assert "| boamps-etl batch -j 2 --format jsonl |" in table
     assert "BoAmps mapper (one run) |" in table and "| 1× |" in table
+
+
+def test_bench_makes_room_for_the_next_json_run_by_removing_the_oldest_kept(
+        tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", RUN)
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    for k, name in enumerate(["reports-0", "reports-1", "floor-0"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "r.json").write_text("{}")
+        os.utime(tmp_path / name, (1000 + k, 1000 + k))
+    run._make_room(tmp_path, 0)  # room enough: everything kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["floor-0", "reports-0", "reports-1"]
+    # more files than any file system has room for: all removed but the one to keep
+    run._make_room(tmp_path, 10**15, keep=tmp_path / "reports-1")
+    assert [p.name for p in tmp_path.iterdir()] == ["reports-1"]
