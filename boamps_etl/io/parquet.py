@@ -63,7 +63,7 @@ def schema_of(columns: Sequence[str]) -> Any:
 
 
 #: Text columns distinct in (almost) every report: identifiers and date-times.
-_DISTINCT = re.compile(r"(?i)(?:id|datetime)$")
+_DISTINCT = re.compile(r"(?:Id|_id|Datetime|DateTime)$")
 
 
 def dictionary_columns(schema: Any) -> list[str]:
