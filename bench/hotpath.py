@@ -34,13 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args(argv)
 
-    from boamps_etl.api import ConvertSummary, _as_context, _as_mapping, _convert_reference
+    from boamps_etl.api import (
+        ConvertSummary,
+        _convert_reference,
+        _Duplicates,
+        as_context,
+        as_mapping,
+    )
     from boamps_etl.engine.convert import Converter
     from boamps_etl.engine.scan import prepare
     from boamps_etl.io.readers import CsvSource
     from boamps_etl.io.writers import StreamWriter
 
-    mapping, context = _as_mapping(None), _as_context(args.context, ())
+    mapping, context = as_mapping(None), as_context(args.context, ())
     out = Path("/dev/null")
     profile = cProfile.Profile() if args.profile else _NoProfile()
     phases: dict[str, float] = {}
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         profile.enable()
         _convert_reference(source, mapping, context, False, False, 5000, writer,
-                           ConvertSummary())
+                           ConvertSummary(), _Duplicates(False))
         profile.disable()
         phases["read + convert + write"] = time.perf_counter() - t
         rows = source.records

@@ -147,3 +147,19 @@ def test_bench_makes_room_for_the_next_json_run_by_removing_the_oldest_kept(
     finally:
         for later in folders[1:]:
             shutil.rmtree(later)
+
+
+@pytest.mark.parametrize("path", ["fast", "reference"])
+def test_bench_hotpath_times_each_phase(tmp_path: Path, path: str) -> None:
+    # bench/hotpath.py imports the engine's inner pieces: run it, so that it cannot drift
+    from bench.generate import write_csv
+
+    csv_path = tmp_path / "emissions.csv"
+    write_csv(csv_path, rows=300, variant="v3.2.1", seed=2)
+    cmd = [sys.executable, str(ROOT / "bench" / "hotpath.py"), str(csv_path), "--profile",
+           "--top", "3"] + (["--reference"] if path == "reference" else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"{csv_path}: 300 rows," in r.stdout
+    assert ("read + convert + write" if path == "reference" else "converting") in r.stdout
+    assert "Ordered by: internal time" in r.stdout
