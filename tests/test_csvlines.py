@@ -55,6 +55,19 @@ def test_lines_in_the_files_columns_are_what_the_csv_module_writes(seed: int, bl
     assert _rearranged(rows, block) == csv_text(rows)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_blocks_without_a_line_for_the_csv_module_are_gathered_whole(seed: int) -> None:
+    # no carriage return and no one-cell line: every piece of a block (runs of cells,
+    # runs of commas, empty ones too) is gathered at once, as numpy indices
+    rnd = random.Random(seed)
+    columns = [f"c{j}" for j in range(9)]
+    sets = [rnd.sample(columns, rnd.randint(2, len(columns))) for _ in range(6)]
+    plain = [c for c in CELLS if "\r" not in c]
+    rows = [{c: rnd.choice(plain) for c in rnd.choice(sets)} for _ in range(400)]
+    assert _rearranged(rows, 400) == csv_text(rows)
+    assert _rearranged(rows, 37) == csv_text(rows)
+
+
 def test_a_block_already_in_the_files_columns_is_kept_as_it_is() -> None:
     rows = [{"a": "1", "b": "x,y"}, {"a": "", "b": ""}]
     assert _rearranged(rows, 10) == 'a,b\n1,"x,y"\n,\n'

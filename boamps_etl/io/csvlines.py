@@ -159,10 +159,24 @@ class Rearranger:
                 begin[where + p] = row_start if a == 0 else seps[fs + a - 1] + 1
                 stop[where + p] = (row_end - 1 if b == q - 1 else seps[fs + b]) + comma
         buffer = bytes(data) + self.spare
-        out = [buffer[s:e] for s, e in zip(begin.tolist(), stop.tolist(), strict=True)]
         # a moved line gains a comma per column it lacks, its cells keep their bytes
         new_lengths = np.where(moved, lengths + self.width - sizes, lengths)
-        for i in np.flatnonzero(slow & ~same).tolist():
+        redo = np.flatnonzero(slow & ~same).tolist()
+        if not redo:  # every piece gathered at once: each output byte's place in buffer
+            spans = stop - begin
+            kind = np.int32 if len(buffer) < 1 << 31 else np.int64
+            place = np.ones(int(spans.sum()), dtype=kind)
+            heads = np.cumsum(spans) - spans
+            nonempty = spans > 0
+            heads, first = heads[nonempty], begin[nonempty]
+            last = stop[nonempty] - 1
+            place[heads[1:]] = first[1:] - last[:-1]
+            if len(place):
+                place[0] = first[0]
+            np.cumsum(place, out=place)
+            return np.frombuffer(buffer, dtype=np.uint8)[place].tobytes(), new_lengths
+        out = [buffer[s:e] for s, e in zip(begin.tolist(), stop.tolist(), strict=True)]
+        for i in redo:
             pick = [p if p >= 0 else 1 << 30 for p in self.picks[int(ids[i])]]
             line = out[int(at[i])] = line_in_columns(buffer[int(starts[i]): int(ends[i])],
                                                      pick)
