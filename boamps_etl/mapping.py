@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -519,10 +520,12 @@ def apply_rules(mapping: FieldMapping, n: int, condition: Callable[[Condition], 
     all_problems: list[dict[int, tuple[str, ValueProblem]]] = []
     for target, rule in mapping.rules.items():
         mask = None
-        if rule.when:
-            mask = [True] * n
+        if rule.when:  # each condition's list as it is, several combined by C's map
             for cond in rule.when:
-                mask = [a and b for a, b in zip(mask, condition(cond), strict=True)]
+                held = condition(cond)
+                if len(held) != n:
+                    raise ValueError(f"a condition gave {len(held)} values for {n} rows")
+                mask = held if mask is None else list(map(operator.and_, mask, held))
         if rule.is_entry:
             entries[target] = mask or [True] * n
             continue
