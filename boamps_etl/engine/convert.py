@@ -42,7 +42,7 @@ from .layouts import (
     add_layout,
 )
 from .scan import BLOCK_ROWS, FastFile, _Range, _reader, _regroup
-from .templates import _encode, _fill_one, _json_column, _make_template, _Template
+from .templates import Bare, _encode, _fill_one, _json_column, _make_template, _Template
 from .typed import CsvCells, TypedCells, block_table, group_table, plain_cells
 
 # --------------------------------------------------------------------------- conversion
@@ -360,8 +360,12 @@ class Converter:
         counts = np.bincount(ids[fast_rows], minlength=len(templates))
         layouts = [t if t.out is None else t.out for t in templates]
         used = sorted({k for t in layouts for k in t.slots})
+        bare = tables is None and self.fmt in ("jsonl", "json")  # JSON texts, quoted after
         encoded = {k: _json_column(values[k], all_kinds[k] - {type(None)}, direct.get(k),
-                                   self.ff.plain_text, order) for k in used}
+                                   self.ff.plain_text, order, bare) for k in used}
+        quoted = {k for k, texts in encoded.items() if isinstance(texts, Bare)}
+        for k in quoted:
+            encoded[k] = encoded[k].texts
         refused = np.zeros(len(order), dtype=bool)  # csv: cells the reference writes
         typed = None
         if tables is not None:  # parquet: typed values, or CSV cells where needed
@@ -415,8 +419,10 @@ class Converter:
                     if row_levels is not None:
                         row_levels[rows[took]] = template.level
                     continue
-            parts: list[Any] = [layout.scalars[0]]
-            for k, piece in zip(layout.slots, layout.scalars[1:], strict=True):
+            scalars = layout.quoted_scalars(tuple(k in quoted for k in layout.slots)
+                                            if quoted else ())
+            parts: list[Any] = [scalars[0]]
+            for k, piece in zip(layout.slots, scalars[1:], strict=True):
                 parts.append(cut(encoded[k]))
                 parts.append(piece)
             lines = pc.binary_join_element_wise(*parts, _scalar("", pa.string()))

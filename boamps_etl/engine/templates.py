@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..io.writers import dumps
 from ..mapping import Applied, FieldMapping
@@ -105,12 +105,21 @@ def float_texts(values: Sequence[float | None]) -> list[str]:
     return out
 
 
+class Bare:
+    """Texts that need only their quotes to be JSON (nothing in them is escaped): the
+    template adds the quotes around its slot, so the column is not copied to add them."""
+
+    def __init__(self, texts: Any):
+        self.texts = texts
+
+
 def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bool = False,
-                 order: Any = None) -> Any:
+                 order: Any = None, bare: bool = False) -> Any:
     """The JSON text of each value as an Arrow string array (``column``: the values as
     an Arrow column, when there is one: no Python object is made then; ``plain``: its
     texts hold nothing JSON escapes, known from the file check; ``order``: the rows to
-    encode, in that order, as numpy indices, else all)."""
+    encode, in that order, as numpy indices, else all). With ``bare``, a text column
+    that needs only quotes comes back as it is, in :class:`Bare`."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -123,6 +132,8 @@ def _json_column(values: Sequence[Any], kinds: set[type], column: Any, plain: bo
             return float_json(numbers if order is None else numbers[order])
         if pa.types.is_string(column.type) and (plain or not pc.any(
                 pc.match_substring_regex(column, _PLAIN_TEXT.pattern)).as_py()):
+            if bare:
+                return Bare(ordered(column))
             quote = _scalar('"', pa.string())
             return pc.binary_join_element_wise(quote, ordered(column), quote,
                                                _scalar("", pa.string()))
@@ -170,13 +181,22 @@ class _Template:
     @property
     def scalars(self) -> list[Any]:
         """The text pieces as Arrow scalars; the last one ends the line."""
+        return self.quoted_scalars(())
 
-        found = self.__dict__.get("_scalars")
+    def quoted_scalars(self, quoted: tuple[bool, ...]) -> list[Any]:
+        """:attr:`scalars` with a quote on each side of the slots ``quoted`` says (one
+        flag per slot, or none: no quote), for :class:`Bare` texts."""
+        cache = self.__dict__.setdefault("_scalars", {})
+        found = cache.get(quoted)
         if found is None:
-            texts = _text_array([*self.pieces[:-1], self.pieces[-1] + "\n"])
-            found = [texts[i] for i in range(len(texts))]
-            self.__dict__["_scalars"] = found
-        return found
+            flags = quoted or (False,) * len(self.slots)
+            texts = [('"' if i and flags[i - 1] else "") + piece +
+                     ('"' if i < len(flags) and flags[i] else "")
+                     for i, piece in enumerate(self.pieces)]
+            array = _text_array([*texts[:-1], texts[-1] + "\n"])
+            found = [array[i] for i in range(len(array))]
+            cache[quoted] = found
+        return cast(list[Any], found)
 
 
 def _slotted(values: dict[str, list[Any]], targets: list[str], keep_real: set[int],
