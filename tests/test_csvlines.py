@@ -9,7 +9,7 @@ import random
 import pytest
 
 from boamps_etl.flatten import csv_line, csv_text
-from boamps_etl.io.csvlines import CsvStage, Rearranger
+from boamps_etl.io.csvlines import CsvStage, Rearranger, _gathered
 
 CELLS = ["", "0.5", "13", "true", "a b", "x,y", 'say "hi"', '"', ",", "é,ü", "line\nbreak",
          "cr\rhere", "  ", "{}", '[1, 2]', "a,b,c,\"d\""]
@@ -66,6 +66,27 @@ def test_blocks_without_a_line_for_the_csv_module_are_gathered_whole(seed: int) 
     rows = [{c: rnd.choice(plain) for c in rnd.choice(sets)} for _ in range(400)]
     assert _rearranged(rows, 400) == csv_text(rows)
     assert _rearranged(rows, 37) == csv_text(rows)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pieces_are_gathered_in_their_order_each_whole(seed: int) -> None:
+    # Arrow takes each piece as one item of the buffer cut at the pieces' ends: pieces
+    # in any order, empty ones, and one text used by many lines (the same bytes)
+    import numpy as np
+
+    rnd = random.Random(seed)
+    buffer = bytes(rnd.randrange(256) for _ in range(3000)) + b",,,\n,"
+    cuts = sorted(rnd.sample(range(3000), 400))
+    spans = [(a, b) for a, b in zip(cuts[0::2], cuts[1::2], strict=True)]
+    spans += [(a, a) for a, _ in spans[:20]]  # empty pieces
+    spans += [(3000, 3004)] * 30 + [(3004, 3005)] * 7  # texts between cells, many uses
+    rnd.shuffle(spans)
+    begin = np.array([a for a, _ in spans], dtype=np.int64)
+    stop = np.array([b for _, b in spans], dtype=np.int64)
+    assert _gathered(buffer, begin, stop) == b"".join(buffer[a:b] for a, b in spans)
+    assert _gathered(buffer, begin[:0], stop[:0]) == b""
+    with pytest.raises(AssertionError):  # two pieces that share some bytes only
+        _gathered(buffer, np.array([0, 5]), np.array([10, 20]))
 
 
 def test_a_block_already_in_the_files_columns_is_kept_as_it_is() -> None:

@@ -61,8 +61,20 @@ class Rearranger:
         self.sizes = np.array([len(s) for s in sets], dtype=np.int64)
         self.picks: list[list[int]] = []
         # per column set: its pieces, ('cells', first, last, with the comma after) or
-        # ('text', start, end) in the spare text: m commas and a line break
+        # ('text', start, end) in the spare text: commas, a line break after some, each
+        # text its own bytes there (no two pieces share a byte: see _gathered)
         self.pieces: list[list[tuple[str, int, int, int]]] = []
+        texts: dict[bytes, int] = {}
+        spare = bytearray()
+
+        def text(commas: int, newline: bool) -> tuple[str, int, int, int]:
+            wanted = b"," * commas + (b"\n" if newline else b"")
+            at = texts.get(wanted)
+            if at is None:
+                at = texts[wanted] = len(spare)
+                spare.extend(wanted)
+            return ("text", at, at + len(wanted), 0)
+
         for s in sets:
             pick = [-1] * m
             if any(c not in where for c in s):  # a set no line has yet: none to place
@@ -82,7 +94,7 @@ class Rearranger:
                     runs.append([k, k, j, j])
             pieces: list[tuple[str, int, int, int]] = []
             if runs and runs[0][2]:
-                pieces.append(("text", 0, runs[0][2], 0))
+                pieces.append(text(runs[0][2], False))
             for r, (first, last, _, column) in enumerate(runs):
                 commas = (runs[r + 1][2] if r + 1 < len(runs) else m) - column - 1
                 newline = r + 1 == len(runs)
@@ -90,11 +102,11 @@ class Rearranger:
                 pieces.append(("cells", first, last, int(comma)))
                 needed = commas + (0 if newline else 1) - int(comma)
                 if newline:
-                    pieces.append(("text", m - needed, m + 1, 0))
+                    pieces.append(text(needed, True))
                 elif needed:
-                    pieces.append(("text", 0, needed, 0))
+                    pieces.append(text(needed, False))
             self.pieces.append(pieces)
-        self.spare = b"," * m + b"\n"
+        self.spare = bytes(spare)
 
     def block(self, data: bytes, ids: Any, lengths: Any) -> bytes:
         """The lines ``data`` (``lengths`` bytes each, in the column sets ``ids``) in the
@@ -111,21 +123,21 @@ class Rearranger:
         same = self.same[ids]
         if not n or same.all():
             return bytes(data), lengths
-        raw = np.frombuffer(data, dtype=np.uint8)
+        buffer = bytes(data) + self.spare  # the lines, then the texts added between cells
+        raw = np.frombuffer(buffer, dtype=np.uint8, count=len(buffer) - len(self.spare))
         ends = np.cumsum(lengths)
         starts = ends - lengths
         sizes = self.sizes[ids]
         # lines left to the csv module: one cell, or a carriage return (all quoted)
         slow = (sizes < 2) & ~same
-        returns = np.flatnonzero(raw == _RETURN)
-        if len(returns):
+        if b"\r" in buffer:  # found by memchr: most blocks hold none
+            returns = np.flatnonzero(raw == _RETURN)
             slow[np.searchsorted(ends, returns, side="right")] = True
         # separators: commas with an even number of quotes before them in the line (every
         # line holds an even number of quotes, so counting from the block's start works)
         commas = raw == _COMMA
-        quotes = raw == _QUOTE
-        if quotes.any():
-            commas &= (np.cumsum(quotes) & 1) == 0
+        if b'"' in buffer:
+            commas &= (np.cumsum(raw == _QUOTE) & 1) == 0
         seps = np.flatnonzero(commas)
         wanted = sizes - 1
         first_sep = np.cumsum(wanted) - wanted
@@ -158,23 +170,11 @@ class Rearranger:
                     continue
                 begin[where + p] = row_start if a == 0 else seps[fs + a - 1] + 1
                 stop[where + p] = (row_end - 1 if b == q - 1 else seps[fs + b]) + comma
-        buffer = bytes(data) + self.spare
         # a moved line gains a comma per column it lacks, its cells keep their bytes
         new_lengths = np.where(moved, lengths + self.width - sizes, lengths)
         redo = np.flatnonzero(slow & ~same).tolist()
-        if not redo:  # every piece gathered at once: each output byte's place in buffer
-            spans = stop - begin
-            kind = np.int32 if len(buffer) < 1 << 31 else np.int64
-            place = np.ones(int(spans.sum()), dtype=kind)
-            heads = np.cumsum(spans) - spans
-            nonempty = spans > 0
-            heads, first = heads[nonempty], begin[nonempty]
-            last = stop[nonempty] - 1
-            place[heads[1:]] = first[1:] - last[:-1]
-            if len(place):
-                place[0] = first[0]
-            np.cumsum(place, out=place)
-            return np.frombuffer(buffer, dtype=np.uint8)[place].tobytes(), new_lengths
+        if not redo:  # every piece gathered at once
+            return _gathered(buffer, begin, stop), new_lengths
         out = [buffer[s:e] for s, e in zip(begin.tolist(), stop.tolist(), strict=True)]
         for i in redo:
             pick = [p if p >= 0 else 1 << 30 for p in self.picks[int(ids[i])]]
@@ -182,6 +182,43 @@ class Rearranger:
                                                      pick)
             new_lengths[i] = len(line)
         return b"".join(out), new_lengths
+
+
+def _gathered(buffer: bytes, begin: Any, stop: Any) -> bytes:
+    """The bytes ``buffer[begin[i]:stop[i]]`` end to end, for pieces that share no byte
+    (or all of them: a text used by many lines). Cut at every piece's ends, the buffer
+    is an Arrow binary array of which each piece is one item (and each gap between two
+    pieces another), and Arrow's ``take`` copies the pieces whole, in order."""
+    import numpy as np
+    import pyarrow as pa
+
+    full = stop > begin
+    begin, stop = begin[full], stop[full]
+    if not len(begin):
+        return b""
+    order = np.argsort(begin, kind="stable")
+    first, last = begin[order], stop[order]
+    new = np.ones(len(first), dtype=bool)  # the texts between cells: one piece, many uses
+    new[1:] = first[1:] != first[:-1]
+    slot = np.cumsum(new) - 1
+    first, last, used = first[new], last[new], last
+    if np.any(last[:-1] > first[1:]) or np.any(last[slot] != used):  # never
+        raise AssertionError("CSV pieces overlap")
+    large = len(buffer) >= 1 << 31
+    kind = np.int64 if large else np.int32
+    cuts = np.empty(2 * len(first), dtype=kind)
+    cuts[0::2], cuts[1::2] = first, last
+    items = np.empty(len(order), dtype=np.int64)
+    items[order] = 2 * slot
+    array = pa.Array.from_buffers(pa.large_binary() if large else pa.binary(),
+                                  len(cuts) - 1, [None, pa.py_buffer(cuts),
+                                                  pa.py_buffer(buffer)])
+    taken = array.take(pa.Array.from_buffers(  # pa.array would import pandas
+        pa.int64(), len(items), [None, pa.py_buffer(items)]))
+    ends = np.frombuffer(taken.buffers()[1], dtype=kind)
+    at, to = int(ends[taken.offset]), int(ends[taken.offset + len(taken)])
+    out: bytes = taken.buffers()[2][at:to].to_pybytes()
+    return out
 
 
 class CsvStage:
