@@ -102,7 +102,8 @@ def _bytes_ok(path: Path, start: int, end: int, delimiter: str = ","
     decoder = codecs.getincrementaldecoder("utf-8")()
     plain = True
     refused = set(_REFUSED)
-    watched = _all_but(_REFUSED + _ESCAPED.replace(delimiter.encode(), b""))
+    # the bytes looked for, and the line breaks: counted in what translate keeps
+    watched = _all_but(_REFUSED + _ESCAPED.replace(delimiter.encode(), b"") + b"\n")
     tail = b""
     header_word = REQUIRED_COLUMNS[-1].encode()  # no value of CodeCarbon's holds it
     left = end - start
@@ -113,7 +114,10 @@ def _bytes_ok(path: Path, start: int, end: int, delimiter: str = ","
         while left > 0 and (block := fh.read(min(CHECK_BYTES, left))):
             left -= len(block)
             found = block.translate(None, watched)
-            if found:
+            breaks = found.count(b"\n")
+            lines += breaks
+            if len(found) > breaks:
+                found = found.replace(b"\n", b"")
                 if not refused.isdisjoint(found):  # a quote, NUL or 0x1C-0x1F
                     return None
                 plain = False  # a backslash or a control character: JSON escapes it
@@ -124,7 +128,6 @@ def _bytes_ok(path: Path, start: int, end: int, delimiter: str = ","
                     return None
                 if b"\xc2\x85" in block:  # NEL: str.strip removes it, Arrow's trim not
                     return None
-            lines += block.count(b"\n")
             if header_word in block or (tail and header_word in tail + block[:32]):
                 return None
             if b"\r" in block or tail.endswith(b"\r"):
