@@ -537,3 +537,22 @@ def test_small_files_take_the_reference_by_default(tmp_path: Path,
         ref, ref_out = _run(path, tmp_path / f"{path.stem}-ref.jsonl", fast=False)
         assert got_out == ref_out and got.reports_written == ref.reports_written > 0
         assert got.engine_rows == (0 if path is small else got.rows_read)
+
+
+def test_a_templates_pieces_take_the_quotes_of_its_bare_text_slots() -> None:
+    # text columns that need only quotes are joined bare: the pieces around their slots
+    # carry the quotes, the other slots' pieces are as they were, the last ends the line
+    import pyarrow.compute as pc
+
+    template = templates._Template(['{"a":', ',"b":', ',"c":', "}"], [0, 1, 2], "bronze")
+    assert [s.as_py() for s in template.scalars] == ['{"a":', ',"b":', ',"c":', "}\n"]
+    quoted = template.quoted_scalars((True, False, True))
+    assert [s.as_py() for s in quoted] == ['{"a":"', '","b":', ',"c":"', '"}\n']
+    assert template.quoted_scalars((True, False, True)) is quoted  # made once
+    texts = [arrays._text_array(["x y", "é"]), arrays._text_array(["1.5", "null"]),
+             arrays._text_array(["", "z"])]
+    parts = [quoted[0]]
+    for text, piece in zip(texts, quoted[1:], strict=True):
+        parts += [text, piece]
+    lines = pc.binary_join_element_wise(*parts, arrays._scalar("", quoted[0].type))
+    assert lines.to_pylist() == ['{"a":"x y","b":1.5,"c":""}\n', '{"a":"é","b":null,"c":"z"}\n']
