@@ -452,8 +452,8 @@ def test_float_texts_over_every_exponent() -> None:
     expected = ["null" if v is None else repr(v) for v in values]
     assert templates.float_texts(values) == expected
     assert templates.float_texts(_as_column(values)) == expected
-    # a column where no value, or only a few, need Python's notation (below 1e-4)
-    for small_every in (0, 1000, 3):
+    # a column where no value, a few, a third, or all need Python's notation (below 1e-4)
+    for small_every in (0, 1000, 3, 1):
         small = [-1.5e-5, 3e-7, 1e-12, 2.5e-5, -4e-9]
         column = [small[i % 5] if small_every and i % small_every == 0 else 1.25 + i
                   for i in range(3000)]

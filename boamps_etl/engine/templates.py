@@ -40,30 +40,31 @@ _PLAIN_TEXT = re.compile(r'[\x00-\x1f"\\]')
 def float_json(values: Any) -> Any:
     """``repr`` of each float (``null`` for ``None`` or NaN), as ``json.dumps`` writes
     them, as an Arrow string array: orjson's shortest round-trip digits for the whole
-    column, put in Python's notation (:func:`_python_notation`) where they differ."""
+    column, put in Python's notation (:func:`_python_items`) where they differ."""
     import numpy as np
     import orjson
 
     if len(values) == 0:
         return _text_array([])
     if not isinstance(values, np.ndarray):
-        return _python_notation(_float_items(orjson.dumps(
-            values if isinstance(values, list) else list(values))))
-    texts = _float_items(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))
+        return _python_items(orjson.dumps(
+            values if isinstance(values, list) else list(values)), len(values))
+    data = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
     with np.errstate(invalid="ignore"):
         small = np.abs(values) < 1e-4
     small &= values != 0
     count = int(np.count_nonzero(small))
     if count == 0:  # orjson and Python differ only below 1e-4
-        return texts
+        return _float_items(data)
     if count * 2 > len(values):
-        return _python_notation(texts)
+        return _python_items(data, len(values))
     import pyarrow as pa
 
     where = np.arange(len(values))
     where[small] = len(values) + np.arange(count)
-    fixed = _python_notation(texts.take(_numpy_array(np.flatnonzero(small))))
-    return pa.concat_arrays([texts, fixed]).take(_numpy_array(where))
+    fixed = _python_items(orjson.dumps(values[small], option=orjson.OPT_SERIALIZE_NUMPY),
+                          count)
+    return pa.concat_arrays([_float_items(data), fixed]).take(_numpy_array(where))
 
 
 def _float_items(data: bytes) -> Any:
@@ -73,30 +74,46 @@ def _float_items(data: bytes) -> Any:
     return pc.split_pattern(_text_array([data[1:-1].decode()]), ",").flatten()
 
 
-def _python_notation(texts: Any) -> Any:
-    """orjson's float texts in Python's notation: below 1e-4 Python writes an exponent of
-    two digits at least (``1.5e-7`` is ``1.5e-07``, ``0.00001`` is ``1e-05``)."""
+def _python_items(data: bytes, n: int) -> Any:
+    """orjson's JSON list of ``n`` numbers as an Arrow string array of its items in
+    Python's notation, which differs below 1e-4: an exponent has two digits at least
+    (``1.5e-7`` is ``1.5e-07``), and from 1e-5 to 1e-4 Python writes an exponent where
+    orjson writes five zeros (``0.0000123`` is ``1.23e-05``). Made with byte operations
+    on the whole list: the commas and those zeros dropped, the digits added inserted."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    def text(value: str) -> Any:  # a Python str argument would make Arrow import pandas
-        return _scalar(value, pa.string())
-
-    one_digit = pc.equal(pc.utf8_slice_codeunits(texts, -3, -1), text("e-"))
-    if pc.any(one_digit).as_py():
-        texts = pc.if_else(one_digit, pc.utf8_replace_slice(texts, -1, -1, "0"), texts)
-    negative = pc.starts_with(texts, "-0.0000")
-    five = pc.or_(negative, pc.starts_with(texts, "0.0000"))
-    if pc.any(five).as_py():  # [-]0.0000d[ddd] -> [-]d[.ddd]e-05
-        digits = pc.if_else(negative, pc.utf8_slice_codeunits(texts, 7),
-                            pc.utf8_slice_codeunits(texts, 6))
-        rest = pc.utf8_slice_codeunits(digits, 1)
-        dot = pc.if_else(pc.greater(pc.binary_length(rest), _scalar(0, pa.int32())),
-                         text("."), text(""))
-        texts = pc.if_else(five, pc.binary_join_element_wise(
-            pc.if_else(negative, text("-"), text("")), pc.utf8_slice_codeunits(digits, 0, 1),
-            dot, rest, text("e-05"), text("")), texts)
-    return texts
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.append(np.flatnonzero(raw == ord(",")), len(data) - 1)  # and the "]"
+    starts = np.empty(n, dtype=np.int64)
+    starts[0], starts[1:] = 1, ends[:-1] + 1
+    size = ends - starts
+    top = len(raw) - 1
+    sign = raw[starts] == ord("-")
+    zero = starts + sign  # where "0.0000" would begin
+    five = size >= 7 + sign
+    for k, byte in enumerate(b"0.0000"):
+        five &= raw[np.minimum(zero + k, top)] == byte
+    one_digit = (size >= 4) & (raw[np.maximum(ends - 3, 0)] == ord("e")) & \
+        (raw[np.maximum(ends - 2, 0)] == ord("-"))
+    keep = np.ones(len(raw), dtype=bool)
+    keep[0] = False
+    keep[ends] = False
+    zeros = zero[five]
+    for k in range(6):
+        keep[zeros + k] = False
+    place = np.cumsum(keep) - keep  # where a byte goes among those kept
+    tail = ends[five]
+    rest = tail > zeros + 7  # digits after the first: a dot after it
+    at = [place[ends[one_digit] - 1], place[zeros[rest] + 7], *[place[tail]] * 4]
+    added = [np.full(len(p), b, dtype=np.uint8) for p, b in zip(at, b"0.e-05", strict=True)]
+    out = np.insert(raw[keep], np.concatenate(at), np.concatenate(added))
+    lengths = size + one_digit
+    lengths[five] += rest - 2  # six bytes dropped, the dot and "e-05" added
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(out)])
 
 
 def float_texts(values: Sequence[float | None]) -> list[str]:
