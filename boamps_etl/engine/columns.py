@@ -581,14 +581,17 @@ def apply_columns(mapping: FieldMapping, arrays: dict[str, Any], n: int,
     return applied, columns
 
 
-def _factorized(values: Sequence[Any]) -> tuple[Any, list[Any]]:
+def _factorized(values: Sequence[Any], kinds: set[type] | None = None
+                ) -> tuple[Any, list[Any]]:
     """(an integer code for each value, the value of each code); values of different
-    types never share a code (``1``, ``1.0`` and ``True`` stay apart)."""
+    types never share a code (``1``, ``1.0`` and ``True`` stay apart). ``kinds``: the
+    values' types, when known already."""
     import numpy as np
 
     if isinstance(values, _Dict):
         return values.indices, values.distinct
-    kinds = set(map(type, values))
+    if kinds is None:
+        kinds = set(map(type, values))
     if kinds == {bool}:  # list entries kept or not
         return np.array(values, dtype=np.int64), [False, True]
     if len(kinds) == 1 and next(iter(kinds)) in _SCALARS:  # a constant, merge keys

@@ -225,7 +225,7 @@ class Converter:
             slow.update(range(n))
         block_key = tuple(base)
         differ += [_factorized(mask) for mask in applied.entries.values()]
-        differ += [_factorized(values[k]) for k in sorted(self.keep_real)]
+        differ += [_factorized(values[k], all_kinds[k]) for k in sorted(self.keep_real)]
         differ.append(self._layers(arrays, n))
         # a row's signature: its varying tags, entries kept, merge keys, context layers
         # (what is the same for the whole block is block_key); one template per signature
