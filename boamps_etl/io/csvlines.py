@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..flatten import csv_line
+from .parquet import _indices
 
 _COMMA, _QUOTE, _BREAK, _RETURN = ord(","), ord('"'), ord("\n"), ord("\r")
 #: Lines put in columns at a time.
@@ -213,8 +214,7 @@ def _gathered(buffer: bytes, begin: Any, stop: Any) -> bytes:
     array = pa.Array.from_buffers(pa.large_binary() if large else pa.binary(),
                                   len(cuts) - 1, [None, pa.py_buffer(cuts),
                                                   pa.py_buffer(buffer)])
-    taken = array.take(pa.Array.from_buffers(  # pa.array would import pandas
-        pa.int64(), len(items), [None, pa.py_buffer(items)]))
+    taken = array.take(_indices(items))
     ends = np.frombuffer(taken.buffers()[1], dtype=kind)
     at, to = int(ends[taken.offset]), int(ends[taken.offset + len(taken)])
     out: bytes = taken.buffers()[2][at:to].to_pybytes()
