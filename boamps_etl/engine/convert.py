@@ -419,8 +419,7 @@ class Converter:
                     if row_levels is not None:
                         row_levels[rows[took]] = template.level
                     continue
-            scalars = layout.quoted_scalars(tuple(k in quoted for k in layout.slots)
-                                            if quoted else ())
+            scalars = layout.quoted_scalars(tuple(k in quoted for k in layout.slots))
             parts: list[Any] = [scalars[0]]
             for k, piece in zip(layout.slots, scalars[1:], strict=True):
                 parts.append(cut(encoded[k]))

@@ -203,6 +203,8 @@ class _Template:
     def quoted_scalars(self, quoted: tuple[bool, ...]) -> list[Any]:
         """:attr:`scalars` with a quote on each side of the slots ``quoted`` says (one
         flag per slot, or none: no quote), for :class:`Bare` texts."""
+        if not any(quoted):  # one entry for the pieces as they are
+            quoted = ()
         cache = self.__dict__.setdefault("_scalars", {})
         found = cache.get(quoted)
         if found is None:
