@@ -809,7 +809,9 @@ class StreamWriter:
         rename when ``out`` is missing or empty, else the files are moved as one set
         (:func:`~boamps_etl.io.staging.commit_folder`: a run killed while moving them is
         finished by the next)."""
-        names = list(dict.fromkeys(self._names))
+        # a name is staged twice only when a report took it again (then one in
+        # _repeated); else the names are distinct, and 800,000 of them take 0.23 s to check
+        names = list(dict.fromkeys(self._names)) if self._repeated else self._names
         if not self.out.exists() or not any(os.scandir(self.out)):
             mode = self.out.stat().st_mode & 0o7777 if self.out.exists() else \
                 0o777 & ~staging._umask()
