@@ -13,6 +13,7 @@ in the schema's order, and validate. Each report carries its status:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -258,13 +259,15 @@ class _Plan:
     columns: tuple[str, ...] = ()  # FieldMapping.columns()
 
 
-_PLANS: dict[int, tuple[FieldMapping, _Plan]] = {}
+# each mapping's plan, for as long as the mapping lives (a mapping is never changed once
+# loaded): a notebook or a live report loads one per conversion, none is kept for them
+_PLANS: dict[int, _Plan] = {}
 
 
 def _plan(mapping: FieldMapping) -> _Plan:
     cached = _PLANS.get(id(mapping))
-    if cached is not None and cached[0] is mapping:
-        return cached[1]
+    if cached is not None:
+        return cached
     plain = []
     keyed = []
     lists: dict[str, list[str]] = {}
@@ -286,7 +289,8 @@ def _plan(mapping: FieldMapping) -> _Plan:
     plan = _Plan(tuple(plain), tuple(keyed), tuple(
         (lp, _parsed(lp), tuple((k, f"{lp}[{k}]") for k in keys)) for lp, keys in lists.items()),
         tuple(mapping.columns()))
-    _PLANS[id(mapping)] = (mapping, plan)
+    _PLANS[id(mapping)] = plan
+    weakref.finalize(mapping, _PLANS.pop, id(mapping), None)  # before its id is reused
     return plan
 
 

@@ -179,3 +179,25 @@ def test_library_convert_says_which_reports_repeat_an_earlier_input(tmp_path: Pa
     said = [i for i in result.issues if i.code == "duplicate"]
     assert [(i.where.file, i.where.row) for i in said] == [(str(bak), r) for r in (2, 3, 4)]
     assert not [i for i in be.convert(a, context=TASK_CONTEXT).issues if i.code == "duplicate"]
+
+
+@pytest.mark.parametrize(("fmt", "fast_path", "jobs"), [
+    ("jsonl", True, 1), ("json", False, 1), ("csv", True, 2)])
+def test_a_mapping_is_not_kept_once_its_conversions_are_done(
+        tmp_path: Path, fmt: str, fast_path: bool, jobs: int) -> None:
+    # A notebook or a live report loads a mapping per conversion: none of them may stay
+    # in memory for the rest of the process.
+    import gc
+    import weakref
+
+    from boamps_etl.mapping import load_mapping
+
+    source = CODECARBON / "cloud.csv"
+    mapping = load_mapping(None)
+    held = weakref.ref(mapping)
+    be.convert_to(source, tmp_path / f"out.{fmt}", fmt,  # type: ignore[arg-type]
+                  mapping=mapping, fast_path=fast_path, jobs=jobs)
+    assert be.convert(source, mapping=mapping).reports
+    del mapping
+    gc.collect()
+    assert held() is None
