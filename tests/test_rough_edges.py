@@ -201,3 +201,17 @@ def test_a_mapping_is_not_kept_once_its_conversions_are_done(
     del mapping
     gc.collect()
     assert held() is None
+
+
+def test_the_scalars_kept_for_the_engine_stay_few(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Values of the data (parts of file names) become Arrow scalars kept for reuse: a
+    # process converting file after file keeps no more than MAX_SCALARS of them.
+    import pyarrow as pa
+
+    from boamps_etl.engine import arrays
+
+    monkeypatch.setattr(arrays, "MAX_SCALARS", 8)
+    monkeypatch.setattr(arrays, "_SCALAR_CACHE", {})
+    for i in range(20):
+        assert arrays._scalar(f"Lab number {i}", pa.string()).as_py() == f"Lab number {i}"
+        assert len(arrays._SCALAR_CACHE) <= 8

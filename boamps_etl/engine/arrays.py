@@ -142,11 +142,14 @@ def _scalar(value: Any, kind: Any) -> Any:
         else:
             dtype = np.float64 if pa.types.is_floating(kind) else np.int64
             found = _numpy_array(np.array([value], dtype=dtype)).cast(kind)[0]
+        if len(_SCALAR_CACHE) >= MAX_SCALARS:  # texts of the data (name parts) come here
+            _SCALAR_CACHE.clear()
         _SCALAR_CACHE[key] = found
     return found
 
 
 _SCALAR_CACHE: dict[tuple[Any, str], Any] = {}
+MAX_SCALARS = 4096
 
 
 def _as_numpy(array: Any) -> Any:
