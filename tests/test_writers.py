@@ -43,7 +43,6 @@ def test_same_names_get_suffixes(tmp_path: Path) -> None:
         "report_Acme-Labs_training_text-classification_onPremise_r1-2.json"]
 
 
-
 def test_a_suffixed_name_taken_again_is_listed_once(tmp_path: Path) -> None:
     # A's second report takes the name "-2", the name B had of its own: as the reference
     # writes them one after the other, A's report replaces B's, and the file is one.
@@ -55,6 +54,7 @@ def test_a_suffixed_name_taken_again_is_listed_once(tmp_path: Path) -> None:
                      "report_Acme-Labs_training_text-classification_onPremise_r1-2.json"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(names)
     assert json.loads(written[1].read_text())["header"]["reportId"] == "r1"
+
 
 def test_jsonl_and_csv(tmp_path: Path) -> None:
     write_reports([DOC, DOC], tmp_path / "r.jsonl", "jsonl")
